@@ -1,0 +1,1 @@
+# The DBCH configuration agent (MicroPython). Started by main.py: app.main().

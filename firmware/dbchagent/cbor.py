@@ -1,0 +1,150 @@
+# Compact CBOR (RFC 8949) for the agent link.
+# Supports what both ends agree on (docs/protocol.md): unsigned and negative ints up to
+# 64 bits, byte and text strings, arrays, maps, false/true/null. Definite lengths only;
+# floats, tags and indefinite items are refused with CBORError, never half-decoded.
+from micropython import const
+import struct
+
+_MAX_DEPTH = const(8)
+
+
+class CBORError(ValueError):
+    pass
+
+
+def _head(out, major, n):
+    m = major << 5
+    if n < 24:
+        out.append(m | n)
+    elif n < 0x100:
+        out.append(m | 24)
+        out.append(n)
+    elif n < 0x10000:
+        out.append(m | 25)
+        out.extend(struct.pack(">H", n))
+    elif n < 0x100000000:
+        out.append(m | 26)
+        out.extend(struct.pack(">I", n))
+    elif n < 0x10000000000000000:
+        out.append(m | 27)
+        out.extend(struct.pack(">Q", n))
+    else:
+        raise CBORError("int out of range")
+
+
+def _enc(out, obj, depth):
+    if obj is None:
+        out.append(0xF6)
+    elif obj is True:
+        out.append(0xF5)
+    elif obj is False:
+        out.append(0xF4)
+    else:
+        t = type(obj)
+        if t is int:
+            if obj >= 0:
+                _head(out, 0, obj)
+            else:
+                _head(out, 1, -1 - obj)
+        elif t is str:
+            b = obj.encode()
+            _head(out, 3, len(b))
+            out.extend(b)
+        elif t is bytes or t is bytearray or t is memoryview:
+            _head(out, 2, len(obj))
+            out.extend(obj)
+        elif depth >= _MAX_DEPTH:
+            raise CBORError("nested too deep")
+        elif t is list or t is tuple:
+            _head(out, 4, len(obj))
+            for x in obj:
+                _enc(out, x, depth + 1)
+        elif t is dict:
+            _head(out, 5, len(obj))
+            for k in obj:
+                _enc(out, k, depth + 1)
+                _enc(out, obj[k], depth + 1)
+        else:
+            raise CBORError("cannot encode " + t.__name__)
+
+
+def encode(obj, out=None):
+    # Appends to `out` (a bytearray) when given, so a frame header can be written first.
+    if out is None:
+        out = bytearray()
+    _enc(out, obj, 0)
+    return out
+
+
+def _dec(b, i, depth):
+    end = len(b)
+    if i >= end:
+        raise CBORError("truncated")
+    ib = b[i]
+    i += 1
+    major = ib >> 5
+    ai = ib & 31
+    if major == 7:
+        if ai == 20:
+            return False, i
+        if ai == 21:
+            return True, i
+        if ai == 22:
+            return None, i
+        raise CBORError("unsupported simple value or float")
+    if ai < 24:
+        n = ai
+    elif ai < 28:
+        w = 1 << (ai - 24)
+        if i + w > end:
+            raise CBORError("truncated")
+        n = 0
+        for k in range(i, i + w):
+            n = (n << 8) | b[k]
+        i += w
+    else:
+        raise CBORError("indefinite length not supported")
+    if major == 0:
+        return n, i
+    if major == 1:
+        return -1 - n, i
+    if major == 2 or major == 3:
+        j = i + n
+        if j > end:
+            raise CBORError("truncated")
+        s = bytes(b[i:j])
+        if major == 3:
+            try:
+                s = str(s, "utf-8")
+            except UnicodeError:
+                raise CBORError("bad utf-8")
+        return s, j
+    if major == 6:
+        raise CBORError("tags not supported")
+    if depth >= _MAX_DEPTH:
+        raise CBORError("nested too deep")
+    # Every item takes at least one byte: refuse counts the input cannot hold before
+    # allocating anything, so a crafted header cannot exhaust the heap.
+    if n > end - i:
+        raise CBORError("truncated")
+    if major == 4:
+        items = []
+        for _ in range(n):
+            x, i = _dec(b, i, depth + 1)
+            items.append(x)
+        return items, i
+    m = {}
+    for _ in range(n):
+        k, i = _dec(b, i, depth + 1)
+        if type(k) is not int and type(k) is not str:
+            raise CBORError("map key must be int or text")
+        v, i = _dec(b, i, depth + 1)
+        m[k] = v
+    return m, i
+
+
+def decode(b, start=0):
+    obj, i = _dec(b, start, 0)
+    if i != len(b):
+        raise CBORError("trailing bytes")
+    return obj

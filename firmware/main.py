@@ -1,0 +1,4 @@
+# Starts the DBCH agent. Ctrl-C (as mpremote sends) stops it and leaves the REPL.
+from dbchagent import app
+
+app.main()

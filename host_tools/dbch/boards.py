@@ -1,0 +1,311 @@
+"""Board definitions: boards/<BOARD_ID>/board.json, checked against a schema.
+
+A board is data (identity, MCU, memory, radio wiring, features, simulated twin). Adding a
+board adds files, not code. `board_module()` turns a definition into the small Python
+module deployed as /lib/dbch_board.py, so the device never parses JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import paths
+from .datafile import Fields
+from .errors import BoardDefinitionError
+
+# Per radio chip: the driver (module, class) that runs it, and the wiring it needs.
+# `pins` are required pin roles; `spi_pins` tells whether the bus needs SCK/MOSI/MISO.
+RADIO_CHIPS: dict[str, dict[str, Any]] = {
+    "sx1262": {
+        "driver": ("subghz.sx126x", "SX1262"),
+        "pins": ("nss", "reset", "busy", "dio1"),
+        "spi_pins": True,
+        "xtal_hz": 32_000_000,
+    },
+    "stm32wl5": {
+        # The WL55's radio is inside the MCU: internal SPI, chip select and BUSY are
+        # driven by the `stm` module, and there is no reset or DIO pin to wire.
+        "driver": ("subghz.stm32wl5", "STM32WL5"),
+        "pins": (),
+        "spi_pins": False,
+        "forbid": ("nss", "reset", "busy", "dio1", "sck", "mosi", "miso"),
+        "xtal_hz": 32_000_000,
+    },
+    "sx1276": {
+        "driver": ("subghz.sx127x", "SX1276"),
+        "pins": ("nss", "reset", "dio0"),
+        "spi_pins": True,
+        "xtal_hz": 32_000_000,
+    },
+    "sx1231": {
+        "driver": ("subghz.sx1231", "SX1231"),
+        "pins": ("nss", "reset", "dio0"),
+        "spi_pins": True,
+        "xtal_hz": 32_000_000,
+    },
+    "cc1101": {
+        "driver": ("subghz.cc1101", "CC1101"),
+        # MISO doubles as CHIP_RDYn after chip select, so it must be a readable pin.
+        "pins": ("nss", "gdo0"),
+        "spi_pins": True,
+        "xtal_hz": 26_000_000,
+    },
+}
+
+PIN_ROLES = ("nss", "reset", "busy", "dio0", "dio1", "gdo0", "gdo2")
+RF_SWITCHES = ("none", "dio2", "gpio")
+FEATURES = frozenset({"watchdog", "rtc", "unique_id", "tcxo", "frozen_agent", "freq_readback"})
+# The 64-bit unix VM stores objects in about twice the bytes of a 32-bit MCU
+# (docs/boards.md): a simulated twin's default heap is the board's real heap doubled.
+SIM_HEAP_FACTOR = 2
+
+
+@dataclass(frozen=True)
+class RadioWiring:
+    chip: str
+    spi: str  # bus id as the port's machine.SPI takes it ("1", "SUBGHZ")
+    baudrate: int
+    pins: dict[str, str]  # role -> pin name (as machine.Pin takes it)
+    tcxo_mv: int  # 0: crystal, no TCXO
+    rf_switch: str
+    rf_switch_pins: dict[str, str]
+    xtal_hz: int
+
+    @property
+    def driver(self) -> tuple[str, str]:
+        return RADIO_CHIPS[self.chip]["driver"]
+
+
+@dataclass(frozen=True)
+class SimTwin:
+    heap_kb: int
+    fs_kb: int
+    fs_block_size: int
+    note: str
+
+
+@dataclass(frozen=True)
+class BoardDef:
+    id: str
+    name: str
+    mcu: str
+    ram_kb: int
+    flash_kb: int
+    heap_kb: int
+    fs_kb: int
+    fs_block_size: int
+    radio: RadioWiring
+    antenna_gain_dbi: float
+    max_tx_dbm: int
+    features: frozenset[str]
+    sim: SimTwin
+    sources: tuple[str, ...] = ()
+    path: Path = field(default=Path(), compare=False)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "mcu": self.mcu,
+            "ram_kb": self.ram_kb,
+            "heap_kb": self.heap_kb,
+            "fs_kb": self.fs_kb,
+            "radio": self.radio.chip,
+            "max_tx_dbm": self.max_tx_dbm,
+            "features": sorted(self.features),
+            "sim": {"heap_kb": self.sim.heap_kb, "fs_kb": self.sim.fs_kb, "note": self.sim.note},
+        }
+
+
+def _pin(f: Fields, name: str) -> str:
+    value = f.get(name, (int, str))
+    return str(value)
+
+
+def parse_board(data: Any, file: str, folder_name: str | None = None) -> BoardDef:
+    """Validate one board definition; raises BoardDefinitionError naming file and field."""
+    f = Fields(data, file, error=BoardDefinitionError)
+    f.only(
+        {
+            "id",
+            "name",
+            "mcu",
+            "ram_kb",
+            "flash_kb",
+            "heap_kb",
+            "filesystem",
+            "radio",
+            "antenna_gain_dbi",
+            "max_tx_dbm",
+            "features",
+            "sim",
+            "sources",
+        }
+    )
+    board_id = f.text("id")
+    if folder_name is not None and board_id != folder_name:
+        f.fail("id", f"must match its folder name {folder_name!r}")
+    if not board_id.replace("_", "").isalnum() or board_id.upper() != board_id:
+        f.fail("id", "must be upper case letters, digits and _")
+    ram_kb = f.integer("ram_kb", 16, 1 << 20)
+    heap_kb = f.integer("heap_kb", 8, ram_kb)
+    fs = f.table("filesystem")
+    fs.only({"size_kb", "block_size"})
+    block = fs.integer("block_size", 256, 65536)
+    if block & (block - 1):
+        fs.fail("block_size", "must be a power of two")
+    fs_kb = fs.integer("size_kb", 8, 1 << 20)
+    if fs_kb * 1024 // block < 6:
+        fs.fail("size_kb", f"littlefs needs at least 6 blocks of {block} bytes")
+
+    r = f.table("radio")
+    r.only(
+        {
+            "chip",
+            "spi",
+            "baudrate",
+            "sck",
+            "mosi",
+            "miso",
+            "tcxo_mv",
+            "rf_switch",
+            "rf_switch_pins",
+            *PIN_ROLES,
+        }
+    )
+    chip = r.text("chip", choices=RADIO_CHIPS)
+    spec = RADIO_CHIPS[chip]
+    for role in spec["pins"]:
+        if not r.has(role):
+            r.fail(role, f"required for {chip}")
+    for role in spec.get("forbid", ()):
+        if r.has(role):
+            r.fail(role, f"{chip} has no such external pin")
+    if spec["spi_pins"]:
+        for role in ("sck", "mosi", "miso"):
+            if not r.has(role):
+                r.fail(role, f"required for {chip}")
+    pins = {role: _pin(r, role) for role in (*PIN_ROLES, "sck", "mosi", "miso") if r.has(role)}
+    rf_switch = r.text("rf_switch", default="none", choices=RF_SWITCHES)
+    sw = r.table("rf_switch_pins", default={})
+    sw_pins = {k: _pin(sw, k) for k, _ in sw.items()}
+    if rf_switch == "gpio" and not sw_pins:
+        r.fail("rf_switch_pins", "required when rf_switch is gpio")
+    radio = RadioWiring(
+        chip=chip,
+        spi=str(r.get("spi", (int, str))),
+        baudrate=r.integer("baudrate", 100_000, 20_000_000, default=8_000_000),
+        pins=pins,
+        tcxo_mv=r.integer("tcxo_mv", 0, 3300, default=0),
+        rf_switch=rf_switch,
+        rf_switch_pins=sw_pins,
+        xtal_hz=spec["xtal_hz"],
+    )
+
+    features = f.array("features", default=[])
+    for i, feat in enumerate(features):
+        if feat not in FEATURES:
+            f.fail(f"features[{i}]", f"unknown feature {feat!r}")
+    s = f.table("sim", default={})
+    s.only({"heap_kb", "fs_kb", "note"})
+    sim_fs = s.integer("fs_kb", 8, 1 << 20, default=fs_kb)
+    sim = SimTwin(
+        heap_kb=s.integer("heap_kb", 16, 1 << 20, default=heap_kb * SIM_HEAP_FACTOR),
+        fs_kb=sim_fs,
+        fs_block_size=block,
+        note=s.text("note", default=""),
+    )
+    if sim.fs_kb * 1024 // block < 6:
+        s.fail("fs_kb", f"littlefs needs at least 6 blocks of {block} bytes")
+    return BoardDef(
+        id=board_id,
+        name=f.text("name"),
+        mcu=f.text("mcu"),
+        ram_kb=ram_kb,
+        flash_kb=f.integer("flash_kb", 16, 1 << 24),
+        heap_kb=heap_kb,
+        fs_kb=fs_kb,
+        fs_block_size=block,
+        radio=radio,
+        antenna_gain_dbi=float(f.number("antenna_gain_dbi", default=0)),
+        max_tx_dbm=f.integer("max_tx_dbm", -20, 30),
+        features=frozenset(features),
+        sim=sim,
+        sources=tuple(str(x) for x in f.array("sources", default=[])),
+    )
+
+
+def load_board_file(path: Path) -> BoardDef:
+    file = _display(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise BoardDefinitionError(file, "", "not found") from None
+    except json.JSONDecodeError as e:
+        raise BoardDefinitionError(
+            file, "", f"not valid JSON (line {e.lineno}: {e.msg})"
+        ) from None
+    board = parse_board(data, file, path.parent.name)
+    return _with_path(board, path)
+
+
+def _with_path(board: BoardDef, path: Path) -> BoardDef:
+    object.__setattr__(board, "path", path)
+    return board
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(paths.project_root()))
+    except ValueError:
+        return str(path)
+
+
+def all_boards(root: Path | None = None) -> list[BoardDef]:
+    root = root or paths.boards_dir()
+    return [load_board_file(p) for p in sorted(root.glob("*/board.json"))]
+
+
+def get_board(board_id: str, root: Path | None = None) -> BoardDef:
+    root = root or paths.boards_dir()
+    path = root / board_id / "board.json"
+    if not path.exists():
+        known = ", ".join(b.name for b in sorted(root.iterdir()) if (b / "board.json").exists())
+        raise BoardDefinitionError(str(board_id), "", f"no such board (known: {known})")
+    return load_board_file(path)
+
+
+DEFAULT_BOARD = "NUCLEO_WL55"
+
+
+def board_module(board: BoardDef) -> str:
+    """Source of /lib/dbch_board.py: the board as constants the firmware imports."""
+    r = board.radio
+    module, cls = r.driver
+    lines = [
+        f"# Generated by `dbch deploy` from boards/{board.id}/board.json. Do not edit.",
+        f"BOARD_ID = {board.id!r}",
+        f"RADIO_CHIP = {r.chip!r}",
+        f"RADIO_DRIVER = ({module!r}, {cls!r})",
+        f"SPI_BUS = {_machine_id(r.spi)!r}",
+        f"SPI_BAUDRATE = {r.baudrate}",
+        f"PINS = {{{', '.join(f'{k!r}: {_machine_id(v)!r}' for k, v in sorted(r.pins.items()))}}}",
+        f"TCXO_MV = {r.tcxo_mv}",
+        f"RF_SWITCH = {r.rf_switch!r}",
+        "RF_SWITCH_PINS = {"
+        + ", ".join(f"{k!r}: {_machine_id(v)!r}" for k, v in sorted(r.rf_switch_pins.items()))
+        + "}",
+        f"XTAL_HZ = {r.xtal_hz}",
+        f"MAX_TX_DBM = {board.max_tx_dbm}",
+        f"FEATURES = {tuple(sorted(board.features))!r}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _machine_id(value: str) -> int | str:
+    """Pin and bus ids as the port's machine module takes them: numbers stay numbers."""
+    return int(value) if value.isdigit() else value

@@ -1,0 +1,61 @@
+"""The `dbch` command: a table of verbs, each `do_<verb>(args) -> exit code`.
+
+Exit codes scripts can rely on: 0 success; 1 the operation ran and failed (the device
+refused, a check failed); 2 it could not run (bad usage or input file, port unreachable
+or in use, simulator problem); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from . import __version__, cmd_boards, cmd_device, cmd_sim
+from .errors import DbchError
+
+Handler = Callable[[argparse.Namespace], int]
+
+# verb -> (module with do_/add_ functions, one-line help)
+COMMANDS: dict[str, tuple[object, str]] = {
+    "hello": (cmd_device, "identify the agent: firmware, board, radio, unique id"),
+    "status": (cmd_device, "health of the agent: uptime, reset cause, heap, counters"),
+    "console": (cmd_device, "show what the board prints (console lines and events)"),
+    "deploy": (cmd_device, "put the firmware on a board with mpremote, then reset it"),
+    "sim": (cmd_sim, "simulated boards: start, list, reset, kill, stop"),
+    "boards": (cmd_boards, "board definitions: list, show, validate"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dbch",
+        description="DBCH configuration agent tools: simulated boards, deploy, link, checks.",
+        epilog="Ports: /dev/ttyACM0, a simulated board's /dev/pts/N or sim:ID, "
+        "socket://host:port, rfc2217://host:port. Exit codes: 0 ok, 1 failed, 2 could not run.",
+    )
+    parser.add_argument("--version", action="version", version=f"dbch {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="COMMAND", required=True)
+    for verb, (module, text) in COMMANDS.items():
+        p = sub.add_parser(verb, help=text, description=text)
+        getattr(module, f"add_{verb.replace('-', '_')}_args")(p)
+        p.set_defaults(handler=getattr(module, f"do_{verb.replace('-', '_')}"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except DbchError as e:
+        print(f"dbch: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("dbch: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `dbch ... | head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

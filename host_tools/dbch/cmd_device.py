@@ -1,0 +1,132 @@
+"""Commands that talk to one agent: hello, status, console, deploy."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from .client import AgentClient
+from .deploy import deploy
+from .errors import ProtocolError
+from .output import key_values, print_json, progress
+from .ports import add_port_arg, resolve_port
+from .protocol import KIND_EVENT, decode_frame, split_line
+from .transport import Transport
+
+
+def add_hello_args(p: argparse.ArgumentParser) -> None:
+    add_port_arg(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def do_hello(args: argparse.Namespace) -> int:
+    with AgentClient(resolve_port(args.port)) as hub:
+        hello = hub.hello()
+    if args.json:
+        print_json(hello.as_dict())
+    else:
+        print(key_values(hello.as_dict().items()))
+    return 0
+
+
+def add_status_args(p: argparse.ArgumentParser) -> None:
+    add_port_arg(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def format_status(st: dict[str, Any]) -> str:
+    heap = st.get("heap", {})
+    fw = st.get("fw", {})
+    counters = st.get("counters", {})
+    rows = [
+        ("firmware", f"{fw.get('version')} ({(fw.get('hash') or 'unbuilt')[:12]})"),
+        ("uptime", f"{st.get('uptime_ms', 0) / 1000:.1f} s"),
+        ("reset cause", st.get("reset_cause")),
+        (
+            "heap",
+            f"{heap.get('used', 0) / 1024:.1f} KB in use of {heap.get('total', 0) // 1024} KB"
+            f" (most {heap.get('used_max', 0) / 1024:.1f} KB)",
+        ),
+        ("counters", ", ".join(f"{k} {v}" for k, v in sorted(counters.items())) or "none"),
+    ]
+    known = {"uptime_ms", "reset_cause", "heap", "fw", "counters"}
+    rows += [(k, v) for k, v in st.items() if k not in known]
+    return key_values(rows)
+
+
+def do_status(args: argparse.Namespace) -> int:
+    with AgentClient(resolve_port(args.port)) as hub:
+        st = hub.status()
+    if args.json:
+        print_json(st)
+    else:
+        print(format_status(st))
+    return 0
+
+
+def add_console_args(p: argparse.ArgumentParser) -> None:
+    add_port_arg(p)
+    p.add_argument("--seconds", type=float, default=None, help="stop after this long")
+
+
+def do_console(args: argparse.Namespace) -> int:
+    port = resolve_port(args.port)
+    deadline = time.monotonic() + args.seconds if args.seconds is not None else None
+    progress(f"console of {port} (Ctrl-C to stop)")
+    with Transport(port) as t:
+        while deadline is None or time.monotonic() < deadline:
+            line = t.read_line(0.2 if deadline is None else max(0.0, deadline - time.monotonic()))
+            if line is None:
+                continue
+            text, frame_text = split_line(line)
+            if text:
+                print(text.decode("utf-8", "replace"), flush=True)
+            if frame_text is not None:
+                try:
+                    frame = decode_frame(frame_text)
+                except ProtocolError as e:
+                    print(f"<bad frame: {e}>", flush=True)
+                    continue
+                if frame.kind == KIND_EVENT:
+                    print(f"<event {frame.decode_body()}>", flush=True)
+    return 0
+
+
+def add_deploy_args(p: argparse.ArgumentParser) -> None:
+    add_port_arg(p)
+    p.add_argument("--board", help="board definition id (default: what the board reports)")
+    p.add_argument("--source", action="store_true", help="deploy .py sources, not .mpy")
+    p.add_argument("--no-wait", action="store_true", help="do not wait for the agent")
+    p.add_argument("--json", action="store_true", help="print a JSON report")
+
+
+def do_deploy(args: argparse.Namespace) -> int:
+    port = resolve_port(args.port)
+    report = deploy(
+        port,
+        args.board,
+        form="py" if args.source else "mpy",
+        progress=progress,
+        wait=not args.no_wait,
+    )
+    result = {
+        "port": report.port,
+        "board": report.board,
+        "form": report.form,
+        "copied": report.copied,
+        "deleted": report.deleted,
+        "unchanged": len(report.unchanged),
+        "bytes_copied": report.bytes_copied,
+        "fw_hash": report.hello.fw_hash if report.hello else None,
+    }
+    if args.json:
+        print_json(result)
+    else:
+        ready = f", agent ready (firmware {result['fw_hash'][:12]})" if report.hello else ""
+        print(
+            f"deployed to {report.board} at {port}: {len(report.copied)} copied "
+            f"({report.bytes_copied} B), {result['unchanged']} unchanged, "
+            f"{len(report.deleted)} deleted{ready}"
+        )
+    return 0

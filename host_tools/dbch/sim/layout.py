@@ -1,0 +1,122 @@
+"""Files of a simulated bench. One folder per board (flash survives stop and start) and the
+bench-wide clock and air log that all boards share.
+
+    <home>/bench.json        clock (epoch, scale) and interferers, shared by every board
+    <home>/air.jsonl         what every simulated radio put on the air (the witness reads it)
+    <home>/rom/              the simulated-board ROM, precompiled for the VM
+    <home>/<id>/identity.json  which board this is and its unique id (kept across restarts)
+    <home>/<id>/flash.img    the board's flash: a littlefs2 image
+    <home>/<id>/runtime.json while running: supervisor and VM pids, port, reset count
+    <home>/<id>/tty          symlink to the board's port (/dev/pts/N)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class BoardFolder:
+    root: Path
+
+    @property
+    def id(self) -> str:
+        return self.root.name
+
+    @property
+    def identity(self) -> Path:
+        return self.root / "identity.json"
+
+    @property
+    def flash(self) -> Path:
+        return self.root / "flash.img"
+
+    @property
+    def runtime(self) -> Path:
+        return self.root / "runtime.json"
+
+    @property
+    def tty(self) -> Path:
+        return self.root / "tty"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "supervisor.log"
+
+    @property
+    def socket(self) -> Path:
+        # AF_UNIX paths are limited to 107 bytes; deep test folders fall back to /tmp.
+        p = self.root / "bridge.sock"
+        if len(str(p)) < 100:
+            return p
+        digest = hashlib.sha1(str(self.root).encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"dbch-{digest}.sock"
+
+
+@dataclass(frozen=True)
+class BenchFolder:
+    home: Path
+
+    @property
+    def config(self) -> Path:
+        return self.home / "bench.json"
+
+    @property
+    def air_log(self) -> Path:
+        return self.home / "air.jsonl"
+
+    @property
+    def rom(self) -> Path:
+        return self.home / "rom"
+
+    def board(self, board_id: str) -> BoardFolder:
+        return BoardFolder(self.home / board_id)
+
+    def board_ids(self) -> list[str]:
+        if not self.home.exists():
+            return []
+        found = [p.name for p in self.home.iterdir() if (p / "identity.json").exists()]
+        return sorted(found, key=_natural)
+
+
+def _natural(s: str) -> tuple[str, int]:
+    head = s.rstrip("0123456789")
+    tail = s[len(head) :]
+    return head, int(tail) if tail else -1
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Atomic write: readers see the old or the new file, never half of one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    tmp.replace(path)
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie still answers kill(0); check it is not one.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False

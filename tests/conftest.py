@@ -1,0 +1,108 @@
+"""Shared fixtures: a private simulated bench, deployed boards, a MicroPython harness."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dbch import paths
+from dbch.client import AgentClient
+from dbch.deploy import deploy
+from dbch.errors import DbchError
+from dbch.sim.bench import Bench, SimBoard
+
+ROOT = Path(__file__).resolve().parents[1]
+MICROPYTHON = str(Path(sys.executable).parent / "micropython")
+
+
+@pytest.fixture(scope="session")
+def sim_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A bench of our own, so tests never touch the user's simulated boards. Exported as
+    DBCH_SIM_HOME so `dbch` subprocesses see the same boards."""
+    home = tmp_path_factory.mktemp("sim")
+    old = os.environ.get("DBCH_SIM_HOME")
+    os.environ["DBCH_SIM_HOME"] = str(home)
+    yield home
+    Bench(home).stop()
+    if old is None:
+        os.environ.pop("DBCH_SIM_HOME", None)
+    else:
+        os.environ["DBCH_SIM_HOME"] = old
+
+
+@pytest.fixture(scope="session")
+def bench(sim_home: Path) -> Bench:
+    return Bench(sim_home)
+
+
+def start_deployed(bench: Bench, board: str = "NUCLEO_WL55", **kw: object) -> SimBoard:
+    (b,) = bench.start(board=board, erase=True, **kw)  # type: ignore[arg-type]
+    deploy(b.port, board)
+    return b
+
+
+@pytest.fixture(scope="module")
+def hub_board(bench: Bench) -> Iterator[SimBoard]:
+    """A simulated NUCLEO-WL55 twin (the smallest board) with the agent deployed."""
+    b = start_deployed(bench)
+    yield b
+    b.stop()
+
+
+def ensure_agent(board: SimBoard) -> None:
+    """Leave the board with its agent running (a test before may have stopped it with
+    mpremote's Ctrl-C): reset it when the agent does not answer."""
+    with AgentClient(board.port, on_console=None) as client:
+        try:
+            client.wait_ready(2.0)
+            return
+        except DbchError:
+            pass
+    board.reset()
+    with AgentClient(board.port, on_console=None) as client:
+        client.wait_ready()
+
+
+@pytest.fixture
+def hub(hub_board: SimBoard) -> Iterator[AgentClient]:
+    ensure_agent(hub_board)
+    with AgentClient(hub_board.port, on_console=None) as client:
+        yield client
+
+
+class MicroPython:
+    """A MicroPython unix VM running tests/mp_harness.py with firmware/ on its path: firmware
+    modules exercised in the real VM, one request line in, one answer line out."""
+
+    def __init__(self, heap: str = "256K"):
+        self.proc = subprocess.Popen(
+            [MICROPYTHON, "-X", f"heapsize={heap}", str(ROOT / "tests" / "mp_harness.py")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env={**os.environ, "DBCH_FIRMWARE": str(paths.firmware_dir())},
+        )
+
+    def ask(self, line: str) -> tuple[str, str]:
+        assert self.proc.stdin and self.proc.stdout
+        self.proc.stdin.write(line.encode() + b"\n")
+        self.proc.stdin.flush()
+        answer = self.proc.stdout.readline().decode().rstrip("\n")
+        if not answer:
+            raise RuntimeError(f"MicroPython harness died on {line[:80]!r}")
+        status, _, rest = answer.partition(" ")
+        return status, rest
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def mp() -> Iterator[MicroPython]:
+    vm = MicroPython()
+    yield vm
+    vm.close()

@@ -1,0 +1,47 @@
+# Runs inside the MicroPython unix VM (never CPython): exercises firmware modules for the
+# host tests. One request per line ("op hexargs..."), one answer per line ("ok ..." or
+# "err <ExceptionType> <message>").
+import binascii
+import os
+import sys
+
+sys.path.insert(0, os.getenv("DBCH_FIRMWARE"))
+
+from dbchagent import cbor, link
+from dbchagent import crc32 as crc_fallback
+
+h = binascii.hexlify
+u = binascii.unhexlify
+
+
+def op_cbor_rt(arg):
+    # decode what the host encoded, encode it again with the agent's codec
+    return h(cbor.encode(cbor.decode(u(arg)))).decode()
+
+
+def op_crc(arg):
+    return "%d %d" % (crc_fallback.crc32(u(arg)), binascii.crc32(u(arg)))
+
+
+def op_frame(arg):
+    kind, seq, body = arg.split(" ")
+    return h(link.encode(int(kind), int(seq), u(body))).decode()
+
+
+def op_unframe(arg):
+    kind, seq, body, crc = link.decode(u(arg))
+    return "%d %d %s %d" % (kind, seq, h(bytes(body)).decode(), crc)
+
+
+OPS = {"cbor_rt": op_cbor_rt, "crc": op_crc, "frame": op_frame, "unframe": op_unframe}
+
+while True:
+    line = sys.stdin.readline()
+    if not line:
+        break
+    op, _, arg = line.rstrip("\n").partition(" ")
+    try:
+        out = "ok " + OPS[op](arg)
+    except Exception as e:
+        out = "err %s %s" % (type(e).__name__, e)
+    sys.stdout.write(out + "\n")

@@ -1,0 +1,79 @@
+"""The dbch command: output formats and exit codes that scripts can rely on."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ensure_agent
+from dbch.cli import main
+from dbch.client import AgentClient
+
+DBCH = str(Path(sys.executable).parent / "dbch")
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([DBCH, *args], capture_output=True, text=True, timeout=60)
+
+
+def test_help_lists_every_command() -> None:
+    out = run("--help")
+    assert out.returncode == 0
+    for verb in ("hello", "status", "console", "deploy", "sim", "boards"):
+        assert verb in out.stdout
+
+
+def test_hello_and_status_json(hub_board) -> None:
+    ensure_agent(hub_board)
+    out = run("hello", "--port", f"sim:{hub_board.id}", "--json")
+    assert out.returncode == 0, out.stderr
+    hello = json.loads(out.stdout)
+    assert hello["board"] == "NUCLEO_WL55" and len(hello["uid"]) == 16
+    out = run("status", "--port", hub_board.port, "--json")
+    assert out.returncode == 0, out.stderr
+    assert "uptime_ms" in json.loads(out.stdout)
+    out = run("status", "--port", hub_board.port)
+    assert "reset cause" in out.stdout
+
+
+def test_sim_list_json_has_id_board_port(hub_board) -> None:
+    out = run("sim", "list", "--json")
+    boards = json.loads(out.stdout)
+    mine = next(b for b in boards if b["id"] == hub_board.id)
+    assert mine["board"] == "NUCLEO_WL55" and mine["port"] == hub_board.port
+
+
+def test_missing_port_is_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DBCH_PORT", raising=False)
+    assert main(["hello"]) == 2
+
+
+def test_unreachable_port_is_exit_2() -> None:
+    out = run("hello", "--port", "/dev/does-not-exist")
+    assert out.returncode == 2 and "cannot open" in out.stderr
+
+
+def test_port_in_use_is_reported_not_fought_over(hub_board) -> None:
+    ensure_agent(hub_board)
+    with AgentClient(hub_board.port, on_console=None):
+        out = run("status", "--port", hub_board.port)
+    assert out.returncode == 2 and "in use" in out.stderr
+
+
+def test_boards_list_shows_every_board_and_twin() -> None:
+    out = run("boards", "list")
+    assert out.returncode == 0
+    for board_id in ("NUCLEO_WL55", "PICO_CC1101", "FEATHER_RP2040_RFM95"):
+        assert board_id in out.stdout
+    assert "heap 96 KB" in out.stdout
+
+
+def test_boards_validate_reports_file_and_field(tmp_path: Path) -> None:
+    f = tmp_path / "Z" / "board.json"
+    f.parent.mkdir()
+    f.write_text(json.dumps({"id": "Z"}))
+    out = run("boards", "validate", str(f))
+    assert out.returncode == 2 and "board.json: ram_kb: required" in out.stderr

@@ -1,0 +1,57 @@
+"""Deploying with mpremote: only what changed is copied, stale files go, both forms run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import ensure_agent
+from dbch import paths
+from dbch.boards import get_board
+from dbch.deploy import build, deploy, firmware_hash, firmware_sources
+from dbch.mpy import compile_file
+from mpremote.transport_serial import SerialTransport
+
+
+def test_every_firmware_file_compiles_with_mpy_cross(tmp_path: Path) -> None:
+    # What would fail on a device fails here: the firmware is MicroPython, not CPython.
+    root = paths.firmware_dir()
+    sources = [*firmware_sources(), root / "manifest.py"]
+    for src in sources:
+        compile_file(src, tmp_path / (src.stem + ".mpy"), src.name)
+
+
+def test_build_is_ordered_with_build_info_last() -> None:
+    files = build(get_board("NUCLEO_WL55"))
+    assert files[-1].dest == "/lib/dbch_build.mpy"
+    assert {"/main.py", "/boot.py", "/lib/dbchagent/app.mpy"} <= {f.dest for f in files}
+
+
+def test_second_deploy_copies_nothing_and_stale_files_are_removed(hub_board) -> None:
+    again = deploy(hub_board.port, "NUCLEO_WL55")
+    assert again.copied == [] and again.hello is not None
+    assert again.hello.fw_hash == firmware_hash()
+    # a leftover module from an older firmware would shadow or confuse: it is deleted
+    t = SerialTransport(hub_board.port)
+    t.enter_raw_repl(soft_reset=False)
+    t.fs_writefile("/lib/dbchagent/obsolete.py", b"x = 1\n")
+    t.close()
+    report = deploy(hub_board.port)  # board id taken from the board itself
+    assert report.deleted == ["/lib/dbchagent/obsolete.py"]
+
+
+def test_source_form_deploys_and_runs(bench) -> None:
+    (b,) = bench.start(board="PICO_WAVESHARE_SX1262", erase=True)
+    try:
+        report = deploy(b.port, "PICO_WAVESHARE_SX1262", form="py")
+        assert "/lib/dbchagent/app.py" in report.copied
+        report = deploy(b.port, "PICO_WAVESHARE_SX1262", form="mpy")
+        assert "/lib/dbchagent/app.py" in report.deleted  # .py would shadow the .mpy
+        assert report.hello is not None and report.hello.board == "PICO_WAVESHARE_SX1262"
+    finally:
+        b.stop()
+
+
+def test_deploy_interrupts_a_running_agent(hub_board) -> None:
+    ensure_agent(hub_board)  # agent running: deploy must still get the raw REPL
+    report = deploy(hub_board.port)
+    assert report.hello is not None

@@ -1,0 +1,136 @@
+"""The simulated board behaves like a board: real tools reach it, resets and power cuts
+restart the VM from flash, the heap is capped, and stopping leaves nothing running."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import serial
+from conftest import ensure_agent, start_deployed
+from dbch.client import AgentClient
+from dbch.sim.bench import Bench, simulated_boards
+from dbch.sim.layout import pid_alive
+from mpremote.transport_serial import SerialTransport
+
+MPREMOTE = str(Path(sys.executable).parent / "mpremote")
+
+
+def mpremote(port: str, *args: str) -> str:
+    out = subprocess.run(
+        [MPREMOTE, "connect", port, "resume", *args], capture_output=True, timeout=30, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_mpremote_resume_exec_reaches_the_vm(hub_board) -> None:
+    # mpremote interrupts the running agent (Ctrl-C) and gets the raw REPL of a real VM
+    out = mpremote(
+        hub_board.port, "exec", "import sys, os; print(sys.implementation.name, os.listdir('/'))"
+    )
+    assert out.startswith("micropython ")
+    assert "main.py" in out and "lib" in out  # the littlefs root, not the host filesystem
+    ensure_agent(hub_board)
+
+
+def test_pyserial_opens_the_port_like_a_device(hub_board) -> None:
+    with serial.serial_for_url(hub_board.port, baudrate=115200, timeout=1) as s:
+        assert s.is_open
+
+
+def test_agent_answers_after_every_kind_of_reset(hub_board) -> None:
+    hub_board.reset()  # dbch sim reset: the reset button
+    with AgentClient(hub_board.port, on_console=None) as hub:
+        assert hub.wait_ready().board == "NUCLEO_WL55"
+        assert hub.status()["reset_cause"] == "hard"
+        old = hub_board.vm_pid
+        hub.reset()  # machine.reset() from the agent itself
+        assert hub_board.vm_pid != old
+        assert hub.status()["reset_cause"] == "hard"
+    hub_board.kill()  # power cut
+    with AgentClient(hub_board.port, on_console=None) as hub:
+        hub.wait_ready()
+        assert hub.status()["reset_cause"] == "power_on"
+
+
+def test_ctrl_d_at_the_repl_soft_resets_into_the_agent(hub_board) -> None:
+    old = hub_board.vm_pid
+    with serial.serial_for_url(hub_board.port, timeout=0.5) as s:
+        s.write(b"\r\x03\x03")  # stop the agent
+        time.sleep(0.3)
+        s.write(b"\r\x02")  # friendly REPL
+        time.sleep(0.2)
+        s.reset_input_buffer()
+        s.write(b"\x04")  # Ctrl-D: soft reset
+        hub_board.wait_for_vm(old)
+    with AgentClient(hub_board.port, on_console=None) as hub:
+        hub.wait_ready()
+        assert hub.status()["reset_cause"] == "soft"
+
+
+def test_files_written_in_the_vm_survive_a_power_cut(hub_board) -> None:
+    stamp = str(time.time_ns())
+    mpremote(
+        hub_board.port, "exec", f"f = open('/survivor.txt', 'w'); f.write({stamp!r}); f.close()"
+    )
+    hub_board.kill()
+    out = mpremote(hub_board.port, "exec", "print(open('/survivor.txt').read())")
+    assert out.strip() == stamp
+    mpremote(hub_board.port, "exec", "import os; os.remove('/survivor.txt')")
+    ensure_agent(hub_board)
+
+
+def test_heap_is_capped_at_the_twins_budget(hub) -> None:
+    total = hub.status()["heap"]["total"]
+    assert 90 * 1024 <= total <= 96 * 1024  # NUCLEO_WL55 twin: 96 KB heap (docs/boards.md)
+    ok = hub.memtest(8 * 1024)
+    assert ok["size"] == 8192
+
+
+def test_allocation_beyond_the_heap_is_reported_not_fatal(hub) -> None:
+    from dbch.errors import DeviceError
+
+    with pytest.raises(DeviceError) as e:
+        hub.memtest(200 * 1024)  # more than the whole 96 KB heap
+    assert e.value.code == "no_memory"
+    assert hub.hello().board == "NUCLEO_WL55"  # still alive and answering
+    assert hub.status()["counters"]["no_memory"] >= 1
+
+
+def test_stopped_boards_leave_no_processes(sim_home) -> None:
+    bench = Bench(sim_home)
+    with simulated_boards(board="PICO_WAVESHARE_SX1262", count=2, home=sim_home) as boards:
+        pids = [(b.pid, b.vm_pid) for b in boards]
+        assert all(pid_alive(p) and pid_alive(v) for p, v in pids)
+        assert {b.id for b in boards} <= {b.id for b in bench.boards()}
+        ports = [b.port for b in boards]
+        assert len(set(ports)) == 2
+    assert not any(pid_alive(p) or pid_alive(v) for p, v in pids)
+    assert not {b.id for b in boards} & {b.id for b in bench.boards()}
+
+
+def test_flash_persists_across_stop_and_start(bench) -> None:
+    board = start_deployed(bench, board="PICO_WAVESHARE_SX1262")
+    board_id = board.id
+    board.stop()
+    (again,) = bench.start(board="PICO_WAVESHARE_SX1262", ids=[board_id])
+    try:
+        with AgentClient(again.port, on_console=None) as hub:
+            assert hub.wait_ready().board == "PICO_WAVESHARE_SX1262"  # firmware still there
+    finally:
+        again.stop()
+
+
+def test_erased_board_boots_to_the_repl(bench) -> None:
+    (b,) = bench.start(board="NUCLEO_WL55", ids=["blank"], erase=True)
+    try:
+        t = SerialTransport(b.port)
+        t.enter_raw_repl(soft_reset=False)
+        assert t.eval("len(__import__('os').listdir('/'))") == 0  # formatted, empty
+        t.close()
+    finally:
+        b.stop()
