@@ -1,9 +1,12 @@
 """The process behind one simulated board (python -m dbch.sim.supervisor --home H --id ID).
 
 It owns what outlives the MicroPython VM, as a board's hardware outlives its firmware:
-- the console port: a pty whose path tools open like a USB serial device; bytes are
-  relayed to and from a second pty that is the VM's controlling terminal (Ctrl-C there
-  raises KeyboardInterrupt in the VM, as a board's USB stack does);
+- the console port: a pty whose path tools open like a USB serial device. Bytes are relayed
+  to and from the VM over a socket pair, and the relay plays the board's USB CDC driver: a
+  Ctrl-C raises KeyboardInterrupt while MicroPython has its interrupt handler installed
+  (code running), and is passed through as a character otherwise (at the REPL). A tty
+  would do the same with ISIG, but the unix port flushes a tty's pending input whenever
+  its REPL switches modes, which loses mpremote's Ctrl-A; no board does that.
 - the radio chip model, reached by the VM only through the SPI/pin bridge;
 - power and reset: the VM is restarted from the flash image on machine.reset(), on Ctrl-D
   at the REPL, on a watchdog timeout, on SIGHUP (dbch sim reset), and after a power cut
@@ -15,7 +18,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
-import fcntl
 import os
 import pty
 import selectors
@@ -24,7 +26,6 @@ import signal
 import socket
 import subprocess
 import sys
-import termios
 import time
 import tty
 from pathlib import Path
@@ -51,11 +52,23 @@ def micropython_executable() -> str:
     return found
 
 
-def _raw_with_isig(fd: int) -> None:
-    tty.setraw(fd)
-    attrs = termios.tcgetattr(fd)
-    attrs[3] |= termios.ISIG  # lflag: Ctrl-C becomes SIGINT -> KeyboardInterrupt in the VM
-    termios.tcsetattr(fd, termios.TCSANOW, attrs)
+_CTRL_C = 0x03
+# One KeyboardInterrupt per burst of Ctrl-C: a second SIGINT while the first is still
+# pending makes the unix port exit, where a board would just raise again.
+_INTERRUPT_HOLDOFF_S = 0.05
+
+
+def catches_sigint(pid: int) -> bool:
+    """Whether MicroPython has its SIGINT handler installed: it does while running code with
+    the interrupt character enabled (micropython.kbd_intr), not while reading a REPL line."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
+    except OSError:
+        pass
+    return False
 
 
 class Supervisor:
@@ -83,6 +96,8 @@ class Supervisor:
         self.sel = selectors.DefaultSelector()
         self.vm: subprocess.Popen[bytes] | None = None
         self.vm_fd: int | None = None
+        self.vm_sock: socket.socket | None = None
+        self.last_interrupt = 0.0
         self.conn: socket.socket | None = None
         self.parser: BridgeParser | None = None
         self.to_vm = bytearray()
@@ -97,12 +112,17 @@ class Supervisor:
         self.stopping = False
         self.signals: list[int] = []
         self.crashed = False
+        self.debugging = bool(os.environ.get("DBCH_SIM_DEBUG"))
         self.console_tail = bytearray()  # last output, logged if the VM dies unexpectedly
 
     # --- clock shared with the VM (bench clock, possibly faster than real time) ---
     def sim_time(self) -> float:
         now = time.time_ns()
         return (self.epoch0_ns + (now - self.epoch0_ns) * self.clock_scale) / 1e9
+
+    def debug(self, msg: str) -> None:
+        if self.debugging:
+            self.log(msg)
 
     def log(self, msg: str) -> None:
         with open(self.folder.log, "a") as f:
@@ -155,8 +175,7 @@ class Supervisor:
 
     # --- the VM ---
     def _start_vm(self, cause: str) -> None:
-        master, slave = pty.openpty()
-        _raw_with_isig(slave)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         env = dict(os.environ)
         env.update(
             DBCH_BRIDGE=str(self.folder.socket),
@@ -174,7 +193,6 @@ class Supervisor:
 
         def child_setup() -> None:
             os.setsid()
-            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
             libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # no VM outlives its board
 
         cmd = [
@@ -186,20 +204,22 @@ class Supervisor:
         ]
         self.vm = subprocess.Popen(
             cmd,
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
+            stdin=theirs,
+            stdout=theirs,
+            stderr=theirs,
             env=env,
             cwd=str(self.bench.rom),
             preexec_fn=child_setup,
             close_fds=True,
         )
-        os.close(slave)
-        os.set_blocking(master, False)
-        self.vm_fd = master
-        self.sel.register(master, selectors.EVENT_READ, "vm")
+        theirs.close()
+        ours.setblocking(False)
+        self.vm_sock = ours
+        self.vm_fd = ours.fileno()
+        self.sel.register(self.vm_fd, selectors.EVENT_READ, "vm")
         self.to_vm.clear()
         self.vm_ready = False
+        self.last_interrupt = 0.0
         self.wdt_deadline = None
         self.log(f"VM {self.vm.pid} started ({cause})")
         self._write_runtime()
@@ -209,9 +229,10 @@ class Supervisor:
             if self.vm.poll() is None:
                 self.vm.kill()
             self.vm.wait()
-        if self.vm_fd is not None:
+        if self.vm_sock is not None:
             self.sel.unregister(self.vm_fd)
-            os.close(self.vm_fd)
+            self.vm_sock.close()
+            self.vm_sock = None
             self.vm_fd = None
         if self.conn is not None:
             self.sel.unregister(self.conn)
@@ -231,6 +252,8 @@ class Supervisor:
             self.chip.power_cycle()
         elif rc == 0:
             cause = "soft"  # Ctrl-D at the REPL
+        elif rc == -signal.SIGINT:
+            cause = "soft"  # an interrupt that landed as MicroPython removed its handler
         else:
             cause = "hard"
             tail = self.console_tail.decode("utf-8", "replace")
@@ -282,11 +305,13 @@ class Supervisor:
         return self.chip.get_pin(role)
 
     def request_reset(self, kind: str) -> None:
+        self.debug(f"reset requested by the VM ({kind})")
         self.pending_cause = kind
         if self.vm is not None and self.vm.poll() is None:
             self.vm.kill()
 
     def booted(self) -> None:
+        self.debug(f"booted; {len(self.to_vm)} bytes held")
         # Bytes the host sent while the board was booting are delivered now, as a USB
         # host's writes wait until the device has enumerated.
         self.vm_ready = True
@@ -342,6 +367,8 @@ class Supervisor:
         except (BlockingIOError, OSError):
             return
         if self.vm_fd is not None and self.powered:
+            if _CTRL_C in data and self.vm_ready:
+                data = self._interrupt_chars(data)
             self.to_vm += data
             self._pump_to_vm()
         # (while the VM restarts, input is lost, as on a board being reset)
@@ -360,8 +387,28 @@ class Supervisor:
                 self._to_host(data)
                 self.console_tail += data
                 del self.console_tail[:-2048]
-            else:  # EIO: the VM closed its terminal, i.e. it exited
+            else:  # end of stream: the VM exited
                 self._vm_exited()
+
+    def _interrupt_chars(self, data: bytes) -> bytes:
+        # The board's USB CDC driver: while code runs, Ctrl-C is taken out of the stream
+        # and raises KeyboardInterrupt; at the REPL it is an ordinary character.
+        assert self.vm is not None
+        if not catches_sigint(self.vm.pid):
+            self.debug("Ctrl-C passed through (no handler)")
+            return data
+        self.debug("Ctrl-C -> SIGINT")
+        now = time.monotonic()
+        if now - self.last_interrupt > _INTERRUPT_HOLDOFF_S:
+            self.last_interrupt = now
+            # Bytes sent before the Ctrl-C reach the VM first, as they would on the wire.
+            before = data[: data.index(_CTRL_C)]
+            self.to_vm += before
+            self._pump_to_vm()
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.vm.pid, signal.SIGINT)
+            data = data[len(before) :]
+        return data.replace(bytes((_CTRL_C,)), b"")
 
     def _on_accept(self) -> None:
         conn, _ = self.listener.accept()
