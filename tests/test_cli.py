@@ -77,3 +77,20 @@ def test_boards_validate_reports_file_and_field(tmp_path: Path) -> None:
     f.write_text(json.dumps({"id": "Z"}))
     out = run("boards", "validate", str(f))
     assert out.returncode == 2 and "board.json: ram_kb: required" in out.stderr
+
+
+def test_console_shows_device_output_and_events(hub_board) -> None:
+    # Reset the board while `dbch console` watches: the agent's ready event is decoded.
+    proc = subprocess.Popen(
+        [DBCH, "console", "--port", hub_board.port, "--seconds", "3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    import time
+
+    time.sleep(0.5)
+    hub_board.reset()
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "<event {" in out and "'ev': 'ready'" in out
