@@ -11,6 +11,11 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 cleanup() { dbch sim stop --all >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
+step "The SEC configuration table versions, and what changed between them"
+dbch tables list
+echo
+dbch tables diff sec-2017-12-draft sec-2018-03
+
 step "Boards this project knows (each has a simulated twin)"
 dbch boards list
 

@@ -48,6 +48,10 @@ class BoardDefinitionError(DataFileError):
     """A board definition under boards/ is invalid."""
 
 
+class TableError(DataFileError):
+    """A configuration table file (tables/*.toml), DUIS or GBCS input is invalid."""
+
+
 class SimError(DbchError):
     """A simulated board could not be started, found or controlled."""
 

@@ -1,0 +1,89 @@
+"""The channel plan: frequencies, mask words, page 29's channel 62, the masked band."""
+
+from __future__ import annotations
+
+import pytest
+from dbch import channel_plan as plan
+
+
+def test_every_channel_frequency_follows_the_formulas() -> None:
+    chans = plan.all_channels()
+    assert len(chans) == 27 + 9 + 27 + 27
+    for c in chans:
+        if c.page == 31:
+            assert c.freq_hz == 915_350_000 + 200_000 * c.number
+        else:
+            assert c.freq_hz == 863_250_000 + 200_000 * c.number
+    # The known carriers of docs/radios.md
+    assert plan.centre_hz(28, 0) == 863_250_000
+    assert plan.centre_hz(28, 26) == 868_450_000
+    assert plan.centre_hz(29, 34) == 870_050_000
+    assert plan.centre_hz(29, 62) == 875_650_000
+    assert plan.centre_hz(30, 35) == 870_250_000
+    assert plan.centre_hz(30, 61) == 875_450_000
+    assert plan.centre_hz(31, 0) == 915_350_000
+    assert plan.centre_hz(31, 26) == 920_550_000
+
+
+def test_only_page_31_lies_in_the_masked_band() -> None:
+    for c in plan.all_channels():
+        assert c.masked_band == (c.page == 31)
+        assert plan.in_masked_band(c.freq_hz, plan.OCCUPIED_HALF_BW_HZ) == (c.page == 31)
+    assert plan.in_masked_band(915_000_000 - 50_000, plan.OCCUPIED_HALF_BW_HZ)  # edge spill
+    assert not plan.in_masked_band(914_800_000, plan.OCCUPIED_HALF_BW_HZ)
+
+
+@pytest.mark.parametrize(
+    ("page", "chans", "word"),
+    [
+        (28, range(27), 0xE7FFFFFF),
+        (29, [*range(27, 35), 62], 0xE80001FF),
+        (30, range(35, 62), 0xF7FFFFFF),
+        (31, range(27), 0xFFFFFFFF),
+        (31, [], 0xF8000000),
+        (28, [0], 0xE0000001),
+        (29, [62], 0xE8000100),
+        (29, [27], 0xE8000001),
+        (30, [35], 0xF0000001),
+        (30, [61], 0xF4000000),
+    ],
+)
+def test_mask_words_encode_and_decode(page: int, chans, word: int) -> None:
+    assert plan.mask_word(page, chans) == word
+    assert plan.decode_word(word) == (page, sorted(chans))
+
+
+def test_operating_channel_word_has_one_bit() -> None:
+    assert plan.operating_word(28, 0) == 0xE0000001
+    assert plan.decode_operating_word(0xE8000100) == plan.Channel(29, 62)
+    with pytest.raises(plan.ChannelPlanError, match="one bit set, not 2"):
+        plan.decode_operating_word(0xE0000003)
+
+
+@pytest.mark.parametrize(
+    ("word", "page", "message"),
+    [
+        (0xE8000006, 31, "top bits give page 29, expected 31"),
+        (0x00000001, None, "top bits give page 0, not a GB Sub-GHz page"),
+        (0xE8000200, 29, "reserved bits set: 0x00000200"),
+        (0x1_0000_0000, None, "32-bit"),
+        (-1, None, "32-bit"),
+    ],
+)
+def test_invalid_mask_words_are_refused(word: int, page: int | None, message: str) -> None:
+    with pytest.raises(plan.ChannelPlanError, match=message):
+        plan.validate_word(word, page)
+
+
+def test_channels_outside_the_plan_are_refused() -> None:
+    for page, ch in ((28, 27), (29, 26), (29, 35), (29, 61), (30, 34), (30, 62), (31, 27)):
+        with pytest.raises(plan.ChannelPlanError):
+            plan.centre_hz(page, ch)
+    with pytest.raises(plan.ChannelPlanError, match="page 27"):
+        plan.channels(27)
+
+
+def test_channel_lists_parse_and_format() -> None:
+    assert plan.parse_channels("27-34,62", 29) == [*range(27, 35), 62]
+    assert plan.parse_channels("", 31) == []
+    assert plan.format_channels([0, 1, 2, 5, 7, 8]) == "0-2,5,7-8"

@@ -1,0 +1,253 @@
+"""Table versions: the shipped files, schema errors that name file and field, the pure
+comparison, diff and impact between the 2017 draft and the 2018 conclusion."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dbch import channel_plan as plan
+from dbch.compare import compare, conforms
+from dbch.errors import TableError
+from dbch.subghz_config import SubGhzConfig
+from dbch.table_diff import diff, impact, load_device_records
+from dbch.tables import REGIONS, all_tables, get_table, load_table_file
+
+DBCH = str(Path(sys.executable).parent / "dbch")
+SHIPPED = Path(__file__).parents[1] / "tables" / "sec-2018-03.toml"
+
+
+def dbch(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([DBCH, *args], capture_output=True, text=True, timeout=60)
+
+
+def test_both_shipped_versions_load() -> None:
+    ids = [t.id for t in all_tables()]
+    assert ids == ["sec-2017-12-draft", "sec-2018-03"]
+    new = get_table("sec-2018-03")
+    assert new.supersedes == "sec-2017-12-draft" and new.status == "in_force"
+
+
+def test_915_masking_per_region_follows_the_record() -> None:
+    draft, final = get_table("sec-2017-12-draft"), get_table("sec-2018-03")
+    masked = plan.none_enabled(31)
+    assert draft.region("central").config().page31 == masked
+    assert draft.region("south").config().page31 == masked
+    assert draft.region("north").config().page31 != masked
+    assert all(final.region(r).config().page31 == masked for r in REGIONS)
+
+
+def test_unconfirmed_values_are_marked_placeholders() -> None:
+    t = get_table("sec-2018-03")
+    where = dict(t.placeholders())
+    assert "regions.north.page28" in where and "regulatory.max_tx_power_dbm" in where
+    assert "regions.north.page31" not in where  # the masking is confirmed
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    f = tmp_path / "x.toml"
+    f.write_text(text)
+    return f
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            ("[regions.north]", "[regions.north]\npage31 = 0xE8000006"),
+            "regions.north.page31: top bits give page 29, expected 31",
+        ),
+        (
+            ("[regions.north]", "[regions.north]\npage29 = 0xE8000200"),
+            "regions.north.page29: reserved bits set",
+        ),
+        (
+            ("[regions.south]", "[regions.south]\nlimited_critical_threshold = 100"),
+            "regions.south.limited_critical_threshold: must be above normal_limited_threshold",
+        ),
+        (
+            ("[regions.south]", "[regions.south]\nlimited_critical_threshold = 2600"),
+            "below the regulated limit",
+        ),
+        (
+            ("[regions.south]", "[regions.south]\nlocal_ch_retry_percentage = 10001"),
+            "regions.south.local_ch_retry_percentage: 10001 out of range",
+        ),
+        (
+            ("[regions.south]", '[regions.south]\ngsme_curfew = "seven"'),
+            "regions.south.gsme_curfew: must be an integer",
+        ),
+        (
+            ("[regions.south]", '[regions.south]\ngsme_curfew = { value = 7, rule = "subset" }'),
+            "regions.south.gsme_curfew: rule subset applies only to masks",
+        ),
+        (
+            ("[regions.south]", "[regions.south]\nwibble = 1"),
+            "regions.south.wibble: unknown field",
+        ),
+        (("[regions.south]\n", ""), "regions.south: every CSP region needs an entry"),
+        (("[regions.south]", "[regions.east]"), "regions.east: unknown field"),
+        (('status = "in_force"', 'status = "maybe"'), "status: must be one of"),
+        (("effective = 2018-05-26", 'effective = "soon"'), "effective: must be a date"),
+        (
+            ("lbt_threshold_dbm = -87", "lbt_threshold_dbm = -87.25"),
+            "regulatory.lbt_threshold_dbm: at most one decimal place",
+        ),
+        (
+            ('page28 = { channels = "0-26"', 'page28 = { channels = "0-27"'),
+            "common.page28.channels: channel 27 is not on page 28",
+        ),
+        (('id = "sec-2018-03"', 'id = "other"'), "id: must match the file name ('x')"),
+    ],
+)
+def test_bad_table_files_name_file_field_and_reason(tmp_path: Path, edit, message: str) -> None:
+    old, new = edit
+    text = SHIPPED.read_text().replace('id = "sec-2018-03"', 'id = "x"', 1)
+    if old.startswith("id = "):
+        text = text.replace('id = "x"', new, 1)
+    else:
+        assert old in text
+        text = text.replace(old, new, 1)
+    f = _write(tmp_path, text)
+    with pytest.raises(TableError) as e:
+        load_table_file(f)
+    assert f"{f}: " in str(e.value) and message in str(e.value)
+
+
+def test_malformed_toml_is_reported_and_nothing_is_loaded(tmp_path: Path) -> None:
+    f = _write(tmp_path, 'id = "x"\n[broken')
+    with pytest.raises(TableError, match="not valid TOML"):
+        load_table_file(f)
+
+
+def test_a_user_version_is_picked_up_without_code(tmp_path: Path, monkeypatch) -> None:
+    text = SHIPPED.read_text().replace('id = "sec-2018-03"', 'id = "sec-2026-01"')
+    text = text.replace('supersedes = "sec-2017-12-draft"', 'supersedes = "sec-2018-03"')
+    (tmp_path / "sec-2026-01.toml").write_text(text)
+    monkeypatch.setenv("DBCH_TABLES_PATH", str(tmp_path))
+    assert "sec-2026-01" in [t.id for t in all_tables()]
+    assert get_table("sec-2026-01").supersedes == "sec-2018-03"
+
+
+def test_compare_passes_the_table_itself_and_names_failing_fields() -> None:
+    t = get_table("sec-2018-03")
+    cfg = t.region("north").config()
+    assert conforms(compare(t, "north", cfg))
+    bad = SubGhzConfig(
+        **{
+            **cfg.as_dict(),
+            "page31": plan.mask_word(31, [0, 1]),
+            "normal_limited_threshold": 200,
+            "gsme_curfew": 9,
+        }
+    )
+    results = {r.field: r for r in compare(t, "north", bad)}
+    assert results["page31"].passed is False
+    assert "915.35-915.55 MHz" in results["page31"].reason
+    assert results["normal_limited_threshold"].passed is False
+    assert results["gsme_curfew"].passed is False
+    assert results["page28"].passed is True
+
+
+def test_a_field_the_device_did_not_report_is_unchecked_not_passed() -> None:
+    t = get_table("sec-2018-03")
+    values = t.region("south").config().as_dict()
+    values["gsme_curfew"] = None
+    results = {r.field: r for r in compare(t, "south", values)}
+    assert results["gsme_curfew"].passed is None
+    assert not conforms(list(results.values()))
+
+
+def test_diff_shows_north_page31_closing_with_frequencies() -> None:
+    d = diff(get_table("sec-2017-12-draft"), get_table("sec-2018-03"))
+    changes = [(c.region, c.field) for c in d.changes]
+    assert changes == [("north", "page31")]
+    closed = d.changes[0].closed
+    assert [c.number for c in closed] == list(range(27))
+    assert closed[0].freq_hz == 915_350_000 and closed[-1].freq_hz == 920_550_000
+    assert "closes page 31 channels 0-26 (915.35-920.55 MHz)" in d.changes[0].text()
+
+
+def test_impact_lists_north_devices_the_2018_version_leaves_out(tmp_path: Path) -> None:
+    draft = get_table("sec-2017-12-draft")
+    north_2017 = draft.region("north").config().as_dict()
+    south_2017 = draft.region("south").config().as_dict()
+    records = [
+        {"device": "hub-north", "region": "north", "config": north_2017},
+        {"device": "hub-south", "region": "south", "config": south_2017},
+        # the shape `dbch status --json` writes: config nested with its region
+        {
+            "uid": "a1b2",
+            "config": {
+                "region": "north",
+                "fields": get_table("sec-2018-03").region("north").config().as_dict(),
+            },
+        },
+    ]
+    (tmp_path / "bench.json").write_text(json.dumps(records))
+    results = impact(draft, get_table("sec-2018-03"), load_device_records(tmp_path))
+    left = [r for r in results if r.left_out]
+    assert [r.device.name for r in left] == ["hub-north"]
+    assert any("page31" in line and "915.35-920.55 MHz" in line for line in left[0].changes())
+
+
+def test_tables_cli(tmp_path: Path) -> None:
+    out = dbch("tables", "list", "--json")
+    assert [t["id"] for t in json.loads(out.stdout)] == ["sec-2017-12-draft", "sec-2018-03"]
+    out = dbch("tables", "show", "sec-2018-03", "--region", "north")
+    assert out.returncode == 0 and "915.35" in out.stdout and "placeholder" in out.stdout
+    shown = json.loads(dbch("tables", "show", "sec-2018-03", "--json").stdout)
+    north = shown["regions"]["north"]["channels"]
+    assert not any(c["allowed"] for c in north if c["page"] == 31)
+    assert len(shown["regions"]["north"]["hash"]) == 64
+    out = dbch("tables", "diff", "sec-2017-12-draft", "sec-2018-03")
+    assert "north" in out.stdout and "915.35-920.55 MHz" in out.stdout
+    out = dbch("tables", "validate", str(SHIPPED))
+    assert out.returncode == 0
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        SHIPPED.read_text().replace("[regions.north]", "[regions.north]\npage31 = 0xE8000006")
+    )
+    out = dbch("tables", "validate", str(bad))
+    assert out.returncode == 2
+    assert "bad.toml: regions.north.page31: top bits give page 29, expected 31" in out.stderr
+    records = tmp_path / "devices"
+    records.mkdir()
+    (records / "n.json").write_text(
+        json.dumps(
+            {
+                "device": "n",
+                "region": "north",
+                "config": get_table("sec-2017-12-draft").region("north").config().as_dict(),
+            }
+        )
+    )
+    out = dbch("tables", "impact", "sec-2017-12-draft", "sec-2018-03", "--status", str(records))
+    assert out.returncode == 1 and "n (north" in out.stdout
+
+
+def test_gbcs_and_duis_cli(tmp_path: Path) -> None:
+    data = Path(__file__).parent / "data" / "set_config_6_28.xml"
+    out = dbch("gbcs", "encode", "--duis", str(data), "--pretty")
+    assert out.stdout.strip() == (
+        "020F 0420E0000006 0420E8000006 0420F0000006 0420F8000006 120082 1200DC 1105 "
+        "120007 1107 110C 121770 1182 120064 120FA0 120BB8"
+    )
+    hexstr = dbch("gbcs", "encode", "--table", "sec-2018-03", "--region", "south").stdout
+    decoded = json.loads(dbch("gbcs", "decode", "AABB" + hexstr.strip(), "--json").stdout)
+    assert decoded["offset"] == 2 and decoded["valid"]
+    assert decoded["fields"]["page31"] == 0xF8000000
+    out = dbch("gbcs", "encode", "--table", "sec-2018-03")
+    assert out.returncode == 2 and "--region" in out.stderr
+    xml = tmp_path / "south.xml"
+    out = dbch("duis", "export", "sec-2018-03", "--region", "south", "-o", str(xml))
+    assert out.returncode == 0 and "unsigned" in out.stderr
+    imported = json.loads(dbch("duis", "import", str(xml), "--json").stdout)
+    assert imported["fields"] == get_table("sec-2018-03").region("south").config().as_dict()
+    broken = tmp_path / "broken.xml"
+    broken.write_text("<sr:Request")
+    out = dbch("duis", "import", str(broken))
+    assert out.returncode == 2 and "malformed XML" in out.stderr
