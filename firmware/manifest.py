@@ -5,3 +5,4 @@
 metadata(description="DBCH configuration agent", version="0.1.0")
 
 package("dbchagent")
+package("subghz")

@@ -33,7 +33,15 @@ def op_unframe(arg):
     return "%d %d %s %d" % (kind, seq, h(bytes(body)).decode(), crc)
 
 
-OPS = {"cbor_rt": op_cbor_rt, "crc": op_crc, "frame": op_frame, "unframe": op_unframe}
+def op_word(arg):
+    # a driver's frequency-to-register arithmetic: "module function freq"
+    mod, fn, f = arg.split(" ")
+    m = __import__("subghz." + mod, None, None, (fn,))
+    return "%X" % getattr(m, fn)(int(f))
+
+
+OPS = {"cbor_rt": op_cbor_rt, "crc": op_crc, "frame": op_frame, "unframe": op_unframe,
+       "word": op_word}
 
 while True:
     line = sys.stdin.readline()

@@ -40,12 +40,6 @@ RADIO_CHIPS: dict[str, dict[str, Any]] = {
         "spi_pins": True,
         "xtal_hz": 32_000_000,
     },
-    "sx1231": {
-        "driver": ("subghz.sx1231", "SX1231"),
-        "pins": ("nss", "reset", "dio0"),
-        "spi_pins": True,
-        "xtal_hz": 32_000_000,
-    },
     "cc1101": {
         "driver": ("subghz.cc1101", "CC1101"),
         # MISO doubles as CHIP_RDYn after chip select, so it must be a readable pin.

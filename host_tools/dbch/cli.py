@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from . import __version__, cmd_boards, cmd_device, cmd_sim, cmd_tables
+from . import __version__, cmd_boards, cmd_device, cmd_sim, cmd_tables, cmd_witness
 from .errors import DbchError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[object, str]] = {
     "deploy": (cmd_device, "put the firmware on a board with mpremote, then reset it"),
     "sim": (cmd_sim, "simulated boards: start, list, reset, kill, stop"),
     "boards": (cmd_boards, "board definitions: list, show, validate"),
+    "witness": (cmd_witness, "what simulated radios put on the air (independent of agents)"),
     "tables": (cmd_tables, "SEC DBCH configuration tables: list, show, validate, diff, impact"),
     "gbcs": (cmd_tables, "GBCS DLMS encoding of the Sub GHz configuration: encode, decode"),
     "duis": (cmd_tables, "DUIS 6.28 SetCHFSubGHzConfiguration XML: import, export"),

@@ -37,6 +37,11 @@ def add_sim_args(p: argparse.ArgumentParser) -> None:
         metavar="FREQ:POWER",
         help="a continuous interferer on the bench, e.g. 868.45MHz:-70dBm",
     )
+    s.add_argument(
+        "--trace-spi",
+        action="store_true",
+        help="log every radio SPI transaction to <state>/spi.log",
+    )
     s.add_argument("--json", action="store_true", help="print JSON")
 
     s = sub.add_parser("list", help="list running simulated boards")
@@ -67,6 +72,7 @@ def do_sim(args: argparse.Namespace) -> int:
             erase=args.erase,
             clock_scale=args.clock_scale,
             interferers=args.interferer,
+            trace_spi=args.trace_spi,
         )
         _show([b.info() for b in boards], args.json)
     elif verb == "list":

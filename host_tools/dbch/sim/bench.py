@@ -107,6 +107,13 @@ class SimBoard:
                 os.kill(old, signal.SIGKILL)
         self.wait_for_vm(old, timeout)
 
+    def set_faults(self, **faults: object) -> None:
+        """Inject radio faults: stuck_busy, gone (no chip answers), wrong_id (another chip's
+        id), skew_readback (registers read back other than written). No arguments: clear."""
+        write_json(self.folder.faults, dict(faults))
+        os.kill(self.pid, signal.SIGWINCH)
+        time.sleep(0.05)  # the supervisor applies it on its next loop pass (< 1 ms)
+
     def power_off(self) -> None:
         os.kill(self.pid, signal.SIGUSR1)
         deadline = time.monotonic() + 10
@@ -190,6 +197,7 @@ class Bench:
         erase: bool = False,
         clock_scale: int | None = None,
         interferers: list[str] | None = None,
+        trace_spi: bool = False,
     ) -> list[SimBoard]:
         """Start `count` boards of type `board` (or the named `ids`) and wait for their ports."""
         definition = get_board(board)
@@ -207,7 +215,7 @@ class Bench:
                 if erase and folder.root.exists():
                     shutil.rmtree(folder.root)
                 self._ensure_identity(folder, definition.id)
-                started.append((board_id, self._spawn(folder)))
+                started.append((board_id, self._spawn(folder, trace_spi)))
         boards = []
         try:
             for board_id, proc in started:
@@ -280,7 +288,7 @@ class Bench:
             # Like a chip's factory-programmed id: made once, kept for the board's life.
             write_json(folder.identity, {"board": board_type, "uid": secrets.token_hex(8)})
 
-    def _spawn(self, folder: BoardFolder) -> subprocess.Popen[bytes]:
+    def _spawn(self, folder: BoardFolder, trace_spi: bool = False) -> subprocess.Popen[bytes]:
         with contextlib.suppress(FileNotFoundError):
             folder.runtime.unlink()
         log = open(folder.log, "a")  # noqa: SIM115 - handed to the child process
@@ -295,6 +303,7 @@ class Bench:
                 str(self.home),
                 "--id",
                 folder.id,
+                *(["--trace-spi"] if trace_spi else []),
             ],
             stdin=subprocess.DEVNULL,
             stdout=log,

@@ -8,6 +8,8 @@ bench-wide clock and air log that all boards share.
     <home>/<id>/flash.img    the board's flash: a littlefs2 image
     <home>/<id>/runtime.json while running: supervisor and VM pids, port, reset count
     <home>/<id>/tty          symlink to the board's port (/dev/pts/N)
+    <home>/<id>/faults.json  radio faults a test injects (SimBoard.set_faults)
+    <home>/<id>/spi.log      radio SPI transactions, one per line (dbch sim start --trace-spi)
 """
 
 from __future__ import annotations
@@ -44,6 +46,14 @@ class BoardFolder:
     @property
     def tty(self) -> Path:
         return self.root / "tty"
+
+    @property
+    def spi_log(self) -> Path:
+        return self.root / "spi.log"
+
+    @property
+    def faults(self) -> Path:
+        return self.root / "faults.json"
 
     @property
     def log(self) -> Path:

@@ -72,7 +72,7 @@ def catches_sigint(pid: int) -> bool:
 
 
 class Supervisor:
-    def __init__(self, home: Path, board_id: str):
+    def __init__(self, home: Path, board_id: str, trace_spi: bool = False):
         self.bench = BenchFolder(home)
         self.folder = self.bench.board(board_id)
         identity = read_json(self.folder.identity)
@@ -93,6 +93,10 @@ class Supervisor:
         if self.board.radio.chip == "stm32wl5":
             self.pin_roles.update({"SUBGHZ_NSS": "nss", "SUBGHZ_BUSY": "busy"})
         self.gpio: dict[str, int] = {}
+        # A logic analyser on the radio bus: each chip-select-framed transaction's MOSI
+        # bytes as one hex line in <board>/spi.log.
+        self.trace = open(self.folder.spi_log, "a") if trace_spi else None  # noqa: SIM115
+        self.txn = bytearray()
         self.sel = selectors.DefaultSelector()
         self.vm: subprocess.Popen[bytes] | None = None
         self.vm_fd: int | None = None
@@ -285,9 +289,19 @@ class Supervisor:
         self.vm.kill()
         self._vm_exited()
 
+    def _load_faults(self) -> None:
+        # Faults a test injects into the radio (stuck_busy, gone, wrong_id, skew_readback);
+        # SimBoard.set_faults writes the file and sends SIGWINCH.
+        faults = read_json(self.folder.faults) or {}
+        if hasattr(self.chip, "faults"):
+            self.chip.faults = faults
+        self.log(f"faults: {faults or 'none'}")
+
     # --- Board interface for the bridge ---
     def spi_transfer(self, bus: str, mosi: bytes) -> bytes:
         if bus == self.board.radio.spi:
+            if self.trace is not None:
+                self.txn += mosi
             return self.chip.transfer(mosi)
         return b"\xff" * len(mosi)
 
@@ -295,8 +309,15 @@ class Supervisor:
         role = self.pin_roles.get(name)
         if role is None:
             self.gpio[name] = level
-        else:
-            self.chip.set_pin(role, level)
+            return
+        if role == "nss" and self.trace is not None:
+            if level == 0:
+                self.txn = bytearray()
+            elif self.txn:
+                self.trace.write(self.txn.hex(" ").upper() + "\n")
+                self.trace.flush()
+                self.txn = bytearray()
+        self.chip.set_pin(role, level)
 
     def pin_get(self, name: str) -> int:
         role = self.pin_roles.get(name)
@@ -460,6 +481,8 @@ class Supervisor:
                 if self.vm is not None:
                     self.vm.kill()
                     self._vm_exited()
+            elif sig == signal.SIGWINCH:
+                self._load_faults()
             elif sig == signal.SIGUSR2 and not self.powered:
                 self.log("power on")
                 self.powered = True
@@ -474,8 +497,16 @@ class Supervisor:
         os.set_blocking(wake_w, False)
         signal.set_wakeup_fd(wake_w)
         self.sel.register(wake_r, selectors.EVENT_READ, "wake")
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+        for sig in (
+            signal.SIGTERM,
+            signal.SIGINT,
+            signal.SIGHUP,
+            signal.SIGUSR1,
+            signal.SIGUSR2,
+            signal.SIGWINCH,
+        ):
             signal.signal(sig, self._on_signal)
+        self._load_faults()
         self._start_vm("power_on")
         try:
             while not self.stopping:
@@ -515,8 +546,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="dbch-sim-supervisor", description=__doc__)
     ap.add_argument("--home", required=True, type=Path)
     ap.add_argument("--id", required=True)
+    ap.add_argument("--trace-spi", action="store_true", help="log radio SPI transactions")
     args = ap.parse_args(argv)
-    return Supervisor(args.home, args.id).run()
+    return Supervisor(args.home, args.id, args.trace_spi).run()
 
 
 if __name__ == "__main__":

@@ -40,4 +40,13 @@ def model_for(chip: str, **context: object) -> ChipModel:
     return factory(**context) if factory else NoChip()
 
 
-MODELS: dict[str, type] = {}
+from .cc1101 import CC1101Model  # noqa: E402 - the registry needs ChipModel defined first
+from .sx126x import STM32WL5Model, SX126xModel  # noqa: E402
+from .sx127x import SX127xModel  # noqa: E402
+
+MODELS: dict[str, type] = {
+    "sx1262": SX126xModel,
+    "stm32wl5": STM32WL5Model,
+    "sx1276": SX127xModel,
+    "cc1101": CC1101Model,
+}

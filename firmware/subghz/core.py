@@ -1,0 +1,165 @@
+# Shared logic of the Sub-GHz drivers: the GB868 PHY, argument checks, the last-moment
+# transmit guard, airtime, and the readback format. Chip modules implement the _methods.
+# GB868 PHY (docs/gb-subghz.md §3): 2-GFSK BT 0.5, 100 kbps, 35 kHz deviation, 8 octets of
+# preamble, SFD 0x904E, 2-octet PHR, PN9 whitening, 2-octet CRC, PSDU up to 127 octets.
+from micropython import const
+import time
+from subghz import policy
+
+BITRATE = const(100000)
+FDEV_HZ = const(35000)
+PREAMBLE_BYTES = const(8)
+SYNC_WORD = const(0x904E)
+SYNC_BYTES = const(2)
+PHR_BYTES = const(2)
+CRC_BYTES = const(2)
+MAX_PSDU = const(127)  # includes the 2-octet CRC the chip appends
+BITRATE_TOL = const(200)  # bps: the chips' rate dividers land within this of 100 kbps
+FDEV_TOL = const(500)  # Hz
+FREQ_TOL = const(100)  # Hz: synthesiser step rounding
+
+
+class RadioError(Exception):
+    # code: no_chip, wrong_chip, busy_timeout, chip_error, bad_frequency, masked_band,
+    # bad_power, bad_bitrate, too_long, tx_timeout, readback_mismatch, not_configured
+    def __init__(self, code, msg=""):
+        super().__init__(code, msg)
+        self.code = code
+        self.msg = msg
+
+
+def airtime_us(psdu_len, bitrate=BITRATE):
+    # (8 preamble + 2 SFD + 2 PHR + PSDU) octets; PSDU includes the 2-octet CRC.
+    return (PREAMBLE_BYTES + SYNC_BYTES + PHR_BYTES + psdu_len) * 8000000 // bitrate
+
+
+def phr(psdu_len):
+    # 802.15.4g PHR: mode switch 0, FCS type 1 (2-octet), data whitening 1, 11-bit length.
+    return bytes((0x18 | (psdu_len >> 8 & 0x07), psdu_len & 0xFF))
+
+
+class Radio:
+    CHIP = "?"
+    FREQ_MIN = 150000000
+    FREQ_MAX = 960000000
+    POWER_MIN = -9
+    POWER_MAX = 22
+    BUSY_TIMEOUT_US = 20000
+
+    def __init__(self, max_power_dbm=14):
+        self.board_max_dbm = max_power_dbm
+        self.freq_hz = None
+        self.power_dbm = None
+        self.configured = False
+        self.tx_guard = None  # callable(freq_hz, verified, airtime_us): raises to refuse
+
+    @classmethod
+    def from_board(cls, board):
+        raise NotImplementedError
+
+    # --- checks shared by every chip ---
+    def _check_freq(self, f):
+        if type(f) is not int or not self.FREQ_MIN <= f <= self.FREQ_MAX:
+            raise RadioError("bad_frequency", "%s Hz outside %d..%d" % (f, self.FREQ_MIN,
+                                                                        self.FREQ_MAX))
+        if policy.masked(f):
+            raise RadioError("masked_band", "%d Hz is in a masked band" % f)
+
+    def _check_power(self, dbm):
+        hi = min(self.POWER_MAX, self.board_max_dbm)
+        if type(dbm) is not int or not self.POWER_MIN <= dbm <= hi:
+            raise RadioError("bad_power", "%s dBm outside %d..%d" % (dbm, self.POWER_MIN, hi))
+
+    def _wait(self, ready, timeout_us, code="busy_timeout"):
+        # Bounded wait on a pin or flag: a stuck line is an error, never a hang.
+        t0 = time.ticks_us()
+        while not ready():
+            if time.ticks_diff(time.ticks_us(), t0) > timeout_us:
+                raise RadioError(code, "no response within %d us" % timeout_us)
+
+    # --- the interface the agent uses ---
+    def setup(self, power_dbm):
+        # Reset, identify, configure the GB868 PHY and power; radio left in standby.
+        self._check_power(power_dbm)
+        try:
+            self.reset()
+            self.identify()
+            self._configure()
+            self.set_power(power_dbm)
+            self.configured = True
+        except Exception:
+            self.configured = False
+            self._safe_standby()
+            raise
+
+    def tune(self, freq_hz):
+        self._check_freq(freq_hz)
+        self._tune(freq_hz)
+        self.freq_hz = freq_hz
+
+    def set_power(self, dbm):
+        self._check_power(dbm)
+        self._set_power(dbm)
+        self.power_dbm = dbm
+
+    def transmit(self, psdu):
+        # One frame. The carrier is read back from the chip (or the driver's shadow where
+        # the chip has no getter) and checked against the band policy and the agent's
+        # guard at the last moment before the chip is told to send.
+        n = len(psdu) + CRC_BYTES
+        if n > MAX_PSDU:
+            raise RadioError("too_long", "PSDU of %d octets (max %d)" % (n, MAX_PSDU))
+        if not self.configured or self.freq_hz is None:
+            raise RadioError("not_configured", "setup() and tune() first")
+        air = airtime_us(n, BITRATE)
+        self._load(phr(n) + psdu)
+        freq, verified = self.carrier()
+        if policy.masked(freq):
+            self._safe_standby()
+            raise RadioError("masked_band", "carrier %d Hz is in a masked band" % freq)
+        if self.tx_guard is not None:
+            try:
+                self.tx_guard(freq, verified, air)
+            except Exception:
+                self._safe_standby()
+                raise
+        try:
+            self._start_tx()
+            self._wait(self._tx_done, air + 20000, "tx_timeout")
+        finally:
+            self._safe_standby()
+        return air
+
+    def _safe_standby(self):
+        try:
+            self.standby()
+        except Exception:
+            pass
+
+    # --- chip modules implement these ---
+    def reset(self):
+        raise NotImplementedError
+
+    def identify(self):
+        raise NotImplementedError
+
+    def standby(self):
+        raise NotImplementedError
+
+    def sleep(self):
+        raise NotImplementedError
+
+    def rssi(self):
+        raise NotImplementedError
+
+    def carrier(self):
+        # (frequency in Hz, True if read from the chip, False if the driver's shadow)
+        raise NotImplementedError
+
+    def readback(self):
+        # dict: freq_hz, bitrate, fdev_hz, power_dbm, packet_type, verified (names read
+        # from the chip), shadow (names only the driver knows), errors (chip error names)
+        raise NotImplementedError
+
+    def errors(self):
+        return []

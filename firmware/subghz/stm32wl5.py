@@ -1,0 +1,46 @@
+# The STM32WL5x sub-GHz radio: an SX126x core on the MCU's internal SPI (RM0453 §4).
+# Chip select and BUSY come from MicroPython's `stm` module instead of GPIO pins, there is
+# no NRESET pin (the radio is reset with the MCU; reset() only restores standby),
+# ClearDeviceErrors takes one parameter byte, and the NUCLEO-WL55's RF
+# switch is three GPIOs (FE_CTRL1..3) rather than DIO2.
+from subghz.sx126x import SX126x
+
+
+class STM32WL5(SX126x):
+    CHIP = "stm32wl5"
+
+    def __init__(self, spi, ctrl_pins=None, tcxo_mv=1700, max_power_dbm=14):
+        super().__init__(spi, None, None, None, tcxo_mv, "gpio", max_power_dbm)
+        self._ctrl = ctrl_pins  # (ctrl1, ctrl2, ctrl3) or None
+
+    @classmethod
+    def from_board(cls, board):
+        from machine import Pin, SPI
+
+        ctrl = None
+        sw = board.RF_SWITCH_PINS
+        if sw:
+            ctrl = tuple(Pin(sw[k], Pin.OUT, value=0) for k in ("ctrl1", "ctrl2", "ctrl3"))
+        return cls(SPI(board.SPI_BUS), ctrl, board.TCXO_MV, board.MAX_TX_DBM)
+
+    def _select(self, level):
+        import stm
+
+        stm.subghz_cs(level)
+
+    def _busy(self):
+        import stm
+
+        return stm.subghz_is_busy()
+
+    def _clear_errors_params(self):
+        return b"\x00"
+
+    def _rf_tx(self, tx):
+        # NUCLEO-WL55 (UM2592): TX high power = CTRL1 low, CTRL2 high, CTRL3 high;
+        # receive = CTRL1 high, CTRL2 low, CTRL3 high.
+        if self._ctrl:
+            c1, c2, c3 = self._ctrl
+            c1(0 if tx else 1)
+            c2(1 if tx else 0)
+            c3(1)

@@ -1,0 +1,82 @@
+"""What every chip model shares: the bench clock, the air, fault injection, and one place
+where an emission is computed into a record and checked against the masked bands.
+
+Models are written from the datasheets, independently of the firmware drivers: a model
+never trusts what the driver meant, only the bytes and pin levels it received.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..air import Air
+from ..layout import BenchFolder
+
+HALF_BW_HZ = 100_000  # half the occupied bandwidth of 100 kbps GFSK (docs/radios.md §1)
+
+
+class ChipBase:
+    CHIP = "?"
+
+    def __init__(
+        self,
+        board_id: str = "model",
+        bench: BenchFolder | None = None,
+        clock: Callable[[], float] | None = None,
+    ):
+        self.board_id = board_id
+        self.air = Air(bench, board_id) if bench is not None else None
+        self.clock = clock or time.time
+        # Faults a test can inject (dbch.sim.faults): stuck_busy, gone, skew_readback
+        self.faults: dict[str, Any] = {}
+        self.violations: list[dict[str, Any]] = []
+        self.emissions: list[dict[str, Any]] = []
+
+    @property
+    def gone(self) -> bool:
+        return bool(self.faults.get("gone"))
+
+    def rssi_dbm(self, freq_hz: int) -> float:
+        if self.air is None:
+            return -110.0
+        return self.air.power_at(freq_hz, self.clock())
+
+    def emit(
+        self,
+        freq_hz: int,
+        power_dbm: float | None,
+        duration_us: int,
+        payload: bytes,
+        **details: Any,
+    ) -> bool:
+        """Record what the chip puts on the air; refuse (and record a violation) when the
+        carrier's occupied band touches a masked band. Returns whether it transmitted."""
+        record = {
+            "t": round(self.clock(), 6),
+            "chip": self.CHIP,
+            "freq_hz": int(freq_hz),
+            "power_dbm": power_dbm,
+            "duration_us": int(duration_us),
+            "bytes": payload.hex(),
+            **details,
+        }
+        bands = self.air.masked_bands() if self.air else ((915_000_000, 921_000_000),)
+        hit = next(
+            (
+                (lo, hi)
+                for lo, hi in bands
+                if freq_hz + HALF_BW_HZ > lo and freq_hz - HALF_BW_HZ < hi
+            ),
+            None,
+        )
+        if hit:
+            record.update(emitted=False, violation=f"carrier in masked band {hit[0]}-{hit[1]} Hz")
+            self.violations.append(record)
+        else:
+            record.update(emitted=True, violation=None)
+            self.emissions.append(record)
+        if self.air is not None:
+            self.air.emit(record)
+        return not hit

@@ -1,0 +1,364 @@
+"""Radio drivers on their register-level chip models: known answers on the bus, every
+GB868 channel read back and witnessed, the masked band, and faults that must fail cleanly."""
+
+from __future__ import annotations
+
+import ast
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import MicroPython
+from dbch import channel_plan as plan
+from dbch.deploy import deploy
+from dbch.sim.air import read_air_log
+from dbch.sim.bench import Bench, SimBoard
+from dbch.sim.chips import CC1101Model, SX126xModel, SX127xModel
+from dbch.sim.layout import BenchFolder, write_json
+from mpremote.transport_serial import SerialTransport
+
+CHIP_BOARDS = {
+    "sx1262": "PICO_WAVESHARE_SX1262",
+    "stm32wl5": "NUCLEO_WL55",
+    "sx1276": "FEATHER_RP2040_RFM95",
+    "cc1101": "PICO_CC1101",
+}
+# Chip resolution: how far a readback may be from the GB868 target. Frequency: one
+# synthesiser step (32 MHz / 2^25, 32 MHz / 2^19, 26 MHz / 2^16), in whole Hz after the
+# floor into the register word and the floor back to Hz.
+FREQ_STEP_HZ = {"sx1262": 2, "stm32wl5": 2, "sx1276": 62, "cc1101": 397}
+TOLERANCE = {"bitrate": 100, "fdev_hz": 100}
+
+
+@pytest.fixture(scope="module")
+def radio_boards(bench: Bench) -> Iterator[dict[str, SimBoard]]:
+    boards = {}
+    for chip, board in CHIP_BOARDS.items():
+        (b,) = bench.start(board=board, ids=[f"radio-{chip}"], erase=True, trace_spi=True)
+        deploy(b.port, board)
+        boards[chip] = b
+    yield boards
+    for b in boards.values():
+        b.stop()
+
+
+def vm(board: SimBoard, code: str, timeout: float = 60) -> str:
+    """Run code in the board's VM through mpremote's raw REPL; its printed output."""
+    t = SerialTransport(board.port)
+    try:
+        t.enter_raw_repl(soft_reset=False)
+        out, err = t.exec_raw(code, timeout=timeout)
+    finally:
+        t.close()
+    assert not err, err.decode()
+    return out.decode()
+
+
+OPEN = "import dbch_board, subghz\nr = subghz.open_radio(dbch_board)\n"
+
+
+def radio_error(board: SimBoard, body: str) -> str:
+    code = (
+        OPEN
+        + "try:\n"
+        + "".join(f"    {ln}\n" for ln in body.splitlines())
+        + ("    print('no error')\nexcept Exception as e:\n    print(e.args[0])\n")
+    )
+    return vm(board, code).strip()
+
+
+# --- known answers -----------------------------------------------------------------------
+# docs/radios.md §0 table: carrier -> (SX126x RfFreq, SX127x/RFM69 Frf, CC1101 FREQ)
+FREQ_TABLE = {
+    863_250_000: (0x35F40000, 0xD7D000, 0x2133B1),
+    868_300_000: (0x3644CCCC, 0xD91333, 0x21656A),
+    868_450_000: (0x36473333, 0xD91CCC, 0x2166E4),
+    870_050_000: (0x3660CCCC, 0xD98333, 0x2176A5),
+    875_650_000: (0x36BA6666, 0xDAE999, 0x21ADC8),
+    915_350_000: (0x39359999, 0xE4D666, 0x2334AD),
+    920_550_000: (0x3988CCCC, 0xE62333, 0x2367E0),
+    915_000_000: (0x39300000, 0xE4C000, 0x23313B),
+    921_000_000: (0x39900000, 0xE64000, 0x236C4E),
+}
+
+
+def test_frequency_words_match_the_known_answers(mp: MicroPython) -> None:
+    for f, (sx126x, sx127x, cc1101) in FREQ_TABLE.items():
+        assert mp.ask(f"word sx126x freq_word {f}") == ("ok", f"{sx126x:X}")
+        assert mp.ask(f"word sx127x frf_word {f}") == ("ok", f"{sx127x:X}")
+        assert mp.ask(f"word cc1101 freq_word {f}") == ("ok", f"{cc1101:X}")
+
+
+def test_models_compute_the_same_carriers_from_the_words() -> None:
+    for f, (w126, w127, wcc) in FREQ_TABLE.items():
+        m = SX126xModel()
+        m.rf_word = w126
+        assert abs(m.freq_hz() - f) < 2  # Fstep 0.95 Hz, floored twice
+        m2 = SX127xModel()
+        m2.regs[0x06:0x09] = w127.to_bytes(3, "big")
+        assert abs(m2.freq_hz() - f) < 62  # Fstep 61 Hz
+        m3 = CC1101Model()
+        m3.regs[0x0D:0x10] = wcc.to_bytes(3, "big")
+        assert abs(m3.carrier_hz() - f) < 397  # Fstep 397 Hz
+
+
+EXPECTED_BUS = {
+    # docs/radios.md known answers, as the driver clocks them onto the SPI bus
+    "sx1262": [
+        "86 36 44 CC CC",
+        "8B 00 28 00 09 0A 00 8F 5C",
+        "95 02 02 00 01",
+        "8E 16 04",
+        "98 D7 DB",
+        "97 02 00 01 40",
+        "0D 06 C0 90 4E",
+        "8A 00",
+        "9D 01",
+    ],
+    "stm32wl5": [
+        "86 36 44 CC CC",
+        "8B 00 28 00 09 0A 00 8F 5C",
+        "95 02 02 00 01",
+        "8E 16 04",
+        "98 D7 DB",
+        "97 01 00 01 40",
+        "07 00",
+        "0D 06 C0 90 4E",
+    ],
+    "sx1276": ["86 D9 13 33", "82 01 40", "84 02 3D", "8A 49", "89 FC", "42 00"],
+    "cc1101": ["4D 21 65 6A", "10 7B", "11 F8", "15 43", "12 12", "13 42", "3E C2", "F1 00"],
+}
+
+
+def test_drivers_put_the_known_answers_on_the_bus(radio_boards) -> None:
+    for chip, board in radio_boards.items():
+        board.folder.spi_log.write_text("")
+        power = 10 if chip == "cc1101" else 14
+        vm(board, OPEN + f"r.setup({power})\nr.tune(868300000)\n")
+        lines = board.folder.spi_log.read_text().splitlines()
+        for expected in EXPECTED_BUS[chip]:
+            assert any(line.startswith(expected) for line in lines), (chip, expected, lines)
+
+
+# --- every channel -------------------------------------------------------------------------
+# One line per channel: the smallest board's heap (the WL55 twin) holds no big lists.
+SWEEP = (
+    OPEN
+    + """r.setup({power})
+for f in range({first}, {last} + 1, 200000):
+    r.tune(f)
+    rb = r.readback()
+    r.transmit(b"\\x01")
+    print(repr((f, rb["freq_hz"], rb["bitrate"], rb["fdev_hz"], rb["power_dbm"],
+                rb["packet_type"], rb["sync_word"], rb["whitening"], len(rb["errors"]))))
+    rb = None
+"""
+)
+
+
+@pytest.mark.parametrize("chip", list(CHIP_BOARDS))
+def test_every_lower_band_channel_reads_back_and_is_witnessed(radio_boards, chip) -> None:
+    board = radio_boards[chip]
+    power = 10 if chip == "cc1101" else 14
+    freqs = sorted(c.freq_hz for c in plan.all_channels() if c.page != 31)
+    assert freqs == list(range(freqs[0], freqs[-1] + 1, 200_000))  # one 200 kHz grid
+    before = len(read_air_log(board.bench.folder.air_log, board.id))
+    out = vm(board, SWEEP.format(power=power, first=freqs[0], last=freqs[-1]))
+    rows = [ast.literal_eval(line) for line in out.splitlines()]
+    assert [r[0] for r in rows] == freqs
+    for f, freq, rate, fdev, pwr, ptype, sync, white, nerr in rows:
+        assert abs(freq - f) < FREQ_STEP_HZ[chip], (chip, f, freq)
+        assert abs(rate - 100_000) <= TOLERANCE["bitrate"]
+        assert abs(fdev - 35_000) <= TOLERANCE["fdev_hz"]
+        assert pwr == power and ptype in ("gfsk", "fsk") and sync == 0x904E and white
+        assert nerr == 0
+    # The witness: what the model computed from its own registers, frame by frame
+    seen = read_air_log(board.bench.folder.air_log, board.id)[before:]
+    assert len(seen) == 63
+    for (f, *_), rec in zip(rows, seen, strict=True):
+        assert rec["emitted"] and abs(rec["freq_hz"] - f) < FREQ_STEP_HZ[chip]
+        assert rec["modulation"] == "gfsk" and rec["power_dbm"] == power
+        assert abs(rec["bitrate"] - 100_000) <= TOLERANCE["bitrate"]
+        assert abs(rec["fdev_hz"] - 35_000) <= TOLERANCE["fdev_hz"]
+        # 1-octet payload + 2-octet CRC: (8 + 2 + 2 + 3) octets x 80 us
+        assert abs(rec["duration_us"] - 1200) <= 2
+
+
+def test_sx126x_readback_says_what_is_shadow(radio_boards) -> None:
+    board = radio_boards["sx1262"]
+    out = vm(
+        board,
+        OPEN + "r.setup(14)\nr.tune(868300000)\nrb=r.readback()\n"
+        "print(repr((rb['verified'], rb['shadow'])))",
+    )
+    verified, shadow = ast.literal_eval(out)
+    assert "freq_hz" in shadow and "bitrate" in shadow and "packet_type" in verified
+
+
+# --- the masked band ---------------------------------------------------------------------
+@pytest.mark.parametrize("chip", list(CHIP_BOARDS))
+def test_masked_band_is_refused_by_every_driver(radio_boards, chip) -> None:
+    board = radio_boards[chip]
+    before = len(read_air_log(board.bench.folder.air_log, board.id))
+    power = 10 if chip == "cc1101" else 14
+    assert radio_error(board, f"r.setup({power})\nr.tune(915350000)") == "masked_band"
+    assert radio_error(board, f"r.setup({power})\nr.tune(920950000)") == "masked_band"
+    # A raw setter that bypasses tune()'s check is still caught at the last moment,
+    # from the carrier the chip (or the shadow) really holds.
+    assert (
+        radio_error(
+            board, f"r.setup({power})\nr.tune(868300000)\nr._tune(915350000)\nr.transmit(b'x')"
+        )
+        == "masked_band"
+    )
+    after = read_air_log(board.bench.folder.air_log, board.id)[before:]
+    assert not any(r["freq_hz"] >= 914_900_000 for r in after)
+
+
+def test_out_of_range_arguments_get_typed_errors(radio_boards) -> None:
+    board = radio_boards["sx1262"]
+    assert radio_error(board, "r.setup(14)\nr.tune(100000000)") == "bad_frequency"
+    assert radio_error(board, "r.setup(30)") == "bad_power"
+    assert radio_error(board, "r.setup(14)\nr.tune(868300000)\nr.transmit(bytes(200))") == (
+        "too_long"
+    )
+    assert radio_error(radio_boards["cc1101"], "r.setup(14)") == "bad_power"  # board max 10
+
+
+# --- faults ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("chip", "fault", "code"),
+    [
+        ("sx1262", "stuck_busy", "busy_timeout"),
+        ("sx1262", "wrong_id", "wrong_chip"),
+        ("sx1262", "gone", "busy_timeout"),
+        ("stm32wl5", "stuck_busy", "busy_timeout"),
+        ("sx1276", "wrong_id", "wrong_chip"),
+        ("sx1276", "gone", "no_chip"),
+        ("cc1101", "wrong_id", "wrong_chip"),
+        ("cc1101", "gone", "busy_timeout"),
+    ],
+)
+def test_faulty_chips_fail_cleanly_and_emit_nothing(radio_boards, chip, fault, code) -> None:
+    board = radio_boards[chip]
+    before = len(read_air_log(board.bench.folder.air_log, board.id))
+    board.set_faults(**{fault: True})
+    try:
+        t0 = time.monotonic()
+        assert radio_error(board, "r.setup(10)\nr.tune(868300000)\nr.transmit(b'x')") == code
+        assert time.monotonic() - t0 < 10  # bounded waits: an error, never a hang
+    finally:
+        board.set_faults()
+    assert len(read_air_log(board.bench.folder.air_log, board.id)) == before
+    assert radio_error(board, "r.setup(10)") == "no error"  # recovers once the fault is gone
+
+
+# --- models on their own -----------------------------------------------------------------
+def _sx126x_tx_sequence(freq: int) -> list[bytes]:
+    """The commands a host script would send an SX1262 to transmit 3 octets at `freq`."""
+    w = freq * (1 << 25) // 32_000_000
+    return [
+        bytes.fromhex("8000"),  # SetStandby RC
+        bytes.fromhex("8a00"),  # SetPacketType GFSK
+        bytes.fromhex("8b002800090a008f5c"),  # SetModulationParams: GB868
+        bytes.fromhex("8c004005100000030201"),  # SetPacketParams: 3-octet payload
+        bytes.fromhex("9502020001"),  # SetPaConfig for +14 dBm
+        bytes.fromhex("8e1604"),  # SetTxParams
+        bytes.fromhex("0e001803aa"),  # WriteBuffer: PHR + 1 octet
+        bytes((0x86, *w.to_bytes(4, "big"))),  # SetRfFrequency
+        bytes.fromhex("83000000"),  # SetTx
+    ]
+
+
+def _drive(model: SX126xModel, txns: list[bytes], clock: list[float]) -> None:
+    for txn in txns:
+        clock[0] += 0.01  # past any BUSY period
+        model.set_pin("nss", 0)
+        model.transfer(txn)
+        model.set_pin("nss", 1)
+
+
+def test_witness_sees_a_915_mhz_emission_when_the_model_is_unmasked(tmp_path: Path) -> None:
+    folder = BenchFolder(tmp_path)
+    write_json(folder.config, {"masked_bands": []})
+    clock = [1000.0]
+    model = SX126xModel(board_id="m", bench=folder, clock=lambda: clock[0])
+    _drive(model, _sx126x_tx_sequence(915_350_000), clock)
+    (rec,) = read_air_log(folder.air_log)
+    assert rec["emitted"] and abs(rec["freq_hz"] - 915_350_000) < 2
+    assert rec["board"] == "m" and rec["power_dbm"] == 14.0
+
+
+def test_a_masked_model_refuses_and_records_a_violation(tmp_path: Path) -> None:
+    folder = BenchFolder(tmp_path)
+    clock = [1000.0]
+    model = SX126xModel(board_id="m", bench=folder, clock=lambda: clock[0])
+    _drive(model, _sx126x_tx_sequence(915_350_000), clock)
+    (rec,) = read_air_log(folder.air_log)
+    assert not rec["emitted"] and "masked band" in rec["violation"]
+
+
+def test_spi_while_busy_is_ignored_like_the_chip_does(tmp_path: Path) -> None:
+    clock = [1000.0]
+    model = SX126xModel(board_id="m", bench=BenchFolder(tmp_path), clock=lambda: clock[0])
+    clock[0] += 0.01
+    model.set_pin("nss", 0)
+    model.transfer(b"\x89\x7f")  # Calibrate: BUSY for ~3.5 ms
+    model.set_pin("nss", 1)
+    model.set_pin("nss", 0)  # no wait for BUSY
+    model.transfer(b"\x8a\x01")
+    model.set_pin("nss", 1)
+    assert model.busy_violations == 1 and model.packet_type == 0
+
+
+def test_rssi_hears_other_boards_and_interferers(tmp_path: Path) -> None:
+    folder = BenchFolder(tmp_path)
+    write_json(folder.config, {"interferers": [{"freq_hz": 868_450_000, "power_dbm": -70}]})
+    clock = [1000.0]
+    a = SX126xModel(board_id="a", bench=folder, clock=lambda: clock[0])
+    b = SX126xModel(board_id="b", bench=folder, clock=lambda: clock[0])
+    _drive(a, _sx126x_tx_sequence(868_300_000), clock)
+    clock[0] += 0.000_5  # mid-frame
+    assert b.rssi_dbm(868_300_000) == pytest.approx(14 - 60)
+    assert b.rssi_dbm(868_450_000) == -70
+    assert b.rssi_dbm(869_000_000) == -110
+    clock[0] += 1  # the frame is over
+    assert b.rssi_dbm(868_300_000) == -110
+
+
+def test_interferer_on_a_simulated_bench_reaches_the_driver(radio_boards) -> None:
+    board = radio_boards["sx1262"]
+    cfg = json.loads(board.bench.folder.config.read_text())
+    cfg["interferers"] = [{"freq_hz": 868_450_000, "power_dbm": -70}]
+    write_json(board.bench.folder.config, cfg)
+    try:
+        out = vm(
+            board,
+            OPEN + "r.setup(14)\nr.tune(868450000)\na=r.rssi()\n"
+            "r.tune(868050000)\nprint(a, r.rssi())",
+        )
+        assert out.split() == ["-700", "-1100"]  # deci-dBm
+    finally:
+        cfg["interferers"] = []
+        write_json(board.bench.folder.config, cfg)
+
+
+def test_witness_cli_lists_emissions(radio_boards) -> None:
+    import subprocess
+    import sys
+
+    dbch = str(Path(sys.executable).parent / "dbch")
+    board = radio_boards["sx1276"]
+    vm(board, OPEN + "r.setup(14)\nr.tune(868300000)\nr.transmit(b'witness')")
+    out = subprocess.run(
+        [dbch, "witness", "--sim", board.id, "--json", "--last", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    (rec,) = json.loads(out.stdout)
+    for key in ("board", "t", "freq_hz", "power_dbm", "duration_us"):
+        assert key in rec
+    assert rec["board"] == board.id and bytes.fromhex(rec["bytes"]).endswith(b"witness")
