@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DBCH_SIM_HOME="$PWD/build/demo-sim"
-BOARD="${DEMO_BOARD:-NUCLEO_WL55}"
+BOARD="${DEMO_BOARD:-PICO_WAVESHARE_SX1262}"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 cleanup() { dbch sim stop --all >/dev/null 2>&1 || true; }

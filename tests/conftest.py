@@ -39,7 +39,12 @@ def bench(sim_home: Path) -> Bench:
     return Bench(sim_home)
 
 
-def start_deployed(bench: Bench, board: str = "NUCLEO_WL55", **kw: object) -> SimBoard:
+# The board most tests run on, and the smallest one (its 96 KB twin holds code and data).
+HUB_BOARD = "PICO_WAVESHARE_SX1262"
+SMALL_BOARD = "NUCLEO_WL55"
+
+
+def start_deployed(bench: Bench, board: str = HUB_BOARD, **kw: object) -> SimBoard:
     (b,) = bench.start(board=board, erase=True, **kw)  # type: ignore[arg-type]
     deploy(b.port, board)
     return b
@@ -47,8 +52,16 @@ def start_deployed(bench: Bench, board: str = "NUCLEO_WL55", **kw: object) -> Si
 
 @pytest.fixture(scope="module")
 def hub_board(bench: Bench) -> Iterator[SimBoard]:
-    """A simulated NUCLEO-WL55 twin (the smallest board) with the agent deployed."""
+    """A simulated Pico + SX1262 twin with the agent deployed."""
     b = start_deployed(bench)
+    yield b
+    b.stop()
+
+
+@pytest.fixture(scope="module")
+def small_board(bench: Bench) -> Iterator[SimBoard]:
+    """The smallest board: a NUCLEO-WL55 twin (96 KB heap) with the agent deployed."""
+    b = start_deployed(bench, SMALL_BOARD)
     yield b
     b.stop()
 

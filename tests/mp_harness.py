@@ -25,7 +25,8 @@ def op_crc(arg):
 
 def op_frame(arg):
     kind, seq, body = arg.split(" ")
-    return h(link.encode(int(kind), int(seq), u(body))).decode()
+    f = link.frame(int(kind), int(seq), u(body))
+    return h(b"\x1e" + binascii.b2a_base64(f, newline=False) + b"\n").decode()
 
 
 def op_unframe(arg):

@@ -103,4 +103,11 @@ def test_generated_board_module_compiles_for_the_device(tmp_path: Path) -> None:
         src.write_text(board_module(b))
         compile_file(src, tmp_path / f"{b.id}.mpy", "dbch_board.py")  # raises on error
         text = board_module(b)
-        assert f"BOARD_ID = {b.id!r}" in text and "RADIO_DRIVER" in text
+        module, cls = b.radio.driver
+        assert f"BOARD_ID = {b.id!r}" in text and "def radio():" in text
+        assert f"from {module} import {cls}" in text and f"return {cls}(" in text
+        # Every wired pin reaches the driver, except the IRQ lines: the drivers poll the
+        # chips' IRQ status over SPI (docs/radio.md), the lines stay wired for later use.
+        for role, pin in b.radio.pins.items():
+            if role not in ("dio0", "dio1", "gdo2"):
+                assert f"Pin({int(pin) if pin.isdigit() else repr(pin)}" in text, role

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ensure_agent
+from conftest import HUB_BOARD, ensure_agent
 from dbch.cli import main
 from dbch.client import AgentClient
 
@@ -31,7 +31,7 @@ def test_hello_and_status_json(hub_board) -> None:
     out = run("hello", "--port", f"sim:{hub_board.id}", "--json")
     assert out.returncode == 0, out.stderr
     hello = json.loads(out.stdout)
-    assert hello["board"] == "NUCLEO_WL55" and len(hello["uid"]) == 16
+    assert hello["board"] == HUB_BOARD and len(hello["uid"]) == 16
     out = run("status", "--port", hub_board.port, "--json")
     assert out.returncode == 0, out.stderr
     assert "uptime_ms" in json.loads(out.stdout)
@@ -43,7 +43,7 @@ def test_sim_list_json_has_id_board_port(hub_board) -> None:
     out = run("sim", "list", "--json")
     boards = json.loads(out.stdout)
     mine = next(b for b in boards if b["id"] == hub_board.id)
-    assert mine["board"] == "NUCLEO_WL55" and mine["port"] == hub_board.port
+    assert mine["board"] == HUB_BOARD and mine["port"] == hub_board.port
 
 
 def test_missing_port_is_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:

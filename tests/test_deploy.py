@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import ensure_agent
+from conftest import HUB_BOARD, ensure_agent
 from dbch import paths
 from dbch.boards import get_board
 from dbch.deploy import build, deploy, firmware_hash, firmware_sources
@@ -27,7 +27,7 @@ def test_build_is_ordered_with_build_info_last() -> None:
 
 
 def test_second_deploy_copies_nothing_and_stale_files_are_removed(hub_board) -> None:
-    again = deploy(hub_board.port, "NUCLEO_WL55")
+    again = deploy(hub_board.port, HUB_BOARD)
     assert again.copied == [] and again.hello is not None
     assert again.hello.fw_hash == firmware_hash()
     # a leftover module from an older firmware would shadow or confuse: it is deleted

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import MicroPython
 from dbch import channel_plan as plan
-from dbch.deploy import deploy
+from dbch.deploy import FORGET_AGENT, deploy
 from dbch.sim.air import read_air_log
 from dbch.sim.bench import Bench, SimBoard
 from dbch.sim.chips import CC1101Model, SX126xModel, SX127xModel
@@ -49,6 +49,7 @@ def vm(board: SimBoard, code: str, timeout: float = 60) -> str:
     t = SerialTransport(board.port)
     try:
         t.enter_raw_repl(soft_reset=False)
+        t.exec(FORGET_AGENT)  # the interrupted agent's modules would crowd a small heap
         out, err = t.exec_raw(code, timeout=timeout)
     finally:
         t.close()
@@ -56,7 +57,7 @@ def vm(board: SimBoard, code: str, timeout: float = 60) -> str:
     return out.decode()
 
 
-OPEN = "import dbch_board, subghz\nr = subghz.open_radio(dbch_board)\n"
+OPEN = "import dbch_board\nr = dbch_board.radio()\n"
 
 
 def radio_error(board: SimBoard, body: str) -> str:
@@ -152,7 +153,7 @@ for f in range({first}, {last} + 1, 200000):
     rb = r.readback()
     r.transmit(b"\\x01")
     print(repr((f, rb["freq_hz"], rb["bitrate"], rb["fdev_hz"], rb["power_dbm"],
-                rb["packet_type"], rb["sync_word"], rb["whitening"], len(rb["errors"]))))
+                rb["packet_type"], rb["sync_word"], rb["whitening"], rb["errors"])))
     rb = None
 """
 )

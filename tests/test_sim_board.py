@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import serial
-from conftest import ensure_agent, start_deployed
+from conftest import HUB_BOARD, ensure_agent, start_deployed
 from dbch.client import AgentClient
 from dbch.sim.bench import Bench, simulated_boards
 from dbch.sim.layout import pid_alive
@@ -45,7 +45,7 @@ def test_pyserial_opens_the_port_like_a_device(hub_board) -> None:
 def test_agent_answers_after_every_kind_of_reset(hub_board) -> None:
     hub_board.reset()  # dbch sim reset: the reset button
     with AgentClient(hub_board.port, on_console=None) as hub:
-        assert hub.wait_ready().board == "NUCLEO_WL55"
+        assert hub.wait_ready().board == HUB_BOARD
         assert hub.status()["reset_cause"] == "hard"
         old = hub_board.vm_pid
         hub.reset()  # machine.reset() from the agent itself
@@ -84,21 +84,41 @@ def test_files_written_in_the_vm_survive_a_power_cut(hub_board) -> None:
     ensure_agent(hub_board)
 
 
-def test_heap_is_capped_at_the_twins_budget(hub) -> None:
-    total = hub.status()["heap"]["total"]
-    assert 90 * 1024 <= total <= 96 * 1024  # NUCLEO_WL55 twin: 96 KB heap (docs/boards.md)
-    ok = hub.memtest(8 * 1024)
-    assert ok["size"] == 8192
+def test_heap_is_capped_at_the_twins_budget(small_board) -> None:
+    # WL55 twin: 96 KB for the firmware + the ROM's 13 KB reserve (docs/boards.md)
+    with AgentClient(small_board.port, on_console=None) as hub:
+        hub.wait_ready()
+        total = hub.status()["heap"]["total"]
+        assert (96 + 13 - 2) * 1024 <= total <= (96 + 13) * 1024
+        assert hub.memtest(1024)["size"] == 1024
 
 
-def test_allocation_beyond_the_heap_is_reported_not_fatal(hub) -> None:
+def test_the_rom_stays_inside_its_reserve(bench) -> None:
+    # What the simulated board's ROM and REPL hold on a blank twin: heap the firmware
+    # does not get to use. It must stay within SIM_ROM_RESERVE_KB.
+    from dbch.boards import SIM_ROM_RESERVE_KB
+
+    (b,) = bench.start(board="NUCLEO_WL55", ids=["rom-probe"], erase=True)
+    try:
+        t = SerialTransport(b.port)
+        t.enter_raw_repl(soft_reset=False)
+        used = int(t.exec("import gc\ngc.collect()\nprint(gc.mem_alloc())"))
+        t.close()
+    finally:
+        b.stop()
+    assert used <= SIM_ROM_RESERVE_KB * 1024, used
+
+
+def test_allocation_beyond_the_heap_is_reported_not_fatal(small_board) -> None:
     from dbch.errors import DeviceError
 
-    with pytest.raises(DeviceError) as e:
-        hub.memtest(200 * 1024)  # more than the whole 96 KB heap
-    assert e.value.code == "no_memory"
-    assert hub.hello().board == "NUCLEO_WL55"  # still alive and answering
-    assert hub.status()["counters"]["no_memory"] >= 1
+    with AgentClient(small_board.port, on_console=None) as hub:
+        hub.wait_ready()
+        with pytest.raises(DeviceError) as e:
+            hub.memtest(200 * 1024)  # more than the whole 96 KB heap
+        assert e.value.code == "no_memory"
+        assert hub.hello().board == "NUCLEO_WL55"  # still alive and answering
+        assert hub.status()["counters"]["no_memory"] >= 1
 
 
 def test_stopped_boards_leave_no_processes(sim_home) -> None:

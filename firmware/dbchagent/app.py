@@ -3,13 +3,111 @@
 # Any exception in a handler becomes an error reply; only Ctrl-C (KeyboardInterrupt, which
 # mpremote sends) and SystemExit leave the loop, so the REPL stays reachable.
 from micropython import const
+import binascii
 import gc
+import select
+import sys
+import time
 from dbchagent import cbor, link
-from dbchagent.clock import Uptime
-from dbchagent.console import Console
 from dbchagent.errors import AgentError
+from dbchagent.link import MARK
 
 _TICK_MS = const(20)
+_NL = const(10)
+_CR = const(13)
+
+
+# Console I/O for the link. Reads the REPL's stdin byte by byte and never blocks, so the
+# main loop keeps its duties while a frame trickles in or is cut short; writes each frame
+# with one call so console output (prints, tracebacks) never lands inside a frame.
+class Console:
+    def __init__(self):
+        self._in = sys.stdin.buffer
+        self._out = sys.stdout.buffer
+        self._poll = select.poll()
+        self._poll.register(self._in, select.POLLIN)
+        self._b1 = bytearray(1)
+        self.max_request = link.max_request()
+        self._max = (self.max_request + 2) // 3 * 4  # base64 characters
+        self._line = bytearray(self._max)
+        self._mv = memoryview(self._line)
+        self._n = -1  # characters of the frame being read; -1 between frames
+        self._over = False
+        self.noise = 0  # bytes seen outside any frame (typed text, garbage)
+        self.cut = 0  # frames abandoned because a new frame began
+
+    def wait(self, timeout_ms):
+        for _ in self._poll.ipoll(timeout_ms):
+            return True
+        return False
+
+    def read(self, on_frame, on_oversize):
+        # Consumes what has arrived. on_frame(memoryview) for each complete frame line;
+        # on_oversize(first_chars) for a line longer than the board takes.
+        inp = self._in
+        b1 = self._b1
+        line = self._line
+        n = self._n
+        ready = True
+        while ready:
+            if not inp.readinto(b1):
+                break  # end of input
+            c = b1[0]
+            if c == MARK:
+                if n > 0:
+                    self.cut += 1
+                n = 0
+                self._over = False
+            elif c == _NL:
+                if n >= 0:
+                    if self._over:
+                        on_oversize(bytes(self._mv[:4]))
+                    else:
+                        on_frame(self._mv[:n])
+                n = -1
+            elif n < 0:
+                self.noise += 1
+            elif c != _CR:
+                if n < self._max:
+                    line[n] = c
+                    n += 1
+                else:
+                    self._over = True
+            ready = False
+            for _ in self._poll.ipoll(0):
+                ready = True
+        self._n = n
+
+    def send(self, frame):
+        # One frame as one line, base64-encoded in slices of 192 bytes (256 characters):
+        # a small board's fragmented heap seldom has room for a whole reply twice over.
+        w = self._out.write
+        w(b"\x1e")
+        mv = memoryview(frame)
+        for i in range(0, len(frame), 192):
+            w(binascii.b2a_base64(mv[i : i + 192], newline=False))
+        w(b"\n")
+
+
+# Uptime that does not wrap: ticks_ms wraps after about 12 days on most ports and field
+# kits run for weeks, so elapsed ticks are accumulated into an unbounded counter. Call
+# now_ms() at least every few days (the main loop does it many times a second).
+def wall_s():
+    # Wall-clock seconds as an integer on every port (the unix port returns a float).
+    return int(time.time())
+
+
+class Uptime:
+    def __init__(self):
+        self._last = time.ticks_ms()
+        self._ms = 0
+
+    def now_ms(self):
+        t = time.ticks_ms()
+        self._ms += time.ticks_diff(t, self._last)
+        self._last = t
+        return self._ms
+
 
 
 class Agent:
@@ -21,7 +119,7 @@ class Agent:
         self.status_parts = []  # callables(agent, status_dict) adding their section
         self.tickers = []  # callables(agent, now_ms), run every loop pass
         self.after_reply = None  # run once the current reply is on the wire (reset)
-        self._last = None  # (seq, crc, reply line): a retried request is answered from here
+        self._last = None  # (seq, crc, reply frame): a retried request is answered from here
         self._event_seq = 0
 
     def count(self, name, n=1):
@@ -34,7 +132,7 @@ class Agent:
             body.update(fields)
         self._event_seq = (self._event_seq + 1) & 0xFFFF
         self.count("events")
-        self.console.write(link.encode(link.KIND_EVENT, self._event_seq, cbor.encode(body)))
+        self.console.send(link.frame(link.KIND_EVENT, self._event_seq, None, body))
 
     def _error(self, seq, code, field=None, msg=None):
         err = {"code": code}
@@ -43,7 +141,7 @@ class Agent:
         if msg is not None:
             err["msg"] = msg
         self.count("errors")
-        return link.encode(link.KIND_ERROR, seq, cbor.encode(err))
+        return link.frame(link.KIND_ERROR, seq, None, err)
 
     def on_frame(self, line):
         self.count("rx")
@@ -51,12 +149,12 @@ class Agent:
             kind, seq, body, crc = link.decode(line)
         except link.FrameError as e:
             self.count(e.args[0])
-            self.console.write(self._error(e.args[1], e.args[0]))
+            self.console.send(self._error(e.args[1], e.args[0]))
             return
         last = self._last
         if last is not None and last[0] == seq and last[1] == crc:
             self.count("retries")
-            self.console.write(last[2])
+            self.console.send(last[2])
             return
         if kind != link.KIND_REQUEST:
             self.count("bad_frame")
@@ -64,7 +162,7 @@ class Agent:
         else:
             out = self._handle(seq, body)
         self._last = (seq, crc, out)
-        self.console.write(out)
+        self.console.send(out)
         fn = self.after_reply
         if fn is not None:
             self.after_reply = None
@@ -73,8 +171,8 @@ class Agent:
     def on_oversize(self, first_chars):
         self.count("too_large")
         seq = link.peek_seq(first_chars)
-        self.console.write(
-            self._error(seq, "too_large", None, "longer than %d" % link.MAX_REQUEST_LINE)
+        self.console.send(
+            self._error(seq, "too_large", None, "longer than %d" % self.console.max_request)
         )
 
     def _handle(self, seq, body):
@@ -91,7 +189,14 @@ class Agent:
             args = req[1] if len(req) == 2 else {}
             if type(args) is not dict:
                 raise AgentError("bad_argument", "args", "must be a map")
-            return link.encode(link.KIND_REPLY, seq, cbor.encode(handler(self, args)))
+            if type(handler) is not str:
+                return link.frame(link.KIND_REPLY, seq, None, handler(self, args))
+            # A command kept on flash: its module is loaded for this request only.
+            try:
+                result = getattr(__import__(handler, None, None, (req[0],)), req[0])(self, args)
+            finally:
+                release(handler)
+            return link.frame(link.KIND_REPLY, seq, None, result)
         except AgentError as e:
             return self._error(seq, e.code, e.field, e.msg)
         except MemoryError:
@@ -105,25 +210,51 @@ class Agent:
 
     def tick(self):
         now = self.uptime.now_ms()
-        for t in self.tickers:
+        # Backwards by index: a duty may remove itself (a finished traffic job) safely.
+        for i in range(len(self.tickers) - 1, -1, -1):
             try:
-                t(self, now)
+                self.tickers[i](self, now)
             except Exception as e:  # a failing duty must not stop the link
                 self.count("tick_errors")
                 self.event("fault", {"where": "tick", "msg": "%s: %s" % (type(e).__name__, e)})
 
+    def wants_service(self, now_ms):
+        # True when a periodic duty is due now, so the loop should not wait for input
+        return False
+
     def run(self):
         con = self.console
         while True:
-            if con.wait(_TICK_MS):
+            busy = self.wants_service(self.uptime.now_ms())
+            if con.wait(0 if busy else _TICK_MS):
                 con.read(self.on_frame, self.on_oversize)
             self.tick()
 
 
-def main():
-    from dbchagent import cmd_system
+def release(name):
+    # Forget a module so its code can be collected (its interned names stay): commands and
+    # duties that are rarely needed live on flash, not in the heap, between uses.
+    sys.modules.pop(name, None)
+    pkg, _, attr = name.rpartition(".")
+    if pkg in sys.modules and attr in dir(sys.modules[pkg]):
+        delattr(sys.modules[pkg], attr)
 
-    agent = Agent()
-    cmd_system.install(agent)
-    agent.event("ready", cmd_system.identity())
-    agent.run()
+
+def main():
+    import dbch_board
+    from dbchagent import cmd_system
+    from dbchagent.hub import Hub
+
+    hub = Hub(dbch_board)
+    cmd_system.install(hub)
+    from dbchagent.cmd_info import identity
+
+    hub.event("ready", identity(hub))
+    del identity  # a function keeps its whole module alive
+    # Load each module kept on flash once now, so the names they intern (which are never
+    # freed) sit together at the start of the heap instead of in holes later on.
+    for name in ("cmd_info", "cmd_hub", "config_check", "channel_scan", "traffic"):
+        __import__("dbchagent." + name)
+        release("dbchagent." + name)
+    gc.collect()
+    hub.run()

@@ -1,5 +1,5 @@
 # Typed errors the agent sends back (codes listed in docs/protocol.md), and the argument
-# checks every command uses so a bad value is reported with the field it came from.
+# check every command uses, so a bad value is reported with the field it came from.
 
 
 class AgentError(Exception):
@@ -10,40 +10,27 @@ class AgentError(Exception):
         self.msg = msg
 
 
-def bad(field, msg):
-    return AgentError("bad_argument", field, msg)
-
-
-def get_int(args, name, lo, hi, default=None):
+def arg(args, name, lo, hi, default=None):
+    # An integer argument in lo..hi or, with lo None, bytes of at most hi octets.
     v = args.get(name, default)
+    why = None
     if v is None:
-        raise bad(name, "required")
-    if type(v) is not int:
-        raise bad(name, "must be an integer")
-    if v < lo or v > hi:
-        raise bad(name, "must be %d..%d" % (lo, hi))
-    return v
-
-
-def get_bytes(args, name, max_len, default=None):
-    v = args.get(name, default)
-    if v is None:
-        raise bad(name, "required")
-    if type(v) is not bytes:
-        raise bad(name, "must be bytes")
-    if len(v) > max_len:
-        raise bad(name, "longer than %d bytes" % max_len)
-    return v
-
-
-def get_bool(args, name, default=False):
-    v = args.get(name, default)
-    if type(v) is not bool:
-        raise bad(name, "must be true or false")
+        why = "required"
+    elif lo is None:
+        if type(v) is not bytes:
+            why = "must be bytes"
+        elif len(v) > hi:
+            why = "longer than %d bytes" % hi
+    elif type(v) is not int:
+        why = "must be an integer"
+    elif not lo <= v <= hi:
+        why = "must be %d..%d" % (lo, hi)
+    if why:
+        raise AgentError("bad_argument", name, why)
     return v
 
 
 def no_extra(args, allowed):
     for k in args:
         if k not in allowed:
-            raise bad(str(k), "unknown argument")
+            raise AgentError("bad_argument", str(k), "unknown argument")

@@ -4,6 +4,7 @@
 # MicroPython REPL (mpremote) can always interrupt the agent over the same cable.
 from micropython import const
 import binascii
+from dbchagent import cbor
 
 try:
     from binascii import crc32
@@ -16,8 +17,15 @@ KIND_REQUEST = const(0)
 KIND_REPLY = const(1)
 KIND_ERROR = const(2)
 KIND_EVENT = const(3)
-# Longest request line (base64 characters between MARK and newline): 1024 frame bytes.
-MAX_REQUEST_LINE = const(1368)
+# Longest request frame a board takes (bytes, before base64): 1024, or 512 on boards
+# with less than 128 KB of heap, where two 1 KB buffers seldom fit in a fragmented heap.
+# hello reports it as max_request; a longer line is answered with too_large.
+
+
+def max_request():
+    import gc
+
+    return 1024 if gc.mem_free() + gc.mem_alloc() >= 131072 else 512
 _HEADER = const(3)
 _TRAILER = const(4)
 
@@ -27,14 +35,19 @@ class FrameError(ValueError):
     pass
 
 
-def encode(kind, seq, body):
-    frame = bytearray(_HEADER)
-    frame[0] = (VERSION << 4) | kind
-    frame[1] = (seq >> 8) & 0xFF
-    frame[2] = seq & 0xFF
-    frame.extend(body)
-    frame.extend(crc32(frame).to_bytes(4, "big"))
-    return b"\x1e" + binascii.b2a_base64(frame, newline=False) + b"\n"
+def frame(kind, seq, body, obj=None):
+    # The binary frame; the console writes it as a line (MARK, base64, newline). With
+    # obj, the CBOR of obj is encoded straight behind the header (one buffer, no copy).
+    f = bytearray(_HEADER)
+    f[0] = (VERSION << 4) | kind
+    f[1] = (seq >> 8) & 0xFF
+    f[2] = seq & 0xFF
+    if obj is None:
+        f.extend(body)
+    else:
+        cbor.encode(obj, f)
+    f.extend(crc32(f).to_bytes(4, "big"))
+    return f
 
 
 def peek_seq(line):

@@ -71,16 +71,6 @@ class CC1101(Radio):
         self._cs = cs
         self._gdo0 = gdo0
 
-    @classmethod
-    def from_board(cls, board):
-        from machine import Pin, SPI
-
-        p = board.PINS
-        spi = SPI(board.SPI_BUS, baudrate=min(board.SPI_BAUDRATE, 6500000), polarity=0,
-                  phase=0, sck=Pin(p["sck"]), mosi=Pin(p["mosi"]), miso=Pin(p["miso"]))
-        return cls(spi, Pin(p["nss"], Pin.OUT, value=1), Pin(p["gdo0"], Pin.IN),
-                   board.MAX_TX_DBM)
-
     def _xfer(self, data):
         out = bytearray(len(data))
         self._cs(0)
@@ -240,5 +230,5 @@ class CC1101(Radio):
             "verified": ["freq_hz", "bitrate", "fdev_hz", "power_dbm", "packet_type",
                          "sync_word", "whitening"],
             "shadow": [],
-            "errors": [],
+            "errors": 0,
         }

@@ -51,11 +51,10 @@ class Radio:
         self.freq_hz = None
         self.power_dbm = None
         self.configured = False
-        self.tx_guard = None  # callable(freq_hz, verified, airtime_us): raises to refuse
-
-    @classmethod
-    def from_board(cls, board):
-        raise NotImplementedError
+        # The agent's transmit gate: .before(radio, airtime_us) runs before the frame is
+        # loaded (listen-before-talk, duty cycle), .last(freq_hz, verified, airtime_us) just
+        # before the chip is told to send. Either raises to refuse.
+        self.tx_guard = None
 
     # --- checks shared by every chip ---
     def _check_freq(self, f):
@@ -112,20 +111,23 @@ class Radio:
         if not self.configured or self.freq_hz is None:
             raise RadioError("not_configured", "setup() and tune() first")
         air = airtime_us(n, BITRATE)
-        self._load(phr(n) + psdu)
-        freq, verified = self.carrier()
-        if policy.masked(freq):
+        guard = self.tx_guard
+        try:
+            if guard is not None:
+                guard.before(self, air)
+            self._load(phr(n) + psdu)
+            freq, verified = self.carrier()
+            if policy.masked(freq):
+                raise RadioError("masked_band", "carrier %d Hz is in a masked band" % freq)
+            if guard is not None:
+                guard.last(freq, verified, air)
+        except Exception:
             self._safe_standby()
-            raise RadioError("masked_band", "carrier %d Hz is in a masked band" % freq)
-        if self.tx_guard is not None:
-            try:
-                self.tx_guard(freq, verified, air)
-            except Exception:
-                self._safe_standby()
-                raise
+            raise
         try:
             self._start_tx()
-            self._wait(self._tx_done, air + 20000, "tx_timeout")
+            time.sleep_us(air)
+            self._wait(self._tx_done, 20000, "tx_timeout")
         finally:
             self._safe_standby()
         return air
@@ -136,30 +138,8 @@ class Radio:
         except Exception:
             pass
 
-    # --- chip modules implement these ---
-    def reset(self):
-        raise NotImplementedError
-
-    def identify(self):
-        raise NotImplementedError
-
-    def standby(self):
-        raise NotImplementedError
-
-    def sleep(self):
-        raise NotImplementedError
-
-    def rssi(self):
-        raise NotImplementedError
-
-    def carrier(self):
-        # (frequency in Hz, True if read from the chip, False if the driver's shadow)
-        raise NotImplementedError
-
-    def readback(self):
-        # dict: freq_hz, bitrate, fdev_hz, power_dbm, packet_type, verified (names read
-        # from the chip), shadow (names only the driver knows), errors (chip error names)
-        raise NotImplementedError
-
-    def errors(self):
-        return []
+    # Chip modules implement: reset(), identify() -> name, standby(), sleep(),
+    # rssi() -> deci-dBm, carrier() -> (freq_hz, read from the chip?), readback() -> dict
+    # (freq_hz, bitrate, fdev_hz, power_dbm, packet_type, sync_word, whitening, errors as a
+    # chip bitmask, verified and shadow name lists), and the steps _configure, _tune(f),
+    # _set_power(dbm), _load(payload), _start_tx(), _tx_done() -> bool.

@@ -8,20 +8,11 @@ from subghz.sx126x import SX126x
 
 class STM32WL5(SX126x):
     CHIP = "stm32wl5"
+    CLEAR_ERRORS = b"\x00"
 
     def __init__(self, spi, ctrl_pins=None, tcxo_mv=1700, max_power_dbm=14):
         super().__init__(spi, None, None, None, tcxo_mv, "gpio", max_power_dbm)
         self._ctrl = ctrl_pins  # (ctrl1, ctrl2, ctrl3) or None
-
-    @classmethod
-    def from_board(cls, board):
-        from machine import Pin, SPI
-
-        ctrl = None
-        sw = board.RF_SWITCH_PINS
-        if sw:
-            ctrl = tuple(Pin(sw[k], Pin.OUT, value=0) for k in ("ctrl1", "ctrl2", "ctrl3"))
-        return cls(SPI(board.SPI_BUS), ctrl, board.TCXO_MV, board.MAX_TX_DBM)
 
     def _select(self, level):
         import stm
@@ -32,9 +23,6 @@ class STM32WL5(SX126x):
         import stm
 
         return stm.subghz_is_busy()
-
-    def _clear_errors_params(self):
-        return b"\x00"
 
     def _rf_tx(self, tx):
         # NUCLEO-WL55 (UM2592): TX high power = CTRL1 low, CTRL2 high, CTRL3 high;

@@ -11,22 +11,16 @@ _SET_SLEEP = const(0x84)
 _SET_STANDBY = const(0x80)
 _SET_TX = const(0x83)
 _SET_RX = const(0x82)
-_SET_PACKET_TYPE = const(0x8A)
 _GET_PACKET_TYPE = const(0x11)
 _SET_RF_FREQUENCY = const(0x86)
-_SET_MODULATION = const(0x8B)
 _SET_PACKET_PARAMS = const(0x8C)
 _SET_PA_CONFIG = const(0x95)
 _SET_TX_PARAMS = const(0x8E)
 _CALIBRATE = const(0x89)
-_CALIBRATE_IMAGE = const(0x98)
-_WRITE_REGISTER = const(0x0D)
 _READ_REGISTER = const(0x1D)
 _WRITE_BUFFER = const(0x0E)
-_SET_BUFFER_BASE = const(0x8F)
 _GET_IRQ_STATUS = const(0x12)
 _CLEAR_IRQ_STATUS = const(0x02)
-_SET_DIO_IRQ = const(0x08)
 _GET_DEVICE_ERRORS = const(0x17)
 _CLEAR_DEVICE_ERRORS = const(0x07)
 _GET_RSSI_INST = const(0x15)
@@ -35,26 +29,30 @@ _SET_DIO2_RF_SWITCH = const(0x9D)
 
 _REG_VERSION = const(0x0320)  # "SX1261 ..." on SX1261 and SX1262 alike (§13.1)
 _REG_WHITENING = const(0x06B8)
-_REG_CRC_INIT = const(0x06BC)
-_REG_CRC_POLY = const(0x06BE)
 _REG_SYNC = const(0x06C0)
 
 _STDBY_RC = const(0x00)
 _PACKET_GFSK = const(0x00)
 _IRQ_TX_DONE = const(0x0001)
 _IRQ_TIMEOUT = const(0x0200)
-_PULSE_BT05 = const(0x09)
-_RXBW_234K = const(0x0A)  # > bitrate + 2 x Fdev + crystal error (§13.4.5, table 13-45)
 _CRC_2_BYTE = const(0x02)
 _PREAMBLE_DETECT_16 = const(0x05)
-_CALIBRATE_ALL = const(0x7F)
-_IMAGE_863_876 = b"\xd7\xdb"  # 4 MHz units: 860..876 MHz (§9.2.1, table 9-2)
-_TCXO_CODES = {1600: 0, 1700: 1, 1800: 2, 2200: 3, 2400: 4, 2700: 5, 3000: 6, 3300: 7}
+# The GB868 set-up after calibration, one command per entry (opcode, parameters):
+# SetPacketType GFSK; CalibrateImage 860-876 MHz (4 MHz units, §9.2.1); buffer bases 0;
+# SetModulationParams (§13.4.5): bit rate word 32 x 32 MHz / 100 kbps = 0x002800, pulse
+# shape 0x09 (BT 0.5), RxBw 0x0A (234.3 kHz > bitrate + 2 x Fdev + crystal error),
+# Fdev word 35 kHz x 2^25 / 32 MHz = 0x008F5C; sync word 0x904E (register 0x06C0); PN9
+# whitening seed 0x01FF (0x06B8); CRC init 0x1D0F (0x06BC) and polynomial 0x1021
+# (0x06BE); TxDone and Timeout on DIO1 (§13.3.1).
+_GB868 = (
+    b"\x8a\x00", b"\x98\xd7\xdb", b"\x8f\x00\x00", b"\x8b\x00\x28\x00\x09\x0a\x00\x8f\x5c",
+    b"\x0d\x06\xc0\x90\x4e", b"\x0d\x06\xb8\x01\xff", b"\x0d\x06\xbc\x1d\x0f",
+    b"\x0d\x06\xbe\x10\x21", b"\x08\x02\x01\x02\x01\x00\x00\x00\x00",
+)
+_TCXO_MV = (1600, 1700, 1800, 2200, 2400, 2700, 3000, 3300)  # index = DIO3 voltage code
 # PA settings (§13.1.14, table 13-21): highest output -> (paDutyCycle, hpMax, offset), the
 # SetTxParams power field being output + offset.
 _PA_TABLE = ((14, 0x02, 0x02, 8), (17, 0x02, 0x03, 5), (20, 0x03, 0x05, 2), (22, 0x04, 0x07, 0))
-_ERRORS = ("rc64k_calib", "rc13m_calib", "pll_calib", "adc_calib", "img_calib",
-           "xosc_start", "pll_lock", "", "pa_ramp")
 _CAL_TIMEOUT_US = const(50000)  # Calibrate takes up to about 3.5 ms; image cal more
 
 
@@ -70,6 +68,7 @@ def word_freq(word):
 
 class SX126x(Radio):
     CHIP = "sx126x"
+    CLEAR_ERRORS = b"\x00\x00"  # ClearDeviceErrors parameters (the STM32WL takes one byte)
     POWER_MIN = -9
     POWER_MAX = 22
 
@@ -84,17 +83,6 @@ class SX126x(Radio):
         self._rf_switch = rf_switch
         self._buf = bytearray(260)
         self._shadow = {}
-
-    @classmethod
-    def from_board(cls, board):
-        from machine import Pin, SPI
-
-        p = board.PINS
-        spi = SPI(board.SPI_BUS, baudrate=board.SPI_BAUDRATE, polarity=0, phase=0,
-                  sck=Pin(p["sck"]), mosi=Pin(p["mosi"]), miso=Pin(p["miso"]))
-        return cls(spi, Pin(p["nss"], Pin.OUT, value=1), Pin(p["busy"], Pin.IN),
-                   Pin(p["reset"], Pin.OUT, value=1), board.TCXO_MV, board.RF_SWITCH,
-                   board.MAX_TX_DBM)
 
     # --- bus: the STM32WL variant overrides these three ---
     def _select(self, level):
@@ -122,12 +110,9 @@ class SX126x(Radio):
             self._select(1)
         return bytes(out[1 + len(params) :])
 
-    def _read_reg(self, addr, n):
-        # ReadRegister: opcode, address (2), then status, then the data (§13.2.2)
+    def _reg(self, addr, n):
+        # ReadRegister: opcode, address (2), status, n bytes of data (§13.2.2)
         return self._cmd(_READ_REGISTER, bytes((addr >> 8, addr & 0xFF)), n + 1)[1:]
-
-    def _write_reg(self, addr, data):
-        self._cmd(_WRITE_REGISTER, bytes((addr >> 8, addr & 0xFF)) + data)
 
     # --- lifecycle ---
     def reset(self):
@@ -143,7 +128,7 @@ class SX126x(Radio):
         self._shadow = {}
 
     def identify(self):
-        raw = self._read_reg(_REG_VERSION, 16)
+        raw = self._reg(_REG_VERSION, 16)
         if raw in (b"\xff" * 16, b"\x00" * 16):
             raise RadioError("no_chip", "version register reads %s" % raw[:2])
         if not raw.startswith(b"SX126"):
@@ -151,43 +136,25 @@ class SX126x(Radio):
         return raw.split(b"\x00")[0].decode()
 
     def _configure(self):
-        self._cmd(_SET_STANDBY, bytes((_STDBY_RC,)))
+        self._cmd(_SET_STANDBY, b"\x00")  # STDBY_RC
         if self._tcxo_mv:
             # TCXO supply on DIO3 before calibration (§13.3.6), 5 ms start-up
-            self._cmd(_SET_TCXO, bytes((_TCXO_CODES[self._tcxo_mv], 0x00, 0x01, 0x40)))
-        self._cmd(_CLEAR_DEVICE_ERRORS, self._clear_errors_params())
-        self._cmd(_CALIBRATE, bytes((_CALIBRATE_ALL,)))
+            self._cmd(_SET_TCXO, bytes((_TCXO_MV.index(self._tcxo_mv), 0x00, 0x01, 0x40)))
+        self._cmd(_CLEAR_DEVICE_ERRORS, self.CLEAR_ERRORS)
+        self._cmd(_CALIBRATE, b"\x7f")  # all blocks
         self._wait_busy(_CAL_TIMEOUT_US)
         if self._rf_switch == "dio2":
             self._cmd(_SET_DIO2_RF_SWITCH, b"\x01")
-        self._cmd(_SET_PACKET_TYPE, bytes((_PACKET_GFSK,)))
+        for c in _GB868:
+            self._cmd(c[0], c[1:], timeout_us=_CAL_TIMEOUT_US)
         if self._cmd(_GET_PACKET_TYPE, read=2)[1] != _PACKET_GFSK:
             raise RadioError("chip_error", "packet type did not stay GFSK")
-        self._cmd(_CALIBRATE_IMAGE, _IMAGE_863_876)
-        self._wait_busy(_CAL_TIMEOUT_US)
-        self._cmd(_SET_BUFFER_BASE, b"\x00\x00")
-        # GFSK modulation (§13.4.5): bit rate word = 32 x Fxtal / bitrate, BT 0.5, RxBw,
-        # Fdev word = Fdev x 2^25 / Fxtal
-        br = 32 * 32000000 // core.BITRATE
-        fdev = freq_word(core.FDEV_HZ)
-        self._cmd(_SET_MODULATION, bytes((br >> 16, br >> 8 & 0xFF, br & 0xFF, _PULSE_BT05,
-                                          _RXBW_234K, fdev >> 16, fdev >> 8 & 0xFF,
-                                          fdev & 0xFF)))
-        self._shadow["bitrate"] = 32 * 32000000 // br
-        self._shadow["fdev_hz"] = word_freq(fdev)
+        self._shadow["bitrate"] = 32 * 32000000 // 0x2800
+        self._shadow["fdev_hz"] = word_freq(0x8F5C)
         self._packet_params(core.PHR_BYTES)
-        self._write_reg(_REG_SYNC, bytes((core.SYNC_WORD >> 8, core.SYNC_WORD & 0xFF)))
-        self._write_reg(_REG_WHITENING, b"\x01\xff")  # PN9, seed all ones
-        self._write_reg(_REG_CRC_INIT, b"\x1d\x0f")
-        self._write_reg(_REG_CRC_POLY, b"\x10\x21")
-        # TxDone and Timeout on DIO1 (§13.3.1)
-        self._cmd(_SET_DIO_IRQ, bytes((0x02, 0x01, 0x02, 0x01, 0, 0, 0, 0)))
         errors = self.errors()
         if errors:
-            raise RadioError("chip_error", ",".join(errors))
-
-    def _clear_errors_params(self):
-        return b"\x00\x00"
+            raise RadioError("chip_error", "device errors 0x%04X" % errors)
 
     def _packet_params(self, payload_len):
         # Fixed length: the 802.15.4g PHR travels in the payload (§13.4.6)
@@ -252,14 +219,15 @@ class SX126x(Radio):
         return -raw * 5
 
     def errors(self):
+        # GetDeviceErrors bitmask (§13.6.1): 0 RC64K, 1 RC13M, 2 PLL, 3 ADC, 4 IMG calib,
+        # 5 XOSC start, 6 PLL lock, 8 PA ramp
         raw = self._cmd(_GET_DEVICE_ERRORS, read=3)
-        bits = raw[1] << 8 | raw[2]
-        return [_ERRORS[i] for i in range(len(_ERRORS)) if bits >> i & 1 and _ERRORS[i]]
+        return raw[1] << 8 | raw[2]
 
     def readback(self):
         ptype = self._cmd(_GET_PACKET_TYPE, read=2)[1]
-        sync = self._read_reg(_REG_SYNC, 2)
-        white = self._read_reg(_REG_WHITENING, 2)
+        sync = self._reg(_REG_SYNC, 2)
+        white = self._reg(_REG_WHITENING, 2)
         s = self._shadow
         return {
             "chip": self.CHIP,

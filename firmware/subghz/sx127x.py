@@ -56,16 +56,6 @@ class SX127x(Radio):
         self._reset = reset
         self._b2 = bytearray(2)
 
-    @classmethod
-    def from_board(cls, board):
-        from machine import Pin, SPI
-
-        p = board.PINS
-        spi = SPI(board.SPI_BUS, baudrate=board.SPI_BAUDRATE, polarity=0, phase=0,
-                  sck=Pin(p["sck"]), mosi=Pin(p["mosi"]), miso=Pin(p["miso"]))
-        return cls(spi, Pin(p["nss"], Pin.OUT, value=1), Pin(p["reset"], Pin.OUT, value=1),
-                   board.MAX_TX_DBM)
-
     # --- registers (§4.3: address | 0x80 writes, bursts auto-increment) ---
     def _read(self, addr, n=1):
         out = bytearray(n + 1)
@@ -204,7 +194,7 @@ class SX127x(Radio):
             "verified": ["freq_hz", "bitrate", "fdev_hz", "power_dbm", "packet_type",
                          "sync_word", "whitening"],
             "shadow": [],
-            "errors": [],
+            "errors": 0,
         }
 
 

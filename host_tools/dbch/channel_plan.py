@@ -193,3 +193,14 @@ def _run(run: list[int]) -> str:
 
 def mhz(freq_hz: int) -> str:
     return f"{freq_hz / 1e6:.2f}"
+
+
+def parse_frequency(text: str) -> int:
+    """'868.3MHz', '868300 kHz', '868300000' -> Hz (an integer)."""
+    import re
+
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(MHz|kHz|Hz)?\s*", text, re.I)
+    if not m:
+        raise ChannelPlanError(f"{text!r} is not a frequency (e.g. 868.3MHz)")
+    unit = (m.group(2) or "Hz").lower()
+    return round(float(m.group(1)) * {"mhz": 1e6, "khz": 1e3, "hz": 1}[unit])

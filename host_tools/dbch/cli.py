@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from . import __version__, cmd_boards, cmd_device, cmd_sim, cmd_tables, cmd_witness
+from . import __version__, cmd_agent, cmd_boards, cmd_device, cmd_sim, cmd_tables, cmd_witness
 from .errors import DbchError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -22,6 +22,15 @@ COMMANDS: dict[str, tuple[object, str]] = {
     "status": (cmd_device, "health of the agent: uptime, reset cause, heap, counters"),
     "console": (cmd_device, "show what the board prints (console lines and events)"),
     "deploy": (cmd_device, "put the firmware on a board with mpremote, then reset it"),
+    "apply": (cmd_agent, "set a table region's (or a DUIS request's) configuration"),
+    "config": (cmd_agent, "the configuration in force on the agent (DBCH03)"),
+    "channel": (cmd_agent, "the operating channel (DBCH01)"),
+    "scan": (cmd_agent, "energy scan of the allowed channels, change if agility allows (DBCH05)"),
+    "channel-log": (cmd_agent, "the channel change log (DBCH02)"),
+    "traffic": (cmd_agent, "send frames through the transmit gate; report sent and refused"),
+    "test-tx": (cmd_agent, "one test frame on a chosen frequency (still through the gate)"),
+    "events": (cmd_agent, "follow the agent's alerts and events live"),
+    "logs": (cmd_agent, "download (and optionally clear) the event log kept on flash"),
     "sim": (cmd_sim, "simulated boards: start, list, reset, kill, stop"),
     "boards": (cmd_boards, "board definitions: list, show, validate"),
     "witness": (cmd_witness, "what simulated radios put on the air (independent of agents)"),

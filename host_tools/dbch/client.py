@@ -6,6 +6,7 @@ with AgentClient("/dev/ttyACM0") as hub:
 
 from __future__ import annotations
 
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ class Hello:
     platform: str
     micropython: tuple[int, ...]
     epoch_year: int
+    max_request: int = 1024  # longest request frame the board takes (bytes)
 
     @classmethod
     def from_wire(cls, d: Any) -> Hello:
@@ -43,6 +45,7 @@ class Hello:
                 platform=str(d["platform"]),
                 micropython=tuple(d["mp"]),
                 epoch_year=int(d["epoch"]),
+                max_request=int(d.get("max_request", 1024)),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise ProtocolError(f"malformed hello reply: {e!r}") from None
@@ -58,6 +61,7 @@ class Hello:
             "platform": self.platform,
             "micropython": ".".join(map(str, self.micropython)),
             "epoch_year": self.epoch_year,
+            "max_request": self.max_request,
         }
 
 
@@ -108,6 +112,69 @@ class AgentClient:
 
     def memtest(self, size: int) -> dict[str, Any]:
         return self.call("memtest", size=size)
+
+    # --- configuration and channel (GBCS DBCH01-05) ---
+    def apply_config(
+        self, record: bytes, table: str | None = None, region: str | None = None
+    ) -> dict[str, Any]:
+        """Set the configuration (DBCH04); the agent validates, stores, applies, reads the
+        radio back and answers with the content hash now in force."""
+        args: dict[str, Any] = {"record": record}
+        if table:
+            args["table"] = table
+        if region:
+            args["region"] = region
+        return self.call("set_config", timeout=max(self.timeout, 15.0), **args)
+
+    def get_config(self) -> dict[str, Any]:
+        return self.call("get_config")
+
+    def get_channel(self) -> dict[str, Any]:
+        return self.call("get_channel")
+
+    def channel_log(self) -> list[list[Any]]:
+        return self.call("channel_log")["entries"]
+
+    def scan(self) -> dict[str, Any]:
+        """DBCH05: the agent scans, may change channel; energy as (page, channel, deci-dBm)
+        sorted quietest first (the agent packs it as ">BBh" records)."""
+        res = self.call("scan", timeout=max(self.timeout, 30.0))
+        raw = bytes(res["energy"])
+        res["energy"] = sorted(
+            (struct.unpack_from(">BBh", raw, i) for i in range(0, len(raw), 4)),
+            key=lambda r: r[2],
+        )
+        return res
+
+    # --- bench ---
+    def traffic(self, frames: int, size: int, interval_ms: int = 100) -> dict[str, Any]:
+        return self.call("traffic", frames=frames, size=size, interval_ms=interval_ms)
+
+    def traffic_stop(self) -> dict[str, Any]:
+        return self.call("traffic_stop")
+
+    def test_tx(self, freq_hz: int, size: int = 16) -> dict[str, Any]:
+        return self.call("test_tx", timeout=max(self.timeout, 5.0), freq_hz=freq_hz, size=size)
+
+    def events(self, after: int = 0, limit: int = 20) -> dict[str, Any]:
+        return self.call("events", after=after, limit=limit)
+
+    def all_events(self, after: int = 0) -> list[list[Any]]:
+        """The whole event log on flash, page by page."""
+        out: list[list[Any]] = []
+        while True:
+            page = self.events(after, 50)
+            out += page["entries"]
+            if not page["more"] or not page["entries"]:
+                return out
+            after = page["entries"][-1][0]
+
+    def events_clear(self) -> dict[str, Any]:
+        return self.call("events_clear")
+
+    def wait_event(self, name: str | None = None, timeout: float = 5.0) -> dict[str, Any] | None:
+        """The next event the agent pushes (named `name` if given), or None on timeout."""
+        return self.link.wait_event(name, timeout)
 
     def wait_ready(self, timeout: float = 15.0) -> Hello:
         """Poll until the agent answers hello (after a reset or deploy)."""

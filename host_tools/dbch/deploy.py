@@ -154,6 +154,18 @@ print(repr(_r))
 """
 
 
+# Run first in the raw REPL: the interrupted agent's modules (and main.py's globals) still
+# hold the heap, and a small board (the WL55's 45 KB) cannot compile anything beside them.
+FORGET_AGENT = (
+    "import sys,gc\n"
+    "for k in list(sys.modules):\n"
+    " if k.split('.')[0] in ('dbchagent','subghz','dbch_board','dbch_build'):del sys.modules[k]\n"
+    "globals().clear()\n"
+    "import gc\n"
+    "gc.collect()\n"
+)
+
+
 def _probe(t: SerialTransport) -> dict:
     code = _PROBE % {
         "dirs": list(MANAGED_DIRS),
@@ -201,6 +213,7 @@ def deploy(
     say = progress or (lambda _msg: None)
     t = _open_mpremote(port)
     try:
+        t.exec(FORGET_AGENT)
         info = _probe(t)
         board_id = board_id or info.get("board")
         if not board_id:

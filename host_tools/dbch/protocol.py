@@ -30,7 +30,7 @@ KIND_REQUEST = 0
 KIND_REPLY = 1
 KIND_ERROR = 2
 KIND_EVENT = 3
-MAX_REQUEST_FRAME = 1024  # bytes before base64; the agent refuses longer lines (too_large)
+MAX_REQUEST_FRAME = 1024  # bytes before base64, at most; hello says what a board takes
 REPL_CONTROL = frozenset(range(0x01, 0x06))  # Ctrl-A..Ctrl-E: never inside a frame
 
 # Error codes the agent sends (docs/protocol.md); each means the request had no effect.

@@ -35,7 +35,7 @@ from ..errors import SimError
 from ..mpy import compile_file
 from .layout import BenchFolder, BoardFolder, pid_alive, read_json, write_json
 
-ROM_MODULES = ("simbridge", "simmachine", "simclock", "simstm", "simrom")
+ROM_MODULES = ("simmachine", "simclock", "simstm", "simrom")
 _START_TIMEOUT_S = 15.0
 
 
@@ -198,6 +198,7 @@ class Bench:
         clock_scale: int | None = None,
         interferers: list[str] | None = None,
         trace_spi: bool = False,
+        heap_kb: int | None = None,
     ) -> list[SimBoard]:
         """Start `count` boards of type `board` (or the named `ids`) and wait for their ports."""
         definition = get_board(board)
@@ -215,7 +216,7 @@ class Bench:
                 if erase and folder.root.exists():
                     shutil.rmtree(folder.root)
                 self._ensure_identity(folder, definition.id)
-                started.append((board_id, self._spawn(folder, trace_spi)))
+                started.append((board_id, self._spawn(folder, trace_spi, heap_kb)))
         boards = []
         try:
             for board_id, proc in started:
@@ -288,7 +289,9 @@ class Bench:
             # Like a chip's factory-programmed id: made once, kept for the board's life.
             write_json(folder.identity, {"board": board_type, "uid": secrets.token_hex(8)})
 
-    def _spawn(self, folder: BoardFolder, trace_spi: bool = False) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, folder: BoardFolder, trace_spi: bool = False, heap_kb: int | None = None
+    ) -> subprocess.Popen[bytes]:
         with contextlib.suppress(FileNotFoundError):
             folder.runtime.unlink()
         log = open(folder.log, "a")  # noqa: SIM115 - handed to the child process
@@ -304,6 +307,7 @@ class Bench:
                 "--id",
                 folder.id,
                 *(["--trace-spi"] if trace_spi else []),
+                *([f"--heap-kb={heap_kb}"] if heap_kb else []),
             ],
             stdin=subprocess.DEVNULL,
             stdout=log,

@@ -1,4 +1,4 @@
-"""The supervisor's end of the VM-to-board bridge (see rom/simbridge.py for the VM's end).
+"""The supervisor's end of the VM-to-board bridge (see rom/simmachine.py for the VM's end).
 
 Messages from the VM: op (1 byte), length (2 bytes, big-endian), payload. Only reads get
 an answer: length (2 bytes) then payload. Ops are applied strictly in order, so a pin

@@ -30,7 +30,7 @@ import time
 import tty
 from pathlib import Path
 
-from ..boards import BoardDef, get_board
+from ..boards import SIM_ROM_RESERVE_KB, BoardDef, get_board
 from .bridge import BridgeParser
 from .chips import model_for
 from .layout import BenchFolder, read_json, write_json
@@ -72,13 +72,17 @@ def catches_sigint(pid: int) -> bool:
 
 
 class Supervisor:
-    def __init__(self, home: Path, board_id: str, trace_spi: bool = False):
+    def __init__(
+        self, home: Path, board_id: str, trace_spi: bool = False, heap_kb: int | None = None
+    ):
         self.bench = BenchFolder(home)
         self.folder = self.bench.board(board_id)
         identity = read_json(self.folder.identity)
         if identity is None:
             raise SystemExit(f"{self.folder.identity}: missing")
         self.board: BoardDef = get_board(identity["board"])
+        # The firmware's budget plus the ROM's reserve (boards.SIM_ROM_RESERVE_KB).
+        self.heap_kb = (heap_kb or self.board.sim.heap_kb) + SIM_ROM_RESERVE_KB
         self.uid: str = identity["uid"]
         cfg = read_json(self.bench.config) or {}
         self.clock_scale = int(cfg.get("clock_scale", 1))
@@ -171,7 +175,7 @@ class Supervisor:
                 "powered": self.powered,
                 "crashed": self.crashed,
                 "resets": self.resets,
-                "heap_kb": self.board.sim.heap_kb,
+                "heap_kb": self.heap_kb,
                 "clock_scale": self.clock_scale,
                 "dropped_to_host": self.dropped_to_host,
             },
@@ -203,7 +207,7 @@ class Supervisor:
             micropython_executable(),
             "-i",
             "-X",
-            f"heapsize={self.board.sim.heap_kb * 1024}",
+            f"heapsize={self.heap_kb * 1024}",
             str(self.bench.rom / "rom_main.py"),
         ]
         self.vm = subprocess.Popen(
@@ -547,8 +551,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--home", required=True, type=Path)
     ap.add_argument("--id", required=True)
     ap.add_argument("--trace-spi", action="store_true", help="log radio SPI transactions")
+    ap.add_argument("--heap-kb", type=int, help="override the twin's heap (measurements)")
     args = ap.parse_args(argv)
-    return Supervisor(args.home, args.id, args.trace_spi).run()
+    return Supervisor(args.home, args.id, args.trace_spi, args.heap_kb).run()
 
 
 if __name__ == "__main__":

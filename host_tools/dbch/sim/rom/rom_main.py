@@ -1,4 +1,29 @@
 # Simulated-board ROM entry point: `micropython -i rom_main.py` (the supervisor runs it).
+# Like pyexec on a board: boot.py then main.py; an exception is printed and the REPL
+# follows; sys.exit() soft-resets.
 import simrom
 
-simrom.boot(globals())
+simrom.start()
+import gc, sys, machine
+
+del simrom, sys.modules["simrom"]
+gc.collect()
+machine.booted()
+
+
+def _run(name):
+    try:
+        src = open(name).read()
+    except OSError:
+        return True
+    try:
+        exec(src, globals())
+    except SystemExit:
+        return False
+    except BaseException as e:
+        sys.print_exception(e)
+    return True
+
+
+if not (_run("boot.py") and _run("main.py")):
+    machine.soft_reset()

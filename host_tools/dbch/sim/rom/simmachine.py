@@ -1,8 +1,14 @@
-# Simulated-board ROM: the `machine` module the firmware sees on a simulated board.
-# The unix port's own machine module has no SPI, Pin, reset or unique_id; this one adds
-# them, wired to the supervisor through the bridge, with the names and signatures of
-# MicroPython's ports so the same driver code runs here and on a real board.
+# Simulated-board ROM (runs inside the MicroPython VM; it is not part of the firmware).
+# What a board's C firmware provides and the unix port lacks: machine.SPI, Pin, reset,
+# reset_cause, unique_id and WDT, the wire to the rest of the board (the bridge), and the
+# flash block device. Kept to what the firmware uses (no Pin.irq: edges are not simulated,
+# drivers poll): on a real board none of this takes heap, here all of it does.
+#
+# Bridge messages to the supervisor (host_tools/dbch/sim/bridge.py): op (1 byte), length
+# (2 bytes, big-endian), payload; only reads get an answer: length (2 bytes), payload.
 from machine import *  # noqa: the unix port's mem8/16/32, idle, time_pulse_us
+import socket
+import struct
 import time
 
 PWRON_RESET = 1
@@ -10,21 +16,52 @@ HARD_RESET = 2
 WDT_RESET = 3
 DEEPSLEEP_RESET = 4
 SOFT_RESET = 5
+_CAUSES = {"power_on": 1, "hard": 2, "watchdog": 3, "soft": 5}
 
-_bridge = None
-_cause = PWRON_RESET
+_s = None  # the bridge socket
+_cause = 1
 _uid = b""
 _buses = ()
-_CAUSES = {"power_on": PWRON_RESET, "hard": HARD_RESET, "watchdog": WDT_RESET,
-           "soft": SOFT_RESET}
 
 
-def setup(bridge, cause, uid, buses):
-    global _bridge, _cause, _uid, _buses
-    _bridge = bridge
-    _cause = _CAUSES.get(cause, PWRON_RESET)
+def _send(op, a, b=b""):
+    n = len(a) + len(b)
+    _s.write(bytes((op, n >> 8, n & 0xFF)) + a + b)
+
+
+def _reply(buf):
+    n = _s.read(2)
+    if (n[0] << 8 | n[1]) != len(buf):
+        raise OSError(5)  # EIO: the board's wiring answered with the wrong length
+    if buf:
+        _s.readinto(buf)
+
+
+def setup(path, cause, uid, buses):
+    global _s, _cause, _uid, _buses
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    # The unix port's connect() takes a raw struct sockaddr: sockaddr_un is the family
+    # (native-endian u16) then the NUL-terminated path.
+    s.connect(struct.pack("H", socket.AF_UNIX) + path.encode() + b"\0")
+    _s = s
+    _cause = _CAUSES.get(cause, 1)
     _uid = uid
     _buses = buses
+
+
+def pin_set(name, v):
+    _send(0x50, b"\x01" if v else b"\x00", name)  # 'P'
+
+
+def pin_get(name):
+    _send(0x47, name)  # 'G'
+    b = bytearray(1)
+    _reply(b)
+    return b[0]
+
+
+def booted():
+    _send(0x42, b"")  # 'B': the host's bytes may now reach the VM
 
 
 def reset_cause():
@@ -35,28 +72,18 @@ def unique_id():
     return _uid
 
 
-def freq():
-    return 64000000
-
-
-def reset():
-    _bridge.reset(b"h")
-    while True:  # the supervisor stops this VM; nothing after reset() ever runs
-        time.sleep(1)
-
-
-def soft_reset():
-    _bridge.reset(b"s")
+def _reset(kind):
+    _send(0x52, kind)  # 'R': the supervisor stops this VM and starts another
     while True:
         time.sleep(1)
 
 
-def disable_irq():
-    return 0
+def reset():
+    _reset(b"h")
 
 
-def enable_irq(state=0):
-    pass
+def soft_reset():
+    _reset(b"s")
 
 
 class Pin:
@@ -71,32 +98,20 @@ class Pin:
     def __init__(self, id, mode=-1, pull=-1, *, value=None):
         self._name = str(id).encode()
         if value is not None:
-            self.value(value)
-
-    def init(self, mode=-1, pull=-1, *, value=None):
-        if value is not None:
-            self.value(value)
+            pin_set(self._name, value)
 
     def value(self, v=None):
         if v is None:
-            return _bridge.pin_get(self._name)
-        _bridge.pin_set(self._name, v)
+            return pin_get(self._name)
+        pin_set(self._name, v)
 
-    def __call__(self, v=None):
-        return self.value(v)
+    __call__ = value
 
     def on(self):
-        _bridge.pin_set(self._name, 1)
+        pin_set(self._name, 1)
 
     def off(self):
-        _bridge.pin_set(self._name, 0)
-
-    def irq(self, handler=None, trigger=3):
-        # Edges are not delivered on the simulated board: drivers poll (documented).
-        return None
-
-    def __repr__(self):
-        return "Pin(%s)" % self._name.decode()
+        pin_set(self._name, 0)
 
 
 class SPI:
@@ -110,30 +125,56 @@ class SPI:
             raise ValueError("SPI(%s) doesn't exist" % id)
         self._bus = bytes((len(name),)) + name  # bridge payload prefix: length, name
 
-    def init(self, *args, **kw):
-        pass
-
-    def deinit(self):
-        pass
-
     def write(self, buf):
-        _bridge.write(self._bus, buf)
+        _send(0x57, self._bus, buf)  # 'W': MISO discarded, no answer
+
+    def write_readinto(self, wbuf, rbuf):
+        _send(0x53, self._bus, wbuf)  # 'S': MOSI out, MISO back
+        _reply(rbuf)
 
     def readinto(self, buf, write=0):
-        _bridge.xfer(self._bus, bytes((write,)) * len(buf), buf)
+        self.write_readinto(bytes((write,)) * len(buf), buf)
 
     def read(self, n, write=0):
         buf = bytearray(n)
         self.readinto(buf, write)
         return bytes(buf)
 
-    def write_readinto(self, wbuf, rbuf):
-        _bridge.xfer(self._bus, wbuf, rbuf)
-
 
 class WDT:
     def __init__(self, id=0, timeout=5000):
-        _bridge.wdt(timeout)
+        _send(0x44, struct.pack(">I", timeout))  # 'D': start
 
     def feed(self):
-        _bridge.wdt()
+        _send(0x44, b"")
+
+
+class FlashBlocks:
+    # The board's flash as a file-backed block device (littlefs's extended interface).
+    def __init__(self, f, block_size, count):
+        self._f = f
+        self._bs = block_size
+        self._n = count
+        # One erased block, made once: a board's flash driver (C) takes no heap per erase.
+        self._blank = b"\xff" * block_size
+
+    def readblocks(self, n, buf, off=0):
+        self._f.seek(n * self._bs + off)
+        self._f.readinto(buf)
+
+    def writeblocks(self, n, buf, off=None):
+        if off is None:
+            self.ioctl(6, n)
+            off = 0
+        self._f.seek(n * self._bs + off)
+        self._f.write(buf)
+
+    def ioctl(self, op, arg):
+        if op == 4:  # block count
+            return self._n
+        if op == 5:  # block size
+            return self._bs
+        if op == 6:  # erase
+            self._f.seek(arg * self._bs)
+            self._f.write(self._blank)
+        return 0

@@ -1,0 +1,54 @@
+# The GB Sub-GHz channel plan on the device (docs/gb-subghz.md §2; the host's twin is
+# host_tools/dbch/channel_plan.py, and tests hold the two to the same answers).
+# Mask word: page in bits 27-31, bitmap in bits 0-26: page 28/31 bit n = channel n;
+# page 29 bits 0-7 = channels 27-34, bit 8 = channel 62, bits 9-26 reserved (zero);
+# page 30 bit n = channel 35 + n.
+from micropython import const
+
+_LOWER_BASE = const(863250000)
+_UPPER_BASE = const(915350000)
+_SPACING = const(200000)
+BITMAP = const(0x07FFFFFF)
+P29_RESERVED = const(0x07FFFE00)
+PAGES = (28, 29, 30, 31)
+
+
+def channels(page):
+    if page == 28 or page == 31:
+        return range(27)
+    if page == 29:
+        return (27, 28, 29, 30, 31, 32, 33, 34, 62)
+    if page == 30:
+        return range(35, 62)
+    raise ValueError("page")
+
+
+def bit_of(page, ch):
+    if page == 29:
+        return 8 if ch == 62 else ch - 27
+    return ch - 35 if page == 30 else ch
+
+
+def centre_hz(page, ch):
+    return (_UPPER_BASE if page == 31 else _LOWER_BASE) + _SPACING * ch
+
+
+def enabled(word):
+    # [(page, channel), ...] of a mask word
+    page = word >> 27
+    return [(page, c) for c in channels(page) if word >> bit_of(page, c) & 1]
+
+
+def check_word(word, page):
+    # None if `word` is a valid mask word for `page`, else the reason
+    if type(word) is not int or not 0 <= word <= 0xFFFFFFFF:
+        return "must be a 32-bit unsigned integer"
+    if word >> 27 != page:
+        return "top bits give page %d, expected %d" % (word >> 27, page)
+    if page == 29 and word & P29_RESERVED:
+        return "reserved bits set: 0x%08X" % (word & P29_RESERVED)
+    return None
+
+
+def operating_word(page, ch):
+    return page << 27 | 1 << bit_of(page, ch)

@@ -1,0 +1,56 @@
+# System commands served from flash (loaded per request): hello (identity), echo and
+# memtest (link and memory diagnostics for benches), reset.
+import gc
+import machine
+import sys
+import time
+from dbchagent.cmd_system import PROTOCOL, firmware, heap, sample_heap
+from dbchagent.errors import arg, no_extra
+
+
+def identity(agent):
+    try:
+        import dbch_board
+
+        board, radio = dbch_board.BOARD_ID, dbch_board.RADIO_CHIP
+    except ImportError:
+        board = radio = None
+    return {
+        "proto": PROTOCOL,
+        "fw": firmware(),
+        "board": board,
+        "radio": radio,
+        "uid": machine.unique_id(),
+        "platform": sys.platform,
+        "mp": list(sys.implementation.version[:3]),
+        "epoch": time.gmtime(0)[0],
+        "max_request": agent.console.max_request,
+    }
+
+
+def hello(agent, args):
+    no_extra(args, ())
+    return identity(agent)
+
+
+def echo(agent, args):
+    # Returns the bytes it was sent: checks the link with frames of any size up to the limit.
+    no_extra(args, ("data",))
+    return {"data": arg(args, "data", None, 1024)}
+
+
+def memtest(agent, args):
+    # Allocates `size` bytes and frees them: shows how much a board can still hold. Beyond
+    # the heap this raises MemoryError, which the dispatcher reports as no_memory.
+    no_extra(args, ("size",))
+    size = arg(args, "size", 1, 1 << 24)
+    buf = bytearray(size)
+    del buf
+    sample_heap()
+    return {"size": size, "heap": heap()}
+
+
+def reset(agent, args):
+    no_extra(args, ())
+    agent.after_reply = machine.reset
+    return {"resetting": True}

@@ -1,0 +1,143 @@
+# The transmit gate. Installed as the radio driver's tx_guard, so every transmission,
+# whatever asked for it, passes here: .before() ahead of loading the frame, .last() just
+# before the chip is told to send, on the carrier the chip really holds. A refusal is
+# counted per reason, logged, and raised as Refused; nothing is dropped silently.
+# Reasons: unconfigured, radio_locked, duty_unknown, duty_regulated, channel_busy (LBT),
+# masked_band, channel_not_allowed.
+from micropython import const
+import random
+import time
+from subghz import policy
+
+_LBT_FREE_MS = const(5)  # the channel must be free this long (aLBTMinFree)
+_LBT_RETRIES = const(3)
+_BACKOFF_STEPS = const(10)  # random back-off 0..5 ms in 0.5 ms steps
+_OFF_TIME_MS = const(100)  # own off-time after a transmission of up to 1 s
+_FREQ_TOL = const(500)
+_LOG_EVERY_MS = const(60000)  # a refusal reason is written to the event log at most this often
+_DISCARDED_DUTY = const(0x8F2C)  # GBCS: message discarded due to duty cycle management
+# Duty-cycle states (duty_cycle.py): -1 unknown, 0 normal, 1 limited, 2 critical, 3 regulated.
+# GBCS alerts: entering Limited/Critical/Regulated 0x8F20/22/24, falling back below them
+# 0x8F21/23/25: entering state s is 0x8F1E + 2s, leaving it 0x8F1F + 2s.
+_UNKNOWN = const(-1)
+_REGULATED = const(3)
+_STATES = ("normal", "limited", "critical", "regulated")
+
+
+class Refused(Exception):
+    def __init__(self, reason, msg=""):
+        super().__init__(reason, msg)
+        self.reason = reason
+        self.msg = msg
+
+
+class Gate:
+    def __init__(self, agent, ctl, duty, log):
+        self.agent = agent
+        self.ctl = ctl
+        self.duty = duty
+        self.log = log
+        self.duty_state = 0
+        self.last_end = None  # uptime ms when our last transmission ended
+        self._logged = {}  # reason -> (uptime ms of the last log entry, refusals since)
+
+    def refuse(self, reason, msg=""):
+        now = self.agent.uptime.now_ms()
+        self.agent.count("refused_" + reason)
+        last, n = self._logged.get(reason, (None, 0))
+        if last is None or now - last >= _LOG_EVERY_MS:
+            self._logged[reason] = (now, 0)
+            if reason == "duty_regulated":  # GBCS: message discarded (duty cycle)
+                self.log.alert(_DISCARDED_DUTY, {"discarded_before": n})
+            else:
+                self.log.record("refused", {"reason": reason, "msg": msg, "since_last": n})
+        else:
+            self._logged[reason] = (last, n + 1)
+        raise Refused(reason, msg)
+
+    def update_duty(self, now):
+        # The duty-cycle state now; raises the GBCS alerts on every transition.
+        cfg = self.agent.config
+        op = self.agent.channels.operating
+        if cfg is None or op is None:
+            return _UNKNOWN
+        state = self.duty.state(now, cfg.limited_ms(), cfg.critical_ms(), cfg.cap_ms(op[0]))
+        old = self.duty_state
+        if state != old and state >= 0 and old >= 0:
+            usage = {"usage_ms": self.duty.usage_ms()}
+            for s in range(old + 1, state + 1):
+                self.log.alert(0x8F1E + 2 * s, usage)
+            for s in range(old, state, -1):
+                self.log.alert(0x8F1F + 2 * s, usage)
+        self.duty_state = state
+        return state
+
+    def before(self, radio, airtime_us):
+        cfg = self.agent.config
+        if cfg is None:
+            self.refuse("unconfigured", "no configuration in force")
+        if self.ctl.state != "ready":
+            self.refuse("radio_locked", self.ctl.reason or "")
+        now = self.agent.uptime.now_ms()
+        state = self.update_duty(now)
+        if state == _UNKNOWN:
+            self.refuse("duty_unknown", self.duty.problem or "duty-cycle state unknown")
+        air_ms = (airtime_us + 999) // 1000
+        op = self.agent.channels.operating
+        if state == _REGULATED or self.duty.usage_ms() + air_ms > cfg.cap_ms(op[0]):
+            self.refuse("duty_regulated", "%d ms used this hour" % self.duty.usage_ms())
+        if self.last_end is not None:
+            wait = self.last_end + _OFF_TIME_MS - now
+            if wait > 0:
+                time.sleep_ms(wait)
+        if not self._clear(radio, cfg.lbt_ddbm):
+            self.refuse("channel_busy", "LBT: channel not free")
+        self.duty.reserve(air_ms, self.agent.uptime.now_ms())
+
+    def _clear(self, radio, threshold):
+        # Listen before talk: free for 5 ms below the threshold; random back-off; retries.
+        for attempt in range(_LBT_RETRIES + 1):
+            if attempt:
+                time.sleep_us(500 * (random.getrandbits(4) % (_BACKOFF_STEPS + 1)))
+            t0 = time.ticks_ms()
+            busy = False
+            while True:
+                if radio.rssi() >= threshold:
+                    busy = True
+                    break
+                if time.ticks_diff(time.ticks_ms(), t0) >= _LBT_FREE_MS:
+                    break
+            if not busy:
+                return True
+        return False
+
+    def last(self, freq_hz, verified, airtime_us):
+        if policy.masked(freq_hz):
+            self.refuse("masked_band", "carrier %d Hz" % freq_hz)
+        cfg = self.agent.config
+        if cfg is None:
+            self.refuse("unconfigured")
+        if cfg.channel_at(freq_hz, _FREQ_TOL) is None:
+            self.refuse("channel_not_allowed", "carrier %d Hz is no enabled channel" % freq_hz)
+        if self.ctl.state != "ready":
+            self.refuse("radio_locked", self.ctl.reason or "")
+
+    def sent(self, airtime_us):
+        self.duty.add(airtime_us)
+        self.last_end = self.agent.uptime.now_ms()
+        self.agent.count("tx")
+        self.agent.count("tx_airtime_us", airtime_us)
+
+    def tick(self, agent, now_ms):
+        self.update_duty(now_ms)
+
+    def report(self, now_ms):
+        cfg = self.agent.config
+        op = self.agent.channels.operating
+        out = {"state": _STATES[self.duty_state] if self.duty_state >= 0 else "unknown"}
+        out.update(self.duty.report())
+        if cfg is not None and op is not None:
+            out["limited_ms"] = cfg.limited_ms()
+            out["critical_ms"] = cfg.critical_ms()
+            out["regulated_ms"] = cfg.cap_ms(op[0])
+        return out

@@ -1,0 +1,37 @@
+"""GBCS alert codes on the hub's Sub-GHz side (docs/gb-subghz.md §5). The agent sends the
+code only; names live here, on the host, where memory is cheap."""
+
+from __future__ import annotations
+
+ALERTS: dict[int, str] = {
+    0x8F20: "Limited duty cycle action taken",
+    0x8F21: "Duty cycle fallen below Normal-Limited threshold",
+    0x8F22: "Critical duty cycle action taken",
+    0x8F23: "Duty cycle fallen below Limited-Critical threshold",
+    0x8F24: "Regulated duty cycle action taken",
+    0x8F25: "Duty cycle fallen below Critical-Regulated threshold",
+    0x8F26: "Sub GHz channel changed",
+    0x8F27: "Sub GHz channel scan initiated",
+    0x8F28: "Sub GHz channel scan request assessment outcome",
+    0x8F29: "Three lost GSME searches failed",
+    0x8F2A: "Sub GHz configuration changed",
+    0x8F2B: "Sub GHz channel not changed due to frequency agility parameters",
+    0x8F2C: "Message discarded due to duty cycle management",
+    0x8F2D: "No more Sub GHz device capacity",
+}
+
+
+def alert_name(code: int) -> str:
+    return ALERTS.get(code, f"unknown alert 0x{code:04X}")
+
+
+def describe_event(ev: dict) -> str:
+    """One line for an event or event-log entry, as people read it."""
+    fields = {k: v for k, v in ev.items() if k not in ("ev", "code", "seq", "t")}
+    extra = ", ".join(f"{k}={v}" for k, v in fields.items())
+    if ev.get("ev") == "alert" or isinstance(ev.get("code"), int):
+        code = ev.get("code", 0)
+        head = f"alert 0x{code:04X} {alert_name(code)}"
+    else:
+        head = str(ev.get("ev"))
+    return f"{head}" + (f" ({extra})" if extra else "")
