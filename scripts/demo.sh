@@ -28,8 +28,26 @@ dbch deploy --port "$PORT" --board "$BOARD"
 
 step "Talk to the agent over its framed link"
 dbch hello --port "$PORT"
-echo
+
+step "Apply the March 2018 table for CSP North (stored, applied to the radio, read back)"
+dbch apply --port "$PORT" --table sec-2018-03 --region north
+dbch channel --port "$PORT"
+
+step "Try to transmit in the masked 915 MHz band: the transmit gate refuses"
+if dbch test-tx --port "$PORT" --freq 915.35MHz; then
+  echo "ERROR: a 915 MHz transmission was not refused" >&2
+  exit 1
+fi
+dbch test-tx --port "$PORT" --freq "$(dbch channel --port "$PORT" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["freq_hz"])')"
+
+step "Traffic through the gate (duty cycle counted, LBT, 100 ms off-time)"
+dbch traffic --port "$PORT" --frames 10 --size 60 --interval-ms 0
+
+step "Status of the agent"
 dbch status --port "$PORT"
+
+step "What the simulated radio really put on the air (the witness, not the agent)"
+dbch witness --sim demo --last 5
 
 step "Stop the board (no processes left behind)"
 dbch sim stop demo

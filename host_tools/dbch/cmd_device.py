@@ -50,9 +50,58 @@ def format_status(st: dict[str, Any]) -> str:
         ),
         ("counters", ", ".join(f"{k} {v}" for k, v in sorted(counters.items())) or "none"),
     ]
-    known = {"uptime_ms", "reset_cause", "heap", "fw", "counters"}
-    rows += [(k, v) for k, v in st.items() if k not in known]
+    if "radio" in st:  # the hub's sections
+        rows += _hub_rows(st)
     return key_values(rows)
+
+
+def _hub_rows(st: dict[str, Any]) -> list[tuple[str, Any]]:
+    cfg, ch, radio, duty = st.get("config"), st.get("channel"), st["radio"], st["duty"]
+    rows: list[tuple[str, Any]] = []
+    if cfg:
+        rows.append(("config", f"{cfg['table']} {cfg['region'] or ''} (hash {cfg['hash'][:12]})"))
+    else:
+        rows.append(("config", f"none: {st.get('config_problem') or 'unconfigured'}"))
+    if ch:
+        rows.append(
+            (
+                "channel",
+                f"page {ch['page']} channel {ch['channel']}, "
+                f"{ch['freq_hz'] / 1e6:.2f} MHz (word 0x{ch['word']:08X})",
+            )
+        )
+    state = radio["state"] + (f" ({radio['reason']})" if radio.get("reason") else "")
+    rows.append(("radio", state))
+    rb = radio.get("readback")
+    if rb:
+        rows.append(
+            (
+                "readback",
+                f"{rb['freq_hz'] / 1e6:.6f} MHz, {rb['bitrate']} bps, "
+                f"dev {rb['fdev_hz']} Hz, {rb['power_dbm']} dBm, "
+                f"{rb['packet_type']}, sync 0x{rb['sync_word']:04X}",
+            )
+        )
+        rows.append(("", f"verified from the chip: {', '.join(rb['verified'])}"))
+        if rb["shadow"]:
+            rows.append(("", f"from the driver's shadow: {', '.join(rb['shadow'])}"))
+    limits = ""
+    if "regulated_ms" in duty:
+        limits = (
+            f" (limited {duty['limited_ms'] / 1000:g} s, critical "
+            f"{duty['critical_ms'] / 1000:g} s, regulated {duty['regulated_ms'] / 1000:g} s)"
+        )
+    rows.append(
+        (
+            "duty cycle",
+            f"{duty['state']}: {duty['usage_ms'] / 1000:g} s of airtime this "
+            f"hour{limits}" + (f"; {duty['problem']}" if duty.get("problem") else ""),
+        )
+    )
+    if st.get("traffic"):
+        t = st["traffic"]
+        rows.append(("traffic", f"running: {t['sent']} of {t['frames']} sent"))
+    return rows
 
 
 def do_status(args: argparse.Namespace) -> int:

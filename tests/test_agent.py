@@ -1,0 +1,382 @@
+"""The agent on simulated boards: configuration set/read, the transmit gate's every refusal,
+channel moves, duty cycle under generated traffic, persistence across resets and power
+cuts, and an erased board that transmits nothing."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import HUB_BOARD, SMALL_BOARD, ensure_agent, start_deployed
+from dbch import channel_plan as plan
+from dbch.client import AgentClient
+from dbch.errors import DeviceError
+from dbch.sim.air import read_air_log
+from dbch.sim.bench import Bench, SimBoard
+from dbch.subghz_config import agent_record, content_hash
+from dbch.tables import TableVersion, get_table, load_table_file
+
+SHIPPED = Path(__file__).parents[1] / "tables" / "sec-2018-03.toml"
+
+
+def table_variant(tmp_path: Path, name: str, **edits: str) -> TableVersion:
+    """sec-2018-03 with lines replaced (field -> new TOML line) and a new id."""
+    text = SHIPPED.read_text().replace('id = "sec-2018-03"', f'id = "{name}"')
+    for key, line in edits.items():
+        lines = [ln for ln in text.splitlines() if ln.startswith(key + " =")]
+        assert lines, key
+        text = text.replace(lines[0], line)
+    f = tmp_path / f"{name}.toml"
+    f.write_text(text)
+    return load_table_file(f)
+
+
+def apply(hub: AgentClient, table: TableVersion, region: str = "north") -> dict:
+    record = agent_record(table.region(region).config(), table.regulatory)
+    result = hub.apply_config(record, table.id, region)
+    assert result["hash"] == content_hash(record)
+    return result
+
+
+@pytest.fixture
+def hub(hub_board: SimBoard) -> Iterator[AgentClient]:
+    ensure_agent(hub_board)
+    with AgentClient(hub_board.port, on_console=None) as client:
+        yield client
+
+
+def emissions(board: SimBoard, since: int) -> list[dict]:
+    return read_air_log(board.bench.folder.air_log, board.id)[since:]
+
+
+def air_count(board: SimBoard) -> int:
+    return len(read_air_log(board.bench.folder.air_log, board.id))
+
+
+# --- configuration ------------------------------------------------------------------------
+def test_set_and_read_back_every_field(hub: AgentClient) -> None:
+    table = get_table("sec-2018-03")
+    result = apply(hub, table, "south")
+    assert result["radio"]["state"] == "ready"
+    cfg = hub.get_config()
+    assert cfg["configured"] and cfg["table"] == "sec-2018-03" and cfg["region"] == "south"
+    assert cfg["fields"] == table.region("south").config().as_dict()
+    reg = table.regulatory
+    assert cfg["regulatory"] == {
+        "cap_ms_per_hour": [reg.cap_ms_per_hour[p] for p in plan.PAGES],
+        "lbt_threshold_ddbm": reg.lbt_threshold_ddbm,
+        "max_tx_ddbm": reg.max_tx_ddbm,
+    }
+    st = hub.status()
+    assert st["config"]["hash"] == result["hash"]
+
+
+def test_operating_channel_is_allowed_and_reported_as_a_mask_word(hub: AgentClient) -> None:
+    apply(hub, get_table("sec-2018-03"))
+    ch = hub.get_channel()
+    assert plan.decode_operating_word(ch["word"]) == plan.Channel(ch["page"], ch["channel"])
+    assert ch["page"] in (28, 29, 30) and ch["freq_hz"] == plan.centre_hz(
+        ch["page"], ch["channel"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda v: v.__setitem__(3, plan.mask_word(31, [0])), "page31"),  # the 915 MHz band
+        (lambda v: v.__setitem__(3, plan.all_enabled(31)), "page31"),
+        (lambda v: v.__setitem__(0, 0xE8000006), "page28"),  # page 29 bits in page 28
+        (lambda v: v.__setitem__(1, 0xE8000200), "page29"),  # reserved bit
+        (lambda v: v.__setitem__(5, v[4]), "limited_critical_threshold"),  # not above Limited
+        (lambda v: v.__setitem__(5, 9000), "limited_critical_threshold"),  # above the cap
+        (lambda v: v.__setitem__(10, 10001), "non_gsme_poor_comms_threshold"),  # > 100 %
+        (lambda v: v.__setitem__(6, 256), "max_channel_changes_per_week"),  # u8
+        (lambda v: v.__setitem__(0, 28 << 27), "page28"),  # no channel anywhere
+    ],
+)
+def test_invalid_configurations_are_refused_and_change_nothing(hub, mutate, field) -> None:
+    import cbor2
+
+    table = get_table("sec-2018-03")
+    before = apply(hub, table)["hash"]
+    values = table.region("north").config().values()
+    if field == "page28" and mutate.__code__.co_consts[-1] == 28 << 27:
+        values[1], values[2] = 29 << 27, 30 << 27  # with pages 29 and 30 emptied too
+    mutate(values)
+    record = cbor2.dumps([1, values, table.regulatory.values()])
+    with pytest.raises(DeviceError) as e:
+        hub.apply_config(record, "bad", "north")
+    assert e.value.code == "invalid_config" and e.value.field == field
+    assert hub.get_config()["hash"] == before  # nothing changed
+    assert hub.status()["radio"]["state"] == "ready"
+
+
+def test_malformed_records_name_the_problem(hub: AgentClient) -> None:
+    import cbor2
+
+    for record, field in [
+        (b"\xff\xfe", "record"),
+        (cbor2.dumps([2, [], []]), "record"),
+        (cbor2.dumps([1, [0] * 14, [0] * 6]), "record"),
+        (cbor2.dumps([1, [1.5] * 15, [0] * 6]), None),  # floats are refused by the codec
+    ]:
+        with pytest.raises(DeviceError) as e:
+            hub.apply_config(record)
+        assert e.value.code in ("invalid_config", "bad_cbor")
+        if field:
+            assert e.value.field == field
+
+
+# --- the gate ------------------------------------------------------------------------------
+def test_every_frequency_path_refuses_915_to_921_mhz(hub: AgentClient, hub_board) -> None:
+    apply(hub, get_table("sec-2018-03"))
+    since = air_count(hub_board)
+    for f in (915_350_000, 918_000_000, 920_950_000, 915_000_000, 914_950_000):
+        res = hub.test_tx(f)
+        assert not res["sent"] and res["refused"] == "masked_band", f
+    counters = hub.status()["counters"]
+    assert counters["refused_masked_band"] >= 5
+    hub.scan()  # a scan only visits allowed channels
+    hub.traffic(3, 16, 0)
+    assert hub.wait_event("traffic_done", 30)["sent"] == 3
+    seen = emissions(hub_board, since)
+    assert seen and not any(plan.in_masked_band(r["freq_hz"], 100_000) for r in seen)
+
+
+def test_a_carrier_off_the_allowed_channels_is_refused(hub: AgentClient, tmp_path) -> None:
+    table = table_variant(
+        tmp_path,
+        "few",
+        page28='page28 = { channels = "0-3" }',
+        page29="page29 = { channels = [] }",
+        page30="page30 = { channels = [] }",
+    )
+    apply(hub, table)
+    assert hub.test_tx(plan.centre_hz(28, 2))["sent"]
+    assert hub.test_tx(plan.centre_hz(28, 10))["refused"] == "channel_not_allowed"
+    assert hub.test_tx(868_000_000)["refused"] == "channel_not_allowed"  # off the grid
+
+
+def test_unconfigured_board_transmits_nothing(bench: Bench) -> None:
+    board = start_deployed(bench, HUB_BOARD)  # erased flash, then the agent
+    try:
+        with AgentClient(board.port, on_console=None) as hub:
+            st = hub.status()
+            assert st["config"] is None and st["radio"]["state"] == "off"
+            since = air_count(board)
+            hub.traffic(5, 16, 0)
+            done = hub.wait_event("traffic_done", 30)
+            assert done["sent"] == 0 and done["refused"] == {"unconfigured": 5}
+            assert hub.test_tx(plan.centre_hz(28, 0))["refused"] == "unconfigured"
+            assert emissions(board, since) == []
+    finally:
+        board.stop()
+
+
+def test_listen_before_talk_refuses_a_busy_channel(hub: AgentClient, hub_board) -> None:
+    from dbch.sim.layout import read_json, write_json
+
+    apply(hub, get_table("sec-2018-03"))
+    ch = hub.get_channel()
+    cfg_path = hub_board.bench.folder.config
+    cfg = read_json(cfg_path)
+    try:
+        write_json(
+            cfg_path, {**cfg, "interferers": [{"freq_hz": ch["freq_hz"], "power_dbm": -70}]}
+        )
+        assert hub.test_tx(ch["freq_hz"])["refused"] == "channel_busy"
+    finally:
+        write_json(cfg_path, cfg)
+    assert hub.test_tx(ch["freq_hz"])["sent"]
+
+
+def test_readback_mismatch_locks_the_radio(bench: Bench) -> None:
+    # An SX1276 reads back its frequency registers: make them disagree with what was written.
+    board = start_deployed(bench, "FEATHER_RP2040_RFM95")
+    try:
+        with AgentClient(board.port, on_console=None) as hub:
+            apply(hub, get_table("sec-2018-03"))
+            board.set_faults(skew_readback=True)
+            res = hub.apply_config(
+                agent_record(
+                    get_table("sec-2018-03").region("south").config(),
+                    get_table("sec-2018-03").regulatory,
+                )
+            )
+            assert res["radio"]["state"] == "locked" and "readback" in res["radio"]["reason"]
+            since = air_count(board)
+            assert hub.test_tx(plan.centre_hz(28, 0))["refused"] in ("radio_locked",)
+            assert emissions(board, since) == []
+            board.set_faults()
+            board.reset()  # recovery: the configuration is re-applied and verified at boot
+            hub.wait_ready()
+            assert hub.status()["radio"]["state"] == "ready"
+    finally:
+        board.stop()
+
+
+# --- channels ----------------------------------------------------------------------------
+def test_a_configuration_that_drops_the_operating_channel_moves_at_once(hub, tmp_path) -> None:
+    low = table_variant(
+        tmp_path,
+        "low",
+        page28='page28 = { channels = "0-1" }',
+        page29="page29 = { channels = [] }",
+        page30="page30 = { channels = [] }",
+    )
+    high = table_variant(
+        tmp_path,
+        "high",
+        page28="page28 = { channels = [] }",
+        page29="page29 = { channels = [] }",
+        page30='page30 = { channels = "40-41" }',
+    )
+    apply(hub, low)
+    assert hub.get_channel()["page"] == 28
+    result = apply(hub, high)
+    assert result["channel"]["page"] == 30 and result["channel"]["channel"] in (40, 41)
+    last = hub.channel_log()[-1]
+    assert last[3:] == [30, result["channel"]["channel"], "config"]
+    entries = hub.all_events()
+    assert any(k == 0x8F26 for _, _, k, _ in entries)  # alert: channel changed
+
+
+def test_scan_reports_energy_and_respects_agility(hub, hub_board, tmp_path) -> None:
+    from dbch.sim.layout import read_json, write_json
+
+    two = table_variant(
+        tmp_path,
+        "two",
+        page28='page28 = { channels = "0-1" }',
+        page29="page29 = { channels = [] }",
+        page30="page30 = { channels = [] }",
+        max_channel_changes_per_week="max_channel_changes_per_week = 1",
+    )
+    apply(hub, two)
+    ch = hub.get_channel()
+    res = hub.scan()
+    assert {(p, c) for p, c, _ in res["energy"]} == {(28, 0), (28, 1)}
+    assert res["outcome"] == "kept"  # both quiet: no reason to move
+    # Jam the operating channel: the scan moves to the quiet one (allowed: 1 change/week)
+    cfg_path = hub_board.bench.folder.config
+    cfg = read_json(cfg_path)
+    try:
+        write_json(
+            cfg_path, {**cfg, "interferers": [{"freq_hz": ch["freq_hz"], "power_dbm": -60}]}
+        )
+        res = hub.scan()
+        assert res["outcome"] == "changed" and res["channel"]["channel"] != ch["channel"]
+        # Jam the new one too: a second change this week is blocked (alert 0x8F2B)
+        write_json(
+            cfg_path,
+            {**cfg, "interferers": [{"freq_hz": res["channel"]["freq_hz"], "power_dbm": -60}]},
+        )
+        assert hub.scan()["outcome"] == "blocked"
+    finally:
+        write_json(cfg_path, cfg)
+    assert any(k == 0x8F2B for _, _, k, _ in hub.all_events())
+
+
+# --- duty cycle -------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def fast_board(tmp_path_factory) -> Iterator[SimBoard]:
+    """A bench of its own whose clock runs 1000x: an hour of duty cycle in 3.6 s."""
+    home = tmp_path_factory.mktemp("fast")
+    bench = Bench(home)
+    (b,) = bench.start(board=HUB_BOARD, erase=True, clock_scale=1000)
+    from dbch.deploy import deploy
+
+    deploy(b.port, HUB_BOARD)
+    yield b
+    bench.stop()
+
+
+def test_duty_cycle_states_and_alerts_under_traffic(fast_board, tmp_path) -> None:
+    # Limited at 0.10 % (3.6 s/h), Critical at 0.20 % (7.2 s/h), regulated cap 10.8 s/h:
+    # 125-octet frames take 11.04 ms, so about 330, 650 and 980 frames.
+    table = table_variant(
+        tmp_path,
+        "tight",
+        normal_limited_threshold="normal_limited_threshold = 10",
+        limited_critical_threshold="limited_critical_threshold = 20",
+        cap_s_per_hour="cap_s_per_hour = { page28 = 10.8, page29 = 10.8, page30 = 10.8, "
+        "page31 = 10.8 }",
+    )
+    with AgentClient(fast_board.port, on_console=None) as hub:
+        apply(hub, table)
+        hub.events_clear()
+        hub.traffic(1100, 125, 0)
+        done = hub.wait_event("traffic_done", 120)
+        assert done is not None
+        st = hub.status()
+        assert st["duty"]["state"] == "regulated"
+        assert 10_000 <= st["duty"]["usage_ms"] <= 10_800 + 1_000
+        assert done["refused"].get("duty_regulated", 0) > 0
+        codes = [k for _, _, k, _ in hub.all_events() if isinstance(k, int)]
+        assert [c for c in codes if 0x8F20 <= c <= 0x8F25] == [0x8F20, 0x8F22, 0x8F24]
+        assert 0x8F2C in codes  # messages discarded
+        # Usage survives a reset: a reboot must not refill the budget
+        before = st["duty"]["usage_ms"]
+        fast_board.reset()
+        hub.wait_ready()
+        after = hub.status()["duty"]
+        assert after["usage_ms"] >= before and after["state"] == "regulated"
+        # An hour later (3.6 s at 1000x) the buckets have aged out: back to Normal
+        time.sleep(5)
+        hub.status()
+        deadline = time.monotonic() + 10
+        while hub.status()["duty"]["state"] != "normal" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert hub.status()["duty"]["state"] == "normal"
+        codes = [k for _, _, k, _ in hub.all_events() if isinstance(k, int)]
+        assert {0x8F25, 0x8F23, 0x8F21} <= set(codes)
+
+
+# --- persistence ---------------------------------------------------------------------------
+def test_power_cuts_during_set_leave_old_or_new(bench: Bench) -> None:
+    board = start_deployed(bench, HUB_BOARD)
+    a = get_table("sec-2018-03")
+    b = get_table("sec-2017-12-draft")
+    rec_a = agent_record(a.region("north").config(), a.regulatory)
+    rec_b = agent_record(b.region("north").config(), b.regulatory)
+    hashes = {content_hash(rec_a), content_hash(rec_b)}
+    rng = random.Random(5)
+    try:
+        for trial in range(12):
+            with AgentClient(board.port, on_console=None) as hub:
+                hub.wait_ready()
+                hub.apply_config(rec_a, a.id, "north")
+                line_seq = hub.link.next_seq()
+                from dbch.protocol import encode_request
+
+                hub.transport.write(
+                    encode_request(
+                        line_seq, "set_config", {"record": rec_b, "table": b.id, "region": "north"}
+                    )
+                )
+                time.sleep(rng.uniform(0, 0.05))
+            board.kill()  # power cut somewhere in the set
+            with AgentClient(board.port, on_console=None) as hub:
+                hub.wait_ready()
+                cfg = hub.get_config()
+                assert cfg["configured"] and cfg["hash"] in hashes, trial
+                assert hub.status()["config_problem"] is None
+    finally:
+        board.stop()
+
+
+# --- the smallest board -------------------------------------------------------------------
+def test_the_wl55_twin_runs_boot_apply_scan_traffic_and_status(small_board) -> None:
+    ensure_agent(small_board)
+    with AgentClient(small_board.port, on_console=None) as hub:
+        assert hub.hello().board == SMALL_BOARD
+        assert apply(hub, get_table("sec-2018-03"))["radio"]["state"] == "ready"
+        assert hub.scan()["outcome"] in ("kept", "changed")
+        hub.traffic(10, 125, 0)
+        assert hub.wait_event("traffic_done", 60)["sent"] == 10
+        st = hub.status()
+        assert st["duty"]["usage_ms"] > 0 and st["radio"]["state"] == "ready"
+        assert st["heap"]["used_max"] <= st["heap"]["total"]
