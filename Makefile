@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check host_tools tests
 
 test: lint
-	$(BIN)/pytest
+	DBCH_REQUIRE_CHROMIUM=$$(scripts/ensure-chromium.sh) $(BIN)/pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m dbch.bench

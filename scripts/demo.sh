@@ -49,7 +49,12 @@ dbch status --port "$PORT"
 step "What the simulated radio really put on the air (the witness, not the agent)"
 dbch witness --sim demo --last 5
 
+step "Check the board against the table: its configuration, its radio readback, the witness"
+mkdir -p build
+dbch check --port "$PORT" --table sec-2018-03 --region north \
+  --html build/demo-report.html --junit build/demo-junit.xml
+
 step "Stop the board (no processes left behind)"
 dbch sim stop demo
 echo
-echo "demo finished"
+echo "demo finished: the evidence report is build/demo-report.html"

@@ -14,6 +14,8 @@ from dbch.client import AgentClient
 from dbch.deploy import deploy
 from dbch.errors import DbchError
 from dbch.sim.bench import Bench, SimBoard
+from dbch.subghz_config import agent_record, content_hash
+from dbch.tables import TableVersion, load_table_file
 
 ROOT = Path(__file__).resolve().parents[1]
 MICROPYTHON = str(Path(sys.executable).parent / "micropython")
@@ -85,6 +87,29 @@ def hub(hub_board: SimBoard) -> Iterator[AgentClient]:
     ensure_agent(hub_board)
     with AgentClient(hub_board.port, on_console=None) as client:
         yield client
+
+
+# --- tables on boards -------------------------------------------------------------------
+SHIPPED = Path(__file__).parents[1] / "tables" / "sec-2018-03.toml"
+
+
+def table_variant(tmp_path: Path, name: str, **edits: str) -> TableVersion:
+    """sec-2018-03 with lines replaced (field -> new TOML line) and a new id."""
+    text = SHIPPED.read_text().replace('id = "sec-2018-03"', f'id = "{name}"')
+    for key, line in edits.items():
+        lines = [ln for ln in text.splitlines() if ln.startswith(key + " =")]
+        assert lines, key
+        text = text.replace(lines[0], line)
+    f = tmp_path / f"{name}.toml"
+    f.write_text(text)
+    return load_table_file(f)
+
+
+def apply(hub: AgentClient, table: TableVersion, region: str = "north") -> dict:
+    record = agent_record(table.region(region).config(), table.regulatory)
+    result = hub.apply_config(record, table.id, region)
+    assert result["hash"] == content_hash(record)
+    return result
 
 
 class MicroPython:

@@ -7,38 +7,16 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from conftest import HUB_BOARD, SMALL_BOARD, ensure_agent, start_deployed
+from conftest import HUB_BOARD, SMALL_BOARD, apply, ensure_agent, start_deployed, table_variant
 from dbch import channel_plan as plan
 from dbch.client import AgentClient
 from dbch.errors import DeviceError
 from dbch.sim.air import read_air_log
 from dbch.sim.bench import Bench, SimBoard
 from dbch.subghz_config import agent_record, content_hash
-from dbch.tables import TableVersion, get_table, load_table_file
-
-SHIPPED = Path(__file__).parents[1] / "tables" / "sec-2018-03.toml"
-
-
-def table_variant(tmp_path: Path, name: str, **edits: str) -> TableVersion:
-    """sec-2018-03 with lines replaced (field -> new TOML line) and a new id."""
-    text = SHIPPED.read_text().replace('id = "sec-2018-03"', f'id = "{name}"')
-    for key, line in edits.items():
-        lines = [ln for ln in text.splitlines() if ln.startswith(key + " =")]
-        assert lines, key
-        text = text.replace(lines[0], line)
-    f = tmp_path / f"{name}.toml"
-    f.write_text(text)
-    return load_table_file(f)
-
-
-def apply(hub: AgentClient, table: TableVersion, region: str = "north") -> dict:
-    record = agent_record(table.region(region).config(), table.regulatory)
-    result = hub.apply_config(record, table.id, region)
-    assert result["hash"] == content_hash(record)
-    return result
+from dbch.tables import get_table
 
 
 @pytest.fixture

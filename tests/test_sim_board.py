@@ -72,6 +72,28 @@ def test_ctrl_d_at_the_repl_soft_resets_into_the_agent(hub_board) -> None:
         assert hub.status()["reset_cause"] == "soft"
 
 
+def test_plain_mpremote_soft_resets_into_the_raw_repl_without_main(hub_board) -> None:
+    """Without `resume`, mpremote soft-resets in the raw REPL. As on a board, boot.py runs,
+    main.py (the agent) does not, and the raw REPL comes back for mpremote's command."""
+    old = hub_board.vm_pid
+    out = subprocess.run(
+        [
+            MPREMOTE,
+            "connect",
+            hub_board.port,
+            "exec",
+            "import sys; print('agent' in str(sys.modules))",
+        ],
+        capture_output=True,
+        timeout=30,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"  # a fresh VM in which main.py did not start the agent
+    assert hub_board.vm_pid != old
+    ensure_agent(hub_board)
+
+
 def test_files_written_in_the_vm_survive_a_power_cut(hub_board) -> None:
     stamp = str(time.time_ns())
     mpremote(

@@ -11,7 +11,16 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from . import __version__, cmd_agent, cmd_boards, cmd_device, cmd_sim, cmd_tables, cmd_witness
+from . import (
+    __version__,
+    cmd_agent,
+    cmd_boards,
+    cmd_check,
+    cmd_device,
+    cmd_sim,
+    cmd_tables,
+    cmd_witness,
+)
 from .errors import DbchError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -31,6 +40,10 @@ COMMANDS: dict[str, tuple[object, str]] = {
     "test-tx": (cmd_agent, "one test frame on a chosen frequency (still through the gate)"),
     "events": (cmd_agent, "follow the agent's alerts and events live"),
     "logs": (cmd_agent, "download (and optionally clear) the event log kept on flash"),
+    "check": (cmd_check, "check a board against a table: config, radio readback, witness"),
+    "fleet": (cmd_check, "apply or check many boards at once (ports, bench file, --sim N)"),
+    "monitor": (cmd_check, "live status line and alerts from one agent"),
+    "serve-port": (cmd_device, "serve a board's port over TCP (RFC 2217 or raw), as ser2net"),
     "sim": (cmd_sim, "simulated boards: start, list, reset, kill, stop"),
     "boards": (cmd_boards, "board definitions: list, show, validate"),
     "witness": (cmd_witness, "what simulated radios put on the air (independent of agents)"),

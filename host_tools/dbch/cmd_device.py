@@ -1,4 +1,4 @@
-"""Commands that talk to one agent: hello, status, console, deploy."""
+"""Commands that talk to one agent: hello, status, console, deploy, serve-port."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from .client import AgentClient
 from .deploy import deploy
-from .errors import ProtocolError
+from .errors import DbchError, ProtocolError
 from .output import key_values, print_json, progress
 from .ports import add_port_arg, resolve_port
 from .protocol import KIND_EVENT, decode_frame, split_line
@@ -152,9 +152,15 @@ def add_deploy_args(p: argparse.ArgumentParser) -> None:
 
 def do_deploy(args: argparse.Namespace) -> int:
     port = resolve_port(args.port)
+    board = args.board
+    if board is None:  # a simulated board knows what it is, even with empty flash
+        from .sim.bench import Bench
+
+        sim = Bench().board_at(port)
+        board = sim.board if sim else None
     report = deploy(
         port,
-        args.board,
+        board,
         form="py" if args.source else "mpy",
         progress=progress,
         wait=not args.no_wait,
@@ -178,4 +184,42 @@ def do_deploy(args: argparse.Namespace) -> int:
             f"({report.bytes_copied} B), {result['unchanged']} unchanged, "
             f"{len(report.deleted)} deleted{ready}"
         )
+    return 0
+
+
+def add_serve_port_args(p: argparse.ArgumentParser) -> None:
+    add_port_arg(p)
+    p.add_argument(
+        "--listen",
+        default="127.0.0.1:0",
+        metavar="HOST:PORT",
+        help="where to listen (default 127.0.0.1 and a free port; 0.0.0.0 for all)",
+    )
+    p.add_argument(
+        "--raw",
+        action="store_true",
+        help="plain bytes (socket://) instead of RFC 2217 (rfc2217://)",
+    )
+    p.add_argument("--seconds", type=float, metavar="S", help="stop after S seconds")
+
+
+def do_serve_port(args: argparse.Namespace) -> int:
+    import logging
+
+    from .serve_port import PortServer
+
+    host, _, port = args.listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise DbchError(f"--listen {args.listen!r}: give HOST:PORT")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    server = PortServer(resolve_port(args.port), host, int(port), rfc2217=not args.raw)
+    print(server.client_url, flush=True)
+    progress(f"serving {args.port} at {server.client_url} (Ctrl-C to stop)")
+    server.start()
+    try:
+        deadline = None if args.seconds is None else time.monotonic() + args.seconds
+        while deadline is None or time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        server.close()
     return 0

@@ -14,6 +14,7 @@ import serial
 from .errors import PortBusyError, TransportError
 
 BAUDRATE = 115200
+REMOTE_POLL_S = 0.05
 
 
 class Transport:
@@ -28,7 +29,14 @@ class Transport:
             raise _open_error(url, e) from None
         except ValueError as e:
             raise TransportError(f"{url}: {e}") from None
+        except OSError as e:  # a remote port that closed on us: e.g. served to someone else
+            raise TransportError(
+                f"{url}: cannot open: {e.strerror or e} (the remote end closed the "
+                "connection; is the port in use by another client?)"
+            ) from None
         self._buf = bytearray()
+        self._local = _is_local(url)
+        self._timeout: float | None = 0
 
     def close(self) -> None:
         self.serial.close()
@@ -74,7 +82,11 @@ class Transport:
         # Block for the first byte, then take everything already waiting in one read:
         # reading byte by byte would cost a system call per character.
         try:
-            self.serial.timeout = timeout
+            # Changing the timeout reconfigures the port: for rfc2217 that is a network round
+            # trip, so remote ports poll with one fixed timeout instead.
+            wanted = timeout if self._local else min(timeout, REMOTE_POLL_S)
+            if wanted != self._timeout:
+                self.serial.timeout = self._timeout = wanted
             first = self.serial.read(1)
             if first:
                 self._buf += first

@@ -109,7 +109,8 @@ class SimBoard:
 
     def set_faults(self, **faults: object) -> None:
         """Inject radio faults: stuck_busy, gone (no chip answers), wrong_id (another chip's
-        id), skew_readback (registers read back other than written). No arguments: clear."""
+        id), skew_readback (registers read back other than written), freq_offset_hz (emits
+        off its programmed frequency). No arguments: clear."""
         write_json(self.folder.faults, dict(faults))
         os.kill(self.pid, signal.SIGWINCH)
         time.sleep(0.05)  # the supervisor applies it on its next loop pass (< 1 ms)
@@ -242,6 +243,19 @@ class Bench:
 
     def config(self) -> dict[str, Any]:
         return read_json(self.folder.config) or {"clock_scale": 1, "interferers": []}
+
+    def now(self) -> float:
+        """The bench clock (seconds since 1970) that boards and the air log share."""
+        cfg = self.config()
+        epoch0 = cfg.get("epoch0_ns", time.time_ns())
+        return (epoch0 + (time.time_ns() - epoch0) * cfg.get("clock_scale", 1)) / 1e9
+
+    def board_at(self, port: str) -> SimBoard | None:
+        """The running simulated board whose console is `port`, if any."""
+        for b in self.boards():
+            if port in (b.port, str(b.folder.tty), f"sim:{b.id}"):
+                return b
+        return None
 
     # --- internals ---
     def _configure(self, clock_scale: int | None, interferers: list[str] | None) -> None:

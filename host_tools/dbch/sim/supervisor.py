@@ -53,6 +53,8 @@ def micropython_executable() -> str:
 
 
 _CTRL_C = 0x03
+_CTRL_B = 0x02
+_RAW_BANNER = b"raw REPL; CTRL-B to exit"
 # One KeyboardInterrupt per burst of Ctrl-C: a second SIGINT while the first is still
 # pending makes the unix port exit, where a board would just raise again.
 _INTERRUPT_HOLDOFF_S = 0.05
@@ -109,6 +111,7 @@ class Supervisor:
         self.conn: socket.socket | None = None
         self.parser: BridgeParser | None = None
         self.to_vm = bytearray()
+        self.raw_repl = False  # the console is in the raw REPL (mpremote's mode)
         self.vm_ready = False  # set when the ROM has booted; host input waits until then
         self.powered = True
         self.pending_cause: str | None = None
@@ -182,7 +185,7 @@ class Supervisor:
         )
 
     # --- the VM ---
-    def _start_vm(self, cause: str) -> None:
+    def _start_vm(self, cause: str, raw_repl: bool = False) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         env = dict(os.environ)
         env.update(
@@ -209,6 +212,7 @@ class Supervisor:
             "-X",
             f"heapsize={self.heap_kb * 1024}",
             str(self.bench.rom / "rom_main.py"),
+            *(["raw"] if raw_repl else []),
         ]
         self.vm = subprocess.Popen(
             cmd,
@@ -226,6 +230,11 @@ class Supervisor:
         self.vm_fd = ours.fileno()
         self.sel.register(self.vm_fd, selectors.EVENT_READ, "vm")
         self.to_vm.clear()
+        if raw_repl:
+            # Soft reset from the raw REPL: MicroPython skips main.py and comes back in the
+            # raw REPL (mpremote waits for its banner). Ctrl-A, delivered once booted.
+            self.to_vm += b"\x01"
+        self.raw_repl = False
         self.vm_ready = False
         self.last_interrupt = 0.0
         self.wdt_deadline = None
@@ -279,7 +288,7 @@ class Supervisor:
         self.resets += 1
         if cause == "soft":
             self._to_host(b"MPY: soft reboot\r\n")
-        self._start_vm(cause)
+        self._start_vm(cause, raw_repl=cause == "soft" and self.raw_repl)
 
     def _reset(self, cause: str) -> None:
         if self.vm is None:
@@ -394,6 +403,8 @@ class Supervisor:
         if self.vm_fd is not None and self.powered:
             if _CTRL_C in data and self.vm_ready:
                 data = self._interrupt_chars(data)
+            if _CTRL_B in data:
+                self.raw_repl = False
             self.to_vm += data
             self._pump_to_vm()
         # (while the VM restarts, input is lost, as on a board being reset)
@@ -412,6 +423,8 @@ class Supervisor:
                 self._to_host(data)
                 self.console_tail += data
                 del self.console_tail[:-2048]
+                if _RAW_BANNER in self.console_tail[-len(data) - len(_RAW_BANNER) :]:
+                    self.raw_repl = True
             else:  # end of stream: the VM exited
                 self._vm_exited()
 

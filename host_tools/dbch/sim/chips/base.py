@@ -29,7 +29,8 @@ class ChipBase:
         self.board_id = board_id
         self.air = Air(bench, board_id) if bench is not None else None
         self.clock = clock or time.time
-        # Faults a test can inject (dbch.sim.faults): stuck_busy, gone, skew_readback
+        # Faults a test can inject (SimBoard.set_faults): stuck_busy, gone, wrong_id,
+        # skew_readback, freq_offset_hz
         self.faults: dict[str, Any] = {}
         self.violations: list[dict[str, Any]] = []
         self.emissions: list[dict[str, Any]] = []
@@ -53,6 +54,9 @@ class ChipBase:
     ) -> bool:
         """Record what the chip puts on the air; refuse (and record a violation) when the
         carrier's occupied band touches a masked band. Returns whether it transmitted."""
+        # Fault freq_offset_hz: the synthesiser is pulled off its programmed frequency (a bad
+        # reference, tampering). The registers still read as programmed; only the air shows it.
+        freq_hz += int(self.faults.get("freq_offset_hz", 0))
         record = {
             "t": round(self.clock(), 6),
             "chip": self.CHIP,

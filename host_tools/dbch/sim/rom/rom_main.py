@@ -25,5 +25,7 @@ def _run(name):
     return True
 
 
-if not (_run("boot.py") and _run("main.py")):
+# "raw": a soft reset from the raw REPL; as on a board, main.py is skipped and the
+# supervisor puts the console back in the raw REPL.
+if not (_run("boot.py") and ("raw" in sys.argv or _run("main.py"))):
     machine.soft_reset()

@@ -1,0 +1,270 @@
+"""pytest plugin (entry point `pytest11`): regression suites that run on a simulated board
+by default and on a real one when a port is given.
+
+Options: --dbch-port (a real board, or any port), --dbch-board (its board definition when
+its agent cannot say), --dbch-sim BOARD (simulate this board type; the default when no port
+is given), --dbch-table / --dbch-region (the table the suite checks against) and
+--dbch-evidence (where the evidence JSON goes; default: next to --junitxml).
+
+Fixtures: `dbch_target` (the board under test: port, board definition, its witness if
+simulated), `dbch_hub` (a connected AgentClient), `dbch_table` (table and region),
+`dbch_evidence` (collects evidence records, written when the session ends).
+Marker: `@pytest.mark.dbch_requires("watchdog", ...)` skips a test on a board whose
+definition lacks a feature, with a hint naming boards that have it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .boards import DEFAULT_BOARD, BoardDef, all_boards, get_board
+from .checks import HOUR_S, CheckReport, check_client, witness_records
+from .client import AgentClient
+from .errors import DbchError
+from .tables import REGIONS, TableVersion, all_tables, get_table
+
+EVIDENCE_KEY = pytest.StashKey["EvidenceCollector"]()
+BOARD_KEY = pytest.StashKey[BoardDef]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("dbch", "DBCH configuration agent")
+    g.addoption(
+        "--dbch-port",
+        default=os.environ.get("DBCH_PORT"),
+        metavar="PORT",
+        help="run on the board at PORT (/dev/ttyACM0, rfc2217://...; default "
+        "$DBCH_PORT); without it, on a simulated board",
+    )
+    g.addoption(
+        "--dbch-board",
+        metavar="ID",
+        help="board definition of the board on --dbch-port (default: what its agent says)",
+    )
+    g.addoption(
+        "--dbch-sim", metavar="ID", help=f"simulate this board type (default: {DEFAULT_BOARD})"
+    )
+    g.addoption(
+        "--dbch-table",
+        metavar="ID",
+        help="table version the suite checks against (default: the newest in force)",
+    )
+    g.addoption(
+        "--dbch-region", default="north", choices=REGIONS, help="CSP region (default: north)"
+    )
+    g.addoption(
+        "--dbch-evidence",
+        metavar="FILE",
+        help="evidence JSON (default: next to --junitxml as NAME.evidence.json, "
+        "else build/dbch-evidence.json)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "dbch_requires(*features): skip unless the board under test has these features "
+        "(the `features` of its board definition)",
+    )
+    if config.getoption("dbch_port") and config.getoption("dbch_sim"):
+        raise pytest.UsageError("--dbch-port and --dbch-sim exclude each other")
+    config.stash[EVIDENCE_KEY] = EvidenceCollector(_evidence_path(config))
+
+
+def _evidence_path(config: pytest.Config) -> Path:
+    given = config.getoption("dbch_evidence")
+    if given:
+        return Path(given)
+    junit = getattr(config.option, "xmlpath", None)
+    if junit:
+        return Path(junit).with_suffix(".evidence.json")
+    return Path(config.rootpath) / "build" / "dbch-evidence.json"
+
+
+def _board_under_test(config: pytest.Config) -> BoardDef:
+    """The board definition, without starting anything where the options say it."""
+    if BOARD_KEY not in config.stash:
+        board_id = config.getoption("dbch_board") or config.getoption("dbch_sim")
+        port = config.getoption("dbch_port")
+        if not board_id and port:
+            with AgentClient(port, on_console=None) as hub:
+                board_id = hub.hello().board
+        config.stash[BOARD_KEY] = get_board(board_id or DEFAULT_BOARD)
+    return config.stash[BOARD_KEY]
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    wanted = [f for m in item.iter_markers("dbch_requires") for f in m.args]
+    if not wanted:
+        return
+    board = _board_under_test(item.config)
+    missing = [f for f in wanted if f not in board.features]
+    if missing:
+        having = [b.id for b in all_boards() if set(wanted) <= b.features]
+        hint = (
+            f"run with --dbch-sim {having[0]} (or a real {', '.join(having)})"
+            if having
+            else "no board definition has it"
+        )
+        pytest.skip(f"board {board.id} lacks {', '.join(missing)}; hint: {hint}")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    collector = config.stash.get(EVIDENCE_KEY, None)
+    if collector is not None:
+        collector.write()
+
+
+# --- the board under test -------------------------------------------------------------
+@dataclass
+class Target:
+    port: str
+    board: BoardDef
+    sim: Any = None  # dbch.sim.bench.SimBoard when simulated
+    bench: Any = None  # dbch.sim.bench.Bench when simulated
+
+    @property
+    def simulated(self) -> bool:
+        return self.sim is not None
+
+    def emissions(self, since_s: float | None = HOUR_S) -> list[dict[str, Any]] | None:
+        """The witness's records for this board; None on real hardware (no witness)."""
+        if self.sim is None:
+            return None
+        return witness_records(self.bench, self.sim.id, since_s)
+
+
+@pytest.fixture(scope="session")
+def dbch_target(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Target]:
+    config = request.config
+    port = config.getoption("dbch_port")
+    if port:
+        from .ports import resolve_port
+
+        yield Target(resolve_port(port), _board_under_test(config))
+        return
+    from .deploy import deploy
+    from .sim.bench import Bench
+
+    board = _board_under_test(config)
+    bench = Bench(tmp_path_factory.mktemp("dbch-sim"))  # private: never the user's boards
+    try:
+        (sim,) = bench.start(board=board.id, erase=True)
+        deploy(sim.port, board.id)
+        yield Target(sim.port, board, sim, bench)
+    finally:
+        bench.stop()
+
+
+@pytest.fixture
+def dbch_hub(dbch_target: Target) -> Iterator[AgentClient]:
+    """A connection to the agent, ready to answer (a simulated board is reset first if its
+    agent does not answer, e.g. after a test left it at the REPL)."""
+    hub = AgentClient(dbch_target.port, on_console=None)
+    try:
+        try:
+            hub.wait_ready(3.0)
+        except DbchError:
+            if dbch_target.sim is None:
+                raise
+            hub.close()
+            dbch_target.sim.reset()
+            hub = AgentClient(dbch_target.port, on_console=None)
+            hub.wait_ready()
+        yield hub
+    finally:
+        hub.close()
+
+
+@dataclass(frozen=True)
+class TableChoice:
+    table: TableVersion
+    region: str
+
+
+@pytest.fixture(scope="session")
+def dbch_table(request: pytest.FixtureRequest) -> TableChoice:
+    ref = request.config.getoption("dbch_table")
+    if ref:
+        table = get_table(ref)
+    else:
+        live = [t for t in all_tables() if t.status == "in_force"]
+        if not live:
+            raise pytest.UsageError("no table version is in force: give --dbch-table")
+        table = live[-1]
+    return TableChoice(table, request.config.getoption("dbch_region"))
+
+
+# --- evidence ----------------------------------------------------------------------------
+class EvidenceCollector:
+    """Evidence records gathered during the run, each tagged with the test that made it;
+    written as one JSON file when the session ends."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.records: list[dict[str, Any]] = []
+        self.test = ""
+
+    def add(self, report: CheckReport) -> CheckReport:
+        for r in report.records:
+            self.records.append({"test": self.test, **r.as_dict()})
+        return report
+
+    def note(
+        self,
+        check: str,
+        value: Any,
+        limit: Any,
+        ok: bool,
+        reason: str,
+        unit: str = "",
+        rule: str = "equal",
+    ) -> None:
+        """A record for a check made in the test itself (not through `dbch check`)."""
+        self.records.append(
+            {
+                "test": self.test,
+                "check": check,
+                "view": "test",
+                "field": check,
+                "value": value,
+                "limit": limit,
+                "unit": unit,
+                "rule": rule,
+                "result": "pass" if ok else "fail",
+                "reason": reason,
+            }
+        )
+
+    def write(self) -> None:
+        if not self.records:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(self.records, indent=1, default=str) + "\n")
+
+
+@pytest.fixture
+def dbch_evidence(request: pytest.FixtureRequest) -> EvidenceCollector:
+    collector = request.config.stash[EVIDENCE_KEY]
+    collector.test = request.node.nodeid
+    return collector
+
+
+def check_now(hub: AgentClient, target: Target, choice: TableChoice) -> CheckReport:
+    """`dbch check` from inside a test: the three views (witness where there is one)."""
+    return check_client(
+        hub,
+        choice.table,
+        choice.region,
+        target.emissions(),
+        target.sim.id if target.sim else target.port,
+    )

@@ -1,0 +1,178 @@
+"""`dbch fleet apply|check`: 16 simulated boards at once with a summary and per-board
+evidence; a busy port is reported, not fought over; bench files by USB serial number."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from conftest import table_variant
+from dbch.client import AgentClient
+from dbch.errors import DataFileError
+from dbch.fleet import Outcome, Target, exit_code, read_bench_file
+
+DBCH = str(Path(sys.executable).parent / "dbch")
+
+
+@pytest.fixture
+def fleet_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A bench of its own (DBCH_SIM_HOME), stopped afterwards."""
+    env = {**os.environ, "DBCH_SIM_HOME": str(tmp_path / "sim")}
+    yield env
+    subprocess.run([DBCH, "sim", "stop", "--all"], env=env, capture_output=True, timeout=60)
+
+
+def dbch(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([DBCH, *args], env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_fleet_apply_and_check_16_simulated_boards(fleet_env, tmp_path: Path) -> None:
+    table = ["--table", "sec-2018-03", "--region", "north"]
+    out = dbch(
+        fleet_env,
+        "fleet",
+        "apply",
+        "--sim",
+        "16",
+        *table,
+        "--out",
+        str(tmp_path / "apply"),
+        "--json",
+    )
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    assert summary["counts"] == {"pass": 16} and len(summary["boards"]) == 16
+    assert "starting 15" in out.stderr or "starting 16" in out.stderr  # it said what it did
+
+    evidence = tmp_path / "check"
+    out = dbch(fleet_env, "fleet", "check", "--sim", "16", *table, "--out", str(evidence))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "16 boards in" in out.stdout and "16 pass" in out.stdout
+    names = {b["name"] for b in json.loads((evidence / "summary.json").read_text())["boards"]}
+    assert len(names) == 16
+    for name in names:
+        records = json.loads((evidence / f"{name}.json").read_text())
+        assert records and {r["result"] for r in records} == {"pass"}
+        assert {r["board"].split(" ")[0] for r in records} == {name}
+    suites = ET.parse(evidence / "junit.xml").getroot().findall("testsuite")
+    assert len(suites) == 16 and all(s.get("failures") == "0" for s in suites)
+    assert (evidence / "report.html").read_text().count('id="channel-plan"') == 16
+
+
+def test_a_busy_port_is_reported_and_a_failing_board_fails_the_run(fleet_env, tmp_path) -> None:
+    table = ["--table", "sec-2018-03", "--region", "north"]
+    started = json.loads(dbch(fleet_env, "sim", "start", "--count", "3", "--json").stdout)
+    ids = [b["id"] for b in started]
+    ports = ",".join(f"sim:{i}" for i in ids)
+    for i in ids:
+        assert dbch(fleet_env, "deploy", "--port", f"sim:{i}").returncode == 0
+    assert dbch(fleet_env, "fleet", "apply", "--ports", ports, *table).returncode == 0
+
+    held = AgentClient(started[0]["port"], on_console=None)  # as another run would
+    try:
+        out = dbch(
+            fleet_env,
+            "fleet",
+            "check",
+            "--ports",
+            ports,
+            *table,
+            "--json",
+            "--out",
+            str(tmp_path / "busy"),
+        )
+        assert out.returncode == 2, out.stdout + out.stderr
+        boards = {b["name"]: b for b in json.loads(out.stdout)["boards"]}
+        assert boards[ids[0]]["result"] == "busy" and "in use" in boards[ids[0]]["detail"]
+        assert boards[ids[1]]["result"] == boards[ids[2]]["result"] == "pass"
+
+        # A board configured from a looser file fails, and a failure outranks busy.
+        loose = table_variant(
+            tmp_path, "loose", max_channel_changes_per_week=("max_channel_changes_per_week = 9")
+        )
+        assert (
+            dbch(
+                fleet_env,
+                "fleet",
+                "apply",
+                "--ports",
+                f"sim:{ids[2]}",
+                "--table",
+                str(loose.path),
+                "--region",
+                "north",
+            ).returncode
+            == 0
+        )
+        out = dbch(
+            fleet_env, "fleet", "check", "--ports", ports, *table, "--out", str(tmp_path / "fail")
+        )
+        assert out.returncode == 1
+        assert "config.max_channel_changes_per_week" in out.stdout
+    finally:
+        held.close()
+
+
+# --- bench files and exit codes ----------------------------------------------------------
+def ports(*pairs: tuple[str, str]):
+    return lambda: [SimpleNamespace(serial_number=s, device=d) for s, d in pairs]
+
+
+def test_a_bench_file_finds_boards_by_usb_serial_number(tmp_path: Path) -> None:
+    f = tmp_path / "bench.toml"
+    f.write_text(
+        '[[board]]\nname = "wl55-a"\nserial = "0671FF38"\nregion = "south"\n\n'
+        '[[board]]\nname = "remote"\nport = "rfc2217://benchhost:4001"\n'
+    )
+    targets = read_bench_file(f, ports(("0671FF38", "/dev/ttyACM3"), ("X", "/dev/ttyACM0")))
+    assert targets == [
+        Target("wl55-a", "/dev/ttyACM3", None, "south"),
+        Target("remote", "rfc2217://benchhost:4001", None, None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "reason"),
+    [
+        ('[[board]]\nname = "a"\nserial = "NOPE"\n', "board[0].serial", "no USB serial port"),
+        (
+            '[[board]]\nname = "a"\nserial = "S"\nport = "/dev/x"\n',
+            "board[0].serial",
+            "exactly one",
+        ),
+        (
+            '[[board]]\nname = "a"\nport = "/dev/x"\n[[board]]\nname = "a"\nport = "/dev/y"\n',
+            "board[1].name",
+            "twice",
+        ),
+        ('[[board]]\nname = "a"\nport = "/dev/x"\nregion = "east"\n', "board[0].region", "one of"),
+        (
+            '[[board]]\nname = "a"\nport = "/dev/x"\nspeed = 9600\n',
+            "board[0].speed",
+            "unknown field",
+        ),
+        ("board = []\n", "board", "no boards"),
+    ],
+)
+def test_a_bad_bench_file_names_the_field(tmp_path: Path, text, field, reason) -> None:
+    f = tmp_path / "bench.toml"
+    f.write_text(text)
+    with pytest.raises(DataFileError) as e:
+        read_bench_file(f, ports(("S", "/dev/ttyACM0")))
+    assert e.value.file == str(f) and e.value.field == field and reason in e.value.reason
+
+
+def test_exit_codes_rank_failure_over_could_not_run() -> None:
+    def outcome(result: str) -> Outcome:
+        return Outcome(Target("b", "p"), result, "", 0.0)
+
+    assert exit_code([outcome("pass")] * 3) == 0
+    assert exit_code([outcome("pass"), outcome("busy")]) == 2
+    assert exit_code([outcome("error"), outcome("fail"), outcome("busy")]) == 1
