@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DBCH_SIM_HOME="$PWD/build/demo-sim"
+export DBCH_KEYS="$PWD/build/demo-sim/keys"  # the demo board's bench key
 BOARD="${DEMO_BOARD:-PICO_WAVESHARE_SX1262}"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }

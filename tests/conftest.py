@@ -28,6 +28,7 @@ def sim_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     home = tmp_path_factory.mktemp("sim")
     old = os.environ.get("DBCH_SIM_HOME")
     os.environ["DBCH_SIM_HOME"] = str(home)
+    os.environ["DBCH_KEYS"] = str(home / "keys")  # bench keys of the test boards
     yield home
     Bench(home).stop()
     if old is None:

@@ -41,8 +41,16 @@ def op_word(arg):
     return "%X" % getattr(m, fn)(int(f))
 
 
+def op_hmac(arg):
+    # the agent's HMAC-SHA256: "keyhex msghex"
+    from dbchagent import auth
+
+    key, msg = arg.split(" ")
+    return h(auth.hmac_sha256(u(key), u(msg))).decode()
+
+
 OPS = {"cbor_rt": op_cbor_rt, "crc": op_crc, "frame": op_frame, "unframe": op_unframe,
-       "word": op_word}
+       "word": op_word, "hmac": op_hmac}
 
 while True:
     line = sys.stdin.readline()

@@ -116,6 +116,7 @@ class Agent:
         self.uptime = Uptime()
         self.counters = {}
         self.commands = {}  # name -> handler(agent, args) -> result
+        self.protected = ()  # commands that need an authenticated request (auth.py)
         self.status_parts = []  # callables(agent, status_dict) adding their section
         self.tickers = []  # callables(agent, now_ms), run every loop pass
         self.after_reply = None  # run once the current reply is on the wire (reset)
@@ -183,30 +184,38 @@ class Agent:
                 raise AgentError("bad_cbor", None, e.args[0])
             if type(req) is not list or not 1 <= len(req) <= 2 or type(req[0]) is not str:
                 raise AgentError("bad_request", None, "expected [command, {args}]")
-            handler = self.commands.get(req[0])
-            if handler is None:
-                raise AgentError("unknown_command", "command", req[0])
             args = req[1] if len(req) == 2 else {}
             if type(args) is not dict:
                 raise AgentError("bad_argument", "args", "must be a map")
-            if type(handler) is not str:
-                return link.frame(link.KIND_REPLY, seq, None, handler(self, args))
-            # A command kept on flash: its module is loaded for this request only.
-            try:
-                result = getattr(__import__(handler, None, None, (req[0],)), req[0])(self, args)
-            finally:
-                release(handler)
-            return link.frame(link.KIND_REPLY, seq, None, result)
+            return link.frame(link.KIND_REPLY, seq, None, self.dispatch(req[0], args, False))
         except AgentError as e:
             return self._error(seq, e.code, e.field, e.msg)
         except MemoryError:
+            # The heap could not hold this request's work: say "busy" (try again later);
+            # what is stored and in force is untouched, as every handler validates first.
             self.after_reply = None
             gc.collect()
             self.count("no_memory")
-            return self._error(seq, "no_memory", None, "heap free %d" % gc.mem_free())
+            return self._error(seq, "busy", None, "out of memory (heap free %d)" % gc.mem_free())
         except Exception as e:
             self.after_reply = None
             return self._error(seq, "internal", None, "%s: %s" % (type(e).__name__, e))
+
+    def dispatch(self, name, args, authorised):
+        # Run one command. Protected ones (changing the board) only from auth.py, after
+        # the request's MAC and counter were verified.
+        handler = self.commands.get(name)
+        if handler is None:
+            raise AgentError("unknown_command", "command", name)
+        if name in self.protected and not authorised:
+            raise AgentError("unauthorised", "command", name + " needs an auth request")
+        if type(handler) is not str:
+            return handler(self, args)
+        # A command kept on flash: its module is loaded for this request only.
+        try:
+            return getattr(__import__(handler, None, None, (name,)), name)(self, args)
+        finally:
+            release(handler)
 
     def tick(self):
         now = self.uptime.now_ms()
@@ -253,7 +262,7 @@ def main():
     del identity  # a function keeps its whole module alive
     # Load each module kept on flash once now, so the names they intern (which are never
     # freed) sit together at the start of the heap instead of in holes later on.
-    for name in ("cmd_info", "cmd_hub", "config_check", "channel_scan", "traffic"):
+    for name in ("cmd_info", "cmd_hub", "config_check", "channel_scan", "traffic", "auth"):
         __import__("dbchagent." + name)
         release("dbchagent." + name)
     gc.collect()

@@ -89,3 +89,7 @@ def install(agent):
     agent.commands["status"] = status
     for name in ("hello", "echo", "memtest", "reset"):
         agent.commands[name] = "dbchagent.cmd_info"
+    for name in ("auth", "auth_info", "rotate_key"):
+        agent.commands[name] = "dbchagent.auth"
+    # Changing the board needs authorisation; reading it does not.
+    agent.protected = ("set_config", "events_clear", "reset", "rotate_key")

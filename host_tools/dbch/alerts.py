@@ -28,7 +28,9 @@ def alert_name(code: int) -> str:
 def describe_event(ev: dict) -> str:
     """One line for an event or event-log entry, as people read it."""
     fields = {k: v for k, v in ev.items() if k not in ("ev", "code", "seq", "t")}
-    extra = ", ".join(f"{k}={v}" for k, v in fields.items())
+    extra = ", ".join(
+        f"{k}={v.hex() if isinstance(v, bytes | bytearray) else v}" for k, v in fields.items()
+    )
     if ev.get("ev") == "alert" or isinstance(ev.get("code"), int):
         code = ev.get("code", 0)
         head = f"alert 0x{code:04X} {alert_name(code)}"

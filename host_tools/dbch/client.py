@@ -12,7 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ProtocolError, TransportError
+import cbor2
+
+from . import keys
+from .errors import AuthError, DeviceError, ProtocolError, TransportError
+from .keys import PROTECTED, KeyStore
 from .protocol import Link, default_console
 from .transport import Transport
 
@@ -83,6 +87,10 @@ class AgentClient:
         self.transport = Transport(port, exclusive=exclusive)
         self.transport.discard_input()
         self.link = Link(self.transport, on_console=on_console)
+        self.keys = KeyStore()
+        self._uid: bytes | None = None
+        self._key: bytes | None = None
+        self._ctr: int | None = None
 
     def close(self) -> None:
         self.transport.close()
@@ -94,9 +102,67 @@ class AgentClient:
         self.close()
 
     def call(self, command: str, timeout: float | None = None, **args: Any) -> Any:
+        if command in PROTECTED:
+            return self._authorised(command, args, timeout or self.timeout)
         return self.link.request(
             command, args, timeout=timeout or self.timeout, retries=self.retries
         )
+
+    # --- authorisation (keys.py) ---
+    def auth_info(self) -> dict[str, Any]:
+        """The board's key id (None: no key provisioned) and the last counter it accepted."""
+        info = self.call("auth_info")
+        kid = info.get("key_id")
+        return {"key_id": bytes(kid).hex() if kid else None, "ctr": info["ctr"]}
+
+    def _authorised(self, command: str, args: dict[str, Any], timeout: float) -> Any:
+        """Send `command` inside an auth request signed with the board's key. The counter
+        starts above the board's; if another host moved it on (a replay refusal), read it
+        again and sign once more."""
+        for attempt in range(2):
+            key, uid = self._signing_key()
+            self._ctr = (self._ctr or 0) + 1
+            inner = cbor2.dumps([command, args])
+            if command == "rotate_key":  # the new key travels masked, bound to this counter
+                pad = keys.rotation_pad(key, uid, self._ctr)
+                inner = cbor2.dumps(
+                    [
+                        command,
+                        {
+                            "new": bytes(a ^ b for a, b in zip(args["new"], pad, strict=True)),
+                            "ctr": self._ctr,
+                        },
+                    ]
+                )
+            wrapped = {"req": inner, "ctr": self._ctr, "mac": keys.mac(key, uid, self._ctr, inner)}
+            try:
+                return self.link.request("auth", wrapped, timeout=timeout, retries=self.retries)
+            except DeviceError as e:
+                if e.code == "unauthorised" and "replay" in (e.msg or "") and not attempt:
+                    self._ctr = None
+                    continue
+                raise
+        raise AssertionError("unreachable")
+
+    def _signing_key(self) -> tuple[bytes, bytes]:
+        if self._uid is None:
+            self._uid = self.hello().uid
+        if self._ctr is None or self._key is None:
+            info = self.auth_info()
+            self._ctr = info["ctr"]
+            if info["key_id"] is None:
+                raise AuthError(
+                    f"{self.port}: the board has no key: `dbch key provision "
+                    f"--port {self.port}` (or deploy) gives it one"
+                )
+            self._key = self.keys.find(self._uid, info["key_id"])
+            if self._key is None:
+                raise AuthError(
+                    f"{self.port}: the board's key {info['key_id']} is not in "
+                    f"the key store {self.keys.root} (uid {self._uid.hex()}); "
+                    "`dbch key provision --port P --force` replaces it"
+                )
+        return self._key, self._uid
 
     def hello(self) -> Hello:
         return Hello.from_wire(self.call("hello"))

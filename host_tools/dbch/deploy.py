@@ -24,6 +24,7 @@ from . import paths
 from .boards import BoardDef, board_module, get_board
 from .client import AgentClient, Hello
 from .errors import DeployError, PortBusyError, TransportError
+from .keys import KeyStore, key_id, new_key
 from .mpy import CURRENT_SUB, compile_file, decode_abi
 
 # Firmware packages copied under /lib, and the top-level files MicroPython runs by name.
@@ -55,6 +56,7 @@ class DeployReport:
     deleted: list[str] = field(default_factory=list)
     bytes_copied: int = 0
     hello: Hello | None = None
+    key_id: str | None = None
 
 
 def firmware_sources() -> list[Path]:
@@ -145,6 +147,19 @@ try:
     _r['board'] = dbch_board.BOARD_ID
 except ImportError:
     _r['board'] = None
+try:
+    import machine
+    _r['uid'] = bytes(machine.unique_id())
+except Exception:
+    _r['uid'] = None
+try:
+    with open('/data/key.bin', 'rb') as _f:
+        _k = _f.read()[36:]
+    _r['key_id'] = None
+    if len(_k) == 32:
+        _r['key_id'] = binascii.hexlify(hashlib.sha256(_k).digest()[:4]).decode()
+except OSError:
+    _r['key_id'] = None
 try:
     _s = os.statvfs('/')
     _r['free'] = _s[0] * _s[3]
@@ -255,6 +270,7 @@ def deploy(
             say(f"delete {p}")
             t.fs_rmfile(p)
             report.deleted.append(p)
+        report.key_id = _ensure_key(t, info, force=False, say=say)
         say("reset")
         t.exec_raw_no_follow("import machine\nmachine.reset()")
     except TransportExecError as e:
@@ -270,6 +286,52 @@ def deploy(
                 f"expected {firmware_hash()} (deploy did not take effect)"
             )
     return report
+
+
+# --- the board's bench key (keys.py) -----------------------------------------------------
+def _ensure_key(t: SerialTransport, info: dict, force: bool, say: Progress) -> str | None:
+    """Give the board a key this host holds. A board with no key gets the key store's key
+    for its unique id (or a new one); a board whose key this host does not hold keeps it
+    unless `force` (another bench may own it). Returns the board's key id."""
+    uid, kid = info.get("uid"), info.get("key_id")
+    if uid is None:
+        say("the board has no machine.unique_id(): no key provisioned")
+        return None
+    store = KeyStore()
+    if kid is not None and not force:
+        if store.find(uid, kid) is None:
+            say(
+                f"warning: the board's key {kid} is not in this host's key store "
+                f"({store.root}); changes will be refused (dbch key provision --force)"
+            )
+        return kid
+    key = store.current(uid) if kid is None and store.current(uid) else new_key()
+    store.add(uid, key)  # kept on the host before the board has it: never lost
+    body = b"DBC1" + hashlib.sha256(key).digest() + key
+    _mkdirs(t, {"/data"})
+    t.fs_writefile("/data/key.bin.new", body, chunk_size=CHUNK)
+    t.exec("import os\nos.rename('/data/key.bin.new', '/data/key.bin')")
+    say(f"key {key_id(key)} provisioned (kept in {store.path(uid)})")
+    return key_id(key)
+
+
+def provision(port: str, force: bool = False, progress: Progress | None = None) -> str | None:
+    """Provision the board's key over the REPL (physical access is the trust anchor), then
+    reset the board and wait for the agent. Returns the key id in force."""
+    say = progress or (lambda _msg: None)
+    t = _open_mpremote(port)
+    try:
+        t.exec(FORGET_AGENT)
+        info = _probe(t)
+        kid = _ensure_key(t, info, force, say)
+        t.exec_raw_no_follow("import machine\nmachine.reset()")
+    except TransportExecError as e:
+        raise DeployError(f"{port}: board error: {e.error_output.strip()[-300:]}") from None
+    finally:
+        t.close()
+    with AgentClient(port, on_console=None) as hub:
+        hub.wait_ready()
+    return kid
 
 
 def _mkdirs(t: SerialTransport, dirs: set[str]) -> None:

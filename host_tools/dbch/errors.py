@@ -34,6 +34,10 @@ class DeviceError(DbchError):
         super().__init__(f"device refused: {code}{where}" + (f": {msg}" if msg else ""))
 
 
+class AuthError(DbchError):
+    """No key for a board that needs one for this request (provision or find the key)."""
+
+
 class DataFileError(DbchError):
     """A data file (board definition, table) is malformed: names file, field and reason."""
 

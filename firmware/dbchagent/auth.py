@@ -1,0 +1,125 @@
+# Who may change the board: requests that change configuration, clear the log, reset or
+# rotate the key travel inside an `auth` request carrying an HMAC-SHA256 over
+# (domain, device unique id, counter, the inner request's bytes) with the per-device bench
+# key. The counter must exceed the last one accepted, which is kept on flash and written
+# before the inner command runs, so a replay is refused even after a power cut.
+# Loaded per request (kept on flash between uses).
+import hashlib
+import machine
+from dbchagent import cbor, store
+from dbchagent.errors import AgentError, arg, no_extra
+
+_DOMAIN = b"dbch-auth-v1"
+_ROTATE = b"dbch-rotate-v1"
+_KEY = "key.bin"
+_CTR = "ctr.bin"
+_CTR_MAX = 1 << 48
+
+
+def hmac_sha256(key, msg):
+    # RFC 2104 with SHA-256 (block 64 bytes); keys here are 32 bytes.
+    if len(key) > 64:
+        key = hashlib.sha256(key).digest()
+    k = bytearray(64)
+    k[: len(key)] = key
+    for i in range(64):
+        k[i] ^= 0x36
+    inner = hashlib.sha256(k)
+    inner.update(msg)
+    d = inner.digest()
+    for i in range(64):
+        k[i] ^= 0x36 ^ 0x5C
+    outer = hashlib.sha256(k)
+    outer.update(d)
+    return outer.digest()
+
+
+def same(a, b):
+    # Constant time: how many bytes match must not leak through timing.
+    if len(a) != len(b):
+        return False
+    r = 0
+    for i in range(len(a)):
+        r |= a[i] ^ b[i]
+    return r == 0
+
+
+def key_id(key):
+    return hashlib.sha256(key).digest()[:4]
+
+
+def _load_key():
+    try:
+        body = store.read(_KEY)
+    except ValueError:
+        return None  # damaged: as if none (a refusal says so)
+    return body if body is not None and len(body) == 32 else None
+
+
+def last_counter():
+    try:
+        body = store.read(_CTR)
+    except ValueError:
+        body = None
+    return int.from_bytes(body, "big") if body else 0
+
+
+def message(uid, ctr, inner):
+    return _DOMAIN + bytes(uid) + ctr.to_bytes(8, "big") + bytes(inner)
+
+
+def _refuse(agent, reason, cmd, msg):
+    agent.count("auth_refused")
+    agent.log.record("auth_refused", {"reason": reason, "cmd": cmd})
+    raise AgentError("unauthorised", "auth", reason + ": " + msg)
+
+
+def auth(agent, args):
+    # The wrapper: verify, advance the counter on flash, then run the inner command.
+    no_extra(args, ("req", "ctr", "mac"))
+    inner = arg(args, "req", None, 512)
+    ctr = arg(args, "ctr", 1, _CTR_MAX)
+    mac = arg(args, "mac", None, 32)
+    try:
+        req = cbor.decode(inner)
+    except cbor.CBORError as e:
+        raise AgentError("bad_cbor", "req", e.args[0])
+    if type(req) is not list or len(req) != 2 or type(req[0]) is not str \
+            or type(req[1]) is not dict:
+        raise AgentError("bad_request", "req", "expected [command, {args}]")
+    cmd = req[0]
+    if cmd not in agent.protected:
+        raise AgentError("bad_argument", "req", "%s needs no authorisation" % cmd)
+    key = _load_key()
+    if key is None:
+        _refuse(agent, "no_key", cmd, "no key provisioned (dbch key provision)")
+    if not same(hmac_sha256(key, message(machine.unique_id(), ctr, inner)), mac):
+        _refuse(agent, "bad_mac", cmd, "the MAC does not match this board's key")
+    last = last_counter()
+    if ctr <= last:
+        _refuse(agent, "replay", cmd, "counter %d is not above %d" % (ctr, last))
+    store.write(_CTR, ctr.to_bytes(8, "big"))
+    agent.count("auth_ok")
+    return agent.dispatch(cmd, req[1], True)
+
+
+def auth_info(agent, args):
+    # Open: whether a key is provisioned (its id, never the key) and the last counter.
+    no_extra(args, ())
+    key = _load_key()
+    return {"key_id": key_id(key) if key else None, "ctr": last_counter()}
+
+
+def rotate_key(agent, args):
+    # Protected (reached only through auth): the new key travels masked with a pad only
+    # holders of the old key can make, bound to this board and this counter.
+    no_extra(args, ("new", "ctr"))
+    new = arg(args, "new", None, 32)
+    ctr = arg(args, "ctr", 1, _CTR_MAX)
+    if len(new) != 32 or ctr != last_counter():
+        raise AgentError("bad_argument", "new", "32 bytes, masked for this request's counter")
+    pad = hmac_sha256(_load_key(), _ROTATE + bytes(machine.unique_id()) + ctr.to_bytes(8, "big"))
+    key = bytes(new[i] ^ pad[i] for i in range(32))
+    store.write(_KEY, key)
+    agent.log.record("key_rotated", {"key_id": key_id(key)})
+    return {"key_id": key_id(key)}

@@ -1,0 +1,78 @@
+"""`dbch key show|provision|rotate`: the per-device bench key that authorises changes.
+Keys are never printed: only their ids (first 4 bytes of the key's SHA-256)."""
+
+from __future__ import annotations
+
+import argparse
+
+from .client import AgentClient
+from .deploy import provision
+from .keys import KeyStore, key_id, new_key
+from .output import key_values, print_json, progress
+from .ports import add_port_arg, resolve_port
+
+
+def add_key_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "action",
+        choices=("show", "provision", "rotate"),
+        help="show: the board's key id and counter, and whether this host holds "
+        "the key; provision: give the board a key over the REPL (physical access);"
+        " rotate: replace the key over the link, authorised by the current one",
+    )
+    add_port_arg(p)
+    p.add_argument(
+        "--force", action="store_true", help="provision: replace a key this host does not hold"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def do_key(args: argparse.Namespace) -> int:
+    port = resolve_port(args.port)
+    store = KeyStore()
+    if args.action == "provision":
+        kid = provision(port, args.force, progress)
+        return _show(port, store, args.json, f"provisioned key {kid}")
+    if args.action == "rotate":
+        with AgentClient(port, on_console=None) as hub:
+            uid = hub.hello().uid
+            key = new_key()
+            store.add(uid, key)  # on the host first: a lost reply must not lose the key
+            res = hub.call("rotate_key", new=key)
+        got = bytes(res["key_id"]).hex()
+        if got != key_id(key):
+            progress(f"dbch: the board reports key {got}, expected {key_id(key)}")
+            return 1
+        return _show(port, store, args.json, f"rotated to key {got}")
+    return _show(port, store, args.json, None)
+
+
+def _show(port: str, store: KeyStore, as_json: bool, note: str | None) -> int:
+    with AgentClient(port, on_console=None) as hub:
+        uid = hub.hello().uid
+        info = hub.auth_info()
+    held = info["key_id"] is not None and store.find(uid, info["key_id"]) is not None
+    result = {
+        "uid": uid.hex(),
+        "key_id": info["key_id"],
+        "counter": info["ctr"],
+        "held_by_this_host": held,
+        "key_store": str(store.path(uid)),
+    }
+    if as_json:
+        print_json(result)
+    else:
+        if note:
+            progress(note)
+        print(
+            key_values(
+                [
+                    ("uid", result["uid"]),
+                    ("key id", result["key_id"] or "none"),
+                    ("counter", result["counter"]),
+                    ("this host holds it", "yes" if held else "no"),
+                    ("key store", result["key_store"]),
+                ]
+            )
+        )
+    return 0 if held else 1

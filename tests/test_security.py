@@ -1,0 +1,197 @@
+"""Who may change a board: authenticated requests (HMAC-SHA256 over uid, counter and
+request with the per-device key), replays and forgeries refused with a typed error and an
+event-log entry, the counter kept on flash, key provisioning and rotation, and keys that
+never show up in anything the tools print or write."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cbor2
+import pytest
+from conftest import MicroPython, apply, ensure_agent, start_deployed
+from dbch import channel_plan as plan
+from dbch import keys
+from dbch.client import AgentClient
+from dbch.errors import AuthError, DeviceError
+from dbch.keys import KeyStore
+from dbch.sim.bench import Bench, SimBoard
+from dbch.subghz_config import agent_record
+from dbch.tables import get_table
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+DBCH = str(Path(sys.executable).parent / "dbch")
+TABLE = get_table("sec-2018-03")
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([DBCH, *args], capture_output=True, text=True, timeout=120)
+
+
+@given(key=st.binary(min_size=0, max_size=80), msg=st.binary(max_size=300))
+@settings(max_examples=60, deadline=None)
+def test_the_agents_hmac_matches_the_host_library(mp: MicroPython, key: bytes, msg: bytes):
+    status, out = mp.ask(f"hmac {key.hex() or '00'[:0]} {msg.hex()}")
+    assert status == "ok", out
+    assert out == hmac.new(key, msg, hashlib.sha256).hexdigest()
+
+
+def raw_auth(hub: AgentClient, key: bytes, uid: bytes, ctr: int, command: str, args: dict):
+    """An auth request built by hand (what an attacker or a second host could send)."""
+    inner = cbor2.dumps([command, args])
+    return hub.link.request(
+        "auth", {"req": inner, "ctr": ctr, "mac": keys.mac(key, uid, ctr, inner)}, timeout=5.0
+    )
+
+
+def refusal(call) -> DeviceError:
+    with pytest.raises(DeviceError) as e:
+        call()
+    return e.value
+
+
+def last_log(hub: AgentClient) -> list:
+    return hub.all_events()[-1]
+
+
+def test_changes_need_an_auth_request_reads_do_not(hub_board: SimBoard) -> None:
+    ensure_agent(hub_board)
+    with AgentClient(hub_board.port, on_console=None) as hub:
+        before = apply(hub, TABLE)["hash"]
+        for command in ("set_config", "events_clear", "reset", "rotate_key"):
+            e = refusal(lambda c=command: hub.link.request(c, {}))
+            assert (e.code, e.field) == ("unauthorised", "command")
+        # reading stays open
+        assert hub.get_config()["hash"] == before
+        assert hub.status()["config"]["hash"] == before
+        e = refusal(lambda: raw_auth(hub, b"k" * 32, hub.hello().uid, 10**6, "status", {}))
+        assert e.code == "bad_argument" and "needs no authorisation" in e.msg
+
+
+def test_forgeries_and_replays_are_refused_logged_and_change_nothing(hub_board) -> None:
+    ensure_agent(hub_board)
+    with AgentClient(hub_board.port, on_console=None) as hub:
+        before = apply(hub, TABLE)["hash"]
+        uid = hub.hello().uid
+        key = KeyStore().find(uid, hub.auth_info()["key_id"])
+        assert key is not None
+        ctr = hub.auth_info()["ctr"]
+        other = get_table("sec-2017-12-draft").region("central")
+        record = agent_record(other.config(), TABLE.regulatory)
+
+        forged = refusal(
+            lambda: raw_auth(hub, b"\x00" * 32, uid, ctr + 1, "set_config", {"record": record})
+        )
+        assert forged.code == "unauthorised" and forged.msg.startswith("bad_mac")
+        assert last_log(hub)[2:] == ["auth_refused", {"reason": "bad_mac", "cmd": "set_config"}]
+
+        other_board = refusal(
+            lambda: raw_auth(hub, key, b"\x01" * 8, ctr + 1, "set_config", {"record": record})
+        )
+        assert other_board.msg.startswith("bad_mac")  # a MAC made for another board
+
+        # A genuine request once, then the same bytes again (a recorded replay)
+        assert raw_auth(hub, key, uid, ctr + 1, "set_config", {"record": record})["hash"]
+        replay = refusal(
+            lambda: raw_auth(hub, key, uid, ctr + 1, "set_config", {"record": record})
+        )
+        assert replay.code == "unauthorised" and replay.msg.startswith("replay")
+        old = refusal(lambda: raw_auth(hub, key, uid, ctr, "events_clear", {}))
+        assert old.msg.startswith("replay")
+        assert last_log(hub)[2:] == ["auth_refused", {"reason": "replay", "cmd": "events_clear"}]
+        assert hub.status()["counters"]["auth_refused"] >= 4
+
+        # The counter is on flash: after a reset the same request is still a replay.
+        hub._ctr = None
+        hub.reset()
+        assert hub.auth_info()["ctr"] == ctr + 2  # the set, then the reset itself
+        assert refusal(
+            lambda: raw_auth(hub, key, uid, ctr + 1, "set_config", {"record": record})
+        ).msg.startswith("replay")
+        apply(hub, TABLE)
+        assert hub.get_config()["hash"] == before
+
+
+def test_the_915_policy_holds_whatever_is_authorised(hub_board: SimBoard) -> None:
+    ensure_agent(hub_board)
+    with AgentClient(hub_board.port, on_console=None) as hub:
+        before = apply(hub, TABLE)["hash"]
+        values = TABLE.region("north").config().values()
+        values[3] = plan.all_enabled(31)
+        e = refusal(lambda: hub.apply_config(cbor2.dumps([1, values, TABLE.regulatory.values()])))
+        assert (e.code, e.field) == ("invalid_config", "page31")
+        assert hub.get_config()["hash"] == before
+        assert hub.test_tx(917_500_000)["refused"]  # and test frames are still refused
+
+
+def test_a_board_without_a_key_or_with_a_foreign_key_refuses_changes(
+    bench: Bench, tmp_path: Path
+) -> None:
+    board = start_deployed(bench)
+    try:
+        with AgentClient(board.port, on_console=None) as hub:
+            uid = hub.hello().uid
+            hub.keys = KeyStore(tmp_path / "elsewhere")  # a host that does not hold the key
+            with pytest.raises(AuthError, match="not in the key store"):
+                apply(hub, TABLE)
+        # `dbch key provision --force` gives it a key this host holds
+        out = run("key", "provision", "--port", board.port, "--force", "--json")
+        assert out.returncode == 0, out.stderr
+        shown = json.loads(out.stdout)
+        assert shown["uid"] == uid.hex() and shown["held_by_this_host"]
+        with AgentClient(board.port, on_console=None) as hub:
+            apply(hub, TABLE)
+    finally:
+        board.stop()
+
+
+def test_rotation_replaces_the_key_and_the_old_one_stops_working(
+    hub_board: SimBoard, tmp_path: Path
+) -> None:
+    ensure_agent(hub_board)
+    with AgentClient(hub_board.port, on_console=None) as hub:
+        uid = hub.hello().uid
+        old_key = KeyStore().find(uid, hub.auth_info()["key_id"])
+    out = run("key", "rotate", "--port", hub_board.port, "--json")
+    assert out.returncode == 0, out.stderr
+    shown = json.loads(out.stdout)
+    new_key = KeyStore().current(uid)
+    assert new_key is not None and new_key != old_key
+    assert shown["key_id"] == keys.key_id(new_key) and shown["held_by_this_host"]
+    with AgentClient(hub_board.port, on_console=None) as hub:
+        ctr = hub.auth_info()["ctr"]
+        e = refusal(lambda: raw_auth(hub, old_key, uid, ctr + 1, "events_clear", {}))
+        assert e.msg.startswith("bad_mac")
+        apply(hub, TABLE)  # the client signs with the new key from the store
+    # Keys never appear in what the tools print or write, nor in the simulator's files.
+    outputs = [out.stdout + out.stderr]
+    port = ["--port", hub_board.port]
+    for args in (
+        ["key", "show", *port, "--json"],
+        ["status", *port, "--json"],
+        ["logs", *port, "--json"],
+        ["hello", *port, "--json"],
+        ["check", *port, "--table", TABLE.id, "--region", "north", "--json"],
+    ):
+        res = run(*args)
+        outputs.append(res.stdout + res.stderr)
+    sim_files = [
+        p
+        for p in hub_board.bench.folder.home.rglob("*")
+        if p.is_file() and p.suffix in (".log", ".json", ".jsonl")
+    ]
+    for secret in (old_key, new_key):
+        assert secret is not None
+        for text in outputs:
+            assert secret.hex() not in text.lower()
+        for p in sim_files:
+            if "keys" not in p.parts:
+                assert secret.hex() not in p.read_text(errors="replace").lower(), p
+    assert oct(os.stat(KeyStore().path(uid)).st_mode & 0o777) == "0o600"
