@@ -4,8 +4,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Fleet and soak sizes are bounded so CI stays well inside its time limit.
-SOAK_TRIALS ?= 2000
+# `make test` runs the fault tests bounded (hundreds of power cuts, a few hundred fuzzed
+# frames); `make soak` runs them long, with these counts.
+SOAK_POWER_CUTS ?= 3000
+SOAK_FUZZ_EXAMPLES ?= 3000
+SOAK_LINK_OPS ?= 1500
+SOAK_REPLAYS ?= 1000
+FAULT_TESTS := tests/test_power_cuts.py tests/test_fuzz.py tests/test_link_faults.py \
+	tests/test_security.py tests/test_radio_faults.py tests/test_resources.py
 
 .PHONY: all demo test lint bench soak clean
 
@@ -32,7 +38,9 @@ bench: $(STAMP)
 	$(BIN)/python -m dbch.bench
 
 soak: $(STAMP)
-	DBCH_SOAK_TRIALS=$(SOAK_TRIALS) $(BIN)/pytest -m soak -p no:cacheprovider
+	DBCH_POWER_CUTS=$(SOAK_POWER_CUTS) DBCH_FUZZ_EXAMPLES=$(SOAK_FUZZ_EXAMPLES) \
+	DBCH_LINK_OPS=$(SOAK_LINK_OPS) DBCH_REPLAYS=$(SOAK_REPLAYS) \
+	$(BIN)/pytest -p no:cacheprovider --timeout 3600 $(FAULT_TESTS)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache

@@ -15,7 +15,7 @@ from dbch.deploy import deploy
 from dbch.errors import DbchError
 from dbch.sim.bench import Bench, SimBoard
 from dbch.subghz_config import agent_record, content_hash
-from dbch.tables import TableVersion, load_table_file
+from dbch.tables import TableVersion, get_table, load_table_file
 
 ROOT = Path(__file__).resolve().parents[1]
 MICROPYTHON = str(Path(sys.executable).parent / "micropython")
@@ -113,6 +113,18 @@ def apply(hub: AgentClient, table: TableVersion, region: str = "north") -> dict:
     return result
 
 
+def two_records() -> list[bytes]:
+    """Two valid, different configuration records: the 2018 table for north, and the same
+    with at most 4 channel changes a week (the shipped tables' regions share their values)."""
+    from dbch.subghz_config import SubGhzConfig
+
+    t = get_table("sec-2018-03")
+    values = t.region("north").config().values()
+    first = agent_record(SubGhzConfig.from_values(values), t.regulatory)
+    values[6] = 4  # max_channel_changes_per_week
+    return [first, agent_record(SubGhzConfig.from_values(values), t.regulatory)]
+
+
 class MicroPython:
     """A MicroPython unix VM running tests/mp_harness.py with firmware/ on its path: firmware
     modules exercised in the real VM, one request line in, one answer line out."""
@@ -145,3 +157,50 @@ def mp() -> Iterator[MicroPython]:
     vm = MicroPython()
     yield vm
     vm.close()
+
+
+# --- the fault-run summary (issue: reliability) -----------------------------------------
+class SoakCounts:
+    """Counts the fault tests add up: printed at the end of the run (and written to
+    build/fault-summary.json), bounded in `make test`, long in `make soak`."""
+
+    KEYS = (
+        "frames_fuzzed",
+        "power_cuts_survived",
+        "link_faults_injected",
+        "operations_completed",
+        "operations_lost",
+        "operations_doubled",
+        "replays_rejected",
+        "emissions_in_915_921",
+    )
+
+    def __init__(self) -> None:
+        self.counts = dict.fromkeys(self.KEYS, 0)
+
+    def add(self, **counts: int) -> None:
+        for k, v in counts.items():
+            assert k in self.counts, k
+            self.counts[k] += v
+
+
+_SOAK = SoakCounts()
+
+
+@pytest.fixture(scope="session")
+def soak_counts() -> SoakCounts:
+    return _SOAK
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    if not any(_SOAK.counts.values()):
+        return
+    import json
+
+    terminalreporter.section("fault runs")
+    for k, v in _SOAK.counts.items():
+        label = k.replace("_", " ").replace("915 921", "915-921 MHz")
+        terminalreporter.write_line(f"{label:>28}: {v}")
+    out = paths.build_dir() / "fault-summary.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(_SOAK.counts, indent=1) + "\n")

@@ -4,7 +4,6 @@ cuts, and an erased board that transmits nothing."""
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Iterator
 
@@ -15,7 +14,7 @@ from dbch.client import AgentClient
 from dbch.errors import DeviceError
 from dbch.sim.air import read_air_log
 from dbch.sim.bench import Bench, SimBoard
-from dbch.subghz_config import agent_record, content_hash
+from dbch.subghz_config import agent_record
 from dbch.tables import get_table
 
 
@@ -314,38 +313,6 @@ def test_duty_cycle_states_and_alerts_under_traffic(fast_board, tmp_path) -> Non
 
 
 # --- persistence ---------------------------------------------------------------------------
-def test_power_cuts_during_set_leave_old_or_new(bench: Bench) -> None:
-    board = start_deployed(bench, HUB_BOARD)
-    a = get_table("sec-2018-03")
-    b = get_table("sec-2017-12-draft")
-    rec_a = agent_record(a.region("north").config(), a.regulatory)
-    rec_b = agent_record(b.region("north").config(), b.regulatory)
-    hashes = {content_hash(rec_a), content_hash(rec_b)}
-    rng = random.Random(5)
-    try:
-        for trial in range(12):
-            with AgentClient(board.port, on_console=None) as hub:
-                hub.wait_ready()
-                hub.apply_config(rec_a, a.id, "north")
-                line_seq = hub.link.next_seq()
-                from dbch.protocol import encode_request
-
-                hub.transport.write(
-                    encode_request(
-                        line_seq, "set_config", {"record": rec_b, "table": b.id, "region": "north"}
-                    )
-                )
-                time.sleep(rng.uniform(0, 0.05))
-            board.kill()  # power cut somewhere in the set
-            with AgentClient(board.port, on_console=None) as hub:
-                hub.wait_ready()
-                cfg = hub.get_config()
-                assert cfg["configured"] and cfg["hash"] in hashes, trial
-                assert hub.status()["config_problem"] is None
-    finally:
-        board.stop()
-
-
 # --- the smallest board -------------------------------------------------------------------
 def test_the_wl55_twin_runs_boot_apply_scan_traffic_and_status(small_board) -> None:
     ensure_agent(small_board)

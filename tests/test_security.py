@@ -75,7 +75,12 @@ def test_changes_need_an_auth_request_reads_do_not(hub_board: SimBoard) -> None:
         assert e.code == "bad_argument" and "needs no authorisation" in e.msg
 
 
-def test_forgeries_and_replays_are_refused_logged_and_change_nothing(hub_board) -> None:
+REPLAYS = int(os.environ.get("DBCH_REPLAYS", "25"))  # `make soak` raises it
+
+
+def test_forgeries_and_replays_are_refused_logged_and_change_nothing(
+    hub_board, soak_counts
+) -> None:
     ensure_agent(hub_board)
     with AgentClient(hub_board.port, on_console=None) as hub:
         before = apply(hub, TABLE)["hash"]
@@ -103,6 +108,12 @@ def test_forgeries_and_replays_are_refused_logged_and_change_nothing(hub_board) 
             lambda: raw_auth(hub, key, uid, ctr + 1, "set_config", {"record": record})
         )
         assert replay.code == "unauthorised" and replay.msg.startswith("replay")
+        for _ in range(REPLAYS):  # a recorded request, again and again
+            again = refusal(
+                lambda: raw_auth(hub, key, uid, ctr + 1, "set_config", {"record": record})
+            )
+            assert again.msg.startswith("replay")
+        soak_counts.add(replays_rejected=REPLAYS + 1)
         old = refusal(lambda: raw_auth(hub, key, uid, ctr, "events_clear", {}))
         assert old.msg.startswith("replay")
         assert last_log(hub)[2:] == ["auth_refused", {"reason": "replay", "cmd": "events_clear"}]

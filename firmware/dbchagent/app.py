@@ -13,6 +13,7 @@ from dbchagent.errors import AgentError
 from dbchagent.link import MARK
 
 _TICK_MS = const(20)
+_UNHEALTHY = const(50)  # passes in a row with failing duties (about a second): stop feeding
 _NL = const(10)
 _CR = const(13)
 
@@ -122,6 +123,8 @@ class Agent:
         self.after_reply = None  # run once the current reply is on the wire (reset)
         self._last = None  # (seq, crc, reply frame): a retried request is answered from here
         self._event_seq = 0
+        self.wdt = None  # machine.WDT when the deploy asked for the watchdog
+        self._tick_failures = 0  # loop passes in a row on which a duty failed
 
     def count(self, name, n=1):
         c = self.counters
@@ -219,13 +222,20 @@ class Agent:
 
     def tick(self):
         now = self.uptime.now_ms()
+        failed = False
         # Backwards by index: a duty may remove itself (a finished traffic job) safely.
         for i in range(len(self.tickers) - 1, -1, -1):
             try:
                 self.tickers[i](self, now)
+            except MemoryError:
+                raise
             except Exception as e:  # a failing duty must not stop the link
+                failed = True
                 self.count("tick_errors")
-                self.event("fault", {"where": "tick", "msg": "%s: %s" % (type(e).__name__, e)})
+                if self._tick_failures == 0:
+                    self.event("fault", {"where": "tick",
+                                         "msg": "%s: %s" % (type(e).__name__, e)})
+        self._tick_failures = self._tick_failures + 1 if failed else 0
 
     def wants_service(self, now_ms):
         # True when a periodic duty is due now, so the loop should not wait for input
@@ -234,10 +244,20 @@ class Agent:
     def run(self):
         con = self.console
         while True:
-            busy = self.wants_service(self.uptime.now_ms())
-            if con.wait(0 if busy else _TICK_MS):
-                con.read(self.on_frame, self.on_oversize)
-            self.tick()
+            try:
+                busy = self.wants_service(self.uptime.now_ms())
+                if con.wait(0 if busy else _TICK_MS):
+                    con.read(self.on_frame, self.on_oversize)
+                self.tick()
+            except MemoryError:
+                # Outside any handler (a reply that found no room): that frame is dropped
+                # and counted; the host's retry gets the reply from memory.
+                gc.collect()
+                self.count("no_memory")
+            # The watchdog is fed only from here, and only while the duties run: a loop
+            # that stopped, or whose duties keep failing, lets it reset the board.
+            if self.wdt is not None and self._tick_failures < _UNHEALTHY:
+                self.wdt.feed()
 
 
 def release(name):
@@ -265,5 +285,10 @@ def main():
     for name in ("cmd_info", "cmd_hub", "config_check", "channel_scan", "traffic", "auth"):
         __import__("dbchagent." + name)
         release("dbchagent." + name)
+    if getattr(dbch_board, "WATCHDOG_MS", 0):
+        import machine
+
+        hub.wdt = machine.WDT(timeout=dbch_board.WATCHDOG_MS)
+        sys.modules["dbch_wdt"] = hub.wdt  # for deploy to feed while the agent is stopped
     gc.collect()
     hub.run()

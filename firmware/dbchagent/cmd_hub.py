@@ -113,19 +113,23 @@ def test_tx(agent, args):
     freq = arg(args, "freq_hz", 0, 2000000000)
     size = arg(args, "size", 8, 125, 16)
     ctl = agent.ctl
-    if ctl.radio is None or agent.config is None:
+    if ctl.radio is None or agent.config is None or ctl.state != "ready":
         return {"sent": False, "refused": agent.transmit(bytes(size))}  # the gate refuses
     try:
         ctl.radio.tune(freq)
     except RadioError as e:
         if e.code == "masked_band":
             return {"sent": False, "refused": agent.refuse_masked(e.msg)}
-        raise AgentError("bad_argument", "freq_hz", "%s: %s" % (e.code, e.msg))
+        if e.code == "bad_frequency":
+            raise AgentError("bad_argument", "freq_hz", e.msg)
+        # The chip failed: lock, as a failed transmission would.
+        agent.count("tx_errors")
+        ctl.lock("tune failed: %s: %s" % (e.code, e.msg))
+        return {"sent": False, "refused": "radio_error"}
     try:
         reason = agent.transmit(bytes(size))
     finally:
-        op = agent.channels.operating
-        if op is not None:
+        if agent.channels.operating is not None and ctl.state == "ready":
             agent.retune()
     return {"sent": reason is None, "refused": reason}
 

@@ -291,9 +291,10 @@ def get_board(board_id: str, root: Path | None = None) -> BoardDef:
 DEFAULT_BOARD = "PICO_WAVESHARE_SX1262"
 
 
-def board_module(board: BoardDef) -> str:
+def board_module(board: BoardDef, watchdog_ms: int = 0) -> str:
     """Source of /lib/dbch_board.py: the board as constants, and its radio as code that
-    constructs the driver with the board's wiring (no dicts or lookups on the device)."""
+    constructs the driver with the board's wiring (no dicts or lookups on the device).
+    `watchdog_ms`: the agent starts the hardware watchdog with this timeout (0: not)."""
     r = board.radio
     module, cls = r.driver
     ids = {role: repr(_machine_id(name)) for role, name in r.pins.items()}
@@ -321,6 +322,7 @@ def board_module(board: BoardDef) -> str:
             f"RADIO_CHIP = {r.chip!r}",
             f"MAX_TX_DBM = {board.max_tx_dbm}",
             f"FEATURES = {tuple(sorted(board.features))!r}",
+            f"WATCHDOG_MS = {watchdog_ms}",
             "",
             "",
             "def radio():",

@@ -88,6 +88,9 @@ class AgentClient:
         self.transport.discard_input()
         self.link = Link(self.transport, on_console=on_console)
         self.keys = KeyStore()
+        # Commands that write flash and set up the radio answer within this long; a lost
+        # reply costs this much before the retry (benches with bad links lower it).
+        self.slow_timeout = 15.0
         self._uid: bytes | None = None
         self._key: bytes | None = None
         self._ctr: int | None = None
@@ -115,25 +118,23 @@ class AgentClient:
         kid = info.get("key_id")
         return {"key_id": bytes(kid).hex() if kid else None, "ctr": info["ctr"]}
 
-    def _authorised(self, command: str, args: dict[str, Any], timeout: float) -> Any:
+    def _authorised(
+        self,
+        command: str,
+        args: dict[str, Any],
+        timeout: float,
+        bind: Callable[[bytes, bytes, int], dict[str, Any]] | None = None,
+    ) -> Any:
         """Send `command` inside an auth request signed with the board's key. The counter
         starts above the board's; if another host moved it on (a replay refusal), read it
-        again and sign once more."""
+        again and sign once more. `bind(key, uid, ctr)` makes arguments that depend on the
+        counter (rotate_key's masked key)."""
         for attempt in range(2):
             key, uid = self._signing_key()
             self._ctr = (self._ctr or 0) + 1
+            if bind is not None:
+                args = bind(key, uid, self._ctr)
             inner = cbor2.dumps([command, args])
-            if command == "rotate_key":  # the new key travels masked, bound to this counter
-                pad = keys.rotation_pad(key, uid, self._ctr)
-                inner = cbor2.dumps(
-                    [
-                        command,
-                        {
-                            "new": bytes(a ^ b for a, b in zip(args["new"], pad, strict=True)),
-                            "ctr": self._ctr,
-                        },
-                    ]
-                )
             wrapped = {"req": inner, "ctr": self._ctr, "mac": keys.mac(key, uid, self._ctr, inner)}
             try:
                 return self.link.request("auth", wrapped, timeout=timeout, retries=self.retries)
@@ -143,6 +144,18 @@ class AgentClient:
                     continue
                 raise
         raise AssertionError("unreachable")
+
+    def rotate_key(self, new_key: bytes) -> dict[str, Any]:
+        """Replace the board's key. Put `new_key` in the key store first (a lost reply must
+        not lose the key). It travels masked with a pad only the old key can make."""
+
+        def bind(key: bytes, uid: bytes, ctr: int) -> dict[str, Any]:
+            pad = keys.rotation_pad(key, uid, ctr)
+            return {"new": bytes(a ^ b for a, b in zip(new_key, pad, strict=True)), "ctr": ctr}
+
+        res = self._authorised("rotate_key", {}, self.timeout, bind)
+        self._key = None  # sign with the new key from now on
+        return res
 
     def _signing_key(self) -> tuple[bytes, bytes]:
         if self._uid is None:
@@ -190,7 +203,7 @@ class AgentClient:
             args["table"] = table
         if region:
             args["region"] = region
-        return self.call("set_config", timeout=max(self.timeout, 15.0), **args)
+        return self.call("set_config", timeout=max(self.timeout, self.slow_timeout), **args)
 
     def get_config(self) -> dict[str, Any]:
         return self.call("get_config")

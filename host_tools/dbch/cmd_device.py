@@ -147,6 +147,17 @@ def add_deploy_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--board", help="board definition id (default: what the board reports)")
     p.add_argument("--source", action="store_true", help="deploy .py sources, not .mpy")
     p.add_argument("--no-wait", action="store_true", help="do not wait for the agent")
+    p.add_argument(
+        "--watchdog",
+        type=int,
+        nargs="?",
+        const=8000,
+        default=0,
+        metavar="MS",
+        help="the agent runs the hardware watchdog (default 8000 ms when given; "
+        "field kits). Once started it cannot be stopped: the REPL then has MS to "
+        "work before the board resets",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON report")
 
 
@@ -164,6 +175,7 @@ def do_deploy(args: argparse.Namespace) -> int:
         form="py" if args.source else "mpy",
         progress=progress,
         wait=not args.no_wait,
+        watchdog_ms=args.watchdog,
     )
     result = {
         "port": report.port,

@@ -38,7 +38,7 @@ def do_key(args: argparse.Namespace) -> int:
             uid = hub.hello().uid
             key = new_key()
             store.add(uid, key)  # on the host first: a lost reply must not lose the key
-            res = hub.call("rotate_key", new=key)
+            res = hub.rotate_key(key)
         got = bytes(res["key_id"]).hex()
         if got != key_id(key):
             progress(f"dbch: the board reports key {got}, expected {key_id(key)}")

@@ -88,6 +88,11 @@ def encode_request(seq: int, command: str, args: dict[str, Any] | None = None) -
     return encode_frame(KIND_REQUEST, seq, body)
 
 
+# Error codes that mean the request was damaged on the wire (a byte lost, changed or
+# doubled) and never ran: the same request is sent again.
+TRANSIT_DAMAGE = frozenset({"bad_crc", "bad_frame"})
+
+
 def split_line(line: bytes) -> tuple[bytes, bytes | None]:
     """(console text, frame text or None). Console text may precede a mark on one line."""
     line = line.rstrip(b"\r\n")
@@ -119,7 +124,7 @@ class Link:
         self.on_console = on_console
         self.events: deque[dict[str, Any]] = deque(maxlen=1000)
         self._seq = seq if seq is not None else random.randint(1, 0xFFFE)
-        self.stats = {"sent": 0, "retries": 0, "stale": 0, "bad_lines": 0}
+        self.stats = {"sent": 0, "retries": 0, "stale": 0, "bad_lines": 0, "damaged": 0}
         self.last_reply_line = b""  # raw line of the last reply (sizes for benchmarks)
         self._last_line = b""
 
@@ -152,7 +157,8 @@ class Link:
                 return body
             if not isinstance(body, dict) or "code" not in body:
                 raise ProtocolError(f"malformed error reply: {body!r}")
-            if body["code"] == "bad_crc" and attempt < retries:
+            if body["code"] in TRANSIT_DAMAGE and attempt < retries:
+                self.stats["damaged"] += 1
                 continue  # damaged on the way in: send it again
             raise DeviceError(str(body["code"]), body.get("field"), body.get("msg"))
         raise TransportError(

@@ -115,6 +115,10 @@ class SimBoard:
         os.kill(self.pid, signal.SIGWINCH)
         time.sleep(0.05)  # the supervisor applies it on its next loop pass (< 1 ms)
 
+    def link_stats(self) -> dict[str, int]:
+        """Link faults injected so far (dropped, corrupted, duplicated, delayed bytes)."""
+        return read_json(self.folder.link_stats) or {}
+
     def power_off(self) -> None:
         os.kill(self.pid, signal.SIGUSR1)
         deadline = time.monotonic() + 10

@@ -8,7 +8,8 @@ bench-wide clock and air log that all boards share.
     <home>/<id>/flash.img    the board's flash: a littlefs2 image
     <home>/<id>/runtime.json while running: supervisor and VM pids, port, reset count
     <home>/<id>/tty          symlink to the board's port (/dev/pts/N)
-    <home>/<id>/faults.json  radio faults a test injects (SimBoard.set_faults)
+    <home>/<id>/faults.json  radio and link faults a test injects (SimBoard.set_faults)
+    <home>/<id>/link_faults.json  counts of the link faults injected so far
     <home>/<id>/spi.log      radio SPI transactions, one per line (dbch sim start --trace-spi)
 """
 
@@ -54,6 +55,10 @@ class BoardFolder:
     @property
     def faults(self) -> Path:
         return self.root / "faults.json"
+
+    @property
+    def link_stats(self) -> Path:
+        return self.root / "link_faults.json"
 
     @property
     def log(self) -> Path:

@@ -34,6 +34,7 @@ from ..boards import SIM_ROM_RESERVE_KB, BoardDef, get_board
 from .bridge import BridgeParser
 from .chips import model_for
 from .layout import BenchFolder, read_json, write_json
+from .link_faults import INBOUND, OUTBOUND, LinkFaults
 
 _PR_SET_PDEATHSIG = 1
 _TO_VM_LIMIT = 65536  # bytes queued for the VM before the host's writes are held back
@@ -125,6 +126,8 @@ class Supervisor:
         self.crashed = False
         self.debugging = bool(os.environ.get("DBCH_SIM_DEBUG"))
         self.console_tail = bytearray()  # last output, logged if the VM dies unexpectedly
+        self.link = LinkFaults()  # a bad cable between host and board, when a test asks
+        self.link_stats_due = 0.0
 
     # --- clock shared with the VM (bench clock, possibly faster than real time) ---
     def sim_time(self) -> float:
@@ -242,6 +245,7 @@ class Supervisor:
         self._write_runtime()
 
     def _stop_vm(self) -> None:
+        self.link.clear()
         if self.vm is not None:
             if self.vm.poll() is None:
                 self.vm.kill()
@@ -308,7 +312,12 @@ class Supervisor:
         faults = read_json(self.folder.faults) or {}
         if hasattr(self.chip, "faults"):
             self.chip.faults = faults
+        self.link.configure(faults)
+        self._write_link_stats()
         self.log(f"faults: {faults or 'none'}")
+
+    def _write_link_stats(self) -> None:
+        write_json(self.folder.link_stats, {**self.link.counts, "injected": self.link.injected})
 
     # --- Board interface for the bridge ---
     def spi_transfer(self, bus: str, mosi: bytes) -> bytes:
@@ -400,7 +409,10 @@ class Supervisor:
             data = os.read(self.host_fd, 65536)
         except (BlockingIOError, OSError):
             return
-        if self.vm_fd is not None and self.powered:
+        self._deliver_to_vm(self.link.pass_bytes(INBOUND, data, time.monotonic()))
+
+    def _deliver_to_vm(self, data: bytes) -> None:
+        if data and self.vm_fd is not None and self.powered:
             if _CTRL_C in data and self.vm_ready:
                 data = self._interrupt_chars(data)
             if _CTRL_B in data:
@@ -420,7 +432,9 @@ class Supervisor:
             except OSError:
                 data = b""
             if data:
-                self._to_host(data)
+                out = self.link.pass_bytes(OUTBOUND, data, time.monotonic())
+                if out:
+                    self._to_host(out)
                 self.console_tail += data
                 del self.console_tail[:-2048]
                 if _RAW_BANNER in self.console_tail[-len(data) - len(_RAW_BANNER) :]:
@@ -530,6 +544,9 @@ class Supervisor:
                 timeout = 0.5
                 if self.wdt_deadline is not None:
                     timeout = max(0.0, min(timeout, self.wdt_deadline - time.monotonic()))
+                due = self.link.next_due()
+                if due is not None:
+                    timeout = max(0.0, min(timeout, due - time.monotonic()))
                 for key, mask in self.sel.select(timeout):
                     what = key.data
                     if what == "host":
@@ -545,6 +562,15 @@ class Supervisor:
                     elif what == "wake":
                         os.read(wake_r, 512)
                 self._handle_signals()
+                now = time.monotonic()
+                for direction, chunk in self.link.release(now):
+                    if direction == INBOUND:
+                        self._deliver_to_vm(chunk)
+                    else:
+                        self._to_host(chunk)
+                if self.link.active and now >= self.link_stats_due:
+                    self.link_stats_due = now + 0.5
+                    self._write_link_stats()
                 if self.vm is not None and self.vm.poll() is not None:
                     self._vm_exited()
                 if self.wdt_deadline is not None and time.monotonic() >= self.wdt_deadline:

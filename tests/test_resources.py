@@ -1,0 +1,114 @@
+"""Resource limits on the smallest board's twin (the NUCLEO-WL55, 96 KB of heap for code and
+data): floods of requests and maximum-size frames. No MemoryError escapes the agent: it
+answers every request, with a typed `busy` when the heap cannot hold the work, or drops a
+reply and counts it. And the watchdog: fed only from the agent's healthy main loop."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+
+import serial
+from conftest import apply, ensure_agent, start_deployed
+from dbch.client import AgentClient
+from dbch.deploy import deploy
+from dbch.protocol import KIND_ERROR, KIND_REPLY, encode_request
+from dbch.sim.bench import Bench, SimBoard
+from dbch.tables import get_table
+
+
+def collect_replies(hub: AgentClient, seqs: set[int], timeout: float) -> dict[int, object]:
+    """Read until every seq has its reply or error (or the time is up)."""
+    got: dict[int, object] = {}
+    deadline = time.monotonic() + timeout
+    while seqs - set(got) and time.monotonic() < deadline:
+        frame = hub.link.read_frame(0.2)
+        if frame is not None and frame.kind in (KIND_REPLY, KIND_ERROR) and frame.seq in seqs:
+            got[frame.seq] = (frame.kind, frame.decode_body())
+    return got
+
+
+def test_a_flood_of_requests_is_answered_every_one(small_board: SimBoard) -> None:
+    ensure_agent(small_board)
+    with AgentClient(small_board.port, on_console=None) as hub:
+        before = apply(hub, get_table("sec-2018-03"))["hash"]
+        biggest = hub.hello().max_request - 40
+        rng = random.Random(3)
+        lines, seqs = [], set()
+        for _ in range(300):
+            seq = hub.link.next_seq()
+            seqs.add(seq)
+            kind = rng.randrange(3)
+            if kind == 0:
+                lines.append(encode_request(seq, "status"))
+            elif kind == 1:
+                lines.append(encode_request(seq, "echo", {"data": rng.randbytes(biggest)}))
+            else:
+                lines.append(encode_request(seq, "get_config"))
+        # Write all of it as fast as the port takes it, reading replies meanwhile.
+        writer = threading.Thread(target=lambda: [hub.transport.write(x) for x in lines])
+        writer.start()
+        got = collect_replies(hub, seqs, timeout=120)
+        writer.join()
+        codes = {body.get("code") for kind, body in got.values() if kind == KIND_ERROR}
+        print("flood:", len(got), "answered,", codes)
+        assert codes <= {"busy"}, codes
+        st = hub.status()
+        lost = len(seqs) - len(got)
+        # Every request answered, or its reply dropped and counted (never silently).
+        assert lost <= st["counters"].get("no_memory", 0), (lost, st["counters"])
+        assert hub.get_config()["hash"] == before
+        assert "internal" not in st["counters"]
+
+
+def test_maximum_size_and_oversize_frames(small_board: SimBoard) -> None:
+    ensure_agent(small_board)
+    with AgentClient(small_board.port, on_console=None) as hub:
+        limit = hub.hello().max_request
+        ok = busy = 0
+        for size in range(limit - 60, limit - 20, 2):
+            try:
+                data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+                assert hub.echo(data) == data
+                ok += 1
+            except Exception as e:
+                assert getattr(e, "code", None) in ("busy", "too_large"), e
+                busy += 1
+        assert ok > 0
+        for _ in range(20):  # longer than the board takes: typed refusal, agent fine
+            seq = hub.link.next_seq()
+            hub.transport.write(encode_request(seq, "echo", {"data": bytes(limit + 200)}))
+            got = collect_replies(hub, {seq}, timeout=5)
+            assert got[seq][1]["code"] == "too_large"
+        assert hub.status()["counters"]["too_large"] >= 20
+        hub.memtest(1024)  # and the heap is still usable
+
+
+def test_the_watchdog_is_fed_only_by_the_running_agent(bench: Bench) -> None:
+    board = start_deployed(bench)
+    try:
+        deploy(board.port, board.board, watchdog_ms=1500)
+        with AgentClient(board.port, on_console=None) as hub:
+            hub.wait_ready()
+            pid = board.vm_pid
+            time.sleep(3.0)  # twice the timeout: the main loop feeds it
+            assert board.vm_pid == pid
+            assert hub.status()["reset_cause"] != "watchdog"
+        # Stop the agent (as mpremote's Ctrl-C does): nothing feeds the watchdog any more.
+        with serial.serial_for_url(board.port, timeout=0.5) as s:
+            s.write(b"\r\x03\x03")
+        board.wait_for_vm(pid, timeout=10)
+        with AgentClient(board.port, on_console=None) as hub:
+            hub.wait_ready()
+            assert hub.status()["reset_cause"] == "watchdog"
+        deploy(board.port, board.board)  # a plain deploy turns it off again
+        with AgentClient(board.port, on_console=None) as hub:
+            pid = board.vm_pid
+            hub.call("traffic_stop")
+        with serial.serial_for_url(board.port, timeout=0.5) as s:
+            s.write(b"\r\x03\x03")
+        time.sleep(3.0)
+        assert board.vm_pid == pid  # at the REPL, no reset
+    finally:
+        board.stop()
