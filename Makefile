@@ -35,7 +35,7 @@ test: lint
 	DBCH_REQUIRE_CHROMIUM=$$(scripts/ensure-chromium.sh) $(BIN)/pytest
 
 bench: $(STAMP)
-	$(BIN)/python -m dbch.bench
+	$(BIN)/python -m dbch.benchmarks
 
 soak: $(STAMP)
 	DBCH_POWER_CUTS=$(SOAK_POWER_CUTS) DBCH_FUZZ_EXAMPLES=$(SOAK_FUZZ_EXAMPLES) \
