@@ -593,6 +593,7 @@ def main(argv: list[str] | None = None) -> int:
                     progress("link: agent vs raw REPL vs mpremote CLI vs floor")
                     _bench_link_boards(hub_board, floor_board, args.reps, args.n, args.cli_n, res)
                 floor_board.stop()
+                hub_board.reset()  # the raw REPL measurements left it at the REPL
                 if "frames" in only:
                     bench_frame_size(hub_board, res)
                 if only & {"apply", "gate"}:
