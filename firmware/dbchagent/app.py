@@ -49,6 +49,7 @@ class Console:
         b1 = self._b1
         line = self._line
         n = self._n
+        ipoll = self._poll.ipoll
         ready = True
         while ready:
             if not inp.readinto(b1):
@@ -75,19 +76,21 @@ class Console:
                 else:
                     self._over = True
             ready = False
-            for _ in self._poll.ipoll(0):
+            for _ in ipoll(0):
                 ready = True
         self._n = n
 
     def send(self, frame):
         # One frame as one line, base64-encoded in slices of 192 bytes (256 characters):
         # a small board's fragmented heap seldom has room for a whole reply twice over.
+        # The newline rides on the last slice: each write is a system call on the unix
+        # port and a USB packet on a board.
         w = self._out.write
         w(b"\x1e")
         mv = memoryview(frame)
-        for i in range(0, len(frame), 192):
-            w(binascii.b2a_base64(mv[i : i + 192], newline=False))
-        w(b"\n")
+        n = len(frame)
+        for i in range(0, n, 192):
+            w(binascii.b2a_base64(mv[i : i + 192], newline=i + 192 >= n))
 
 
 # Uptime that does not wrap: ticks_ms wraps after about 12 days on most ports and field
@@ -260,9 +263,17 @@ class Agent:
                 self.wdt.feed()
 
 
+# Set from the board definition at start (dbch_board.KEEP_MODULES): boards with heap to
+# spare keep modules loaded once used, as reading one from flash costs more than most
+# requests; small boards free them after each use.
+KEEP_MODULES = False
+
+
 def release(name):
     # Forget a module so its code can be collected (its interned names stay): commands and
     # duties that are rarely needed live on flash, not in the heap, between uses.
+    if KEEP_MODULES:
+        return
     sys.modules.pop(name, None)
     pkg, _, attr = name.rpartition(".")
     if pkg in sys.modules and attr in dir(sys.modules[pkg]):
@@ -272,6 +283,9 @@ def release(name):
 def main():
     import dbch_board
     from dbchagent import cmd_system
+
+    global KEEP_MODULES
+    KEEP_MODULES = getattr(dbch_board, "KEEP_MODULES", False)
     from dbchagent.hub import Hub
 
     hub = Hub(dbch_board)

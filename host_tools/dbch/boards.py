@@ -71,6 +71,10 @@ SIM_HEAP_FACTOR = 2
 # of the firmware's budget so that the firmware keeps all of its own. Measured at about
 # 12.2 KB with the REPL; tests/test_sim_board.py keeps the ROM inside it.
 SIM_ROM_RESERVE_KB = 13
+# Boards with at least this much heap keep command modules loaded after their first use
+# (KEEP_MODULES in dbch_board): loading one from flash costs more than the request itself.
+# Smaller boards (the 45 KB NUCLEO_WL55) load them per request and free them afterwards.
+KEEP_MODULES_MIN_HEAP_KB = 128
 
 
 @dataclass(frozen=True)
@@ -323,6 +327,7 @@ def board_module(board: BoardDef, watchdog_ms: int = 0) -> str:
             f"MAX_TX_DBM = {board.max_tx_dbm}",
             f"FEATURES = {tuple(sorted(board.features))!r}",
             f"WATCHDOG_MS = {watchdog_ms}",
+            f"KEEP_MODULES = {board.heap_kb >= KEEP_MODULES_MIN_HEAP_KB}",
             "",
             "",
             "def radio():",

@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import errno
+import os
+import select
 import time
 
 import serial
@@ -37,6 +39,15 @@ class Transport:
         self._buf = bytearray()
         self._local = _is_local(url)
         self._timeout: float | None = 0
+        # A local port on a POSIX host is read through its file descriptor: waiting with
+        # select() leaves the port's settings alone, where changing pyserial's timeout
+        # before each read costs a tcsetattr() call (a third of a status round trip).
+        self._fd: int | None = None
+        if self._local and os.name == "posix":
+            try:
+                self._fd = self.serial.fileno()
+            except (AttributeError, serial.SerialException):
+                self._fd = None
 
     def close(self) -> None:
         self.serial.close()
@@ -50,7 +61,8 @@ class Transport:
     def write(self, data: bytes) -> None:
         try:
             self.serial.write(data)
-            self.serial.flush()
+            if self._fd is None:
+                self.serial.flush()  # local writes have reached the kernel on return
         except (serial.SerialException, OSError) as e:
             raise TransportError(f"{self.url}: write failed: {e}") from None
 
@@ -81,6 +93,9 @@ class Transport:
     def _fill(self, timeout: float) -> None:
         # Block for the first byte, then take everything already waiting in one read:
         # reading byte by byte would cost a system call per character.
+        if self._fd is not None:
+            self._fill_fd(timeout)
+            return
         try:
             # Changing the timeout reconfigures the port: for rfc2217 that is a network round
             # trip, so remote ports poll with one fixed timeout instead.
@@ -95,6 +110,22 @@ class Transport:
                     self._buf += self.serial.read(waiting)
         except (serial.SerialException, OSError) as e:
             raise TransportError(f"{self.url}: read failed: {e}") from None
+
+    def _fill_fd(self, timeout: float) -> None:
+        try:
+            ready, _, _ = select.select([self._fd], [], [], timeout)
+            if not ready:
+                return
+            data = os.read(self._fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError as e:
+            raise TransportError(f"{self.url}: read failed: {e}") from None
+        if not data:
+            # Readable with nothing to read: the other end is gone (board unplugged,
+            # simulated board stopped), as pyserial reports it.
+            raise TransportError(f"{self.url}: read failed: the port was closed or unplugged")
+        self._buf += data
 
     def pending_text(self) -> bytes:
         """Bytes received without a newline yet (a prompt, a partial print)."""
