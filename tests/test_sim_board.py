@@ -176,3 +176,18 @@ def test_erased_board_boots_to_the_repl(bench) -> None:
         t.close()
     finally:
         b.stop()
+
+
+@pytest.mark.parametrize(("fixture", "kept"), [("hub_board", True), ("small_board", False)])
+def test_command_modules_stay_loaded_only_on_roomy_boards(
+    request: pytest.FixtureRequest, fixture: str, kept: bool
+) -> None:
+    # The Pico twin (192 KB heap) keeps a command's module after its first use; the WL55
+    # twin (45 KB on the real board) reads it from flash per request and frees it.
+    board = request.getfixturevalue(fixture)
+    ensure_agent(board)
+    with AgentClient(board.port, on_console=None) as hub:
+        hub.hello()  # served by dbchagent.cmd_info, a module kept on flash
+    out = mpremote(board.port, "exec", "import sys; print('dbchagent.cmd_info' in sys.modules)")
+    assert out.strip() == str(kept)
+    ensure_agent(board)
