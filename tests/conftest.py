@@ -42,7 +42,7 @@ def bench(sim_home: Path) -> Bench:
     return Bench(sim_home)
 
 
-# The board most tests run on, and the smallest one (its 96 KB twin holds code and data).
+# The board most tests run on, and the smallest one (its 112 KB twin holds code and data).
 HUB_BOARD = "PICO_WAVESHARE_SX1262"
 SMALL_BOARD = "NUCLEO_WL55"
 
@@ -63,7 +63,7 @@ def hub_board(bench: Bench) -> Iterator[SimBoard]:
 
 @pytest.fixture(scope="module")
 def small_board(bench: Bench) -> Iterator[SimBoard]:
-    """The smallest board: a NUCLEO-WL55 twin (96 KB heap) with the agent deployed."""
+    """The smallest board: a NUCLEO-WL55 twin (112 KB heap) with the agent deployed."""
     b = start_deployed(bench, SMALL_BOARD)
     yield b
     b.stop()

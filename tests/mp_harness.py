@@ -19,6 +19,20 @@ def op_cbor_rt(arg):
     return h(cbor.encode(cbor.decode(u(arg)))).decode()
 
 
+def op_cbor_rt_cached(arg):
+    # the same with map keys cached (as on roomy boards): encoded twice, so the second
+    # encode reads keys from the cache; both must be the same bytes
+    cbor.cache_keys(True)
+    try:
+        obj = cbor.decode(u(arg))
+        first = cbor.encode(obj)
+        if cbor.encode(obj) != first:
+            raise ValueError("cached encode differs")
+        return h(first).decode()
+    finally:
+        cbor.cache_keys(False)
+
+
 def op_crc(arg):
     return "%d %d" % (crc_fallback.crc32(u(arg)), binascii.crc32(u(arg)))
 
@@ -49,7 +63,7 @@ def op_hmac(arg):
     return h(auth.hmac_sha256(u(key), u(msg))).decode()
 
 
-OPS = {"cbor_rt": op_cbor_rt, "crc": op_crc, "frame": op_frame, "unframe": op_unframe,
+OPS = {"cbor_rt": op_cbor_rt, "cbor_rt_cached": op_cbor_rt_cached, "crc": op_crc, "frame": op_frame, "unframe": op_unframe,
        "word": op_word, "hmac": op_hmac}
 
 while True:

@@ -76,7 +76,7 @@ def test_oversized_frame_gets_too_large(raw: Link) -> None:
 
 def test_largest_frame_the_board_takes_is_accepted(raw: Link) -> None:
     # hello says how long a request frame may be (512 bytes on the WL55 twin, whose
-    # 96 KB heap also holds the code): header 3 + CRC 4 + CBOR ["echo", {"data": h'..'}]
+    # 112 KB heap also holds the code): header 3 + CRC 4 + CBOR ["echo", {"data": h'..'}]
     limit = raw.request("hello")["max_request"]
     assert limit in (512, protocol.MAX_REQUEST_FRAME)
     overhead = len(cbor2.dumps(["echo", {"data": b""}])) + 3 + 4 + 2  # +2: longer length

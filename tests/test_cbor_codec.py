@@ -56,6 +56,22 @@ def test_round_trip_both_directions(mp: MicroPython, value: object) -> None:
 
 
 @settings_vm
+@given(values)
+def test_round_trip_with_the_key_cache(mp: MicroPython, value: object) -> None:
+    # Roomy boards cache encoded map keys (cbor.cache_keys): encoding from the cache gives
+    # the same bytes as cbor2.
+    encoded = cbor2.dumps(value)
+    status, out = mp.ask("cbor_rt_cached " + encoded.hex())
+    if _depth(value) > 8:
+        assert status == "err" and "CBORError" in out
+        return
+    assert status == "ok", out
+    if not _multi_key_map(value):
+        assert bytes.fromhex(out) == encoded
+    assert cbor2.loads(bytes.fromhex(out)) == value
+
+
+@settings_vm
 @given(st.binary(max_size=64))
 def test_arbitrary_bytes_decode_or_fail_cleanly(mp: MicroPython, data: bytes) -> None:
     # Garbage never crashes the codec: either it is CBOR both sides read the same way, or
@@ -82,3 +98,11 @@ def test_unsupported_items_are_refused(mp: MicroPython) -> None:
     for name, data in cases.items():
         status, out = mp.ask("cbor_rt " + data.hex())
         assert status == "err" and out.startswith("CBORError"), (name, out)
+
+
+def test_key_cache_full_still_encodes_every_key(mp: MicroPython) -> None:
+    # More distinct keys than the cache holds (64): the rest are encoded as they come.
+    value = {f"k{i}": i for i in range(100)}
+    status, out = mp.ask("cbor_rt_cached " + cbor2.dumps(value).hex())
+    assert status == "ok", out
+    assert cbor2.loads(bytes.fromhex(out)) == value

@@ -73,7 +73,13 @@ def test_a_busy_port_is_reported_and_a_failing_board_fails_the_run(fleet_env, tm
     ports = ",".join(f"sim:{i}" for i in ids)
     for i in ids:
         assert dbch(fleet_env, "deploy", "--port", f"sim:{i}").returncode == 0
-    assert dbch(fleet_env, "fleet", "apply", "--ports", ports, *table).returncode == 0
+    applied = tmp_path / "applied"
+    assert (
+        dbch(
+            fleet_env, "fleet", "apply", "--ports", ports, *table, "--out", str(applied)
+        ).returncode
+        == 0
+    )
 
     held = AgentClient(started[0]["port"], on_console=None)  # as another run would
     try:
@@ -108,6 +114,8 @@ def test_a_busy_port_is_reported_and_a_failing_board_fails_the_run(fleet_env, tm
                 str(loose.path),
                 "--region",
                 "north",
+                "--out",
+                str(tmp_path / "loose-apply"),
             ).returncode
             == 0
         )

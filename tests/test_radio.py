@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import MicroPython
 from dbch import channel_plan as plan
-from dbch.deploy import FORGET_AGENT, deploy
+from dbch.deploy import deploy
 from dbch.sim.air import read_air_log
 from dbch.sim.bench import Bench, SimBoard
 from dbch.sim.chips import CC1101Model, SX126xModel, SX127xModel
@@ -48,8 +48,10 @@ def vm(board: SimBoard, code: str, timeout: float = 60) -> str:
     """Run code in the board's VM through mpremote's raw REPL; its printed output."""
     t = SerialTransport(board.port)
     try:
-        t.enter_raw_repl(soft_reset=False)
-        t.exec(FORGET_AGENT)  # the interrupted agent's modules would crowd a small heap
+        # A soft reset from the raw REPL starts a fresh VM without main.py: the agent's
+        # heap (its modules, and names interned in scattered places) would leave a small
+        # board's twin too fragmented for the next step of the interned-name table.
+        t.enter_raw_repl(soft_reset=True)
         out, err = t.exec_raw(code, timeout=timeout)
     finally:
         t.close()

@@ -1,4 +1,4 @@
-"""Resource limits on the smallest board's twin (the NUCLEO-WL55, 96 KB of heap for code and
+"""Resource limits on the smallest board's twin (the NUCLEO-WL55, 112 KB of heap for code and
 data): floods of requests and maximum-size frames. No MemoryError escapes the agent: it
 answers every request, with a typed `busy` when the heap cannot hold the work, or drops a
 reply and counts it. And the watchdog: fed only from the agent's healthy main loop."""
@@ -6,8 +6,11 @@ reply and counts it. And the watchdog: fed only from the agent's healthy main lo
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import serial
 from conftest import apply, ensure_agent, start_deployed
@@ -112,3 +115,32 @@ def test_the_watchdog_is_fed_only_by_the_running_agent(bench: Bench) -> None:
         assert board.vm_pid == pid  # at the REPL, no reset
     finally:
         board.stop()
+
+
+def test_the_agent_leaves_the_interned_name_table_a_step_to_grow(small_board: SimBoard) -> None:
+    # Names the .mpy files intern live in the twin's heap (in flash on the real, frozen
+    # board), in tables that grow by doubling: the sixth step is one block of about 7.7 KB,
+    # which the agent's fragmented heap may not hold, so a REPL session or the next
+    # feature would fail with "MemoryError ... allocating 640 bytes". Boot, apply and
+    # scan must fit the first five (620 names); trim names before adding more.
+    ensure_agent(small_board)
+    with AgentClient(small_board.port, on_console=None) as hub:
+        apply(hub, get_table("sec-2018-03"))
+        hub.scan()
+    out = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "mpremote"),
+            "connect",
+            small_board.port,
+            "resume",
+            "exec",
+            "import micropython; micropython.qstr_info()",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode == 0, out.stderr
+    fields = dict(f.split("=") for f in out.stdout.split(":", 1)[1].strip().split(", "))
+    assert int(fields["n_pool"]) <= 5, f"the agent needs {fields['n_qstr']} names (of 620)"
+    ensure_agent(small_board)

@@ -107,11 +107,11 @@ def test_files_written_in_the_vm_survive_a_power_cut(hub_board) -> None:
 
 
 def test_heap_is_capped_at_the_twins_budget(small_board) -> None:
-    # WL55 twin: 96 KB for the firmware + the ROM's 13 KB reserve (docs/boards.md)
+    # WL55 twin: 112 KB for the firmware + the ROM's 13 KB reserve (docs/boards.md)
     with AgentClient(small_board.port, on_console=None) as hub:
         hub.wait_ready()
         total = hub.status()["heap"]["total"]
-        assert (96 + 13 - 2) * 1024 <= total <= (96 + 13) * 1024
+        assert (112 + 13 - 2) * 1024 <= total <= (112 + 13) * 1024
         assert hub.memtest(1024)["size"] == 1024
 
 
@@ -137,7 +137,7 @@ def test_allocation_beyond_the_heap_is_reported_not_fatal(small_board) -> None:
     with AgentClient(small_board.port, on_console=None) as hub:
         hub.wait_ready()
         with pytest.raises(DeviceError) as e:
-            hub.memtest(200 * 1024)  # more than the whole 96 KB heap
+            hub.memtest(200 * 1024)  # more than the whole 112 KB heap
         assert e.value.code == "busy" and "out of memory" in (e.value.msg or "")
         assert hub.hello().board == "NUCLEO_WL55"  # still alive and answering
         assert hub.status()["counters"]["no_memory"] >= 1

@@ -81,16 +81,18 @@ class Console:
         self._n = n
 
     def send(self, frame):
-        # One frame as one line, base64-encoded in slices of 192 bytes (256 characters):
-        # a small board's fragmented heap seldom has room for a whole reply twice over.
-        # The newline rides on the last slice: each write is a system call on the unix
-        # port and a USB packet on a board.
+        # One frame as one line, base64-encoded in slices (256 or 1024 characters): a small
+        # board's fragmented heap seldom has room for a whole reply twice over. The mark
+        # rides on the first slice and the newline on the last, as each write is a system
+        # call on the unix port and a USB packet on a board.
         w = self._out.write
-        w(b"\x1e")
         mv = memoryview(frame)
         n = len(frame)
-        for i in range(0, n, 192):
-            w(binascii.b2a_base64(mv[i : i + 192], newline=i + 192 >= n))
+        # 192 bytes on small boards, 768 on the rest (a status reply in a single write)
+        step = 768 if self.max_request >= 1024 else 192
+        for i in range(0, n, step):
+            chunk = binascii.b2a_base64(mv[i : i + step], newline=i + step >= n)
+            w(b"\x1e" + chunk if i == 0 else chunk)
 
 
 # Uptime that does not wrap: ticks_ms wraps after about 12 days on most ports and field
@@ -286,6 +288,8 @@ def main():
 
     global KEEP_MODULES
     KEEP_MODULES = getattr(dbch_board, "KEEP_MODULES", False)
+    if KEEP_MODULES:
+        cbor.cache_keys(True)  # the same policy: heap to spare buys speed
     from dbchagent.hub import Hub
 
     hub = Hub(dbch_board)

@@ -11,6 +11,18 @@ class CBORError(ValueError):
     pass
 
 
+_KEYS_MAX = const(64)
+# Map keys encoded (text -> bytes), kept on boards with heap to spare: replies reuse a few
+# dozen keys, and a cached key is one extend instead of an encode. None (off) until the
+# agent turns it on (app.main, from the board's KEEP_MODULES).
+_keys = None
+
+
+def cache_keys(on):
+    global _keys
+    _keys = {} if on else None
+
+
 def _head(out, major, n):
     # Appends the head byte by byte: struct.pack would allocate for every wide number.
     m = major << 5
@@ -63,13 +75,19 @@ def _enc(out, obj, depth):
         for k, v in obj.items():
             # Keys are nearly always short text: written here, saving a call per key.
             if type(k) is str:
-                b = k.encode()
-                n = len(b)
-                if n < 24:
-                    out.append(0x60 | n)
+                b = None if _keys is None else _keys.get(k)
+                if b is not None:
                     out.extend(b)
                 else:
-                    _enc(out, k, depth)
+                    b = k.encode()
+                    n = len(b)
+                    if n < 24:
+                        if _keys is not None and len(_keys) < _KEYS_MAX:
+                            _keys[k] = bytes((0x60 | n,)) + b
+                        out.append(0x60 | n)
+                        out.extend(b)
+                    else:
+                        _enc(out, k, depth)
             else:
                 _enc(out, k, depth)
             _enc(out, v, depth)
@@ -85,7 +103,10 @@ def _enc(out, obj, depth):
         _head(out, 4, len(obj))
         depth += 1
         for x in obj:
-            _enc(out, x, depth)
+            if type(x) is int and 0 <= x < 24:
+                out.append(x)  # small counts and flags: no call
+            else:
+                _enc(out, x, depth)
     elif t is bytes or t is bytearray or t is memoryview:
         _head(out, 2, len(obj))
         out.extend(obj)

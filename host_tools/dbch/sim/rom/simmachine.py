@@ -86,14 +86,11 @@ def soft_reset():
     _reset(b"s")
 
 
+# Only the names the firmware uses: every name here is an interned string in the twin's
+# heap (C in flash on a board), and the interned-name table grows in steps of several KB.
 class Pin:
     IN = 0
     OUT = 1
-    OPEN_DRAIN = 2
-    PULL_UP = 1
-    PULL_DOWN = 2
-    IRQ_RISING = 1
-    IRQ_FALLING = 2
 
     def __init__(self, id, mode=-1, pull=-1, *, value=None):
         self._name = str(id).encode()
@@ -115,11 +112,8 @@ class Pin:
 
 
 class SPI:
-    MSB = 0
-    LSB = 1
-
-    def __init__(self, id, baudrate=1000000, *, polarity=0, phase=0, bits=8, firstbit=0,
-                 sck=None, mosi=None, miso=None):
+    def __init__(self, id, baudrate=1000000, *, polarity=0, phase=0, sck=None, mosi=None,
+                 miso=None):
         name = str(id).encode()
         if name not in _buses:
             raise ValueError("SPI(%s) doesn't exist" % id)
@@ -155,8 +149,9 @@ class FlashBlocks:
         self._f = f
         self._bs = block_size
         self._n = count
-        # One erased block, made once: a board's flash driver (C) takes no heap per erase.
-        self._blank = b"\xff" * block_size
+        # An erased run, made once and written as often as a block needs: a board's flash
+        # driver (C) takes no heap to erase, so the twin's ROM keeps this small.
+        self._blank = b"\xff" * min(block_size, 256)
 
     def readblocks(self, n, buf, off=0):
         self._f.seek(n * self._bs + off)
@@ -176,5 +171,7 @@ class FlashBlocks:
             return self._bs
         if op == 6:  # erase
             self._f.seek(arg * self._bs)
-            self._f.write(self._blank)
+            blank = self._blank
+            for _ in range(self._bs // len(blank)):
+                self._f.write(blank)
         return 0
