@@ -9,6 +9,7 @@ never a pass. Later checks (dbch check, evidence reports) are built on this.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,9 @@ def result_word(passed: bool | None) -> str:
     return {True: "pass", False: "fail", None: "unchecked"}[passed]
 
 
+# describe and _check are pure functions of immutable values, and a fleet check asks the
+# same questions of every board: cached, 32 boards cost little more host CPU than one.
+@functools.lru_cache(maxsize=4096)
 def describe(field: str, value: int) -> str:
     """A value as people read it: mask words with their channels, percentages as %."""
     spec = next(f for f in FIELDS if f.key == field)
@@ -68,6 +72,7 @@ def channel_list(page: int, chans: list[int]) -> str:
     return f"page {page} channels {plan.format_channels(chans)} ({span} MHz)"
 
 
+@functools.lru_cache(maxsize=4096)
 def _check(req: Requirement, actual: int | None) -> FieldResult:
     spec = req.spec
 

@@ -10,6 +10,7 @@ a new file: nothing in the code names a table.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -66,7 +67,12 @@ class RegionTable:
         return SubGhzConfig.from_dict({k: r.value for k, r in self.requirements.items()})
 
     def allowed(self) -> list[plan.Channel]:
-        return self.config().enabled()
+        return list(self._allowed)
+
+    @functools.cached_property
+    def _allowed(self) -> tuple[plan.Channel, ...]:
+        # The table never changes once loaded; checks of a fleet ask for this per board.
+        return tuple(self.config().enabled())
 
 
 @dataclass(frozen=True)
