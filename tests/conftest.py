@@ -19,6 +19,15 @@ from dbch.tables import TableVersion, get_table, load_table_file
 
 ROOT = Path(__file__).resolve().parents[1]
 MICROPYTHON = str(Path(sys.executable).parent / "micropython")
+MPREMOTE = str(Path(sys.executable).parent / "mpremote")
+
+
+def mpremote(port: str, *args: str, resume: bool = True, timeout: float = 30) -> str:
+    """Run the mpremote command on a board (with `resume`: no soft reset first); its output."""
+    cmd = [MPREMOTE, "connect", port, *(["resume"] if resume else []), *args]
+    out = subprocess.run(cmd, capture_output=True, timeout=timeout, text=True)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
 
 
 @pytest.fixture(scope="session")

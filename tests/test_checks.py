@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import apply, ensure_agent, start_deployed, table_variant
+from conftest import apply, ensure_agent, mpremote, start_deployed, table_variant
 from dbch import channel_plan as plan
 from dbch.checks import run_check
 from dbch.client import AgentClient
@@ -175,13 +175,7 @@ def test_an_agent_that_lies_about_its_radio_fails_on_the_witness(
     try:
         liar = tmp_path / "main.py"
         liar.write_bytes(LIAR_MAIN)
-        mpremote = str(Path(sys.executable).parent / "mpremote")
-        subprocess.run(
-            [mpremote, "connect", board.port, "cp", str(liar), ":main.py"],
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
+        mpremote(board.port, "cp", str(liar), ":main.py", resume=False, timeout=60)
         board.reset()
         with AgentClient(board.port, on_console=None) as hub:
             hub.wait_ready()

@@ -6,14 +6,11 @@ reply and counts it. And the watchdog: fed only from the agent's healthy main lo
 from __future__ import annotations
 
 import random
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import serial
-from conftest import apply, ensure_agent, start_deployed
+from conftest import apply, ensure_agent, mpremote, start_deployed
 from dbch.client import AgentClient
 from dbch.deploy import deploy
 from dbch.protocol import KIND_ERROR, KIND_REPLY, encode_request
@@ -127,20 +124,7 @@ def test_the_agent_leaves_the_interned_name_table_a_step_to_grow(small_board: Si
     with AgentClient(small_board.port, on_console=None) as hub:
         apply(hub, get_table("sec-2018-03"))
         hub.scan()
-    out = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "mpremote"),
-            "connect",
-            small_board.port,
-            "resume",
-            "exec",
-            "import micropython; micropython.qstr_info()",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert out.returncode == 0, out.stderr
-    fields = dict(f.split("=") for f in out.stdout.split(":", 1)[1].strip().split(", "))
+    out = mpremote(small_board.port, "exec", "import micropython; micropython.qstr_info()")
+    fields = dict(f.split("=") for f in out.split(":", 1)[1].strip().split(", "))
     assert int(fields["n_pool"]) <= 5, f"the agent needs {fields['n_qstr']} names (of 620)"
     ensure_agent(small_board)

@@ -4,27 +4,15 @@ restart the VM from flash, the heap is capped, and stopping leaves nothing runni
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import serial
-from conftest import HUB_BOARD, ensure_agent, start_deployed
+from conftest import HUB_BOARD, MPREMOTE, ensure_agent, mpremote, start_deployed
 from dbch.client import AgentClient
 from dbch.sim.bench import Bench, simulated_boards
 from dbch.sim.layout import pid_alive
 from mpremote.transport_serial import SerialTransport
-
-MPREMOTE = str(Path(sys.executable).parent / "mpremote")
-
-
-def mpremote(port: str, *args: str) -> str:
-    out = subprocess.run(
-        [MPREMOTE, "connect", port, "resume", *args], capture_output=True, timeout=30, text=True
-    )
-    assert out.returncode == 0, out.stderr
-    return out.stdout
 
 
 def test_mpremote_resume_exec_reaches_the_vm(hub_board) -> None:
@@ -120,14 +108,7 @@ def test_the_rom_stays_inside_its_reserve(bench) -> None:
     # does not get to use. It must stay within SIM_ROM_RESERVE_KB.
     from dbch.boards import SIM_ROM_RESERVE_KB
 
-    (b,) = bench.start(board="NUCLEO_WL55", ids=["rom-probe"], erase=True)
-    try:
-        t = SerialTransport(b.port)
-        t.enter_raw_repl(soft_reset=False)
-        used = int(t.exec("import gc\ngc.collect()\nprint(gc.mem_alloc())"))
-        t.close()
-    finally:
-        b.stop()
+    used = bench.rom_heap_bytes("NUCLEO_WL55")
     assert used <= SIM_ROM_RESERVE_KB * 1024, used
 
 

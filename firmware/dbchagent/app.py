@@ -34,8 +34,6 @@ class Console:
         self._mv = memoryview(self._line)
         self._n = -1  # characters of the frame being read; -1 between frames
         self._over = False
-        self.noise = 0  # bytes seen outside any frame (typed text, garbage)
-        self.cut = 0  # frames abandoned because a new frame began
 
     def wait(self, timeout_ms):
         for _ in self._poll.ipoll(timeout_ms):
@@ -56,9 +54,7 @@ class Console:
                 break  # end of input
             c = b1[0]
             if c == MARK:
-                if n > 0:
-                    self.cut += 1
-                n = 0
+                n = 0  # a new frame: one cut short before it is dropped
                 self._over = False
             elif c == _NL:
                 if n >= 0:
@@ -67,9 +63,7 @@ class Console:
                     else:
                         on_frame(self._mv[:n])
                 n = -1
-            elif n < 0:
-                self.noise += 1
-            elif c != _CR:
+            elif n >= 0 and c != _CR:  # bytes outside a frame (typed text) are dropped
                 if n < self._max:
                     line[n] = c
                     n += 1

@@ -69,7 +69,8 @@ class CC1101(Radio):
         super().__init__(max_power_dbm)
         self._spi = spi
         self._cs = cs
-        self._gdo0 = gdo0
+        # gdo0 is wired as an input (the board module makes the Pin); the driver reads the
+        # chip's state over SPI instead, so it keeps no reference to it.
 
     def _xfer(self, data):
         out = bytearray(len(data))

@@ -54,7 +54,6 @@ class SX127x(Radio):
         self._spi = spi
         self._nss = nss
         self._reset = reset
-        self._b2 = bytearray(2)
 
     # --- registers (§4.3: address | 0x80 writes, bursts auto-increment) ---
     def _read(self, addr, n=1):

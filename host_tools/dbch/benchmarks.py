@@ -419,26 +419,11 @@ def _works_with_heap(bench: Bench, board_id: str, heap_kb: int) -> bool:
         b.stop()
 
 
-def _rom_bytes(bench: Bench) -> int:
-    """Heap the twin's ROM (machine, flash driver, REPL: C on a real board) holds on a
-    blank twin: status reports the VM's heap, so this share is not the agent's."""
-    (b,) = bench.start(board=MEMORY_BOARD, ids=["rom-probe"], erase=True)
-    try:
-        t = SerialTransport(b.port)
-        try:
-            t.enter_raw_repl(soft_reset=False)
-            return int(t.exec("import gc\ngc.collect()\nprint(gc.mem_alloc())"))
-        finally:
-            t.close()
-    finally:
-        b.stop()
-
-
 def bench_memory(bench: Bench, res: Results, boot_n: int) -> None:
     peak: dict[str, int] = {}
     boot: dict[str, float] = {}
     least: dict[str, int] = {}
-    rom = _rom_bytes(bench)
+    rom = bench.rom_heap_bytes(MEMORY_BOARD)  # status counts it; it is not the agent's
     res.samples["sim_rom_bytes"] = rom
     for form in ("mpy", "py"):
         board_id = f"mem-{form}"

@@ -31,13 +31,6 @@ _CHANNELS: dict[int, tuple[int, ...]] = {
 RESERVED_BITS = {29: 0x07FFFE00}
 BITMAP_MASK = (1 << 27) - 1
 
-DUIS_MASK_ELEMENTS = {
-    28: "LowerBandSubGHzChannels0To26",
-    29: "LowerBandSubGHzChannels27To34",
-    30: "LowerBandSubGHzChannels35To61",
-    31: "UpperBandSubGHzChannels0To26",
-}
-
 
 class ChannelPlanError(ValueError):
     """A page, channel or mask word outside the plan (the message says which and why)."""

@@ -17,7 +17,7 @@ from .client import AgentClient
 from .compare import describe
 from .errors import DbchError, TableError
 from .output import key_values, print_json, print_table, progress
-from .ports import add_port_arg, resolve_port
+from .ports import add_port_and_json_args, add_port_arg, resolve_port
 from .subghz_config import agent_record, content_hash
 from .tables import REGIONS, TableVersion, all_tables, get_table
 
@@ -75,9 +75,7 @@ def do_apply(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def add_config_args(p: argparse.ArgumentParser) -> None:
-    add_port_arg(p)
-    p.add_argument("--json", action="store_true", help="print JSON")
+add_config_args = add_port_and_json_args
 
 
 def do_config(args: argparse.Namespace) -> int:
@@ -99,9 +97,7 @@ def do_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_channel_args(p: argparse.ArgumentParser) -> None:
-    add_port_arg(p)
-    p.add_argument("--json", action="store_true", help="print JSON")
+add_channel_args = add_port_and_json_args
 
 
 def do_channel(args: argparse.Namespace) -> int:
@@ -117,9 +113,7 @@ def do_channel(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_scan_args(p: argparse.ArgumentParser) -> None:
-    add_port_arg(p)
-    p.add_argument("--json", action="store_true", help="print JSON")
+add_scan_args = add_port_and_json_args
 
 
 def do_scan(args: argparse.Namespace) -> int:
@@ -140,9 +134,7 @@ def do_scan(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_channel_log_args(p: argparse.ArgumentParser) -> None:
-    add_port_arg(p)
-    p.add_argument("--json", action="store_true", help="print JSON")
+add_channel_log_args = add_port_and_json_args
 
 
 def _when(t: Any) -> str:

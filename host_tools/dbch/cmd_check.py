@@ -351,6 +351,13 @@ def status_line(st: dict[str, Any]) -> str:
     )
 
 
+def _monitor_line(as_json: bool, key: str, value: dict[str, Any], text: str) -> None:
+    """One line of `dbch monitor`: {key: value} as JSON, or the time and the text."""
+    stamp = dt.datetime.now().strftime("%H:%M:%S")
+    line = json.dumps({key: value}, default=_jsonable) if as_json else f"{stamp}  {text}"
+    print(line, flush=True)
+
+
 def do_monitor(args: argparse.Namespace) -> int:
     deadline = None if args.seconds is None else time.monotonic() + args.seconds
     with AgentClient(resolve_port(args.port), on_console=None) as hub:
@@ -361,24 +368,12 @@ def do_monitor(args: argparse.Namespace) -> int:
             now = time.monotonic()
             if now >= next_status:
                 st = hub.status()
-                stamp = dt.datetime.now().strftime("%H:%M:%S")
-                print(
-                    json.dumps({"status": st}, default=_jsonable)
-                    if args.json
-                    else f"{stamp}  {status_line(st)}",
-                    flush=True,
-                )
+                _monitor_line(args.json, "status", st, status_line(st))
                 next_status = now + args.interval
             wait = max(0.05, next_status - time.monotonic())
             if deadline is not None:
                 wait = min(wait, max(0.0, deadline - time.monotonic()))
             ev = hub.wait_event(None, timeout=wait)
             if ev is not None:
-                stamp = dt.datetime.now().strftime("%H:%M:%S")
-                print(
-                    json.dumps({"event": ev}, default=_jsonable)
-                    if args.json
-                    else f"{stamp}  ! {describe_event(ev)}",
-                    flush=True,
-                )
+                _monitor_line(args.json, "event", ev, "! " + describe_event(ev))
     return 0

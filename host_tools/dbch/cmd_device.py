@@ -10,14 +10,11 @@ from .client import AgentClient
 from .deploy import deploy
 from .errors import DbchError, ProtocolError
 from .output import key_values, print_json, progress
-from .ports import add_port_arg, resolve_port
+from .ports import add_port_and_json_args, add_port_arg, resolve_port
 from .protocol import KIND_EVENT, decode_frame, split_line
 from .transport import Transport
 
-
-def add_hello_args(p: argparse.ArgumentParser) -> None:
-    add_port_arg(p)
-    p.add_argument("--json", action="store_true", help="print JSON")
+add_hello_args = add_port_and_json_args
 
 
 def do_hello(args: argparse.Namespace) -> int:
@@ -30,9 +27,7 @@ def do_hello(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_status_args(p: argparse.ArgumentParser) -> None:
-    add_port_arg(p)
-    p.add_argument("--json", action="store_true", help="print JSON")
+add_status_args = add_port_and_json_args
 
 
 def format_status(st: dict[str, Any]) -> str:

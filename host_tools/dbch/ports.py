@@ -19,6 +19,12 @@ def add_port_arg(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.set_defaults(_port_required=required)
 
 
+def add_port_and_json_args(p: argparse.ArgumentParser) -> None:
+    """The arguments of a command that reads one board: its port, and --json."""
+    add_port_arg(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
 def resolve_port(spec: str | None) -> str:
     """A port URL from what the user typed; `sim:ID` names a running simulated board."""
     if not spec:

@@ -261,6 +261,22 @@ class Bench:
                 return b
         return None
 
+    def rom_heap_bytes(self, board: str) -> int:
+        """Heap a blank twin's ROM and REPL hold (machine, flash driver, bridge: C in flash
+        on a real board): not the firmware's, though `status` counts it in the VM's heap."""
+        from mpremote.transport_serial import SerialTransport
+
+        (b,) = self.start(board=board, ids=["rom-probe"], erase=True)
+        try:
+            t = SerialTransport(b.port)
+            try:
+                t.enter_raw_repl(soft_reset=False)
+                return int(t.exec("import gc\ngc.collect()\nprint(gc.mem_alloc())"))
+            finally:
+                t.close()
+        finally:
+            b.stop()
+
     # --- internals ---
     def _configure(self, clock_scale: int | None, interferers: list[str] | None) -> None:
         current = read_json(self.folder.config)
