@@ -29,13 +29,14 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check host_tools tests
+	$(BIN)/ruff check firmware  # MicroPython idioms: firmware/ruff.toml
 	$(BIN)/ruff format --check host_tools tests
 
 test: lint
 	DBCH_REQUIRE_CHROMIUM=$$(scripts/ensure-chromium.sh) $(BIN)/pytest
 
 bench: $(STAMP)
-	$(BIN)/python -m dbch.benchmarks
+	$(BIN)/dbch bench
 
 soak: $(STAMP)
 	DBCH_POWER_CUTS=$(SOAK_POWER_CUTS) DBCH_FUZZ_EXAMPLES=$(SOAK_FUZZ_EXAMPLES) \

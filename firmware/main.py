@@ -1,4 +1,4 @@
 # Starts the DBCH agent. Ctrl-C (as mpremote sends) stops it and leaves the REPL.
-from dbchagent import app
+import dbchagent
 
-app.main()
+dbchagent.main()

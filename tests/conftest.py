@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 from dbch import paths
-from dbch.client import AgentClient
-from dbch.deploy import deploy
+from dbch.boards.deploy import deploy
 from dbch.errors import DbchError
+from dbch.gbcs.subghz_config import agent_record, content_hash
+from dbch.gbcs.tables import TableVersion, get_table, load_table_file
+from dbch.link.client import AgentClient
 from dbch.sim.bench import Bench, SimBoard
-from dbch.subghz_config import agent_record, content_hash
-from dbch.tables import TableVersion, get_table, load_table_file
 
 ROOT = Path(__file__).resolve().parents[1]
 MICROPYTHON = str(Path(sys.executable).parent / "micropython")
@@ -125,7 +125,7 @@ def apply(hub: AgentClient, table: TableVersion, region: str = "north") -> dict:
 def two_records() -> list[bytes]:
     """Two valid, different configuration records: the 2018 table for north, and the same
     with at most 4 channel changes a week (the shipped tables' regions share their values)."""
-    from dbch.subghz_config import SubGhzConfig
+    from dbch.gbcs.subghz_config import SubGhzConfig
 
     t = get_table("sec-2018-03")
     values = t.region("north").config().values()

@@ -9,13 +9,13 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import HUB_BOARD, SMALL_BOARD, apply, ensure_agent, start_deployed, table_variant
-from dbch import channel_plan as plan
-from dbch.client import AgentClient
 from dbch.errors import DeviceError
+from dbch.gbcs import channel_plan as plan
+from dbch.gbcs.subghz_config import agent_record
+from dbch.gbcs.tables import get_table
+from dbch.link.client import AgentClient
 from dbch.sim.air import read_air_log
 from dbch.sim.bench import Bench, SimBoard
-from dbch.subghz_config import agent_record
-from dbch.tables import get_table
 
 
 @pytest.fixture
@@ -264,7 +264,7 @@ def fast_board(tmp_path_factory) -> Iterator[SimBoard]:
     home = tmp_path_factory.mktemp("fast")
     bench = Bench(home)
     (b,) = bench.start(board=HUB_BOARD, erase=True, clock_scale=1000)
-    from dbch.deploy import deploy
+    from dbch.boards.deploy import deploy
 
     deploy(b.port, HUB_BOARD)
     yield b

@@ -6,11 +6,11 @@ from __future__ import annotations
 import cbor2
 import pytest
 from conftest import HUB_BOARD
-from dbch import protocol
-from dbch.client import AgentClient
 from dbch.errors import DeviceError
-from dbch.protocol import KIND_ERROR, KIND_REPLY, Link, encode_frame, encode_request
-from dbch.transport import Transport
+from dbch.link import frames as protocol
+from dbch.link.client import AgentClient
+from dbch.link.frames import KIND_ERROR, KIND_REPLY, Link, encode_frame, encode_request
+from dbch.link.transport import Transport
 
 
 def reply(link: Link, seq: int, timeout: float = 2.0) -> protocol.Frame:
@@ -32,7 +32,7 @@ def raw(hub_board):
 
 
 def test_hello_identifies_agent_board_and_firmware(hub) -> None:
-    from dbch.deploy import firmware_hash
+    from dbch.boards.deploy import firmware_hash
 
     h = hub.hello()
     assert h.proto == 1 and h.board == HUB_BOARD and h.radio == "sx1262"

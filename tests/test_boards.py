@@ -8,9 +8,15 @@ from pathlib import Path
 
 import pytest
 from dbch import paths
-from dbch.boards import all_boards, board_module, get_board, load_board_file, parse_board
+from dbch.boards.definitions import (
+    all_boards,
+    board_module,
+    get_board,
+    load_board_file,
+    parse_board,
+)
+from dbch.boards.mpy import compile_file
 from dbch.errors import BoardDefinitionError
-from dbch.mpy import compile_file
 
 REQUIRED_BOARDS = {
     "HELTEC_WIFI_LORA32_V3": "sx1262",

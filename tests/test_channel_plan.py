@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from dbch import channel_plan as plan
+from dbch.gbcs import channel_plan as plan
 
 
 def test_every_channel_frequency_follows_the_formulas() -> None:

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 from conftest import apply, ensure_agent, mpremote, start_deployed, table_variant
-from dbch import channel_plan as plan
-from dbch.checks import run_check
-from dbch.client import AgentClient
+from dbch.checks.views import run_check
 from dbch.errors import PortBusyError, TransportError
-from dbch.serve_port import PortServer
+from dbch.gbcs import channel_plan as plan
+from dbch.gbcs.subghz_config import agent_record, content_hash
+from dbch.gbcs.tables import get_table
+from dbch.link.client import AgentClient
+from dbch.link.serve_port import PortServer
 from dbch.sim.bench import Bench, SimBoard
-from dbch.subghz_config import agent_record, content_hash
-from dbch.tables import get_table
 
 DBCH = str(Path(sys.executable).parent / "dbch")
 TABLE = get_table("sec-2018-03")
@@ -163,8 +163,8 @@ def _lying_tune(self, f):
     _tune(self, f + 1050000)
     self._shadow["freq_hz"] = f
 sx126x.SX1262._tune = _lying_tune
-from dbchagent import app
-app.main()
+import dbchagent
+dbchagent.main()
 """
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import HUB_BOARD, ensure_agent
 from dbch.cli import main
-from dbch.client import AgentClient
+from dbch.link.client import AgentClient
 
 DBCH = str(Path(sys.executable).parent / "dbch")
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from conftest import HUB_BOARD, ensure_agent
 from dbch import paths
-from dbch.boards import get_board
-from dbch.deploy import build, deploy, firmware_hash, firmware_sources
-from dbch.mpy import compile_file
+from dbch.boards.definitions import get_board
+from dbch.boards.deploy import build, deploy, firmware_hash, firmware_sources
+from dbch.boards.mpy import compile_file
 from mpremote.transport_serial import SerialTransport
 
 

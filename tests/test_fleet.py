@@ -14,9 +14,10 @@ from types import SimpleNamespace
 
 import pytest
 from conftest import table_variant
-from dbch.client import AgentClient
+from dbch.checks.fleet import Outcome, exit_code, read_bench_file
+from dbch.checks.targets import Power, Target
 from dbch.errors import DataFileError
-from dbch.fleet import Outcome, Target, exit_code, read_bench_file
+from dbch.link.client import AgentClient
 
 DBCH = str(Path(sys.executable).parent / "dbch")
 
@@ -141,9 +142,27 @@ def test_a_bench_file_finds_boards_by_usb_serial_number(tmp_path: Path) -> None:
     )
     targets = read_bench_file(f, ports(("0671FF38", "/dev/ttyACM3"), ("X", "/dev/ttyACM0")))
     assert targets == [
-        Target("wl55-a", "/dev/ttyACM3", None, "south"),
-        Target("remote", "rfc2217://benchhost:4001", None, None),
+        Target("wl55-a", "/dev/ttyACM3", "south"),
+        Target("remote", "rfc2217://benchhost:4001", None),
     ]
+
+
+def test_a_bench_file_gives_a_real_board_the_power_its_bench_has(tmp_path: Path) -> None:
+    # A relay named in the bench file is the board's Power protocol; a board without one
+    # has no power, reset or witness (never a simulated stand-in).
+    log = tmp_path / "relay.log"
+    f = tmp_path / "bench.toml"
+    f.write_text(
+        f'[[board]]\nname = "a"\nport = "/dev/ttyACM0"\n'
+        f"power_off = \"sh -c 'echo off >> {log}'\"\npower_on = \"sh -c 'echo on >> {log}'\"\n"
+        '[[board]]\nname = "b"\nport = "/dev/ttyACM1"\n'
+    )
+    a, b = read_bench_file(f, ports())
+    assert isinstance(a.power, Power) and a.reset is None and a.witness is None
+    a.power.power_cut()
+    assert log.read_text().split() == ["off", "on"]
+    assert (b.power, b.reset, b.witness, b.simulated) == (None, None, None, False)
+    assert b.emissions(3600) is None
 
 
 @pytest.mark.parametrize(

@@ -14,13 +14,14 @@ from collections.abc import Iterator
 import cbor2
 import pytest
 from conftest import apply, ensure_agent
-from dbch import channel_plan as plan
-from dbch.client import AgentClient
 from dbch.errors import DeviceError, TransportError
-from dbch.protocol import KIND_REQUEST, encode_frame
+from dbch.gbcs import channel_plan as plan
+from dbch.gbcs.tables import get_table
+from dbch.link import spec
+from dbch.link.client import AgentClient
+from dbch.link.frames import KIND_REQUEST, encode_frame
 from dbch.sim.air import read_air_log
 from dbch.sim.bench import SimBoard
-from dbch.tables import get_table
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -30,41 +31,16 @@ FUZZ = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-TYPED = {
-    "bad_frame",
-    "bad_crc",
-    "bad_version",
-    "too_large",
-    "bad_cbor",
-    "bad_request",
-    "unknown_command",
-    "bad_argument",
-    "busy",
-    "invalid_config",
-    "unconfigured",
-    "radio_locked",
-    "unauthorised",
-}
-# Each command and the arguments it knows (reset is left out: it only resets).
+# Every typed error of the wire contract but `internal` (an unexpected exception).
+TYPED = set(spec.ERROR_CODES) - {"internal"}
+# Each command and the arguments it knows, from the wire contract. Left out: reset (it
+# only resets) and auth (every protected command goes through it signed, below).
+# rotate_key goes without its counter argument: a rotation that succeeded would lose the
+# board's key (rotation has its own tests in test_security.py).
 COMMANDS = {
-    "hello": (),
-    "status": (),
-    "echo": ("data",),
-    "memtest": ("size",),
-    "auth_info": (),
-    "set_config": ("record", "table", "region"),
-    "get_config": (),
-    "get_channel": (),
-    "channel_log": (),
-    "scan": (),
-    "traffic": ("frames", "size", "interval_ms"),
-    "traffic_stop": (),
-    "test_tx": ("freq_hz", "size"),
-    "events": ("after", "limit"),
-    "events_clear": (),
-    # Without its counter argument: a rotation that succeeded would lose the board's key
-    # (rotation has its own tests in test_security.py).
-    "rotate_key": ("new",),
+    name: tuple(a for a in c.args if (name, a) != ("rotate_key", "ctr"))
+    for name, c in spec.COMMANDS.items()
+    if name not in ("reset", "auth")
 }
 cbor_values = st.recursive(
     st.none()

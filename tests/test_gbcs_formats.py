@@ -7,10 +7,10 @@ from pathlib import Path
 
 import cbor2
 import pytest
-from dbch import channel_plan as plan
-from dbch import dlms, duis
 from dbch.errors import TableError
-from dbch.subghz_config import (
+from dbch.gbcs import channel_plan as plan
+from dbch.gbcs import dlms, duis
+from dbch.gbcs.subghz_config import (
     FIELDS,
     ConfigError,
     Regulatory,

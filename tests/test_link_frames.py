@@ -5,7 +5,7 @@ from __future__ import annotations
 import zlib
 
 from conftest import MicroPython
-from dbch import protocol
+from dbch.link import frames as protocol
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

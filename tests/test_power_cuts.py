@@ -15,12 +15,12 @@ import time
 
 import cbor2
 from conftest import start_deployed, two_records
-from dbch import keys
-from dbch.client import AgentClient
-from dbch.keys import KeyStore
-from dbch.protocol import encode_request
+from dbch.gbcs.subghz_config import content_hash
+from dbch.link import auth as keys
+from dbch.link.auth import KeyStore
+from dbch.link.client import AgentClient
+from dbch.link.frames import encode_request
 from dbch.sim.bench import Bench
-from dbch.subghz_config import content_hash
 
 TRIALS = int(os.environ.get("DBCH_POWER_CUTS", "150"))
 RECORDS = two_records()

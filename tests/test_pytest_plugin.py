@@ -10,7 +10,7 @@ from dbch.sim.bench import SimBoard
 
 INNER_SUITE = """
 from dbch.pytest_plugin import check_now
-from dbch.subghz_config import agent_record
+from dbch.gbcs.subghz_config import agent_record
 
 def test_apply_and_check(dbch_hub, dbch_target, dbch_table, dbch_evidence):
     t = dbch_table.table
@@ -91,3 +91,16 @@ def test_a_board_given_by_port_is_used_as_it_is(
     result.stdout.fnmatch_lines(["*WITNESS False n/a"])
     records = json.loads((pytester.path / "ev.json").read_text())
     assert any(r["view"] == "witness" and r["result"] == "n/a" for r in records)
+
+
+def test_a_simulated_board_named_by_id_is_resolved_before_it_is_opened(
+    pytester: pytest.Pytester, hub_board: SimBoard
+) -> None:
+    """--dbch-port=sim:ID names a running simulated board: the plugin resolves the name to
+    its port before opening it (it used to open `sim:ID` itself and error in every test)."""
+    from conftest import ensure_agent
+
+    ensure_agent(hub_board)
+    pytester.makepyfile(INNER_SUITE)
+    result = pytester.runpytest_subprocess(f"--dbch-port=sim:{hub_board.id}", "-s")
+    result.assert_outcomes(passed=1)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 from conftest import MicroPython
-from dbch import channel_plan as plan
-from dbch.deploy import deploy
+from dbch.boards.deploy import deploy
+from dbch.gbcs import channel_plan as plan
 from dbch.sim.air import read_air_log
 from dbch.sim.bench import Bench, SimBoard
 from dbch.sim.chips import CC1101Model, SX126xModel, SX127xModel

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 from conftest import HUB_BOARD, apply
-from dbch import channel_plan as plan
-from dbch.client import AgentClient
-from dbch.deploy import deploy
+from dbch.boards.deploy import deploy
+from dbch.gbcs import channel_plan as plan
+from dbch.gbcs.tables import get_table
+from dbch.link.client import AgentClient
 from dbch.sim.air import read_air_log
 from dbch.sim.bench import Bench
-from dbch.tables import get_table
 
 
 @pytest.fixture

@@ -15,10 +15,10 @@ import zlib
 from pathlib import Path
 
 import pytest
-from dbch import channel_plan as plan
-from dbch.checks import run_check
-from dbch.evidence import write_html
-from dbch.tables import get_table
+from dbch.checks.evidence import write_html
+from dbch.checks.views import run_check
+from dbch.gbcs import channel_plan as plan
+from dbch.gbcs.tables import get_table
 from test_checks import emission, readings
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

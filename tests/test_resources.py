@@ -11,11 +11,11 @@ import time
 
 import serial
 from conftest import apply, ensure_agent, mpremote, start_deployed
-from dbch.client import AgentClient
-from dbch.deploy import deploy
-from dbch.protocol import KIND_ERROR, KIND_REPLY, encode_request
+from dbch.boards.deploy import deploy
+from dbch.gbcs.tables import get_table
+from dbch.link.client import AgentClient
+from dbch.link.frames import KIND_ERROR, KIND_REPLY, encode_request
 from dbch.sim.bench import Bench, SimBoard
-from dbch.tables import get_table
 
 
 def collect_replies(hub: AgentClient, seqs: set[int], timeout: float) -> dict[int, object]:

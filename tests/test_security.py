@@ -16,14 +16,14 @@ from pathlib import Path
 import cbor2
 import pytest
 from conftest import MicroPython, apply, ensure_agent, start_deployed
-from dbch import channel_plan as plan
-from dbch import keys
-from dbch.client import AgentClient
 from dbch.errors import AuthError, DeviceError
-from dbch.keys import KeyStore
+from dbch.gbcs import channel_plan as plan
+from dbch.gbcs.subghz_config import agent_record
+from dbch.gbcs.tables import get_table
+from dbch.link import auth as keys
+from dbch.link.auth import KeyStore
+from dbch.link.client import AgentClient
 from dbch.sim.bench import Bench, SimBoard
-from dbch.subghz_config import agent_record
-from dbch.tables import get_table
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -9,7 +9,7 @@ import time
 import pytest
 import serial
 from conftest import HUB_BOARD, MPREMOTE, ensure_agent, mpremote, start_deployed
-from dbch.client import AgentClient
+from dbch.link.client import AgentClient
 from dbch.sim.bench import Bench, simulated_boards
 from dbch.sim.layout import pid_alive
 from mpremote.transport_serial import SerialTransport
@@ -106,7 +106,7 @@ def test_heap_is_capped_at_the_twins_budget(small_board) -> None:
 def test_the_rom_stays_inside_its_reserve(bench) -> None:
     # What the simulated board's ROM and REPL hold on a blank twin: heap the firmware
     # does not get to use. It must stay within SIM_ROM_RESERVE_KB.
-    from dbch.boards import SIM_ROM_RESERVE_KB
+    from dbch.boards.definitions import SIM_ROM_RESERVE_KB
 
     used = bench.rom_heap_bytes("NUCLEO_WL55")
     assert used <= SIM_ROM_RESERVE_KB * 1024, used

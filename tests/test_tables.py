@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from dbch import channel_plan as plan
-from dbch.compare import compare, conforms
 from dbch.errors import TableError
-from dbch.subghz_config import SubGhzConfig
-from dbch.table_diff import diff, impact, load_device_records
-from dbch.tables import REGIONS, all_tables, get_table, load_table_file
+from dbch.gbcs import channel_plan as plan
+from dbch.gbcs.compare import compare, conforms
+from dbch.gbcs.subghz_config import SubGhzConfig
+from dbch.gbcs.table_diff import diff, impact, load_device_records
+from dbch.gbcs.tables import REGIONS, all_tables, get_table, load_table_file
 
 DBCH = str(Path(sys.executable).parent / "dbch")
 SHIPPED = Path(__file__).parents[1] / "tables" / "sec-2018-03.toml"

@@ -7,10 +7,10 @@ import binascii
 import gc
 import select
 import sys
-import time
 from dbchagent import cbor, link
-from dbchagent.errors import AgentError
+from dbchagent.errors import AgentError, no_extra
 from dbchagent.link import MARK
+from dbchagent.runtime import Uptime, release
 
 _TICK_MS = const(20)
 _UNHEALTHY = const(50)  # passes in a row with failing duties (about a second): stop feeding
@@ -89,34 +89,12 @@ class Console:
             w(b"\x1e" + chunk if i == 0 else chunk)
 
 
-# Uptime that does not wrap: ticks_ms wraps after about 12 days on most ports and field
-# kits run for weeks, so elapsed ticks are accumulated into an unbounded counter. Call
-# now_ms() at least every few days (the main loop does it many times a second).
-def wall_s():
-    # Wall-clock seconds as an integer on every port (the unix port returns a float).
-    return int(time.time())
-
-
-class Uptime:
-    def __init__(self):
-        self._last = time.ticks_ms()
-        self._ms = 0
-
-    def now_ms(self):
-        t = time.ticks_ms()
-        self._ms += time.ticks_diff(t, self._last)
-        self._last = t
-        return self._ms
-
-
-
 class Agent:
     def __init__(self, console=None):
         self.console = console or Console()
         self.uptime = Uptime()
         self.counters = {}
-        self.commands = {}  # name -> handler(agent, args) -> result
-        self.protected = ()  # commands that need an authenticated request (auth.py)
+        self.commands = {}  # name -> (handler or module name, protected, arguments)
         self.status_parts = []  # callables(agent, status_dict) adding their section
         self.tickers = []  # callables(agent, now_ms), run every loop pass
         self.after_reply = None  # run once the current reply is on the wire (reset)
@@ -151,8 +129,8 @@ class Agent:
         try:
             kind, seq, body, crc = link.decode(line)
         except link.FrameError as e:
-            self.count(e.args[0])
-            self.console.send(self._error(e.args[1], e.args[0]))
+            self.count(e.code)
+            self.console.send(self._error(e.seq, e.code))
             return
         last = self._last
         if last is not None and last[0] == seq and last[1] == crc:
@@ -205,12 +183,15 @@ class Agent:
 
     def dispatch(self, name, args, authorised):
         # Run one command. Protected ones (changing the board) only from auth.py, after
-        # the request's MAC and counter were verified.
-        handler = self.commands.get(name)
-        if handler is None:
+        # the request's MAC and counter were verified. cmd_system.TABLE lists each command's
+        # arguments; anything else is refused here, before the handler runs.
+        entry = self.commands.get(name)
+        if entry is None:
             raise AgentError("unknown_command", "command", name)
-        if name in self.protected and not authorised:
+        handler, protected, allowed = entry
+        if protected and not authorised:
             raise AgentError("unauthorised", "command", name + " needs an auth request")
+        no_extra(args, allowed)
         if type(handler) is not str:
             return handler(self, args)
         # A command kept on flash: its module is loaded for this request only.
@@ -257,50 +238,3 @@ class Agent:
             # that stopped, or whose duties keep failing, lets it reset the board.
             if self.wdt is not None and self._tick_failures < _UNHEALTHY:
                 self.wdt.feed()
-
-
-# Set from the board definition at start (dbch_board.KEEP_MODULES): boards with heap to
-# spare keep modules loaded once used, as reading one from flash costs more than most
-# requests; small boards free them after each use.
-KEEP_MODULES = False
-
-
-def release(name):
-    # Forget a module so its code can be collected (its interned names stay): commands and
-    # duties that are rarely needed live on flash, not in the heap, between uses.
-    if KEEP_MODULES:
-        return
-    sys.modules.pop(name, None)
-    pkg, _, attr = name.rpartition(".")
-    if pkg in sys.modules and attr in dir(sys.modules[pkg]):
-        delattr(sys.modules[pkg], attr)
-
-
-def main():
-    import dbch_board
-    from dbchagent import cmd_system
-
-    global KEEP_MODULES
-    KEEP_MODULES = getattr(dbch_board, "KEEP_MODULES", False)
-    if KEEP_MODULES:
-        cbor.cache_keys(True)  # the same policy: heap to spare buys speed
-    from dbchagent.hub import Hub
-
-    hub = Hub(dbch_board)
-    cmd_system.install(hub)
-    from dbchagent.cmd_info import identity
-
-    hub.event("ready", identity(hub))
-    del identity  # a function keeps its whole module alive
-    # Load each module kept on flash once now, so the names they intern (which are never
-    # freed) sit together at the start of the heap instead of in holes later on.
-    for name in ("cmd_info", "cmd_hub", "config_check", "channel_scan", "traffic", "auth"):
-        __import__("dbchagent." + name)
-        release("dbchagent." + name)
-    if getattr(dbch_board, "WATCHDOG_MS", 0):
-        import machine
-
-        hub.wdt = machine.WDT(timeout=dbch_board.WATCHDOG_MS)
-        sys.modules["dbch_wdt"] = hub.wdt  # for deploy to feed while the agent is stopped
-    gc.collect()
-    hub.run()

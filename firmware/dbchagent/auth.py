@@ -7,7 +7,7 @@
 import hashlib
 import machine
 from dbchagent import cbor, store
-from dbchagent.errors import AgentError, arg, no_extra
+from dbchagent.errors import AgentError, arg
 
 _DOMAIN = b"dbch-auth-v1"
 _ROTATE = b"dbch-rotate-v1"
@@ -76,7 +76,6 @@ def _refuse(agent, reason, cmd, msg):
 
 def auth(agent, args):
     # The wrapper: verify, advance the counter on flash, then run the inner command.
-    no_extra(args, ("req", "ctr", "mac"))
     inner = arg(args, "req", None, 512)
     ctr = arg(args, "ctr", 1, _CTR_MAX)
     mac = arg(args, "mac", None, 32)
@@ -88,7 +87,8 @@ def auth(agent, args):
             or type(req[1]) is not dict:
         raise AgentError("bad_request", "req", "expected [command, {args}]")
     cmd = req[0]
-    if cmd not in agent.protected:
+    entry = agent.commands.get(cmd)
+    if entry is None or not entry[1]:
         raise AgentError("bad_argument", "req", "%s needs no authorisation" % cmd)
     key = _load_key()
     if key is None:
@@ -105,7 +105,6 @@ def auth(agent, args):
 
 def auth_info(agent, args):
     # Open: whether a key is provisioned (its id, never the key) and the last counter.
-    no_extra(args, ())
     key = _load_key()
     return {"key_id": key_id(key) if key else None, "ctr": last_counter()}
 
@@ -113,7 +112,6 @@ def auth_info(agent, args):
 def rotate_key(agent, args):
     # Protected (reached only through auth): the new key travels masked with a pad only
     # holders of the old key can make, bound to this board and this counter.
-    no_extra(args, ("new", "ctr"))
     new = arg(args, "new", None, 32)
     ctr = arg(args, "ctr", 1, _CTR_MAX)
     if len(new) != 32 or ctr != last_counter():

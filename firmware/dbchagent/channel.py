@@ -7,7 +7,7 @@
 from micropython import const
 import struct
 from dbchagent import channel_mask, store
-from dbchagent.app import wall_s
+from dbchagent.runtime import wall_s
 
 _NAME = "chlog.bin"
 REC = ">IBBBBB"  # time (s), old page, old channel, new page, new channel, reason
@@ -23,7 +23,7 @@ _SCAN = const(2)
 def scanner():
     # Energy scans and the agility decision (channel_scan.py) are loaded when needed.
     from dbchagent import channel_scan
-    from dbchagent.app import release
+    from dbchagent.runtime import release
 
     release("dbchagent.channel_scan")  # not kept: the next import reads it again
     return channel_scan

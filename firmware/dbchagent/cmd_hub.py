@@ -3,8 +3,8 @@
 # traffic through the transmit path, a single test frame on a chosen frequency (still
 # through the gate), and the event log (download, clear).
 from micropython import const
-from dbchagent.app import release
-from dbchagent.errors import AgentError, arg, no_extra
+from dbchagent.runtime import release
+from dbchagent.errors import AgentError, arg
 from subghz.core import RadioError
 
 _CONFIG_CHANGED = const(0x8F2A)
@@ -18,7 +18,6 @@ def _text(args, name):
 
 
 def set_config(agent, args):
-    no_extra(args, ("record", "table", "region"))
     record = arg(args, "record", None, 256)
     from dbchagent import config_check
 
@@ -34,7 +33,6 @@ def set_config(agent, args):
 
 
 def get_config(agent, args):
-    no_extra(args, ())
     cfg = agent.config
     if cfg is None:
         return {"configured": False, "problem": agent.config_problem}
@@ -48,7 +46,6 @@ def get_config(agent, args):
 
 
 def get_channel(agent, args):
-    no_extra(args, ())
     rep = agent.channels.report()
     if rep is None:
         raise AgentError("unconfigured", None, "no operating channel: no configuration")
@@ -57,7 +54,6 @@ def get_channel(agent, args):
 
 def channel_log(agent, args):
     # [time, old page, old ch, new page, new ch, reason], oldest first
-    no_extra(args, ())
     import struct
     from dbchagent.channel import REASONS, REC, log_bytes
 
@@ -72,7 +68,6 @@ def channel_log(agent, args):
 
 
 def scan(agent, args):
-    no_extra(args, ())
     cfg = agent.config
     if cfg is None:
         raise AgentError("unconfigured", None, "no configuration in force")
@@ -86,7 +81,6 @@ def scan(agent, args):
 
 
 def traffic(agent, args):
-    no_extra(args, ("frames", "size", "interval_ms"))
     frames = arg(args, "frames", 1, 100000)
     size = arg(args, "size", 8, 125)
     interval = arg(args, "interval_ms", 0, 3600000, 100)
@@ -99,7 +93,6 @@ def traffic(agent, args):
 
 
 def traffic_stop(agent, args):
-    no_extra(args, ())
     t = agent.traffic
     if t is not None:
         t.finish(True)
@@ -109,7 +102,6 @@ def traffic_stop(agent, args):
 def test_tx(agent, args):
     # One frame at freq_hz: the carrier must still be an enabled channel and out of the
     # masked band. The radio returns to the operating channel afterwards.
-    no_extra(args, ("freq_hz", "size"))
     freq = arg(args, "freq_hz", 0, 2000000000)
     size = arg(args, "size", 8, 125, 16)
     ctl = agent.ctl
@@ -135,7 +127,6 @@ def test_tx(agent, args):
 
 
 def events(agent, args):
-    no_extra(args, ("after", "limit"))
     after = arg(args, "after", 0, 0x7FFFFFFF, 0)
     limit = arg(args, "limit", 1, 50, 20)
     from dbchagent.events import OLD, CUR, records
@@ -153,7 +144,6 @@ def events(agent, args):
 
 
 def events_clear(agent, args):
-    no_extra(args, ())
     import os
     from dbchagent import store
     from dbchagent.events import OLD, CUR
@@ -166,8 +156,3 @@ def events_clear(agent, args):
     agent.log.size = 0
     agent.log.record("log_cleared")  # keeps the sequence going across a clear
     return {"cleared": True}
-
-
-# Served from flash: the dispatcher loads this module for each of these commands.
-COMMANDS = ("set_config", "get_config", "get_channel", "channel_log", "scan", "traffic",
-            "traffic_stop", "test_tx", "events", "events_clear")

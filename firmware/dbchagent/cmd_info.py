@@ -1,11 +1,10 @@
 # System commands served from flash (loaded per request): hello (identity), echo and
 # memtest (link and memory diagnostics for benches), reset.
-import gc
 import machine
 import sys
 import time
 from dbchagent.cmd_system import PROTOCOL, firmware, heap, sample_heap
-from dbchagent.errors import arg, no_extra
+from dbchagent.errors import arg
 
 
 def identity(agent):
@@ -29,20 +28,17 @@ def identity(agent):
 
 
 def hello(agent, args):
-    no_extra(args, ())
     return identity(agent)
 
 
 def echo(agent, args):
     # Returns the bytes it was sent: checks the link with frames of any size up to the limit.
-    no_extra(args, ("data",))
     return {"data": arg(args, "data", None, 1024)}
 
 
 def memtest(agent, args):
     # Allocates `size` bytes and frees them: shows how much a board can still hold. Beyond
     # the heap this raises MemoryError, which the dispatcher reports as no_memory.
-    no_extra(args, ("size",))
     size = arg(args, "size", 1, 1 << 24)
     buf = bytearray(size)
     del buf
@@ -51,6 +47,5 @@ def memtest(agent, args):
 
 
 def reset(agent, args):
-    no_extra(args, ())
     agent.after_reply = machine.reset
     return {"resetting": True}

@@ -1,8 +1,33 @@
 # The resident system command: status (health), and the heap monitor behind it. It stays
 # loaded because scripts poll it; hello, echo, memtest and reset live in cmd_info.py.
+# It also holds the command table the dispatcher is built from.
 import gc
 import machine
-from dbchagent.errors import no_extra
+
+# The command table: every command, the module that serves it, whether it changes the
+# board (then it runs only inside a verified `auth` request) and the arguments it takes
+# (the dispatcher refuses any other). The host's wire contract (host_tools/dbch/link/
+# spec.py) is the same table; tests/test_wire_contract.py compares the two.
+TABLE = (
+    ("hello", "dbchagent.cmd_info", False, ()),
+    ("status", "dbchagent.cmd_system", False, ()),
+    ("echo", "dbchagent.cmd_info", False, ("data",)),
+    ("memtest", "dbchagent.cmd_info", False, ("size",)),
+    ("reset", "dbchagent.cmd_info", True, ()),
+    ("auth", "dbchagent.auth", False, ("req", "ctr", "mac")),
+    ("auth_info", "dbchagent.auth", False, ()),
+    ("rotate_key", "dbchagent.auth", True, ("new", "ctr")),
+    ("set_config", "dbchagent.cmd_hub", True, ("record", "table", "region")),
+    ("get_config", "dbchagent.cmd_hub", False, ()),
+    ("get_channel", "dbchagent.cmd_hub", False, ()),
+    ("channel_log", "dbchagent.cmd_hub", False, ()),
+    ("scan", "dbchagent.cmd_hub", False, ()),
+    ("traffic", "dbchagent.cmd_hub", False, ("frames", "size", "interval_ms")),
+    ("traffic_stop", "dbchagent.cmd_hub", False, ()),
+    ("test_tx", "dbchagent.cmd_hub", False, ("freq_hz", "size")),
+    ("events", "dbchagent.cmd_hub", False, ("after", "limit")),
+    ("events_clear", "dbchagent.cmd_hub", True, ()),
+)
 
 # Firmware version; the content hash is computed at build time (dbch_build.FW_HASH).
 VERSION = "0.1.0"
@@ -70,7 +95,6 @@ def heap():
 
 
 def status(agent, args):
-    no_extra(args, ())
     st = {
         "uptime_ms": agent.uptime.now_ms(),
         "reset_cause": RESET_CAUSE,
@@ -83,13 +107,13 @@ def status(agent, args):
     return st
 
 
-def install(agent):
-    sample_heap()
-    agent.tickers.append(heap_tick)
-    agent.commands["status"] = status
-    for name in ("hello", "echo", "memtest", "reset"):
-        agent.commands[name] = "dbchagent.cmd_info"
-    for name in ("auth", "auth_info", "rotate_key"):
-        agent.commands[name] = "dbchagent.auth"
-    # Changing the board needs authorisation; reading it does not.
-    agent.protected = ("set_config", "events_clear", "reset", "rotate_key")
+def install(agent, hub=False):
+    # Register the system commands, or (hub) the hub's: each as (the function or the
+    # module that serves it, protected, arguments). status is resident; the rest are
+    # loaded per request.
+    if not hub:
+        sample_heap()
+        agent.tickers.append(heap_tick)
+    for name, module, auth, args in TABLE:
+        if (module == "dbchagent.cmd_hub") == hub:
+            agent.commands[name] = (status if name == "status" else module, auth, args)

@@ -7,20 +7,13 @@
 # and is rewritten before the real usage passes it, so what a reboot reads is never less
 # than what was sent. Downtime is credited only when the wall clock says how long it was.
 from micropython import const
-import time
 from dbchagent import cbor, store
+from dbchagent.runtime import wall_s
 
 _BUCKET_MS = const(300000)
 _BUCKETS = const(12)
 _RESERVE_MS = const(1000)
 _NAME = "duty.bin"
-
-
-def _wall():
-    # The wall clock in seconds, or None when it has not been set (a board without a
-    # battery-backed RTC starts at its epoch, 1970 or 2000, after every reset).
-    t = int(time.time())
-    return t if time.gmtime(t)[0] >= 2020 else None
 
 
 class DutyCycle:
@@ -51,7 +44,7 @@ class DutyCycle:
         self.closed = closed
         self.current = self.stored = current
         self.bucket_start = now_ms - into
-        now_wall = _wall()
+        now_wall = wall_s(True)
         if wall is not None and now_wall is not None and now_wall >= wall:
             # Roll to where the hour really is, then back onto this run's uptime.
             down_ms = (now_wall - wall) * 1000
@@ -107,7 +100,7 @@ class DutyCycle:
     def save(self, now_ms, extra=0):
         stored = self.current + extra
         try:
-            store.write(_NAME, cbor.encode([_wall(), self.closed, stored,
+            store.write(_NAME, cbor.encode([wall_s(True), self.closed, stored,
                                             now_ms - self.bucket_start]))
             self.stored = stored
         except OSError as e:

@@ -2,6 +2,13 @@
 # check every command uses, so a bad value is reported with the field it came from.
 
 
+# Every code the agent sends; each means the request had no effect. The host's wire
+# contract (link/spec.py) lists the same codes, with what each means.
+CODES = ("bad_frame", "bad_crc", "bad_version", "too_large", "bad_cbor", "bad_request",
+         "unknown_command", "bad_argument", "unauthorised", "invalid_config", "unconfigured",
+         "radio_locked", "busy", "internal")
+
+
 class AgentError(Exception):
     def __init__(self, code, field=None, msg=None):
         super().__init__(code, field, msg)

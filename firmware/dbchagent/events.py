@@ -1,5 +1,6 @@
-# Alerts (GBCS 0x8F20-0x8F2D, codes named where they are raised) and notable events: pushed to the host at once and kept in a
-# bounded log on flash, because field kits run for weeks with nobody listening.
+# Alerts (GBCS 0x8F20-0x8F2D, codes named where they are raised) and notable events:
+# pushed to the host at once and kept in a bounded log on flash, because field kits run
+# for weeks with nobody listening.
 # Log records: length (2 bytes), CRC-32 (4), CBOR [seq, time, kind, fields]. A power cut
 # during an append leaves at most one truncated record at the end, which the reader skips.
 # Two files of at most _MAX_BYTES each: when the current one is full it becomes the old one.
@@ -7,7 +8,7 @@ from micropython import const
 import os
 import struct
 from dbchagent import cbor, store
-from dbchagent.app import wall_s
+from dbchagent.runtime import wall_s
 from dbchagent.link import crc32
 
 _MAX_BYTES = const(4096)

@@ -7,13 +7,12 @@
 from micropython import const
 import random
 import time
-from subghz import policy
+from subghz import core, policy
 
 _LBT_FREE_MS = const(5)  # the channel must be free this long (aLBTMinFree)
 _LBT_RETRIES = const(3)
 _BACKOFF_STEPS = const(10)  # random back-off 0..5 ms in 0.5 ms steps
 _OFF_TIME_MS = const(100)  # own off-time after a transmission of up to 1 s
-_FREQ_TOL = const(500)
 _LOG_EVERY_MS = const(60000)  # a refusal reason is written to the event log at most this often
 _DISCARDED_DUTY = const(0x8F2C)  # GBCS: message discarded due to duty cycle management
 # Duty-cycle states (duty_cycle.py): -1 unknown, 0 normal, 1 limited, 2 critical, 3 regulated.
@@ -117,7 +116,7 @@ class Gate:
         cfg = self.agent.config
         if cfg is None:
             self.refuse("unconfigured")
-        if cfg.channel_at(freq_hz, _FREQ_TOL) is None:
+        if cfg.channel_at(freq_hz, core.FREQ_TOL) is None:
             self.refuse("channel_not_allowed", "carrier %d Hz is no enabled channel" % freq_hz)
         if self.ctl.state != "ready":
             self.refuse("radio_locked", self.ctl.reason or "")

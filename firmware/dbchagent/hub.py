@@ -3,7 +3,8 @@
 # alerts and the event log. Boot: erased flash means no configuration, and then the radio
 # stays off and nothing is transmitted until a configuration is set.
 from dbchagent import store
-from dbchagent.app import Agent, release
+from dbchagent.app import Agent
+from dbchagent.runtime import release
 from dbchagent.channel import Channels
 from dbchagent.duty_cycle import DutyCycle
 from dbchagent.events import EventLog
@@ -37,11 +38,9 @@ class Hub(Agent):
             self.ctl.off(self.config_problem or "unconfigured: erased flash")
         self.tickers += [self.duty.tick, self.gate.tick, self.ctl.tick, self.channels.tick]
         self.status_parts.append(_status)
-        from dbchagent.cmd_hub import COMMANDS
+        from dbchagent.cmd_system import install
 
-        for name in COMMANDS:
-            self.commands[name] = "dbchagent.cmd_hub"
-        release("dbchagent.cmd_hub")
+        install(self, True)
 
     def use_config(self, cfg):
         # Put a validated configuration into force: radio set up, operating channel kept

@@ -31,8 +31,11 @@ _TRAILER = const(4)
 
 
 class FrameError(ValueError):
-    # args[0] is the error code sent back to the host, args[1] the seq if it was readable
-    pass
+    # code: the error code sent back to the host; seq: the request's, if it was readable
+    def __init__(self, code, seq):
+        super().__init__(code, seq)
+        self.code = code
+        self.seq = seq
 
 
 def frame(kind, seq, body, obj=None):

@@ -11,7 +11,6 @@ from subghz.core import RadioError
 OFF = "off"
 READY = "ready"
 LOCKED = "locked"
-_FREQ_TOL = const(500)  # Hz: larger than any chip's synthesiser step (CC1101: 397 Hz)
 _VERIFY_MS = const(10000)
 
 
@@ -83,7 +82,7 @@ class RadioCtl:
         bad = None
         if rb["errors"]:
             bad = "chip errors 0x%04X" % rb["errors"]
-        elif rb["freq_hz"] is None or abs(rb["freq_hz"] - self.expect_hz) > _FREQ_TOL:
+        elif rb["freq_hz"] is None or abs(rb["freq_hz"] - self.expect_hz) > core.FREQ_TOL:
             bad = "frequency %s Hz, expected %d" % (rb["freq_hz"], self.expect_hz)
         elif abs(rb["bitrate"] - core.BITRATE) > core.BITRATE_TOL:
             bad = "bit rate %d" % rb["bitrate"]

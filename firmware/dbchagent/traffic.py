@@ -4,7 +4,7 @@
 # and released when the job ends.
 from micropython import const
 import struct
-from dbchagent.app import release
+from dbchagent.runtime import release
 
 _PROGRESS_EVERY = const(100)
 

@@ -16,7 +16,7 @@ CRC_BYTES = const(2)
 MAX_PSDU = const(127)  # includes the 2-octet CRC the chip appends
 BITRATE_TOL = const(200)  # bps: the chips' rate dividers land within this of 100 kbps
 FDEV_TOL = const(500)  # Hz
-FREQ_TOL = const(100)  # Hz: synthesiser step rounding
+FREQ_TOL = const(500)  # Hz: larger than any chip's synthesiser step (CC1101: 397 Hz)
 
 
 class RadioError(Exception):

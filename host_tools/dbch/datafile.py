@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
-from .errors import DataFileError
+from dbch.errors import DataFileError
 
 
 class Fields:

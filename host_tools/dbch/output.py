@@ -1,9 +1,8 @@
-"""Printing results: aligned tables for people, JSON for scripts."""
+"""Formatting results: aligned tables for people, JSON-ready values for scripts. Pure
+functions: printing them is the CLI's business (dbch.cli.printing)."""
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -16,11 +15,6 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [to_jsonable(v) for v in value]
     return value
-
-
-def print_json(value: Any) -> None:
-    json.dump(to_jsonable(value), sys.stdout, indent=2, sort_keys=False)
-    sys.stdout.write("\n")
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
@@ -36,16 +30,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
-def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    print(table(headers, rows))
-
-
 def key_values(pairs: Iterable[tuple[str, Any]]) -> str:
     pairs = [(k, "" if v is None else str(v)) for k, v in pairs]
     width = max((len(k) for k, _ in pairs), default=0)
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in pairs)
-
-
-def progress(msg: str) -> None:
-    sys.stderr.write(msg + "\n")
-    sys.stderr.flush()

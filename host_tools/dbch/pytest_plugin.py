@@ -24,11 +24,14 @@ from typing import Any
 
 import pytest
 
-from .boards import DEFAULT_BOARD, BoardDef, all_boards, get_board
-from .checks import HOUR_S, CheckReport, check_client, witness_records
-from .client import AgentClient
-from .errors import DbchError
-from .tables import REGIONS, TableVersion, all_tables, get_table
+from dbch import lab  # noqa: F401  (registers the sim:ID port names)
+from dbch.boards.definitions import DEFAULT_BOARD, BoardDef, all_boards, get_board
+from dbch.checks.targets import Target
+from dbch.checks.views import CheckReport, check_client
+from dbch.errors import DbchError
+from dbch.gbcs.tables import HOUR_S, REGIONS, TableVersion, all_tables, get_table
+from dbch.link.client import AgentClient
+from dbch.link.ports import resolve_port
 
 EVIDENCE_KEY = pytest.StashKey["EvidenceCollector"]()
 BOARD_KEY = pytest.StashKey[BoardDef]()
@@ -94,7 +97,7 @@ def _board_under_test(config: pytest.Config) -> BoardDef:
         board_id = config.getoption("dbch_board") or config.getoption("dbch_sim")
         port = config.getoption("dbch_port")
         if not board_id and port:
-            with AgentClient(port, on_console=None) as hub:
+            with AgentClient(resolve_port(port), on_console=None) as hub:
                 board_id = hub.hello().board
         config.stash[BOARD_KEY] = get_board(board_id or DEFAULT_BOARD)
     return config.stash[BOARD_KEY]
@@ -123,24 +126,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 # --- the board under test -------------------------------------------------------------
-@dataclass
-class Target:
-    port: str
-    board: BoardDef
-    sim: Any = None  # dbch.sim.bench.SimBoard when simulated
-    bench: Any = None  # dbch.sim.bench.Bench when simulated
-
-    @property
-    def simulated(self) -> bool:
-        return self.sim is not None
-
-    def emissions(self, since_s: float | None = HOUR_S) -> list[dict[str, Any]] | None:
-        """The witness's records for this board; None on real hardware (no witness)."""
-        if self.sim is None:
-            return None
-        return witness_records(self.bench, self.sim.id, since_s)
-
-
 @pytest.fixture(scope="session")
 def dbch_target(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -148,19 +133,19 @@ def dbch_target(
     config = request.config
     port = config.getoption("dbch_port")
     if port:
-        from .ports import resolve_port
-
-        yield Target(resolve_port(port), _board_under_test(config))
+        # Used as it is, as real hardware would be: no power, reset or witness.
+        yield Target(port, resolve_port(port), board=_board_under_test(config).id)
         return
-    from .deploy import deploy
-    from .sim.bench import Bench
+    from dbch.boards.deploy import deploy
+    from dbch.sim.bench import Bench
+    from dbch.sim.targets import sim_target
 
     board = _board_under_test(config)
     bench = Bench(tmp_path_factory.mktemp("dbch-sim"))  # private: never the user's boards
     try:
         (sim,) = bench.start(board=board.id, erase=True)
         deploy(sim.port, board.id)
-        yield Target(sim.port, board, sim, bench)
+        yield sim_target(sim)
     finally:
         bench.stop()
 
@@ -174,10 +159,10 @@ def dbch_hub(dbch_target: Target) -> Iterator[AgentClient]:
         try:
             hub.wait_ready(3.0)
         except DbchError:
-            if dbch_target.sim is None:
+            if dbch_target.reset is None:
                 raise
             hub.close()
-            dbch_target.sim.reset()
+            dbch_target.reset.reset()
             hub = AgentClient(dbch_target.port, on_console=None)
             hub.wait_ready()
         yield hub
@@ -265,6 +250,6 @@ def check_now(hub: AgentClient, target: Target, choice: TableChoice) -> CheckRep
         hub,
         choice.table,
         choice.region,
-        target.emissions(),
-        target.sim.id if target.sim else target.port,
+        target.emissions(HOUR_S),
+        target.name,
     )

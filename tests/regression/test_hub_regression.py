@@ -14,11 +14,11 @@ import time
 
 import cbor2
 import pytest
-from dbch import channel_plan as plan
-from dbch.deploy import firmware_hash
+from dbch.boards.deploy import firmware_hash
 from dbch.errors import DeviceError
+from dbch.gbcs import channel_plan as plan
+from dbch.gbcs.subghz_config import agent_record, content_hash
 from dbch.pytest_plugin import check_now
-from dbch.subghz_config import agent_record, content_hash
 
 
 def apply_table(hub, dbch_table) -> str:
@@ -38,7 +38,7 @@ def test_the_agent_runs_this_checkouts_firmware(dbch_hub, dbch_target, dbch_evid
         hello.fw_hash == firmware_hash(),
         "agent firmware vs this checkout",
     )
-    assert hello.board == dbch_target.board.id
+    assert hello.board == dbch_target.board
     assert hello.fw_hash == firmware_hash(), "deploy this checkout: dbch deploy --port PORT"
 
 

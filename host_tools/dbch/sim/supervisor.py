@@ -30,11 +30,11 @@ import time
 import tty
 from pathlib import Path
 
-from ..boards import SIM_ROM_RESERVE_KB, BoardDef, get_board
-from .bridge import BridgeParser
-from .chips import model_for
-from .layout import BenchFolder, read_json, write_json
-from .link_faults import INBOUND, OUTBOUND, LinkFaults
+from dbch.boards.definitions import SIM_ROM_RESERVE_KB, BoardDef, get_board
+from dbch.sim.bridge import BridgeParser
+from dbch.sim.chips import model_for
+from dbch.sim.layout import BenchFolder, read_json, write_json
+from dbch.sim.link_faults import INBOUND, OUTBOUND, LinkFaults
 
 _PR_SET_PDEATHSIG = 1
 _TO_VM_LIMIT = 65536  # bytes queued for the VM before the host's writes are held back

@@ -40,9 +40,9 @@ def model_for(chip: str, **context: object) -> ChipModel:
     return factory(**context) if factory else NoChip()
 
 
-from .cc1101 import CC1101Model  # noqa: E402 - the registry needs ChipModel defined first
-from .sx126x import STM32WL5Model, SX126xModel  # noqa: E402
-from .sx127x import SX127xModel  # noqa: E402
+from dbch.sim.chips.cc1101 import CC1101Model  # noqa: E402 - the registry needs ChipModel defined first
+from dbch.sim.chips.sx126x import STM32WL5Model, SX126xModel  # noqa: E402
+from dbch.sim.chips.sx127x import SX127xModel  # noqa: E402
 
 MODELS: dict[str, type] = {
     "sx1262": SX126xModel,

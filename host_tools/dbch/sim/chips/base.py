@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..air import Air
-from ..layout import BenchFolder
+from dbch.sim.air import MASKED_BANDS_HZ, Air
+from dbch.sim.layout import BenchFolder
 
 HALF_BW_HZ = 100_000  # half the occupied bandwidth of 100 kbps GFSK (docs/radios.md §1)
 
@@ -66,7 +66,7 @@ class ChipBase:
             "bytes": payload.hex(),
             **details,
         }
-        bands = self.air.masked_bands() if self.air else ((915_000_000, 921_000_000),)
+        bands = self.air.masked_bands() if self.air else MASKED_BANDS_HZ
         hit = next(
             (
                 (lo, hi)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import ChipBase
+from dbch.sim.chips.base import ChipBase
 
 XTAL = 26_000_000
 # Reset values of the configuration registers 0x00-0x2E that the model uses (§29)

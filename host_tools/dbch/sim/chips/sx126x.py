@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import ChipBase
+from dbch.sim.chips.base import ChipBase
 
 XTAL = 32_000_000
 VERSION = b"SX1261 V2D 2D02\x00"

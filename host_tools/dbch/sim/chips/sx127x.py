@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import ChipBase
+from dbch.sim.chips.base import ChipBase
 
 XTAL = 32_000_000
 # Reset values that matter (§6.2, table 41); everything else resets to 0.

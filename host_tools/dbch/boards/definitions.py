@@ -1,0 +1,344 @@
+"""Board definitions: boards/<BOARD_ID>/board.json, checked against a schema.
+
+A board is data (identity, MCU, memory, radio wiring, features, simulated twin). Adding a
+board adds files, not code. `board_module()` turns a definition into the small Python
+module deployed as /lib/dbch_board.py, so the device never parses JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dbch import paths
+from dbch.boards import DEFAULT_BOARD  # noqa: F401  (re-exported)
+from dbch.datafile import Fields
+from dbch.errors import BoardDefinitionError
+
+# Per radio chip: the driver (module, class) that runs it, the wiring it needs, and how the
+# generated board module constructs it. `pins` are required pin roles; `spi_pins` tells
+# whether the bus needs SCK/MOSI/MISO. In `new`, {spi} is the bus and {<role>} a pin name.
+_SPI = (
+    "SPI({bus}, baudrate={baud}, polarity=0, phase=0, sck=Pin({sck}), mosi=Pin({mosi}), "
+    "miso=Pin({miso}))"
+)
+RADIO_CHIPS: dict[str, dict[str, Any]] = {
+    "sx1262": {
+        "driver": ("subghz.sx126x", "SX1262"),
+        "pins": ("nss", "reset", "busy", "dio1"),
+        "spi_pins": True,
+        "xtal_hz": 32_000_000,
+        "new": "{cls}({spi}, Pin({nss}, Pin.OUT, value=1), Pin({busy}, Pin.IN), "
+        "Pin({reset}, Pin.OUT, value=1), {tcxo_mv}, {rf_switch!r}, {max_tx})",
+    },
+    "stm32wl5": {
+        # The WL55's radio is inside the MCU: internal SPI, chip select and BUSY are
+        # driven by the `stm` module, and there is no reset or DIO pin to wire.
+        "driver": ("subghz.stm32wl5", "STM32WL5"),
+        "pins": (),
+        "spi_pins": False,
+        "forbid": ("nss", "reset", "busy", "dio1", "sck", "mosi", "miso"),
+        "xtal_hz": 32_000_000,
+        "new": "{cls}(SPI({bus}), {switch_pins}, {tcxo_mv}, {max_tx})",
+    },
+    "sx1276": {
+        "driver": ("subghz.sx127x", "SX1276"),
+        "pins": ("nss", "reset", "dio0"),
+        "spi_pins": True,
+        "xtal_hz": 32_000_000,
+        "new": "{cls}({spi}, Pin({nss}, Pin.OUT, value=1), Pin({reset}, Pin.OUT, value=1), "
+        "{max_tx})",
+    },
+    "cc1101": {
+        "driver": ("subghz.cc1101", "CC1101"),
+        # MISO doubles as CHIP_RDYn after chip select, so it must be a readable pin.
+        "pins": ("nss", "gdo0"),
+        "spi_pins": True,
+        "xtal_hz": 26_000_000,
+        "new": "{cls}({spi}, Pin({nss}, Pin.OUT, value=1), Pin({gdo0}, Pin.IN), {max_tx})",
+    },
+}
+
+PIN_ROLES = ("nss", "reset", "busy", "dio0", "dio1", "gdo0", "gdo2")
+RF_SWITCHES = ("none", "dio2", "gpio")
+FEATURES = frozenset({"watchdog", "rtc", "unique_id", "tcxo", "frozen_agent", "freq_readback"})
+# The 64-bit unix VM stores objects in about twice the bytes of a 32-bit MCU
+# (docs/boards.md): a simulated twin's firmware budget is the board's real heap doubled.
+SIM_HEAP_FACTOR = 2
+# The simulated board's ROM (machine.SPI/Pin, the flash driver, the bridge: C in flash on a
+# real board) is MicroPython on a twin and lives in its heap; the VM gets this much on top
+# of the firmware's budget so that the firmware keeps all of its own. Measured at about
+# 12.2 KB with the REPL; tests/test_sim_board.py keeps the ROM inside it.
+SIM_ROM_RESERVE_KB = 13
+# Boards with at least this much heap keep command modules loaded after their first use
+# (KEEP_MODULES in dbch_board): loading one from flash costs more than the request itself.
+# Smaller boards (the 45 KB NUCLEO_WL55) load them per request and free them afterwards.
+KEEP_MODULES_MIN_HEAP_KB = 128
+
+
+@dataclass(frozen=True)
+class RadioWiring:
+    chip: str
+    spi: str  # bus id as the port's machine.SPI takes it ("1", "SUBGHZ")
+    baudrate: int
+    pins: dict[str, str]  # role -> pin name (as machine.Pin takes it)
+    tcxo_mv: int  # 0: crystal, no TCXO
+    rf_switch: str
+    rf_switch_pins: dict[str, str]
+    xtal_hz: int
+
+    @property
+    def driver(self) -> tuple[str, str]:
+        return RADIO_CHIPS[self.chip]["driver"]
+
+
+@dataclass(frozen=True)
+class SimTwin:
+    heap_kb: int
+    fs_kb: int
+    fs_block_size: int
+    note: str
+
+
+@dataclass(frozen=True)
+class BoardDef:
+    id: str
+    name: str
+    mcu: str
+    ram_kb: int
+    flash_kb: int
+    heap_kb: int
+    fs_kb: int
+    fs_block_size: int
+    radio: RadioWiring
+    antenna_gain_dbi: float
+    max_tx_dbm: int
+    features: frozenset[str]
+    sim: SimTwin
+    sources: tuple[str, ...] = ()
+    path: Path = field(default=Path(), compare=False)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "mcu": self.mcu,
+            "ram_kb": self.ram_kb,
+            "heap_kb": self.heap_kb,
+            "fs_kb": self.fs_kb,
+            "radio": self.radio.chip,
+            "max_tx_dbm": self.max_tx_dbm,
+            "features": sorted(self.features),
+            "sim": {"heap_kb": self.sim.heap_kb, "fs_kb": self.sim.fs_kb, "note": self.sim.note},
+        }
+
+
+def _pin(f: Fields, name: str) -> str:
+    value = f.get(name, (int, str))
+    return str(value)
+
+
+def parse_board(data: Any, file: str, folder_name: str | None = None) -> BoardDef:
+    """Validate one board definition; raises BoardDefinitionError naming file and field."""
+    f = Fields(data, file, error=BoardDefinitionError)
+    f.only(
+        {
+            "id",
+            "name",
+            "mcu",
+            "ram_kb",
+            "flash_kb",
+            "heap_kb",
+            "filesystem",
+            "radio",
+            "antenna_gain_dbi",
+            "max_tx_dbm",
+            "features",
+            "sim",
+            "sources",
+        }
+    )
+    board_id = f.text("id")
+    if folder_name is not None and board_id != folder_name:
+        f.fail("id", f"must match its folder name {folder_name!r}")
+    if not board_id.replace("_", "").isalnum() or board_id.upper() != board_id:
+        f.fail("id", "must be upper case letters, digits and _")
+    ram_kb = f.integer("ram_kb", 16, 1 << 20)
+    heap_kb = f.integer("heap_kb", 8, ram_kb)
+    fs = f.table("filesystem")
+    fs.only({"size_kb", "block_size"})
+    block = fs.integer("block_size", 256, 65536)
+    if block & (block - 1):
+        fs.fail("block_size", "must be a power of two")
+    fs_kb = fs.integer("size_kb", 8, 1 << 20)
+    if fs_kb * 1024 // block < 6:
+        fs.fail("size_kb", f"littlefs needs at least 6 blocks of {block} bytes")
+
+    r = f.table("radio")
+    r.only(
+        {
+            "chip",
+            "spi",
+            "baudrate",
+            "sck",
+            "mosi",
+            "miso",
+            "tcxo_mv",
+            "rf_switch",
+            "rf_switch_pins",
+            *PIN_ROLES,
+        }
+    )
+    chip = r.text("chip", choices=RADIO_CHIPS)
+    spec = RADIO_CHIPS[chip]
+    for role in spec["pins"]:
+        if not r.has(role):
+            r.fail(role, f"required for {chip}")
+    for role in spec.get("forbid", ()):
+        if r.has(role):
+            r.fail(role, f"{chip} has no such external pin")
+    if spec["spi_pins"]:
+        for role in ("sck", "mosi", "miso"):
+            if not r.has(role):
+                r.fail(role, f"required for {chip}")
+    pins = {role: _pin(r, role) for role in (*PIN_ROLES, "sck", "mosi", "miso") if r.has(role)}
+    rf_switch = r.text("rf_switch", default="none", choices=RF_SWITCHES)
+    sw = r.table("rf_switch_pins", default={})
+    sw_pins = {k: _pin(sw, k) for k, _ in sw.items()}
+    if rf_switch == "gpio" and not sw_pins:
+        r.fail("rf_switch_pins", "required when rf_switch is gpio")
+    radio = RadioWiring(
+        chip=chip,
+        spi=str(r.get("spi", (int, str))),
+        baudrate=r.integer("baudrate", 100_000, 20_000_000, default=8_000_000),
+        pins=pins,
+        tcxo_mv=r.integer("tcxo_mv", 0, 3300, default=0),
+        rf_switch=rf_switch,
+        rf_switch_pins=sw_pins,
+        xtal_hz=spec["xtal_hz"],
+    )
+
+    features = f.array("features", default=[])
+    for i, feat in enumerate(features):
+        if feat not in FEATURES:
+            f.fail(f"features[{i}]", f"unknown feature {feat!r}")
+    s = f.table("sim", default={})
+    s.only({"heap_kb", "fs_kb", "note"})
+    sim_fs = s.integer("fs_kb", 8, 1 << 20, default=fs_kb)
+    sim = SimTwin(
+        heap_kb=s.integer("heap_kb", 16, 1 << 20, default=heap_kb * SIM_HEAP_FACTOR),
+        fs_kb=sim_fs,
+        fs_block_size=block,
+        note=s.text("note", default=""),
+    )
+    if sim.fs_kb * 1024 // block < 6:
+        s.fail("fs_kb", f"littlefs needs at least 6 blocks of {block} bytes")
+    return BoardDef(
+        id=board_id,
+        name=f.text("name"),
+        mcu=f.text("mcu"),
+        ram_kb=ram_kb,
+        flash_kb=f.integer("flash_kb", 16, 1 << 24),
+        heap_kb=heap_kb,
+        fs_kb=fs_kb,
+        fs_block_size=block,
+        radio=radio,
+        antenna_gain_dbi=float(f.number("antenna_gain_dbi", default=0)),
+        max_tx_dbm=f.integer("max_tx_dbm", -20, 30),
+        features=frozenset(features),
+        sim=sim,
+        sources=tuple(str(x) for x in f.array("sources", default=[])),
+    )
+
+
+def load_board_file(path: Path) -> BoardDef:
+    file = _display(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise BoardDefinitionError(file, "", "not found") from None
+    except json.JSONDecodeError as e:
+        raise BoardDefinitionError(
+            file, "", f"not valid JSON (line {e.lineno}: {e.msg})"
+        ) from None
+    board = parse_board(data, file, path.parent.name)
+    return _with_path(board, path)
+
+
+def _with_path(board: BoardDef, path: Path) -> BoardDef:
+    object.__setattr__(board, "path", path)
+    return board
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(paths.project_root()))
+    except ValueError:
+        return str(path)
+
+
+def all_boards(root: Path | None = None) -> list[BoardDef]:
+    root = root or paths.boards_dir()
+    return [load_board_file(p) for p in sorted(root.glob("*/board.json"))]
+
+
+def get_board(board_id: str, root: Path | None = None) -> BoardDef:
+    root = root or paths.boards_dir()
+    path = root / board_id / "board.json"
+    if not path.exists():
+        known = ", ".join(b.name for b in sorted(root.iterdir()) if (b / "board.json").exists())
+        raise BoardDefinitionError(str(board_id), "", f"no such board (known: {known})")
+    return load_board_file(path)
+
+
+def board_module(board: BoardDef, watchdog_ms: int = 0) -> str:
+    """Source of /lib/dbch_board.py: the board as constants, and its radio as code that
+    constructs the driver with the board's wiring (no dicts or lookups on the device).
+    `watchdog_ms`: the agent starts the hardware watchdog with this timeout (0: not)."""
+    r = board.radio
+    module, cls = r.driver
+    ids = {role: repr(_machine_id(name)) for role, name in r.pins.items()}
+    baud = min(r.baudrate, 6_500_000) if r.chip == "cc1101" else r.baudrate  # CC1101 max
+    spi = _SPI.format(bus=repr(_machine_id(r.spi)), baud=baud, **ids) if "sck" in ids else ""
+    switch = "None"
+    if r.rf_switch == "gpio" and r.rf_switch_pins:
+        names = [r.rf_switch_pins[k] for k in sorted(r.rf_switch_pins)]
+        switch = "(" + ", ".join(f"Pin({_machine_id(n)!r}, Pin.OUT, value=0)" for n in names)
+        switch += ",)"
+    new = RADIO_CHIPS[r.chip]["new"].format(
+        cls=cls,
+        spi=spi,
+        bus=repr(_machine_id(r.spi)),
+        tcxo_mv=r.tcxo_mv,
+        rf_switch=r.rf_switch,
+        max_tx=board.max_tx_dbm,
+        switch_pins=switch,
+        **ids,
+    )
+    return "\n".join(
+        [
+            f"# Generated by `dbch deploy` from boards/{board.id}/board.json. Do not edit.",
+            f"BOARD_ID = {board.id!r}",
+            f"RADIO_CHIP = {r.chip!r}",
+            f"MAX_TX_DBM = {board.max_tx_dbm}",
+            f"FEATURES = {tuple(sorted(board.features))!r}",
+            f"WATCHDOG_MS = {watchdog_ms}",
+            f"KEEP_MODULES = {board.heap_kb >= KEEP_MODULES_MIN_HEAP_KB}",
+            "",
+            "",
+            "def radio():",
+            "    # The board's radio driver, wired as board.json says",
+            "    from machine import Pin, SPI",
+            f"    from {module} import {cls}",
+            "",
+            f"    return {new}",
+            "",
+        ]
+    )
+
+
+def _machine_id(value: str) -> int | str:
+    """Pin and bus ids as the port's machine module takes them: numbers stay numbers."""
+    return int(value) if value.isdigit() else value

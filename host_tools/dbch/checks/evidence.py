@@ -1,0 +1,260 @@
+"""Evidence from checks: JSON records, JUnit XML for CI, and a self-contained HTML report
+with a chart of the channel plan that a person can read at a glance."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import xml.etree.ElementTree as ET
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from dbch.checks.fleet import Outcome
+from dbch.checks.views import CheckReport
+from dbch.gbcs import channel_plan as plan
+
+
+def records(reports: Iterable[CheckReport]) -> list[dict[str, Any]]:
+    return [r.as_dict() for rep in reports for r in rep.records]
+
+
+def write_json(path: Path, reports: Iterable[CheckReport]) -> None:
+    path.write_text(json.dumps(records(reports), indent=1, default=str) + "\n")
+
+
+def write_junit(path: Path, reports: Iterable[CheckReport]) -> None:
+    """One test suite per board, one test case per check: failures fail, unchecked and n/a
+    are skipped with their reason."""
+    suites = ET.Element("testsuites", name="dbch check")
+    for rep in reports:
+        suite = ET.SubElement(
+            suites,
+            "testsuite",
+            name=f"{rep.board} {rep.table.id} {rep.region}",
+            tests=str(len(rep.records)),
+            failures=str(len(rep.failures)),
+            skipped=str(sum(r.result in ("unchecked", "n/a") for r in rep.records)),
+        )
+        for r in rep.records:
+            case = ET.SubElement(
+                suite, "testcase", classname=f"{rep.board}.{r.view}", name=r.check
+            )
+            if r.result == "fail":
+                ET.SubElement(
+                    case, "failure", message=r.reason
+                ).text = f"value {r.value!r}, limit {r.limit!r} {r.unit} ({r.rule})"
+            elif r.result in ("unchecked", "n/a"):
+                ET.SubElement(case, "skipped", message=f"{r.result}: {r.reason}")
+    ET.indent(suites)
+    path.write_bytes(ET.tostring(suites, encoding="UTF-8", xml_declaration=True) + b"\n")
+
+
+# --- HTML ------------------------------------------------------------------------------
+_CSS = """
+body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}
+h1{font-size:20px}h2{font-size:16px;margin-top:28px}
+.pass{color:#137333}.fail{color:#c5221f;font-weight:600}.unchecked,.n\\/a{color:#8a6d00}
+table{border-collapse:collapse;margin-top:8px}td,th{border:1px solid #ddd;padding:3px 8px;
+text-align:left;vertical-align:top}th{background:#f4f4f4}
+.legend span{display:inline-block;margin-right:14px}.sw{display:inline-block;width:12px;
+height:12px;vertical-align:middle;margin-right:4px}
+td.v{max-width:260px;overflow-wrap:anywhere;font-family:ui-monospace,monospace;font-size:12px}
+"""
+_BANDS = (
+    (863_000_000, 876_000_000, "Lower band: pages 28-30"),
+    (914_000_000, 922_000_000, "Upper band: page 31 (915-921 MHz masked)"),
+)
+_W, _H, _PAD = 900, 120, 40
+
+
+def channel_chart(rep: CheckReport) -> str:
+    """SVG: every channel of the plan on a frequency axis; allowed, not allowed, masked;
+    the operating channel; and the emissions the witness saw, per channel."""
+    allowed = set(rep.table.region(rep.region).allowed())
+    ch = (rep.context.get("status") or {}).get("channel") or {}
+    operating = plan.Channel(ch["page"], ch["channel"]) if ch else None
+    emissions = rep.context.get("emissions") or []
+    seen = Counter(round(r["freq_hz"] / 1000) for r in emissions if r.get("emitted"))
+    peak = max(seen.values(), default=1)
+    parts = [
+        f'<svg id="channel-plan" xmlns="http://www.w3.org/2000/svg" width="{_W}" '
+        f'height="{len(_BANDS) * (_H + 30)}" role="img" aria-label="channel plan">'
+    ]
+    for b, (lo, hi, title) in enumerate(_BANDS):
+        y0 = b * (_H + 30) + 20
+        span = hi - lo
+
+        def x(f: int, lo: int = lo, span: int = span) -> float:
+            return _PAD + (f - lo) * (_W - 2 * _PAD) / span
+
+        parts.append(f'<text x="{_PAD}" y="{y0 - 6}" font-size="12">{html.escape(title)}</text>')
+        m_lo, m_hi = plan.MASKED_BAND_HZ
+        if m_hi > lo and m_lo < hi:
+            parts.append(
+                f'<rect class="masked" x="{x(max(m_lo, lo)):.1f}" y="{y0}" '
+                f'width="{x(min(m_hi, hi)) - x(max(m_lo, lo)):.1f}" height="{_H - 30}" '
+                f'fill="#f8d7d5"/>'
+            )
+        for c in plan.all_channels():
+            if not lo <= c.freq_hz <= hi:
+                continue
+            state = "allowed" if c in allowed else "masked-channel" if c.masked_band else "off"
+            colour = {"allowed": "#34a853", "masked-channel": "#c5221f", "off": "#c8c8c8"}[state]
+            w = max(2.0, 200_000 * (_W - 2 * _PAD) / span * 0.8)
+            parts.append(
+                f'<rect class="channel {state}" data-page="{c.page}" '
+                f'data-channel="{c.number}" x="{x(c.freq_hz) - w / 2:.1f}" '
+                f'y="{y0 + 40}" width="{w:.1f}" height="30" fill="{colour}">'
+                f"<title>page {c.page} channel {c.number}: {plan.mhz(c.freq_hz)} MHz, "
+                f"{state}</title></rect>"
+            )
+        if operating is not None and lo <= operating.freq_hz <= hi:
+            ox = x(operating.freq_hz)
+            parts.append(
+                f'<path id="operating" d="M{ox - 6:.1f},{y0 + 30} L{ox + 6:.1f},'
+                f'{y0 + 30} L{ox:.1f},{y0 + 39} Z" fill="#1a73e8"><title>operating '
+                f"channel {operating}</title></path>"
+            )
+        for khz, n in sorted(seen.items()):
+            f = khz * 1000
+            if lo <= f <= hi:
+                h = 8 + 28 * n / peak
+                parts.append(
+                    f'<rect class="emission" x="{x(f) - 1:.1f}" y="{y0 + 36 - h:.1f}"'
+                    f' width="2" height="{h:.1f}" fill="#f29900"><title>{n} emissions '
+                    f"at {f / 1e6:.6f} MHz</title></rect>"
+                )
+        for mhz in range(lo // 1_000_000, hi // 1_000_000 + 1):
+            fx = x(mhz * 1_000_000)
+            parts.append(
+                f'<line x1="{fx:.1f}" y1="{y0 + 72}" x2="{fx:.1f}" y2="{y0 + 78}" '
+                f'stroke="#555"/><text x="{fx:.1f}" y="{y0 + 90}" font-size="10" '
+                f'text-anchor="middle">{mhz}</text>'
+            )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _shown(field: str, value: Any) -> str:
+    """Mask words read best in hex (page in the top five bits)."""
+    if field.startswith("page") and isinstance(value, int):
+        return f"0x{value:08X}"
+    return "" if value is None else str(value)
+
+
+def render_html(reports: list[CheckReport]) -> str:
+    body = ["<h1>DBCH configuration check</h1>"]
+    for rep in reports:
+        cls = {"pass": "pass", "fail": "fail"}.get(rep.result, "unchecked")
+        body.append(
+            f'<h2>{html.escape(rep.board)}: <span class="{cls}">{rep.result}</span>'
+            f"</h2><p>Table <b>{html.escape(rep.table.id)}</b> "
+            f"({html.escape(rep.table.title)}), region <b>{rep.region}</b>. "
+            f"{len(rep.failures)} failed, {len(rep.unchecked)} unchecked of "
+            f"{len(rep.records)} checks.</p>"
+        )
+        body.append(
+            '<div class="legend"><span><i class="sw" style="background:#34a853"></i>'
+            'allowed</span><span><i class="sw" style="background:#c8c8c8"></i>not '
+            'allowed</span><span><i class="sw" style="background:#c5221f"></i>'
+            'masked channel</span><span><i class="sw" style="background:#f8d7d5">'
+            '</i>masked band</span><span><i class="sw" style="background:#1a73e8"></i>operating '
+            'channel</span><span><i class="sw" style="background:#f29900"></i>'
+            "emissions seen by the witness</span></div>"
+        )
+        body.append(channel_chart(rep))
+        rows = "".join(
+            f"<tr><td>{html.escape(r.view)}</td><td>{html.escape(r.check)}</td>"
+            f'<td class="{html.escape(r.result)}">{r.result}</td>'
+            f'<td class="v">{html.escape(_shown(r.field, r.value))}</td>'
+            f'<td class="v">{html.escape(_shown(r.field, r.limit))} {html.escape(r.unit)}'
+            f"</td><td>{html.escape(r.rule)}</td>"
+            f"<td>{html.escape(r.reason)}</td></tr>"
+            for r in rep.records
+        )
+        body.append(
+            "<table><tr><th>view</th><th>check</th><th>result</th><th>value</th>"
+            "<th>limit</th><th>rule</th><th>reason</th></tr>" + rows + "</table>"
+        )
+        placeholders = rep.table.placeholders()
+        if placeholders:
+            body.append(
+                f"<p>{len(placeholders)} table values are placeholders (no public "
+                "source gives them); checks against them prove agreement with the "
+                "file, not with the SEC.</p>"
+            )
+        first = rep.records[0] if rep.records else None
+        if first is not None:
+            body.append(
+                f"<p>Table hash {first.table_hash}; firmware {first.fw_hash}; checked "
+                f"{first.time}.</p>"
+            )
+    return (
+        '<!doctype html><html><head><meta charset="utf-8"><title>DBCH check</title>'
+        f"<style>{_CSS}</style></head><body>{''.join(body)}</body></html>\n"
+    )
+
+
+def write_html(path: Path, reports: list[CheckReport]) -> None:
+    path.write_text(render_html(reports))
+
+
+# --- fleets ---------------------------------------------------------------------------
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "board"
+
+
+def fleet_summary(outcomes: list[Outcome], wall: float) -> dict[str, Any]:
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        counts[o.result] = counts.get(o.result, 0) + 1
+    return {"wall_s": round(wall, 3), "counts": counts}
+
+
+def outcome_dict(o: Outcome) -> dict[str, Any]:
+    return {
+        "name": o.target.name,
+        "port": o.target.port,
+        "simulated": o.target.simulated,
+        "region": o.target.region,
+        "result": o.result,
+        "detail": o.detail,
+        "seconds": round(o.seconds, 3),
+    }
+
+
+def write_fleet(
+    out: Path, action: str, table_id: str, outcomes: list[Outcome], wall: float
+) -> None:
+    """Per board: NAME.json (the evidence records, or the apply reply); for all: summary.json,
+    and for checks junit.xml and report.html."""
+    reports = [o.data for o in outcomes if isinstance(o.data, CheckReport)]
+    for o in outcomes:
+        path = out / f"{_safe_name(o.target.name)}.json"
+        if isinstance(o.data, CheckReport):
+            body: Any = records([o.data])
+        else:
+            body = {**outcome_dict(o), "reply": o.data}
+        path.write_text(json.dumps(body, indent=1, default=jsonable) + "\n")
+    (out / "summary.json").write_text(
+        json.dumps(
+            {
+                "action": action,
+                "table": table_id,
+                **fleet_summary(outcomes, wall),
+                "boards": [outcome_dict(o) for o in outcomes],
+            },
+            indent=1,
+        )
+        + "\n"
+    )
+    if reports:
+        write_junit(out / "junit.xml", reports)
+        write_html(out / "report.html", reports)
+
+
+def jsonable(v: Any) -> Any:
+    return v.hex() if isinstance(v, bytes | bytearray) else str(v)

@@ -1,0 +1,146 @@
+"""Many boards at once: a bench file of USB serial numbers, running one job per board
+concurrently, and what each one gave.
+
+A board whose port another run holds is reported as `busy`, never fought over: the
+transport's exclusive lock makes the second opener fail at once.
+"""
+
+from __future__ import annotations
+
+import time
+import tomllib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dbch.checks.targets import CommandPower, Target
+from dbch.datafile import Fields
+from dbch.errors import DataFileError, DbchError, DeviceError, PortBusyError
+from dbch.gbcs.tables import REGIONS
+
+
+@dataclass
+class Outcome:
+    target: Target
+    result: str  # pass | fail | error | busy
+    detail: str
+    seconds: float
+    data: Any = None  # the job's own result (a CheckReport, an apply reply)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# --- choosing boards ---------------------------------------------------------------------
+MakeTarget = Callable[..., Target]
+
+
+def read_bench_file(
+    path: Path,
+    comports: Callable[[], list[Any]] | None = None,
+    make_target: MakeTarget = Target,
+) -> list[Target]:
+    """A bench file (TOML) lists boards by USB serial number (or by port, for remote ones):
+
+        [[board]]
+        name = "wl55-a"            # how reports call it
+        serial = "0671FF383837"    # USB serial number (udevadm: ID_SERIAL_SHORT)
+        region = "north"           # optional: this board's CSP region
+
+        power_off = "usbrelay R1_1=1"   # optional: commands that cut and restore
+        power_on = "usbrelay R1_1=0"    # its power (the bench's Power protocol)
+
+        [[board]]
+        name = "remote-1"
+        port = "rfc2217://benchhost:4001"
+
+    Serial numbers are looked up among the USB serial ports present now. `make_target(name,
+    port, region=, power=)` builds each target (the caller's, to resolve names such as
+    `sim:ID`)."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as e:
+        raise DataFileError(str(path), "", f"cannot read: {e.strerror}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise DataFileError(str(path), "", f"not valid TOML: {e}") from e
+    top = Fields(data, str(path))
+    top.only({"board"})
+    if comports is None:
+        from serial.tools.list_ports import comports as list_comports
+
+        comports = list_comports
+    present = {getattr(p, "serial_number", None): p.device for p in comports()}
+    out, names = [], set()
+    for i, raw in enumerate(top.array("board")):
+        b = Fields(raw, str(path), f"board[{i}]")
+        b.only({"name", "serial", "port", "region", "power_on", "power_off"})
+        name = b.text("name")
+        if name in names:
+            b.fail("name", f"{name!r} is listed twice")
+        names.add(name)
+        region = b.text("region", None, REGIONS)
+        if b.has("port") == b.has("serial"):
+            b.fail("serial", "give exactly one of serial (a USB board) or port")
+        if b.has("port"):
+            port = b.text("port")
+        else:
+            serial = b.text("serial")
+            if serial not in present:
+                seen = ", ".join(sorted(s for s in present if s)) or "none"
+                b.fail(
+                    "serial",
+                    f"no USB serial port with serial number {serial!r} is "
+                    f"connected (present: {seen})",
+                )
+            port = present[serial]
+        power = None
+        if b.has("power_on") or b.has("power_off"):
+            power = CommandPower(on=b.text("power_on"), off=b.text("power_off"))
+        out.append(make_target(name, port, region=region, power=power))
+    if not out:
+        top.fail("board", "lists no boards")
+    return out
+
+
+# --- running a job on each -------------------------------------------------------------
+def run_each(
+    targets: list[Target],
+    job: Callable[[Target], tuple[str, str, Any]],
+    jobs: int = 32,
+    on_outcome: Callable[[Outcome], None] | None = None,
+) -> list[Outcome]:
+    """Run `job(target) -> (result, detail, data)` for every target, `jobs` at a time;
+    `on_outcome` hears of each as it ends (progress). Outcomes come back in target order."""
+
+    def one(t: Target) -> Outcome:
+        start = time.monotonic()
+        try:
+            result, detail, data = job(t)
+        except PortBusyError as e:
+            result, detail, data = "busy", str(e), None
+        except DeviceError as e:
+            result, detail, data = "fail", str(e), None
+        except DbchError as e:
+            result, detail, data = "error", str(e), None
+        except OSError as e:
+            result, detail, data = "error", f"{t.port}: {e}", None
+        out = Outcome(t, result, detail, time.monotonic() - start, data)
+        if on_outcome is not None:
+            on_outcome(out)
+        return out
+
+    if not targets:
+        return []
+    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(targets)))) as pool:
+        return list(pool.map(one, targets))
+
+
+def exit_code(outcomes: list[Outcome]) -> int:
+    """1 when any board failed (it ran and did not conform / was refused); otherwise 2 when
+    any could not be reached or was busy; 0 when every board passed."""
+    results = {o.result for o in outcomes}
+    if "fail" in results:
+        return 1
+    if results - {"pass"}:
+        return 2
+    return 0

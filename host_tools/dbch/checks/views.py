@@ -1,0 +1,524 @@
+"""Checking a board against a table, through three independent views:
+
+1. config  - the configuration the agent reports (compare.py, field by field);
+2. radio   - the radio's readback, decoded, against the operating channel and the table;
+3. witness - on a simulated bench, what the radio really put on the air (the air log):
+             nothing in 915-921 MHz, emissions only on allowed channels, airtime within
+             the duty-cycle caps.
+
+Each check is an evidence record. A value that cannot be checked is `unchecked`, never a
+pass; a view that does not exist on this bench (no witness on real hardware) is `n/a`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from dbch.checks.targets import Target
+from dbch.gbcs import channel_plan as plan
+from dbch.gbcs.compare import compare
+from dbch.gbcs.subghz_config import agent_record, content_hash
+from dbch.gbcs.tables import HOUR_S, TableVersion
+
+if TYPE_CHECKING:
+    from dbch.link.client import AgentClient
+
+BITRATE = 100_000
+FDEV_HZ = 35_000
+BITRATE_TOL = 200
+FDEV_TOL = 500
+FREQ_TOL_HZ = 500  # larger than any chip's synthesiser step
+SYNC_WORD = 0x904E
+
+
+@dataclass
+class Evidence:
+    """One check, as a record a report or a regulator can read on its own."""
+
+    check: str
+    view: str  # config | radio | witness
+    field: str
+    value: Any
+    limit: Any
+    unit: str
+    rule: str
+    result: str  # pass | fail | unchecked | n/a
+    reason: str
+    table: str = ""
+    table_hash: str = ""
+    region: str = ""
+    fw_hash: str | None = None
+    board: str = ""
+    time: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class CheckReport:
+    board: str
+    table: TableVersion
+    region: str
+    records: list[Evidence]
+    context: dict[str, Any]  # what was read: config, status, emissions (for reports)
+
+    @property
+    def failures(self) -> list[Evidence]:
+        return [r for r in self.records if r.result == "fail"]
+
+    @property
+    def unchecked(self) -> list[Evidence]:
+        return [r for r in self.records if r.result == "unchecked"]
+
+    @property
+    def result(self) -> str:
+        if self.failures:
+            return "fail"
+        return "incomplete" if self.unchecked else "pass"
+
+
+def _rec(
+    view: str,
+    check: str,
+    field: str,
+    value: Any,
+    limit: Any,
+    unit: str,
+    rule: str,
+    ok: bool | None,
+    reason: str,
+) -> Evidence:
+    result = "unchecked" if ok is None else ("pass" if ok else "fail")
+    return Evidence(check, view, field, value, limit, unit, rule, result, reason)
+
+
+def config_view(table: TableVersion, region: str, cfg: dict[str, Any]) -> list[Evidence]:
+    """The configuration the agent reports, against the table region."""
+    if not cfg.get("configured"):
+        return [
+            _rec(
+                "config",
+                "config.configured",
+                "config",
+                None,
+                table.id,
+                "",
+                "equal",
+                False,
+                f"the agent has no configuration ({cfg.get('problem') or 'unconfigured'})",
+            )
+        ]
+    out = []
+    for r in compare(table, region, cfg.get("fields", {})):
+        out.append(
+            Evidence(
+                f"config.{r.field}",
+                "config",
+                r.field,
+                r.actual,
+                r.expected,
+                r.unit,
+                r.rule,
+                {True: "pass", False: "fail", None: "unchecked"}[r.passed],
+                r.reason + (" (placeholder value)" if r.placeholder else ""),
+            )
+        )
+    out += regulatory_view(table, cfg.get("regulatory") or {})
+    expected = content_hash(agent_record(table.region(region).config(), table.regulatory))
+    same = cfg.get("hash") == expected
+    conforming = all(r.result == "pass" for r in out)
+    out.append(
+        _rec(
+            "config",
+            "config.hash",
+            "hash",
+            cfg.get("hash"),
+            expected,
+            "sha256",
+            "equal, or every field within its rule",
+            same or conforming,
+            "identical to the table's record"
+            if same
+            else "differs from the table's record, but every field is within its rule"
+            if conforming
+            else "differs from the table's record (see the fields for what)",
+        )
+    )
+    return out
+
+
+def regulatory_view(table: TableVersion, reg: dict[str, Any]) -> list[Evidence]:
+    """The regulatory limits the agent enforces (carried in its record) against the table:
+    each may be stricter than the table's, never looser."""
+    want = table.regulatory
+    items: list[tuple[str, Any, Any, str]] = [
+        ("max_tx_ddbm", reg.get("max_tx_ddbm"), want.max_tx_ddbm, "dBm x 10"),
+        ("lbt_threshold_ddbm", reg.get("lbt_threshold_ddbm"), want.lbt_threshold_ddbm, "dBm x 10"),
+    ]
+    caps = reg.get("cap_ms_per_hour")
+    for i, page in enumerate(range(28, 32)):
+        have = caps[i] if isinstance(caps, list) and len(caps) == 4 else None
+        items.append((f"cap_ms_per_hour.page{page}", have, want.cap_ms_per_hour[page], "ms/h"))
+    out = []
+    for name, have, limit, unit in items:
+        ok = None if have is None else have <= limit
+        out.append(
+            _rec(
+                "config",
+                f"config.regulatory.{name}",
+                name,
+                have,
+                limit,
+                unit,
+                "at_most",
+                ok,
+                "not reported by the agent"
+                if have is None
+                else f"{have} {unit} {'within' if ok else 'above'} the table's {limit}",
+            )
+        )
+    return out
+
+
+def radio_view(table: TableVersion, region: str, status: dict[str, Any]) -> list[Evidence]:
+    """The radio's readback against the GB868 PHY, the operating channel and the table."""
+    radio = status.get("radio") or {}
+    out = [
+        _rec(
+            "radio",
+            "radio.state",
+            "state",
+            radio.get("state"),
+            "ready",
+            "",
+            "equal",
+            radio.get("state") == "ready",
+            radio.get("reason") or "verified by the agent",
+        )
+    ]
+    rb = radio.get("readback")
+    if not rb:
+        out.append(
+            _rec(
+                "radio",
+                "radio.readback",
+                "readback",
+                None,
+                "present",
+                "",
+                "equal",
+                None,
+                "the agent reports no radio readback",
+            )
+        )
+        return out
+    verified = set(rb.get("verified", []))
+
+    def source(name: str) -> str:
+        return "read from the chip" if name in verified else "driver's shadow (no getter)"
+
+    freq = rb.get("freq_hz")
+    allowed = {c.freq_hz: c for c in table.region(region).allowed()}
+    ch = status.get("channel") or {}
+    if freq is None:
+        out.append(
+            _rec(
+                "radio",
+                "radio.freq_hz",
+                "freq_hz",
+                None,
+                "allowed channel",
+                "Hz",
+                "subset",
+                None,
+                "frequency not reported",
+            )
+        )
+    else:
+        near = min(allowed, key=lambda f: abs(f - freq)) if allowed else None
+        ok = near is not None and abs(near - freq) <= FREQ_TOL_HZ
+        out.append(
+            _rec(
+                "radio",
+                "radio.freq_hz",
+                "freq_hz",
+                freq,
+                "allowed channel centre",
+                "Hz",
+                "subset",
+                ok and not plan.in_masked_band(freq, plan.OCCUPIED_HALF_BW_HZ),
+                (
+                    f"{freq / 1e6:.6f} MHz is {allowed[near]}"
+                    if ok
+                    else f"{freq / 1e6:.6f} MHz is no channel the table allows"
+                )
+                + f"; {source('freq_hz')}",
+            )
+        )
+        if ch:
+            op = ch.get("freq_hz")
+            same = op is not None and abs(op - freq) <= FREQ_TOL_HZ
+            out.append(
+                _rec(
+                    "radio",
+                    "radio.operating_channel",
+                    "freq_hz",
+                    freq,
+                    op,
+                    "Hz",
+                    "equal",
+                    same,
+                    "radio tuned to the operating channel"
+                    if same
+                    else f"radio tuned {freq - (op or 0):+d} Hz off the operating channel",
+                )
+            )
+    for name, want, tol, unit in (
+        ("bitrate", BITRATE, BITRATE_TOL, "bps"),
+        ("fdev_hz", FDEV_HZ, FDEV_TOL, "Hz"),
+    ):
+        v = rb.get(name)
+        ok = None if v is None else abs(v - want) <= tol
+        out.append(
+            _rec(
+                "radio",
+                f"radio.{name}",
+                name,
+                v,
+                want,
+                unit,
+                f"within {tol}",
+                ok,
+                (f"{v} {unit}" if v is not None else "not reported") + f"; {source(name)}",
+            )
+        )
+    power = rb.get("power_dbm")
+    limit = table.regulatory.max_tx_ddbm / 10
+    out.append(
+        _rec(
+            "radio",
+            "radio.power_dbm",
+            "power_dbm",
+            power,
+            limit,
+            "dBm",
+            "at_most",
+            None if power is None else power <= limit,
+            (f"{power} dBm" if power is not None else "not reported") + f"; {source('power_dbm')}",
+        )
+    )
+    ptype = rb.get("packet_type")
+    out.append(
+        _rec(
+            "radio",
+            "radio.packet_type",
+            "packet_type",
+            ptype,
+            "gfsk/fsk",
+            "",
+            "equal",
+            None if ptype is None else ptype in ("gfsk", "fsk"),
+            f"{ptype}; {source('packet_type')}",
+        )
+    )
+    sync = rb.get("sync_word")
+    out.append(
+        _rec(
+            "radio",
+            "radio.sync_word",
+            "sync_word",
+            sync,
+            SYNC_WORD,
+            "",
+            "equal",
+            None if sync is None else sync == SYNC_WORD,
+            f"0x{sync:04X}; {source('sync_word')}" if sync is not None else "no sync",
+        )
+    )
+    errors = rb.get("errors")
+    out.append(
+        _rec(
+            "radio",
+            "radio.errors",
+            "errors",
+            errors,
+            0,
+            "",
+            "equal",
+            None if errors is None else errors == 0,
+            "chip reports no errors" if not errors else f"chip errors 0x{errors:04X}",
+        )
+    )
+    return out
+
+
+def witness_view(
+    table: TableVersion, region: str, emissions: Iterable[dict[str, Any]] | None
+) -> list[Evidence]:
+    """What the bench's spectrum analyser saw this board emit."""
+    if emissions is None:
+        return [
+            Evidence(
+                "witness",
+                "witness",
+                "emissions",
+                None,
+                None,
+                "",
+                "",
+                "n/a",
+                "no witness on this bench (a real board): only simulated benches have an air log",
+            )
+        ]
+    records = list(emissions)
+    sent = [r for r in records if r.get("emitted")]
+    refused = [r for r in records if not r.get("emitted")]
+    masked = [r for r in sent if plan.in_masked_band(r["freq_hz"], plan.OCCUPIED_HALF_BW_HZ)]
+    allowed = {c.freq_hz for c in table.region(region).allowed()}
+    off_plan = [r for r in sent if not any(abs(r["freq_hz"] - f) <= FREQ_TOL_HZ for f in allowed)]
+    out = [
+        _rec(
+            "witness",
+            "witness.masked_band",
+            "freq_hz",
+            len(masked),
+            0,
+            "emissions",
+            "equal",
+            not masked,
+            f"{len(sent)} emissions, none in 915-921 MHz"
+            if not masked
+            else f"{len(masked)} emissions in 915-921 MHz, e.g. "
+            f"{masked[0]['freq_hz'] / 1e6:.6f} MHz",
+        ),
+        _rec(
+            "witness",
+            "witness.allowed_channels",
+            "freq_hz",
+            len(off_plan),
+            0,
+            "emissions",
+            "subset",
+            not off_plan,
+            f"all {len(sent)} emissions on allowed channels"
+            if not off_plan
+            else f"{len(off_plan)} emissions off the allowed channels, e.g. "
+            f"{off_plan[0]['freq_hz'] / 1e6:.6f} MHz",
+        ),
+        _rec(
+            "witness",
+            "witness.model_refusals",
+            "violation",
+            len(refused),
+            0,
+            "attempts",
+            "equal",
+            not refused,
+            "the chip model refused nothing"
+            if not refused
+            else f"the chip model refused {len(refused)} attempts: {refused[0].get('violation')}",
+        ),
+    ]
+    # Airtime in any hour against the cap of the page the emission was on
+    worst, worst_page, worst_cap = 0.0, None, None
+    by_page: dict[int, list[tuple[float, float]]] = {}
+    for r in sent:
+        c = _channel_of(r["freq_hz"])
+        if c is not None:
+            by_page.setdefault(c.page, []).append((r["t"], r["duration_us"] / 1e6))
+    for page, items in by_page.items():
+        items.sort()
+        cap = table.regulatory.cap_ms_per_hour[page] / 1000
+        j, total = 0, 0.0
+        for t, d in items:
+            total += d
+            while items[j][0] < t - HOUR_S:
+                total -= items[j][1]
+                j += 1
+            if total / cap > (worst / worst_cap if worst_cap else -1):
+                worst, worst_page, worst_cap = total, page, cap
+    ok = worst_cap is None or worst <= worst_cap
+    out.append(
+        _rec(
+            "witness",
+            "witness.duty_cycle",
+            "airtime_s_per_hour",
+            round(worst, 3),
+            worst_cap,
+            "s",
+            "at_most",
+            ok,
+            "no emissions"
+            if worst_cap is None
+            else f"most airtime in any hour: {worst:.3f} s on page {worst_page} "
+            f"(cap {worst_cap:g} s)",
+        )
+    )
+    return out
+
+
+def _channel_of(freq_hz: int) -> plan.Channel | None:
+    for c in plan.all_channels():
+        if abs(c.freq_hz - freq_hz) <= FREQ_TOL_HZ:
+            return c
+    return None
+
+
+def run_check(
+    table: TableVersion,
+    region: str,
+    cfg: dict[str, Any],
+    status: dict[str, Any],
+    emissions: Iterable[dict[str, Any]] | None,
+    board: str,
+) -> CheckReport:
+    """The pure part of `dbch check`: everything read from the board goes in as values."""
+    emissions = list(emissions) if emissions is not None else None
+    records = config_view(table, region, cfg) + radio_view(table, region, status)
+    records += witness_view(table, region, emissions)
+    stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    table_hash = content_hash(agent_record(table.region(region).config(), table.regulatory))
+    fw = (status.get("fw") or {}).get("hash")
+    for r in records:
+        r.table, r.table_hash, r.region, r.fw_hash, r.board, r.time = (
+            table.id,
+            table_hash,
+            region,
+            fw,
+            board,
+            stamp,
+        )
+    return CheckReport(
+        board, table, region, records, {"config": cfg, "status": status, "emissions": emissions}
+    )
+
+
+def check_client(
+    hub: AgentClient,
+    table: TableVersion,
+    region: str,
+    emissions: Iterable[dict[str, Any]] | None,
+    name: str | None = None,
+) -> CheckReport:
+    """Check the agent behind an open connection; `emissions`: the witness's records for
+    this board, or None where there is no witness (real hardware)."""
+    hello = hub.hello()
+    cfg = hub.get_config()
+    status = hub.status()
+    label = f"{name or hub.port} ({hello.board}, uid {hello.uid.hex()})"
+    return run_check(table, region, cfg, status, emissions, label)
+
+
+def check_target(
+    target: Target, table: TableVersion, region: str, since_s: float | None = HOUR_S
+) -> CheckReport:
+    """Read a board (and the witness, where its bench has one) and check it. `since_s`: how
+    far back the witness looks, in bench seconds (None: everything it saw)."""
+    from dbch.link.client import AgentClient
+
+    with AgentClient(target.port, on_console=None) as hub:
+        return check_client(hub, table, region, target.emissions(since_s), target.name)

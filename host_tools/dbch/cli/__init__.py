@@ -1,0 +1,136 @@
+"""The `dbch` command: one explicit table of verbs (as mpremote's `_COMMANDS`).
+
+Each verb names the module that runs it, its handler, the function that adds its
+arguments (all in `cli/args.py`) and one line of help. The parser is built from the table
+alone; a command's module is imported only when that command runs, so `dbch --help` and
+every query start fast.
+
+Exit codes scripts can rely on: 0 success; 1 the operation ran and failed (the device
+refused, a check failed); 2 it could not run (bad usage or input file, port unreachable
+or in use, simulator problem); 130 interrupted.
+
+The cli package is the only place that writes to stdout/stderr; nothing imports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable
+from typing import NamedTuple
+
+from dbch import __version__
+from dbch.cli import args as a
+from dbch.errors import DbchError
+
+
+class Command(NamedTuple):
+    module: str  # under dbch.cli, imported when the command runs
+    add_args: Callable[[argparse.ArgumentParser], None]
+    help: str
+
+
+COMMANDS: dict[str, Command] = {
+    "hello": Command(
+        "device", a.add_port_and_json_args, "identify the agent: firmware, board, radio, uid"
+    ),
+    "status": Command(
+        "device", a.add_port_and_json_args, "health of the agent: uptime, reset cause, heap"
+    ),
+    "console": Command(
+        "device", a.add_console_args, "show what the board prints (console lines and events)"
+    ),
+    "deploy": Command(
+        "device", a.add_deploy_args, "put the firmware on a board with mpremote, then reset it"
+    ),
+    "apply": Command(
+        "agent", a.add_apply_args, "set a table region's (or a DUIS request's) configuration"
+    ),
+    "config": Command(
+        "agent", a.add_port_and_json_args, "the configuration in force on the agent (DBCH03)"
+    ),
+    "channel": Command("agent", a.add_port_and_json_args, "the operating channel (DBCH01)"),
+    "scan": Command(
+        "agent",
+        a.add_port_and_json_args,
+        "energy scan of the allowed channels, change if agility allows (DBCH05)",
+    ),
+    "channel-log": Command("agent", a.add_port_and_json_args, "the channel change log (DBCH02)"),
+    "traffic": Command(
+        "agent", a.add_traffic_args, "send frames through the transmit gate; sent and refused"
+    ),
+    "test-tx": Command(
+        "agent", a.add_test_tx_args, "one test frame on a chosen frequency (through the gate)"
+    ),
+    "events": Command("agent", a.add_events_args, "follow the agent's alerts and events live"),
+    "logs": Command(
+        "agent", a.add_logs_args, "download (and optionally clear) the event log kept on flash"
+    ),
+    "check": Command(
+        "check", a.add_check_args, "check a board against a table: config, readback, witness"
+    ),
+    "fleet": Command(
+        "check", a.add_fleet_args, "apply or check many boards at once (ports, bench, --sim N)"
+    ),
+    "monitor": Command("check", a.add_monitor_args, "live status line and alerts from one agent"),
+    "serve-port": Command(
+        "device", a.add_serve_port_args, "serve a board's port over TCP (RFC 2217 or raw)"
+    ),
+    "key": Command(
+        "keys", a.add_key_args, "the board's bench key that authorises changes: show, provision"
+    ),
+    "sim": Command("sim", a.add_sim_args, "simulated boards: start, list, reset, kill, stop"),
+    "boards": Command("boards", a.add_boards_args, "board definitions: list, show, validate"),
+    "witness": Command(
+        "witness", a.add_witness_args, "what simulated radios put on the air (not the agents)"
+    ),
+    "tables": Command(
+        "tables", a.add_tables_args, "SEC DBCH configuration tables: list, show, diff, impact"
+    ),
+    "gbcs": Command(
+        "tables", a.add_gbcs_args, "GBCS DLMS encoding of the Sub GHz configuration: encode"
+    ),
+    "duis": Command("tables", a.add_duis_args, "DUIS 6.28 SetCHFSubGHzConfiguration XML"),
+    "bench": Command(
+        "bench", a.add_bench_args, "measure link, apply, gate, memory and fleet (make bench)"
+    ),
+}
+
+
+def handler_name(verb: str) -> str:
+    return "do_" + verb.replace("-", "_")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dbch",
+        description="DBCH configuration agent tools: simulated boards, deploy, link, checks.",
+        epilog="Ports: /dev/ttyACM0, a simulated board's /dev/pts/N or sim:ID, "
+        "socket://host:port, rfc2217://host:port. Exit codes: 0 ok, 1 failed, 2 could not run.",
+    )
+    parser.add_argument("--version", action="version", version=f"dbch {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="COMMAND", required=True)
+    for verb, cmd in COMMANDS.items():
+        p = sub.add_parser(verb, help=cmd.help, description=cmd.help)
+        cmd.add_args(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        from dbch import lab  # noqa: F401  (registers the sim:ID port names)
+        from dbch.cli import printing
+
+        printing.setup()
+        module = importlib.import_module(f"dbch.cli.{COMMANDS[args.verb].module}")
+        return int(getattr(module, handler_name(args.verb))(args) or 0)
+    except DbchError as e:
+        print(f"dbch: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("dbch: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `dbch ... | head`
+        return 0

@@ -1,0 +1,224 @@
+"""Commands that configure and exercise one agent: apply, config, channel, scan,
+channel-log, traffic, test-tx, events (live), logs (the event log on flash)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+from typing import Any
+
+from dbch.cli.printing import print_json, print_table, progress
+from dbch.errors import DbchError, TableError
+from dbch.gbcs import channel_plan as plan
+from dbch.gbcs import duis
+from dbch.gbcs.alerts import describe_event
+from dbch.gbcs.compare import describe
+from dbch.gbcs.subghz_config import agent_record, content_hash
+from dbch.gbcs.tables import TableVersion, all_tables, get_table
+from dbch.link.client import AgentClient
+from dbch.link.ports import resolve_port
+from dbch.output import key_values
+
+
+def in_force_table() -> TableVersion:
+    """The newest table version in force: where a DUIS request takes its regulatory limits."""
+    live = [t for t in all_tables() if t.status == "in_force"]
+    if not live:
+        raise TableError("tables", "", "no table version is in force; give --table")
+    return live[-1]
+
+
+def do_apply(args: argparse.Namespace) -> int:
+    if args.duis:
+        cfg = duis.read_file(args.duis)
+        table = get_table(args.table) if args.table else in_force_table()
+        label, region = "duis", args.region
+    else:
+        if not args.table or not args.region:
+            raise DbchError("give --table and --region, or --duis FILE")
+        table = get_table(args.table)
+        cfg, label, region = table.region(args.region).config(), table.id, args.region
+    record = agent_record(cfg, table.regulatory)
+    expected = content_hash(record)
+    with AgentClient(resolve_port(args.port)) as hub:
+        result = hub.apply_config(record, label, region)
+    radio = result.get("radio", {})
+    ok = result.get("hash") == expected and radio.get("state") == "ready"
+    if args.json:
+        print_json({**result, "expected_hash": expected, "ok": ok})
+    else:
+        ch = result.get("channel") or {}
+        print(f"applied {label} {region or ''}: hash {result.get('hash')}")
+        if ch:
+            print(
+                f"channel: page {ch['page']} channel {ch['channel']} "
+                f"({plan.mhz(ch['freq_hz'])} MHz)"
+            )
+        print(
+            f"radio: {radio.get('state')}"
+            + (f" ({radio['reason']})" if radio.get("reason") else "")
+        )
+    if result.get("hash") != expected:
+        print(f"dbch: the agent's hash {result.get('hash')} is not {expected}", file=sys.stderr)
+    return 0 if ok else 1
+
+
+def do_config(args: argparse.Namespace) -> int:
+    with AgentClient(resolve_port(args.port)) as hub:
+        cfg = hub.get_config()
+    if args.json:
+        print_json(cfg)
+        return 0
+    if not cfg.get("configured"):
+        print("not configured" + (f": {cfg['problem']}" if cfg.get("problem") else ""))
+        return 1
+    print(
+        key_values(
+            [("table", cfg.get("table")), ("region", cfg.get("region")), ("hash", cfg["hash"])]
+        )
+    )
+    print()
+    print_table(["FIELD", "VALUE"], [(k, describe(k, v)) for k, v in cfg["fields"].items()])
+    return 0
+
+
+def do_channel(args: argparse.Namespace) -> int:
+    with AgentClient(resolve_port(args.port)) as hub:
+        ch = hub.get_channel()
+    if args.json:
+        print_json(ch)
+    else:
+        print(
+            f"page {ch['page']} channel {ch['channel']} ({plan.mhz(ch['freq_hz'])} MHz), "
+            f"operating channel word 0x{ch['word']:08X}"
+        )
+    return 0
+
+
+def do_scan(args: argparse.Namespace) -> int:
+    with AgentClient(resolve_port(args.port)) as hub:
+        res = hub.scan()
+    if args.json:
+        print_json(res)
+        return 0
+    print_table(
+        ["PAGE", "CH", "MHZ", "ENERGY DBM"],
+        [(p, c, plan.mhz(plan.centre_hz(p, c)), e / 10) for p, c, e in res["energy"]],
+    )
+    ch = res["channel"]
+    print(
+        f"\noutcome: {res['outcome']}; operating channel page {ch['page']} channel "
+        f"{ch['channel']} ({plan.mhz(ch['freq_hz'])} MHz)"
+    )
+    return 0
+
+
+def _when(t: Any) -> str:
+    try:
+        return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+    except (TypeError, ValueError, OverflowError):
+        return str(t)
+
+
+def do_channel_log(args: argparse.Namespace) -> int:
+    with AgentClient(resolve_port(args.port)) as hub:
+        entries = hub.channel_log()
+    if args.json:
+        print_json(
+            [
+                {"t": t, "old": [op, oc], "new": [np_, nc], "reason": why}
+                for t, op, oc, np_, nc, why in entries
+            ]
+        )
+        return 0
+    print_table(
+        ["TIME (UTC)", "OLD", "NEW", "MHZ", "REASON"],
+        [
+            (
+                _when(t),
+                f"p{op}/ch{oc}" if op else "-",
+                f"p{np_}/ch{nc}",
+                plan.mhz(plan.centre_hz(np_, nc)),
+                why,
+            )
+            for t, op, oc, np_, nc, why in entries
+        ],
+    )
+    return 0
+
+
+def do_traffic(args: argparse.Namespace) -> int:
+    with AgentClient(resolve_port(args.port)) as hub:
+        hub.traffic(args.frames, args.size, args.interval_ms)
+        if args.no_wait:
+            print(f"traffic started: {args.frames} frames")
+            return 0
+        done = None
+        while done is None:
+            ev = hub.wait_event(None, timeout=30.0)
+            if ev is None:
+                if hub.status().get("traffic") is None:
+                    raise DbchError("traffic ended without its report (agent reset?)")
+                continue
+            if ev.get("ev") == "traffic_progress":
+                progress(f"{ev['done']}/{ev['frames']} frames")
+            elif ev.get("ev") == "traffic_done":
+                done = ev
+    result = {"sent": done["sent"], "refused": done["refused"], "frames": done["frames"]}
+    if args.json:
+        print_json(result)
+    else:
+        refused = ", ".join(f"{k} {v}" for k, v in sorted(done["refused"].items())) or "none"
+        print(f"sent {done['sent']} of {done['frames']}; refused: {refused}")
+    return 0
+
+
+def do_test_tx(args: argparse.Namespace) -> int:
+    freq = plan.parse_frequency(args.freq)
+    with AgentClient(resolve_port(args.port)) as hub:
+        res = hub.test_tx(freq, args.size)
+    if res["sent"]:
+        print(f"sent one frame at {plan.mhz(freq)} MHz")
+        return 0
+    print(f"refused at {freq / 1e6:.6f} MHz: {res['refused']}")
+    return 1
+
+
+def do_events(args: argparse.Namespace) -> int:
+    deadline = None if args.seconds is None else time.monotonic() + args.seconds
+    with AgentClient(resolve_port(args.port)) as hub:
+        progress("following alerts and events (Ctrl-C to stop)")
+        while deadline is None or time.monotonic() < deadline:
+            left = 1.0 if deadline is None else max(0.0, deadline - time.monotonic())
+            ev = hub.wait_event(None, timeout=min(1.0, left))
+            if ev is not None:
+                if args.json:
+                    import json
+
+                    print(json.dumps(ev, default=str), flush=True)
+                else:
+                    print(f"{_when(ev.get('t'))}  {describe_event(ev)}", flush=True)
+    return 0
+
+
+def do_logs(args: argparse.Namespace) -> int:
+    with AgentClient(resolve_port(args.port)) as hub:
+        entries = hub.all_events()
+        if args.clear:
+            hub.events_clear()
+    records = [{"seq": s, "t": t, "kind": k, "fields": f} for s, t, k, f in entries]
+    if args.json:
+        print_json(records)
+    else:
+        for r in records:
+            ev = {
+                "ev": "alert" if isinstance(r["kind"], int) else r["kind"],
+                **({"code": r["kind"]} if isinstance(r["kind"], int) else {}),
+                **(r["fields"] or {}),
+            }
+            print(f"{r['seq']:5}  {_when(r['t'])}  {describe_event(ev)}")
+        if args.clear:
+            progress(f"log cleared ({len(records)} entries downloaded)")
+    return 0

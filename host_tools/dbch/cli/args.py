@@ -1,0 +1,363 @@
+"""Argument definitions of every command, apart from their implementations: `dbch --help`
+and shell completion build the whole parser from here without importing what the commands
+run. Keep imports here light (data and constants only)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from dbch.boards import DEFAULT_BOARD
+from dbch.gbcs.regions import HOUR_S, REGIONS
+
+
+def add_port_arg(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument(
+        "-p",
+        "--port",
+        default=os.environ.get("DBCH_PORT"),
+        help="the board's port: /dev/ttyACM0, /dev/pts/N, sim:ID (a simulated board), "
+        "socket://HOST:PORT or rfc2217://HOST:PORT (default: $DBCH_PORT)",
+    )
+    p.set_defaults(_port_required=required)
+
+
+def add_port_and_json_args(p: argparse.ArgumentParser) -> None:
+    """The arguments of a command that reads one board: its port, and --json."""
+    add_port_arg(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def add_console_args(p: argparse.ArgumentParser) -> None:
+    add_port_arg(p)
+    p.add_argument("--seconds", type=float, default=None, help="stop after this long")
+
+
+def add_deploy_args(p: argparse.ArgumentParser) -> None:
+    add_port_arg(p)
+    p.add_argument("--board", help="board definition id (default: what the board reports)")
+    p.add_argument("--source", action="store_true", help="deploy .py sources, not .mpy")
+    p.add_argument("--no-wait", action="store_true", help="do not wait for the agent")
+    p.add_argument(
+        "--watchdog",
+        type=int,
+        nargs="?",
+        const=8000,
+        default=0,
+        metavar="MS",
+        help="the agent runs the hardware watchdog (default 8000 ms when given; "
+        "field kits). Once started it cannot be stopped: the REPL then has MS to "
+        "work before the board resets",
+    )
+    p.add_argument("--json", action="store_true", help="print a JSON report")
+
+
+def add_serve_port_args(p: argparse.ArgumentParser) -> None:
+    add_port_arg(p)
+    p.add_argument(
+        "--listen",
+        default="127.0.0.1:0",
+        metavar="HOST:PORT",
+        help="where to listen (default 127.0.0.1 and a free port; 0.0.0.0 for all)",
+    )
+    p.add_argument(
+        "--raw",
+        action="store_true",
+        help="plain bytes (socket://) instead of RFC 2217 (rfc2217://)",
+    )
+    p.add_argument("--seconds", type=float, metavar="S", help="stop after S seconds")
+
+
+def add_apply_args(p: argparse.ArgumentParser) -> None:
+    add_port_arg(p)
+    p.add_argument("--table", help="table version id or .toml file")
+    p.add_argument("--region", choices=REGIONS, help="CSP region (with --table)")
+    p.add_argument(
+        "--duis", metavar="FILE.xml", type=Path, help="a DUIS 6.28 SetCHFSubGHzConfiguration"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def add_traffic_args(p: argparse.ArgumentParser) -> None:
+    add_port_arg(p)
+    p.add_argument("--frames", type=int, required=True, help="how many frames")
+    p.add_argument("--size", type=int, required=True, help="octets per frame (8-125)")
+    p.add_argument("--interval-ms", type=int, default=100, help="between frames (default 100)")
+    p.add_argument("--no-wait", action="store_true", help="start and return")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def add_test_tx_args(p: argparse.ArgumentParser) -> None:
+    add_port_arg(p)
+    p.add_argument("--freq", required=True, help="carrier, e.g. 868.45MHz")
+    p.add_argument("--size", type=int, default=16, help="octets (8-125)")
+
+
+def add_events_args(p: argparse.ArgumentParser) -> None:
+    add_port_arg(p)
+    p.add_argument("--seconds", type=float, default=None, help="stop after this long")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+
+
+def add_logs_args(p: argparse.ArgumentParser) -> None:
+    add_port_arg(p)
+    p.add_argument("--clear", action="store_true", help="clear the log after downloading it")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+# --- check -------------------------------------------------------------------------------
+def _add_evidence_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--since",
+        type=float,
+        default=HOUR_S,
+        metavar="S",
+        help="how far back the witness looks, in bench seconds (default: one hour)",
+    )
+    p.add_argument(
+        "--whole-air-log",
+        action="store_true",
+        help="the witness looks at everything the board ever emitted",
+    )
+
+
+def add_check_args(p: argparse.ArgumentParser) -> None:
+    add_port_arg(p)
+    p.add_argument("--table", required=True, help="table version id or .toml file")
+    p.add_argument("--region", required=True, choices=REGIONS, help="CSP region")
+    _add_evidence_args(p)
+    p.add_argument(
+        "--witness",
+        metavar="SIM_ID",
+        help="the simulated board behind a port the bench cannot recognise "
+        "(socket:// or rfc2217:// to a simulated board)",
+    )
+    p.add_argument("--json", action="store_true", help="print the evidence records as JSON")
+    p.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML")
+    p.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help="also write a self-contained HTML report with the channel-plan chart",
+    )
+    p.epilog = (
+        "Exit 0: every check passed; 1: a check failed or could not be checked; "
+        "2: the check could not run (port, table)."
+    )
+
+
+# --- fleet -------------------------------------------------------------------------------
+def add_fleet_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "action",
+        choices=("apply", "check"),
+        help="apply a table to every board, or check every board against it",
+    )
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--ports", help="comma-separated ports (also sim:ID, rfc2217://...)")
+    which.add_argument(
+        "--bench",
+        type=Path,
+        metavar="FILE",
+        help="bench file (TOML) listing boards by USB serial number",
+    )
+    which.add_argument(
+        "--sim",
+        type=int,
+        metavar="N",
+        help="N simulated boards (started and deployed if not running)",
+    )
+    p.add_argument("--board", help="board type for --sim (default: the default board)")
+    p.add_argument("--table", required=True, help="table version id or .toml file")
+    p.add_argument(
+        "--region",
+        choices=REGIONS,
+        help="CSP region (required unless the bench file gives each board's)",
+    )
+    _add_evidence_args(p)
+    p.add_argument("--jobs", type=int, default=32, help="boards worked on at once (32)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="evidence folder (default: evidence/fleet-ACTION-TIME)",
+    )
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.epilog = (
+        "Exit 0: every board passed; 1: a board failed (refused, non-conforming); "
+        "2: a board could not be reached or its port is in use by another run."
+    )
+
+
+# --- monitor -----------------------------------------------------------------------------
+def add_monitor_args(p: argparse.ArgumentParser) -> None:
+    add_port_arg(p)
+    p.add_argument(
+        "--interval", type=float, default=2.0, metavar="S", help="seconds between status lines (2)"
+    )
+    p.add_argument("--seconds", type=float, metavar="S", help="stop after S seconds")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per line: {'status': ...} or {'event': ...}",
+    )
+
+
+def add_key_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "action",
+        choices=("show", "provision", "rotate"),
+        help="show: the board's key id and counter, and whether this host holds "
+        "the key; provision: give the board a key over the REPL (physical access);"
+        " rotate: replace the key over the link, authorised by the current one",
+    )
+    add_port_arg(p)
+    p.add_argument(
+        "--force", action="store_true", help="provision: replace a key this host does not hold"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def add_sim_args(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="sim_verb", metavar="ACTION", required=True)
+
+    s = sub.add_parser("start", help="start simulated boards in the background")
+    s.add_argument("--board", default=DEFAULT_BOARD, help=f"board id (default {DEFAULT_BOARD})")
+    s.add_argument("--count", type=int, default=1, help="how many boards (default 1)")
+    s.add_argument(
+        "--id",
+        action="append",
+        dest="ids",
+        metavar="ID",
+        help="name the board (repeatable); its flash is kept across starts",
+    )
+    s.add_argument("--erase", action="store_true", help="start from erased flash")
+    s.add_argument(
+        "--clock-scale",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run the bench clock N times faster than real time (default 1)",
+    )
+    s.add_argument(
+        "--interferer",
+        action="append",
+        default=[],
+        metavar="FREQ:POWER",
+        help="a continuous interferer on the bench, e.g. 868.45MHz:-70dBm",
+    )
+    s.add_argument(
+        "--trace-spi",
+        action="store_true",
+        help="log every radio SPI transaction to <state>/spi.log",
+    )
+    s.add_argument("--json", action="store_true", help="print JSON")
+
+    s = sub.add_parser("list", help="list running simulated boards")
+    s.add_argument("--json", action="store_true", help="print JSON")
+
+    s = sub.add_parser("reset", help="press the reset button of a simulated board")
+    s.add_argument("id")
+
+    s = sub.add_parser("kill", help="cut a simulated board's power at this instant (it restarts)")
+    s.add_argument("id")
+
+    s = sub.add_parser("stop", help="stop simulated boards (their flash is kept)")
+    s.add_argument("ids", nargs="*", metavar="ID")
+    s.add_argument("--all", action="store_true", help="stop every running board")
+    p.epilog = "Boards live under $DBCH_SIM_HOME (default ~/.local/state/dbch/sim)."
+
+
+def add_boards_args(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="boards_verb", metavar="ACTION", required=True)
+    s = sub.add_parser("list", help="every board and its simulated twin")
+    s.add_argument("--json", action="store_true", help="print JSON")
+    s = sub.add_parser("show", help="one board's definition")
+    s.add_argument("id")
+    s.add_argument("--json", action="store_true", help="print JSON")
+    s = sub.add_parser("validate", help="check board.json files against the schema")
+    s.add_argument("files", nargs="+", type=Path)
+
+
+def add_witness_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sim", metavar="ID", help="only this simulated board")
+    p.add_argument("--last", type=int, default=None, metavar="N", help="only the last N")
+    p.add_argument("--json", action="store_true", help="print JSON (one object per record)")
+
+
+def add_tables_args(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="tables_verb", metavar="ACTION", required=True)
+    s = sub.add_parser("list", help="the table versions known (tables/ and $DBCH_TABLES_PATH)")
+    s.add_argument("--json", action="store_true", help="print JSON")
+    s = sub.add_parser("show", help="one version: fields per region, channels, placeholders")
+    s.add_argument("id", help="table id or .toml file")
+    s.add_argument("--region", choices=REGIONS, help="only this CSP region")
+    s.add_argument("--json", action="store_true", help="print JSON")
+    s = sub.add_parser("validate", help="check table files against the schema")
+    s.add_argument("files", nargs="+", type=Path)
+    s = sub.add_parser("diff", help="what changed between two versions, per region")
+    s.add_argument("old")
+    s.add_argument("new")
+    s.add_argument("--json", action="store_true", help="print JSON")
+    s = sub.add_parser(
+        "impact",
+        help="devices that conform to OLD but not to NEW (exit 1 if there are any)",
+    )
+    s.add_argument("old")
+    s.add_argument("new")
+    s.add_argument(
+        "--status",
+        required=True,
+        type=Path,
+        metavar="DIR|FILE",
+        help="saved device records (dbch status/config --json), a file or folder",
+    )
+    s.add_argument("--region", choices=REGIONS, help="region of records that do not say")
+    s.add_argument("--json", action="store_true", help="print JSON")
+
+
+def add_gbcs_args(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="gbcs_verb", metavar="ACTION", required=True)
+    s = sub.add_parser("encode", help="the DLMS encoding of a configuration, as hex")
+    src = s.add_mutually_exclusive_group(required=True)
+    src.add_argument("--table", help="table id (with --region)")
+    src.add_argument("--duis", type=Path, help="a 6.28 SetCHFSubGHzConfiguration request")
+    s.add_argument("--region", choices=REGIONS)
+    s.add_argument("--pretty", action="store_true", help="one group of bytes per element")
+    s = sub.add_parser("decode", help="the fields of a DLMS-encoded configuration")
+    s.add_argument("hex", help="hex bytes; may be a longer GBCS payload containing the structure")
+    s.add_argument("--json", action="store_true", help="print JSON")
+
+
+def add_duis_args(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="duis_verb", metavar="ACTION", required=True)
+    s = sub.add_parser("import", help="read a 6.28 SetCHFSubGHzConfiguration request")
+    s.add_argument("file", type=Path)
+    s.add_argument("--json", action="store_true", help="print JSON")
+    s = sub.add_parser("export", help="write a 6.28 request for a table region (unsigned)")
+    s.add_argument("id", help="table id or .toml file")
+    s.add_argument("--region", required=True, choices=REGIONS)
+    s.add_argument(
+        "--request-id",
+        default="00-00-00-00-00-00-00-00:00-00-00-00-00-00-00-00:1",
+        help="DUIS RequestID: originator:target device:counter",
+    )
+    s.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
+
+
+def add_bench_args(p: argparse.ArgumentParser) -> None:
+    from dbch import paths
+    from dbch.perf import SECTIONS
+
+    p.add_argument("--reps", type=int, default=3, help="interleaved repetitions")
+    p.add_argument("-n", type=int, default=500, help="round trips per repetition")
+    p.add_argument("--cli-n", type=int, default=5, help="processes per repetition")
+    p.add_argument("--only", nargs="*", choices=SECTIONS, help="run only these sections")
+    p.add_argument("--out", type=Path, default=paths.build_dir() / "bench.json")
+    p.add_argument(
+        "--doc",
+        type=Path,
+        default=paths.project_root() / "docs" / "performance.md",
+        help="document whose last-run table is replaced (full runs only)",
+    )

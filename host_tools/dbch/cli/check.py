@@ -1,0 +1,213 @@
+"""`dbch check` (one board against a table, three views), `dbch fleet apply|check` (many
+boards at once) and `dbch monitor` (live status and alerts)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from dbch import lab
+from dbch.checks import evidence
+from dbch.checks.fleet import exit_code, run_each
+from dbch.checks.targets import Target
+from dbch.checks.views import CheckReport, check_target
+from dbch.cli.printing import ProgressBar, print_json, print_table, progress
+from dbch.errors import DbchError
+from dbch.gbcs import channel_plan as plan
+from dbch.gbcs.alerts import describe_event
+from dbch.gbcs.subghz_config import agent_record, content_hash
+from dbch.gbcs.tables import get_table
+from dbch.link.client import AgentClient
+from dbch.link.ports import resolve_port
+
+
+def do_check(args: argparse.Namespace) -> int:
+    table = get_table(args.table)
+    if not args.port:
+        raise DbchError("no port given: use --port (or set DBCH_PORT)")
+    target = lab.target_for_port(args.port, witness_id=args.witness)
+    report = check_target(target, table, args.region, None if args.whole_air_log else args.since)
+    _write_reports([report], args.junit, args.html)
+    if args.json:
+        print_json(evidence.records([report]))
+    else:
+        print_report(report)
+    return 0 if report.result == "pass" else 1
+
+
+def print_report(report: CheckReport) -> None:
+    print(f"{report.board}: table {report.table.id} region {report.region}")
+    print_table(
+        ["RESULT", "CHECK", "VALUE", "LIMIT", "REASON"],
+        [
+            (
+                r.result.upper() if r.result == "fail" else r.result,
+                r.check,
+                _short(r.value),
+                f"{_short(r.limit)} {r.unit}".strip(),
+                r.reason,
+            )
+            for r in report.records
+        ],
+    )
+    print(
+        f"{report.result.upper()}: {len(report.records)} checks, {len(report.failures)} "
+        f"failed, {len(report.unchecked)} could not be checked"
+    )
+
+
+def _short(v: Any) -> str:
+    # Hashes are shortened in the table (the JSON has them whole); words are not.
+    s = "" if v is None else str(v)
+    return s[:8] + "…" + s[-8:] if len(s) > 24 and " " not in s else s
+
+
+def _write_reports(reports: list[CheckReport], junit: Path | None, html: Path | None) -> None:
+    for path, write in ((junit, evidence.write_junit), (html, evidence.write_html)):
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write(path, reports)
+            progress(f"wrote {path}")
+
+
+def _fleet_targets(args: argparse.Namespace) -> list[Target]:
+    if args.ports:
+        targets = lab.targets_from_ports(args.ports.split(","))
+    elif args.bench:
+        targets = lab.targets_from_bench_file(args.bench)
+    else:
+        if args.sim < 1:
+            raise DbchError("--sim needs at least 1 board")
+        targets = lab.simulated_targets(args.sim, args.board, progress)
+    if not targets:
+        raise DbchError("no boards given")
+    missing = [t.name for t in targets if not (t.region or args.region)]
+    if missing:
+        raise DbchError(f"no region for {', '.join(missing)}: give --region")
+    return targets
+
+
+def do_fleet(args: argparse.Namespace) -> int:
+    table = get_table(args.table)
+    targets = _fleet_targets(args)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = args.out or Path("evidence") / f"fleet-{args.action}-{stamp}"
+    out.mkdir(parents=True, exist_ok=True)
+    since = None if args.whole_air_log else args.since
+    progress(f"{args.action}: {len(targets)} boards, table {table.id}, evidence in {out}")
+
+    def region_of(t: Target) -> str:
+        return t.region or args.region
+
+    def apply_one(t: Target) -> tuple[str, str, Any]:
+        record = agent_record(table.region(region_of(t)).config(), table.regulatory)
+        expected = content_hash(record)
+        with AgentClient(t.port, on_console=None) as hub:
+            res = hub.apply_config(record, table.id, region_of(t))
+        state = (res.get("radio") or {}).get("state")
+        ok = res.get("hash") == expected and state == "ready"
+        detail = (
+            f"hash {str(res.get('hash'))[:12]}…, radio {state}"
+            if ok
+            else f"hash {res.get('hash')} (expected {expected}), radio {state}"
+        )
+        return ("pass" if ok else "fail"), detail, {**res, "expected_hash": expected}
+
+    def check_one(t: Target) -> tuple[str, str, Any]:
+        rep = check_target(t, table, region_of(t), since)
+        failed = ", ".join(f.check for f in rep.failures[:3])
+        detail = (
+            f"{len(rep.records)} checks passed"
+            if rep.result == "pass"
+            else f"failed: {failed}"
+            if rep.failures
+            else f"{len(rep.unchecked)} could not be checked"
+        )
+        return rep.result if rep.result != "incomplete" else "fail", detail, rep
+
+    job = apply_one if args.action == "apply" else check_one
+    started = time.monotonic()
+    outcomes = run_each(targets, job, args.jobs, ProgressBar(len(targets), "boards").update)
+    wall = time.monotonic() - started
+    evidence.write_fleet(out, args.action, table.id, outcomes, wall)
+    summary = evidence.fleet_summary(outcomes, wall)
+    if args.json:
+        print_json(
+            {
+                "action": args.action,
+                "table": table.id,
+                "evidence": str(out),
+                **summary,
+                "boards": [evidence.outcome_dict(o) for o in outcomes],
+            }
+        )
+    else:
+        print_table(
+            ["BOARD", "PORT", "REGION", "RESULT", "SECONDS", "DETAIL"],
+            [
+                (
+                    o.target.name,
+                    o.target.port,
+                    region_of(o.target),
+                    o.result,
+                    f"{o.seconds:.2f}",
+                    o.detail,
+                )
+                for o in outcomes
+            ],
+        )
+        counts = ", ".join(f"{n} {k}" for k, n in summary["counts"].items())
+        print(f"{len(outcomes)} boards in {wall:.1f} s: {counts}. Evidence: {out}")
+    return exit_code(outcomes)
+
+
+def status_line(st: dict[str, Any]) -> str:
+    ch = st.get("channel") or {}
+    duty = st.get("duty") or {}
+    radio = st.get("radio") or {}
+    counters = st.get("counters") or {}
+    refused = sum(v for k, v in counters.items() if k.startswith("refused_"))
+    heap = st.get("heap") or {}
+    where = (
+        f"p{ch['page']}/ch{ch['channel']} {plan.mhz(ch['freq_hz'])} MHz"
+        if ch.get("freq_hz")
+        else "no channel"
+    )
+    return (
+        f"up {st.get('uptime_ms', 0) / 1000:.0f}s  {where}  radio {radio.get('state')}  "
+        f"duty {duty.get('state')} {duty.get('usage_ms', 0)}/{duty.get('regulated_ms')} ms/h  "
+        f"tx {counters.get('tx', 0)}  refused {refused}  heap {heap.get('used')}/"
+        f"{heap.get('total')}"
+    )
+
+
+def _monitor_line(as_json: bool, key: str, value: dict[str, Any], text: str) -> None:
+    """One line of `dbch monitor`: {key: value} as JSON, or the time and the text."""
+    stamp = dt.datetime.now().strftime("%H:%M:%S")
+    line = json.dumps({key: value}, default=evidence.jsonable) if as_json else f"{stamp}  {text}"
+    print(line, flush=True)
+
+
+def do_monitor(args: argparse.Namespace) -> int:
+    deadline = None if args.seconds is None else time.monotonic() + args.seconds
+    with AgentClient(resolve_port(args.port), on_console=None) as hub:
+        if not args.json:
+            progress("live status and alerts (Ctrl-C to stop)")
+        next_status = 0.0
+        while deadline is None or time.monotonic() < deadline:
+            now = time.monotonic()
+            if now >= next_status:
+                st = hub.status()
+                _monitor_line(args.json, "status", st, status_line(st))
+                next_status = now + args.interval
+            wait = max(0.05, next_status - time.monotonic())
+            if deadline is not None:
+                wait = min(wait, max(0.0, deadline - time.monotonic()))
+            ev = hub.wait_event(None, timeout=wait)
+            if ev is not None:
+                _monitor_line(args.json, "event", ev, "! " + describe_event(ev))
+    return 0

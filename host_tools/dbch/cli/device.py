@@ -1,0 +1,188 @@
+"""Commands that talk to one agent: hello, status, console, deploy, serve-port."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from dbch.boards.deploy import deploy
+from dbch.cli.printing import print_json, progress
+from dbch.errors import DbchError, ProtocolError
+from dbch.link.client import AgentClient
+from dbch.link.frames import KIND_EVENT, decode_frame, split_line
+from dbch.link.ports import resolve_port
+from dbch.link.transport import Transport
+from dbch.output import key_values
+
+
+def do_hello(args: argparse.Namespace) -> int:
+    with AgentClient(resolve_port(args.port)) as hub:
+        hello = hub.hello()
+    if args.json:
+        print_json(hello.as_dict())
+    else:
+        print(key_values(hello.as_dict().items()))
+    return 0
+
+
+def format_status(st: dict[str, Any]) -> str:
+    heap = st.get("heap", {})
+    fw = st.get("fw", {})
+    counters = st.get("counters", {})
+    rows = [
+        ("firmware", f"{fw.get('version')} ({(fw.get('hash') or 'unbuilt')[:12]})"),
+        ("uptime", f"{st.get('uptime_ms', 0) / 1000:.1f} s"),
+        ("reset cause", st.get("reset_cause")),
+        (
+            "heap",
+            f"{heap.get('used', 0) / 1024:.1f} KB in use of {heap.get('total', 0) // 1024} KB"
+            f" (most {heap.get('used_max', 0) / 1024:.1f} KB)",
+        ),
+        ("counters", ", ".join(f"{k} {v}" for k, v in sorted(counters.items())) or "none"),
+    ]
+    if "radio" in st:  # the hub's sections
+        rows += _hub_rows(st)
+    return key_values(rows)
+
+
+def _hub_rows(st: dict[str, Any]) -> list[tuple[str, Any]]:
+    cfg, ch, radio, duty = st.get("config"), st.get("channel"), st["radio"], st["duty"]
+    rows: list[tuple[str, Any]] = []
+    if cfg:
+        rows.append(("config", f"{cfg['table']} {cfg['region'] or ''} (hash {cfg['hash'][:12]})"))
+    else:
+        rows.append(("config", f"none: {st.get('config_problem') or 'unconfigured'}"))
+    if ch:
+        rows.append(
+            (
+                "channel",
+                f"page {ch['page']} channel {ch['channel']}, "
+                f"{ch['freq_hz'] / 1e6:.2f} MHz (word 0x{ch['word']:08X})",
+            )
+        )
+    state = radio["state"] + (f" ({radio['reason']})" if radio.get("reason") else "")
+    rows.append(("radio", state))
+    rb = radio.get("readback")
+    if rb:
+        rows.append(
+            (
+                "readback",
+                f"{rb['freq_hz'] / 1e6:.6f} MHz, {rb['bitrate']} bps, "
+                f"dev {rb['fdev_hz']} Hz, {rb['power_dbm']} dBm, "
+                f"{rb['packet_type']}, sync 0x{rb['sync_word']:04X}",
+            )
+        )
+        rows.append(("", f"verified from the chip: {', '.join(rb['verified'])}"))
+        if rb["shadow"]:
+            rows.append(("", f"from the driver's shadow: {', '.join(rb['shadow'])}"))
+    limits = ""
+    if "regulated_ms" in duty:
+        limits = (
+            f" (limited {duty['limited_ms'] / 1000:g} s, critical "
+            f"{duty['critical_ms'] / 1000:g} s, regulated {duty['regulated_ms'] / 1000:g} s)"
+        )
+    rows.append(
+        (
+            "duty cycle",
+            f"{duty['state']}: {duty['usage_ms'] / 1000:g} s of airtime this "
+            f"hour{limits}" + (f"; {duty['problem']}" if duty.get("problem") else ""),
+        )
+    )
+    if st.get("traffic"):
+        t = st["traffic"]
+        rows.append(("traffic", f"running: {t['sent']} of {t['frames']} sent"))
+    return rows
+
+
+def do_status(args: argparse.Namespace) -> int:
+    with AgentClient(resolve_port(args.port)) as hub:
+        st = hub.status()
+    if args.json:
+        print_json(st)
+    else:
+        print(format_status(st))
+    return 0
+
+
+def do_console(args: argparse.Namespace) -> int:
+    port = resolve_port(args.port)
+    deadline = time.monotonic() + args.seconds if args.seconds is not None else None
+    progress(f"console of {port} (Ctrl-C to stop)")
+    with Transport(port) as t:
+        while deadline is None or time.monotonic() < deadline:
+            line = t.read_line(0.2 if deadline is None else max(0.0, deadline - time.monotonic()))
+            if line is None:
+                continue
+            text, frame_text = split_line(line)
+            if text:
+                print(text.decode("utf-8", "replace"), flush=True)
+            if frame_text is not None:
+                try:
+                    frame = decode_frame(frame_text)
+                except ProtocolError as e:
+                    print(f"<bad frame: {e}>", flush=True)
+                    continue
+                if frame.kind == KIND_EVENT:
+                    print(f"<event {frame.decode_body()}>", flush=True)
+    return 0
+
+
+def do_deploy(args: argparse.Namespace) -> int:
+    port = resolve_port(args.port)
+    board = args.board
+    if board is None:  # a simulated board knows what it is, even with empty flash
+        from dbch.sim.bench import Bench
+
+        sim = Bench().board_at(port)
+        board = sim.board if sim else None
+    report = deploy(
+        port,
+        board,
+        form="py" if args.source else "mpy",
+        progress=progress,
+        wait=not args.no_wait,
+        watchdog_ms=args.watchdog,
+    )
+    result = {
+        "port": report.port,
+        "board": report.board,
+        "form": report.form,
+        "copied": report.copied,
+        "deleted": report.deleted,
+        "unchanged": len(report.unchanged),
+        "bytes_copied": report.bytes_copied,
+        "fw_hash": report.hello.fw_hash if report.hello else None,
+    }
+    if args.json:
+        print_json(result)
+    else:
+        ready = f", agent ready (firmware {result['fw_hash'][:12]})" if report.hello else ""
+        print(
+            f"deployed to {report.board} at {port}: {len(report.copied)} copied "
+            f"({report.bytes_copied} B), {result['unchanged']} unchanged, "
+            f"{len(report.deleted)} deleted{ready}"
+        )
+    return 0
+
+
+def do_serve_port(args: argparse.Namespace) -> int:
+    import logging
+
+    from dbch.link.serve_port import PortServer
+
+    host, _, port = args.listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise DbchError(f"--listen {args.listen!r}: give HOST:PORT")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    server = PortServer(resolve_port(args.port), host, int(port), rfc2217=not args.raw)
+    print(server.client_url, flush=True)
+    progress(f"serving {args.port} at {server.client_url} (Ctrl-C to stop)")
+    server.start()
+    try:
+        deadline = None if args.seconds is None else time.monotonic() + args.seconds
+        while deadline is None or time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        server.close()
+    return 0

@@ -1,0 +1,64 @@
+"""`dbch key show|provision|rotate`: the per-device bench key that authorises changes.
+Keys are never printed: only their ids (first 4 bytes of the key's SHA-256)."""
+
+from __future__ import annotations
+
+import argparse
+
+from dbch.boards.deploy import provision
+from dbch.cli.printing import print_json, progress
+from dbch.link.auth import KeyStore, key_id, new_key
+from dbch.link.client import AgentClient
+from dbch.link.ports import resolve_port
+from dbch.output import key_values
+
+
+def do_key(args: argparse.Namespace) -> int:
+    port = resolve_port(args.port)
+    store = KeyStore()
+    if args.action == "provision":
+        kid = provision(port, args.force, progress)
+        return _show(port, store, args.json, f"provisioned key {kid}")
+    if args.action == "rotate":
+        with AgentClient(port, on_console=None) as hub:
+            uid = hub.hello().uid
+            key = new_key()
+            store.add(uid, key)  # on the host first: a lost reply must not lose the key
+            res = hub.rotate_key(key)
+        got = bytes(res["key_id"]).hex()
+        if got != key_id(key):
+            progress(f"dbch: the board reports key {got}, expected {key_id(key)}")
+            return 1
+        return _show(port, store, args.json, f"rotated to key {got}")
+    return _show(port, store, args.json, None)
+
+
+def _show(port: str, store: KeyStore, as_json: bool, note: str | None) -> int:
+    with AgentClient(port, on_console=None) as hub:
+        uid = hub.hello().uid
+        info = hub.auth_info()
+    held = info["key_id"] is not None and store.find(uid, info["key_id"]) is not None
+    result = {
+        "uid": uid.hex(),
+        "key_id": info["key_id"],
+        "counter": info["ctr"],
+        "held_by_this_host": held,
+        "key_store": str(store.path(uid)),
+    }
+    if as_json:
+        print_json(result)
+    else:
+        if note:
+            progress(note)
+        print(
+            key_values(
+                [
+                    ("uid", result["uid"]),
+                    ("key id", result["key_id"] or "none"),
+                    ("counter", result["counter"]),
+                    ("this host holds it", "yes" if held else "no"),
+                    ("key store", result["key_store"]),
+                ]
+            )
+        )
+    return 0 if held else 1

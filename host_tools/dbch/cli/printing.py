@@ -1,0 +1,70 @@
+"""Everything the CLI prints goes through here: tables and key/value lists for people, JSON
+for scripts, progress on stderr, and the board's own console lines."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from dbch.checks.fleet import Outcome
+from dbch.output import table, to_jsonable
+
+
+def setup() -> None:
+    """What the board prints outside frames is shown on stderr as `[device] ...`."""
+    log = logging.getLogger("dbch.device")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("[device] %(message)s"))
+        log.addHandler(handler)
+        log.propagate = False
+
+
+def print_json(value: Any) -> None:
+    json.dump(to_jsonable(value), sys.stdout, indent=2, sort_keys=False)
+    sys.stdout.write("\n")
+
+
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    print(table(headers, rows))
+
+
+def progress(msg: str) -> None:
+    sys.stderr.write(msg + "\n")
+    sys.stderr.flush()
+
+
+class ProgressBar:
+    """`[#####-----] 8/16 boards, 1 failed` on a terminal; one line per board otherwise."""
+
+    def __init__(self, total: int, what: str, stream: Any = None):
+        self.total, self.what = total, what
+        self.stream = stream or sys.stderr
+        self.done = 0
+        self.failed = 0
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.lock = threading.Lock()
+
+    def update(self, outcome: Outcome) -> None:
+        with self.lock:
+            self.done += 1
+            self.failed += outcome.result != "pass"
+            if self.tty:
+                width = 30
+                fill = width * self.done // max(1, self.total)
+                self.stream.write(
+                    f"\r[{'#' * fill}{'-' * (width - fill)}] {self.done}/"
+                    f"{self.total} {self.what}, {self.failed} not passed "
+                )
+                if self.done == self.total:
+                    self.stream.write("\n")
+            else:
+                self.stream.write(
+                    f"[{self.done}/{self.total}] {outcome.target.name}: "
+                    f"{outcome.result} {outcome.detail}\n"
+                )
+            self.stream.flush()

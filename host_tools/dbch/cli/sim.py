@@ -1,0 +1,60 @@
+"""`dbch sim`: start, list, reset, kill and stop simulated boards."""
+
+from __future__ import annotations
+
+import argparse
+
+from dbch.cli.printing import print_json, print_table
+from dbch.sim.bench import Bench
+
+
+def do_sim(args: argparse.Namespace) -> int:
+    bench = Bench()
+    verb = args.sim_verb
+    if verb == "start":
+        if args.count < 1:
+            raise SystemExit("dbch sim start: --count must be at least 1")
+        boards = bench.start(
+            board=args.board,
+            count=args.count if not args.ids else len(args.ids),
+            ids=args.ids,
+            erase=args.erase,
+            clock_scale=args.clock_scale,
+            interferers=args.interferer,
+            trace_spi=args.trace_spi,
+        )
+        _show([b.info() for b in boards], args.json)
+    elif verb == "list":
+        _show([b.info() for b in bench.boards()], args.json)
+    elif verb == "reset":
+        bench.board(args.id).reset()
+        print(f"{args.id}: reset")
+    elif verb == "kill":
+        bench.board(args.id).kill()
+        print(f"{args.id}: power cut, restarted")
+    elif verb == "stop":
+        if not args.ids and not args.all:
+            raise SystemExit("dbch sim stop: name boards or use --all")
+        stopped = bench.stop(None if args.all else args.ids)
+        print(f"stopped: {', '.join(stopped) or 'none running'}")
+    return 0
+
+
+def _show(infos: list[dict], as_json: bool) -> None:
+    if as_json:
+        print_json(infos)
+        return
+    print_table(
+        ["ID", "BOARD", "PORT", "HEAP", "RESETS", "POWER"],
+        [
+            (
+                i["id"],
+                i["board"],
+                i["port"],
+                f"{i['heap_kb']} KB",
+                i["resets"],
+                "on" if i["powered"] else "off",
+            )
+            for i in infos
+        ],
+    )

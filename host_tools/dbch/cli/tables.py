@@ -1,0 +1,277 @@
+"""`dbch tables`, `dbch gbcs` and `dbch duis`: the SEC configuration tables and the formats
+the industry uses for them."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from dbch.cli.printing import print_json, print_table
+from dbch.errors import TableError
+from dbch.gbcs import channel_plan as plan
+from dbch.gbcs import dlms, duis
+from dbch.gbcs.compare import describe
+from dbch.gbcs.subghz_config import FIELDS, SubGhzConfig, agent_record, content_hash
+from dbch.gbcs.table_diff import diff, impact, load_device_records
+from dbch.gbcs.tables import REGIONS, TableVersion, all_tables, get_table, load_table_file
+from dbch.output import key_values
+
+
+def _mark(placeholder: str | None) -> str:
+    return " *" if placeholder else ""
+
+
+def _show(t: TableVersion, region: str | None, as_json: bool) -> None:
+    regions = [region] if region else list(REGIONS)
+    if as_json:
+        print_json(
+            {
+                **t.summary(),
+                "notes": t.notes,
+                "regulatory": {
+                    "cap_ms_per_hour": {
+                        f"page{p}": v for p, v in t.regulatory.cap_ms_per_hour.items()
+                    },
+                    "lbt_threshold_ddbm": t.regulatory.lbt_threshold_ddbm,
+                    "max_tx_ddbm": t.regulatory.max_tx_ddbm,
+                    "placeholders": t.regulatory_placeholders,
+                },
+                "regions": {
+                    r: {
+                        "fields": {
+                            k: {"value": q.value, "rule": q.rule, "placeholder": q.placeholder}
+                            for k, q in t.region(r).requirements.items()
+                        },
+                        "hash": content_hash(agent_record(t.region(r).config(), t.regulatory)),
+                        "channels": [
+                            {
+                                "page": c.page,
+                                "channel": c.number,
+                                "freq_hz": c.freq_hz,
+                                "allowed": c in set(t.region(r).allowed()),
+                            }
+                            for c in plan.all_channels()
+                        ],
+                    }
+                    for r in regions
+                },
+            }
+        )
+        return
+    reg = t.regulatory
+    print(
+        key_values(
+            [
+                ("table", t.id),
+                ("title", t.title),
+                ("status", t.status),
+                ("effective", t.effective or "not in force"),
+                ("supersedes", t.supersedes or "-"),
+                ("source", f"{t.source.document} ({t.source.date})"),
+                ("clause", t.source.clause),
+                (
+                    "duty-cycle caps",
+                    ", ".join(
+                        f"page {p} {v / 1000:g} s/h" for p, v in reg.cap_ms_per_hour.items()
+                    ),
+                ),
+                (
+                    "LBT threshold",
+                    f"{reg.lbt_threshold_ddbm / 10:g} dBm"
+                    + _mark(t.regulatory_placeholders.get("lbt_threshold_dbm")),
+                ),
+                (
+                    "max TX power",
+                    f"{reg.max_tx_ddbm / 10:g} dBm"
+                    + _mark(t.regulatory_placeholders.get("max_tx_power_dbm")),
+                ),
+            ]
+        )
+    )
+    print()
+    rows = []
+    for spec in FIELDS:
+        reqs = [t.region(r).requirements[spec.key] for r in regions]
+        rows.append(
+            [
+                spec.key,
+                reqs[0].rule,
+                *(describe(spec.key, q.value) + _mark(q.placeholder) for q in reqs),
+            ]
+        )
+    print_table(["FIELD", "RULE", *(r.upper() for r in regions)], rows)
+    print()
+    allowed = {r: set(t.region(r).allowed()) for r in regions}
+    print_table(
+        ["PAGE", "CH", "MHZ", *(r.upper() for r in regions)],
+        [
+            [
+                c.page,
+                c.number,
+                plan.mhz(c.freq_hz),
+                *(
+                    "allowed" if c in allowed[r] else "masked" if c.masked_band else "-"
+                    for r in regions
+                ),
+            ]
+            for c in plan.all_channels()
+        ],
+    )
+    places = [
+        (w, why)
+        for w, why in t.placeholders()
+        if not w.startswith("regions.") or w.split(".")[1] in regions
+    ]
+    if places:
+        print(f"\n* placeholder: no public source gives this value ({len(places)}):")
+        for where, why in places:
+            print(f"  {where}: {why}")
+
+
+def do_tables(args: argparse.Namespace) -> int:
+    verb = args.tables_verb
+    if verb == "list":
+        tables = all_tables()
+        if args.json:
+            print_json([t.summary() for t in tables])
+        else:
+            print_table(
+                ["ID", "STATUS", "EFFECTIVE", "SUPERSEDES", "PLACEHOLDERS", "TITLE"],
+                [
+                    (
+                        t.id,
+                        t.status,
+                        t.effective or "-",
+                        t.supersedes or "-",
+                        len(t.placeholders()),
+                        t.title,
+                    )
+                    for t in tables
+                ],
+            )
+    elif verb == "show":
+        _show(get_table(args.id), args.region, args.json)
+    elif verb == "validate":
+        for f in args.files:
+            t = load_table_file(f, check_name=False)
+            print(f"{f}: ok ({t.id}, {len(t.placeholders())} placeholders)")
+    elif verb == "diff":
+        d = diff(get_table(args.old), get_table(args.new))
+        if args.json:
+            print_json(d.as_dict())
+            return 0
+        print(f"{d.old.id} -> {d.new.id}")
+        for what, old, new in d.other:
+            print(f"  {what}: {old} -> {new}")
+        if not d.changes:
+            print("  no field differs in any region")
+        for c in d.changes:
+            print(f"  {c.region:8} {c.field}: {c.text()}")
+    else:
+        old, new = get_table(args.old), get_table(args.new)
+        results = impact(old, new, load_device_records(args.status), args.region)
+        left_out = [r for r in results if r.left_out]
+        if args.json:
+            print_json(
+                {
+                    "old": old.id,
+                    "new": new.id,
+                    "devices": [r.as_dict() for r in results],
+                    "left_out": [r.device.name for r in left_out],
+                }
+            )
+        else:
+            print(
+                f"{len(results)} devices; {len(left_out)} conform to {old.id} but not to {new.id}"
+            )
+            for r in left_out:
+                print(f"\n{r.device.name} ({r.region}, {r.device.file}) must change:")
+                for line in r.changes():
+                    print(f"  {line}")
+            others = [r for r in results if not r.conforms_old]
+            if others:
+                print(
+                    f"\n{len(others)} already did not conform to {old.id}: "
+                    + ", ".join(r.device.name for r in others)
+                )
+        return 1 if left_out else 0
+    return 0
+
+
+def config_from_args(args: argparse.Namespace) -> tuple[SubGhzConfig, str]:
+    """The configuration named by --table/--region or --duis, and a label for it."""
+    if getattr(args, "duis", None):
+        return duis.read_file(args.duis), str(args.duis)
+    if not args.region:
+        raise TableError("--region", "", "required with --table (north, central or south)")
+    t = get_table(args.table)
+    return t.region(args.region).config(), f"{t.id} {args.region}"
+
+
+def do_gbcs(args: argparse.Namespace) -> int:
+    if args.gbcs_verb == "encode":
+        cfg, _ = config_from_args(args)
+        data = dlms.encode(cfg)
+        if args.pretty:
+            groups, i = [data[:2].hex().upper()], 2
+            for spec in FIELDS:
+                n = {"bitstring32": 6, "u16": 3, "u8": 2}[spec.dlms]
+                groups.append(data[i : i + n].hex().upper())
+                i += n
+            print(" ".join(groups))
+        else:
+            print(data.hex().upper())
+        return 0
+    try:
+        payload = dlms.parse_hex(args.hex)
+        offset, cfg = dlms.find(payload)
+    except dlms.DlmsError as e:
+        raise TableError("HEX", "", str(e)) from None
+    problems = []
+    try:
+        cfg.validate()
+    except Exception as e:
+        problems.append(str(e))
+    if args.json:
+        print_json(
+            {
+                "offset": offset,
+                "fields": cfg.as_dict(),
+                "valid": not problems,
+                "problems": problems,
+            }
+        )
+    else:
+        if offset:
+            print(f"structure found at byte {offset}")
+        print_table(
+            ["#", "FIELD", "DUIS", "VALUE"],
+            [
+                (i, s.key, s.duis, describe(s.key, v))
+                for i, (s, v) in enumerate(zip(FIELDS, cfg.values(), strict=True), 1)
+            ],
+        )
+        for p in problems:
+            print(f"invalid: {p}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def do_duis(args: argparse.Namespace) -> int:
+    if args.duis_verb == "import":
+        cfg = duis.read_file(args.file)
+        if args.json:
+            print_json({"fields": cfg.as_dict(), "dlms": dlms.encode(cfg).hex().upper()})
+        else:
+            print_table(
+                ["FIELD", "VALUE"], [(k, describe(k, v)) for k, v in cfg.as_dict().items()]
+            )
+        return 0
+    t = get_table(args.id)
+    xml = duis.write_set_config(t.region(args.region).config(), args.request_id)
+    if args.output:
+        args.output.write_bytes(xml)
+        print(f"written to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(xml.decode())
+    print("note: unsigned; sign it with your DUIS signing tool before submission", file=sys.stderr)
+    return 0

@@ -1,0 +1,156 @@
+"""DUIS XML for service request 6.28 SetCHFSubGHzConfiguration: read it into a
+configuration, write one from a table region. ElementTree parses and builds the XML; no
+string splicing.
+
+Body layout (docs/gb-subghz §5): the four mask elements, each holding one empty child per
+enabled channel named by its logical number (<sr:Channel28/>), then the eleven scalars as
+decimal text, percentages written as percent ("1.3" is 130 in DLMS).
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from dbch.errors import TableError
+from dbch.gbcs import channel_plan as plan
+from dbch.gbcs.subghz_config import FIELDS, ConfigError, SubGhzConfig
+
+NS = "http://www.dccinterface.co.uk/ServiceUserGateway"
+DS_NS = "http://www.w3.org/2000/09/xmldsig#"
+SERVICE_REFERENCE = "6.28"
+BODY = "SetCHFSubGHzConfiguration"
+SCHEMA_VERSION = "5.2"
+_DECIMAL = re.compile(r"\d+(\.\d+)?")
+_CHANNEL = re.compile(r"Channel(\d+)")
+
+
+def _q(name: str) -> str:
+    return f"{{{NS}}}{name}"
+
+
+def _local(tag: str) -> str:
+    return tag.split("}", 1)[-1]
+
+
+def _text_int(el: ET.Element, file: str, where: str, percent: bool) -> int:
+    text = (el.text or "").strip()
+    if not _DECIMAL.fullmatch(text):
+        raise TableError(file, where, f"{text!r} is not a decimal number")
+    try:
+        value = Decimal(text) * (100 if percent else 1)
+    except InvalidOperation:
+        raise TableError(file, where, f"{text!r} is not a decimal number") from None
+    if value != value.to_integral_value():
+        unit = "0.01 %" if percent else "whole numbers"
+        raise TableError(file, where, f"{text} has more precision than {unit}")
+    return int(value)
+
+
+def parse_set_config(xml: bytes, file: str = "<duis>") -> SubGhzConfig:
+    """The configuration in a 6.28 request; TableError names the element and the reason."""
+    if b"<!DOCTYPE" in xml or b"<!ENTITY" in xml:
+        raise TableError(file, "", "DTDs and entities are not accepted in DUIS requests")
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError as e:
+        raise TableError(file, "", f"malformed XML: {e}") from None
+    if root.tag != _q("Request"):
+        raise TableError(file, "", f"root element is {root.tag}, expected sr:Request in {NS}")
+    ref = root.findtext(f"{_q('Header')}/{_q('ServiceReference')}")
+    if ref is None:
+        raise TableError(file, "Header.ServiceReference", "missing")
+    if ref.strip() != SERVICE_REFERENCE:
+        raise TableError(
+            file,
+            "Header.ServiceReference",
+            f"{ref.strip()} is not {SERVICE_REFERENCE} (SetCHFSubGHzConfiguration)",
+        )
+    body = root.find(f"{_q('Body')}/{_q(BODY)}")
+    if body is None:
+        raise TableError(file, f"Body.{BODY}", "missing")
+    children = list(body)
+    names = [_local(c.tag) for c in children]
+    expected = [f.duis for f in FIELDS]
+    if names != expected:
+        for i, (got, want) in enumerate(zip(names + [""] * 15, expected, strict=False)):
+            if got != want:
+                where = f"Body.{BODY}[{i + 1}]"
+                raise TableError(file, where, f"expected {want}, found {got or 'nothing'}")
+        raise TableError(file, f"Body.{BODY}", f"unexpected element {names[len(expected)]}")
+    values = []
+    for spec, el in zip(FIELDS, children, strict=True):
+        where = f"{BODY}.{spec.duis}"
+        if spec.page is not None:
+            if (el.text or "").strip():
+                raise TableError(file, where, "holds text; expected only Channel elements")
+            chans = []
+            for ch in el:
+                m = _CHANNEL.fullmatch(_local(ch.tag))
+                if not m or ch.tag != _q(_local(ch.tag)):
+                    raise TableError(file, where, f"unexpected element {_local(ch.tag)}")
+                n = int(m.group(1))
+                if n not in plan.channels(spec.page):
+                    raise TableError(
+                        file, f"{where}.Channel{n}", f"channel {n} is not on page {spec.page}"
+                    )
+                if n in chans:
+                    raise TableError(file, f"{where}.Channel{n}", "listed twice")
+                chans.append(n)
+            values.append(plan.mask_word(spec.page, chans))
+        else:
+            if len(el):
+                raise TableError(file, where, "expected a number, found child elements")
+            values.append(_text_int(el, file, where, spec.percent))
+    cfg = SubGhzConfig.from_values(values)
+    try:
+        cfg.validate()
+    except ConfigError as e:
+        spec = next(f for f in FIELDS if f.key == e.field)
+        raise TableError(file, f"{BODY}.{spec.duis}", e.reason) from None
+    return cfg
+
+
+def read_file(path: Path) -> SubGhzConfig:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise TableError(str(path), "", f"cannot read: {e.strerror}") from None
+    return parse_set_config(data, str(path))
+
+
+def _percent_text(value: int) -> str:
+    return f"{value / 100:.2f}"
+
+
+def write_set_config(
+    cfg: SubGhzConfig,
+    request_id: str = "00-00-00-00-00-00-00-00:00-00-00-00-00-00-00-00:1",
+    schema_version: str = SCHEMA_VERSION,
+) -> bytes:
+    """An unsigned 6.28 request for `cfg`. DUIS requests must be signed (XML-DSig) by the
+    service user's key before submission; this tool does not hold that key."""
+    cfg.validate()
+    ET.register_namespace("sr", NS)
+    ET.register_namespace("ds", DS_NS)
+    root = ET.Element(_q("Request"), {"schemaVersion": schema_version})
+    header = ET.SubElement(root, _q("Header"))
+    for name, text in (
+        ("RequestID", request_id),
+        ("CommandVariant", "1"),
+        ("ServiceReference", SERVICE_REFERENCE),
+        ("ServiceReferenceVariant", SERVICE_REFERENCE),
+    ):
+        ET.SubElement(header, _q(name)).text = text
+    body = ET.SubElement(ET.SubElement(root, _q("Body")), _q(BODY))
+    for spec, value in zip(FIELDS, cfg.values(), strict=True):
+        el = ET.SubElement(body, _q(spec.duis))
+        if spec.page is not None:
+            for n in plan.decode_word(value, spec.page)[1]:
+                ET.SubElement(el, _q(f"Channel{n}"))
+        else:
+            el.text = _percent_text(value) if spec.percent else str(value)
+    ET.indent(root)
+    return ET.tostring(root, encoding="UTF-8", xml_declaration=True) + b"\n"

@@ -1,0 +1,93 @@
+"""Where boards come from: ports, bench files and simulated boards, made into targets.
+
+This is the one module that puts the layers together for front ends (the CLI and the
+pytest plugin): it registers the `sim:ID` port scheme with the link and gives simulated
+boards their bench protocols, so neither the link nor the checks import the simulator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+from dbch.checks.targets import Power, Target
+from dbch.link import ports
+
+# The simulator is imported when a simulated board is named, not before: every `dbch`
+# command passes through here and most of them never touch a simulated board.
+
+
+def _sim_port(board_id: str) -> str:
+    from dbch.sim.bench import Bench
+
+    return Bench().board(board_id).port
+
+
+ports.register_scheme("sim", _sim_port)
+
+
+def target_for_port(
+    spec: str,
+    name: str | None = None,
+    region: str | None = None,
+    power: Power | None = None,
+    witness_id: str | None = None,
+) -> Target:
+    """The target behind what a user typed. A simulated board (by `sim:ID`, its pty, or
+    `witness_id` for a URL that serves one) comes with its bench protocols."""
+    from dbch.sim.bench import Bench
+    from dbch.sim.targets import sim_target
+
+    port = ports.resolve_port(spec)
+    bench = Bench()
+    sim = bench.board(witness_id) if witness_id else bench.board_at(spec)
+    if sim is not None:
+        return sim_target(sim, name, region, port=port)
+    return Target(name or spec, port, region, power=power)
+
+
+def targets_from_ports(specs: Iterable[str]) -> list[Target]:
+    out = []
+    for s in specs:
+        s = s.strip()
+        if s:
+            out.append(target_for_port(s, name=s[4:] if s.startswith("sim:") else s))
+    return out
+
+
+def targets_from_bench_file(path: Path) -> list[Target]:
+    from dbch.checks.fleet import read_bench_file
+
+    def make(name: str, port: str, region: str | None = None, power: Any = None) -> Target:
+        return target_for_port(port, name=name, region=region, power=power)
+
+    return read_bench_file(path, make_target=make)
+
+
+def simulated_targets(
+    count: int, board: str | None = None, progress: Callable[[str], None] | None = None
+) -> list[Target]:
+    """The first `count` simulated boards of the bench, starting (and deploying the agent
+    to) as many more as needed. They stay running for the next command."""
+    from dbch.boards.definitions import DEFAULT_BOARD
+    from dbch.boards.deploy import deploy
+    from dbch.sim.bench import Bench
+    from dbch.sim.targets import sim_target
+
+    bench = Bench()
+    running = bench.boards()
+    if board:
+        running = [b for b in running if b.board == board]
+    missing = count - len(running)
+    if missing > 0:
+        kind = board or DEFAULT_BOARD
+        if progress:
+            progress(f"starting {missing} simulated {kind} board(s) and deploying the agent")
+        new = bench.start(board=kind, count=missing, erase=True)
+        with ThreadPoolExecutor(max_workers=min(8, len(new))) as pool:
+            for f in as_completed([pool.submit(deploy, b.port, kind) for b in new]):
+                f.result()
+        running += new
+    return [sim_target(b) for b in running[:count]]

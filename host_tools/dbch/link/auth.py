@@ -1,0 +1,85 @@
+"""Per-device bench keys and authenticated requests (docs/protocol.md, "Authorisation").
+
+Requests that change a board (spec.PROTECTED) travel inside
+an `auth` request: HMAC-SHA256 over (domain, the board's unique id, a counter, the inner
+request's CBOR bytes) with the board's key. The board keeps the last counter on flash and
+refuses anything not above it.
+
+Keys live in a key store on the host: one JSON file per board unique id, readable by the
+owner only, under $DBCH_KEYS (default ~/.local/state/dbch/keys). A key is never printed,
+logged or put in a report; tools show its id (the first 4 bytes of its SHA-256).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from pathlib import Path
+
+DOMAIN = b"dbch-auth-v1"
+ROTATE = b"dbch-rotate-v1"
+KEY_BYTES = 32
+KEEP = 3  # the current key and the two before it (a rotation cut short by a power cut)
+
+
+def keys_dir() -> Path:
+    env = os.environ.get("DBCH_KEYS")
+    if env:
+        return Path(env)
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "dbch" / "keys"
+
+
+def key_id(key: bytes) -> str:
+    return hashlib.sha256(key).digest()[:4].hex()
+
+
+def new_key() -> bytes:
+    return secrets.token_bytes(KEY_BYTES)
+
+
+def mac(key: bytes, uid: bytes, ctr: int, inner: bytes) -> bytes:
+    return hmac.new(key, DOMAIN + uid + ctr.to_bytes(8, "big") + inner, hashlib.sha256).digest()
+
+
+def rotation_pad(old_key: bytes, uid: bytes, ctr: int) -> bytes:
+    """The mask the new key travels under: only holders of the old key can make it, and it
+    is bound to this board and this request's counter."""
+    return hmac.new(old_key, ROTATE + uid + ctr.to_bytes(8, "big"), hashlib.sha256).digest()
+
+
+class KeyStore:
+    def __init__(self, root: Path | None = None):
+        self.root = root or keys_dir()
+
+    def path(self, uid: bytes) -> Path:
+        return self.root / f"{uid.hex()}.json"
+
+    def keys(self, uid: bytes) -> list[bytes]:
+        """Newest first."""
+        try:
+            data = json.loads(self.path(uid).read_text())
+        except FileNotFoundError:
+            return []
+        return [bytes.fromhex(k) for k in data.get("keys", [])]
+
+    def current(self, uid: bytes) -> bytes | None:
+        keys = self.keys(uid)
+        return keys[0] if keys else None
+
+    def find(self, uid: bytes, kid: str | None) -> bytes | None:
+        return next((k for k in self.keys(uid) if key_id(k) == kid), None)
+
+    def add(self, uid: bytes, key: bytes) -> None:
+        """Make `key` the current key for `uid`, keeping the previous ones."""
+        keys = [key] + [k for k in self.keys(uid) if k != key]
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = self.path(uid)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"uid": uid.hex(), "keys": [k.hex() for k in keys[:KEEP]]}, f)
+        os.replace(tmp, path)

@@ -1,0 +1,209 @@
+"""The agent link protocol (docs/protocol.md): frames, CBOR bodies, sequence numbers.
+
+A frame is one line: 0x1E, base64(header + CBOR body + CRC-32), newline. Header: version
+and kind in one byte, then a 16-bit sequence number. Lines without the 0x1E mark are
+console output (prints, tracebacks) and are handed to the caller, not treated as errors.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import logging
+import random
+import time
+import zlib
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import cbor2
+
+from dbch.errors import DeviceError, ProtocolError, TransportError
+from dbch.link.transport import Transport
+
+MARK = b"\x1e"
+VERSION = 1
+KIND_REQUEST = 0
+KIND_REPLY = 1
+KIND_ERROR = 2
+KIND_EVENT = 3
+MAX_REQUEST_FRAME = 1024  # bytes before base64, at most; hello says what a board takes
+REPL_CONTROL = frozenset(range(0x01, 0x06))  # Ctrl-A..Ctrl-E: never inside a frame
+
+
+@dataclass(frozen=True)
+class Frame:
+    kind: int
+    seq: int
+    body: bytes
+
+    def decode_body(self) -> Any:
+        try:
+            return cbor2.loads(self.body)
+        except Exception as e:
+            raise ProtocolError(f"frame body is not valid CBOR: {e}") from None
+
+
+def encode_frame(kind: int, seq: int, body: bytes) -> bytes:
+    frame = bytes(((VERSION << 4) | kind, (seq >> 8) & 0xFF, seq & 0xFF)) + body
+    frame += zlib.crc32(frame).to_bytes(4, "big")
+    return MARK + base64.b64encode(frame) + b"\n"
+
+
+def decode_frame(text: bytes) -> Frame:
+    """`text`: the characters after the mark, without the newline."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ProtocolError("frame is not valid base64") from None
+    if len(raw) < 7:
+        raise ProtocolError("frame too short")
+    if zlib.crc32(raw[:-4]) != int.from_bytes(raw[-4:], "big"):
+        raise ProtocolError("frame CRC mismatch")
+    if raw[0] >> 4 != VERSION:
+        raise ProtocolError(f"unsupported protocol version {raw[0] >> 4}")
+    return Frame(raw[0] & 0x0F, (raw[1] << 8) | raw[2], raw[3:-4])
+
+
+def encode_request(seq: int, command: str, args: dict[str, Any] | None = None) -> bytes:
+    body = cbor2.dumps([command, args or {}])
+    return encode_frame(KIND_REQUEST, seq, body)
+
+
+# Error codes that mean the request was damaged on the wire (a byte lost, changed or
+# doubled) and never ran: the same request is sent again.
+TRANSIT_DAMAGE = frozenset({"bad_crc", "bad_frame"})
+
+
+def split_line(line: bytes) -> tuple[bytes, bytes | None]:
+    """(console text, frame text or None). Console text may precede a mark on one line."""
+    line = line.rstrip(b"\r\n")
+    i = line.find(MARK)
+    if i < 0:
+        return line, None
+    return line[:i], line[i + 1 :]
+
+
+# What the board prints outside frames (prints, tracebacks) goes to this logger at WARNING:
+# shown on stderr by Python's last-resort handler when nothing is configured; the CLI
+# prefixes it with "[device]".
+console_log = logging.getLogger("dbch.device")
+
+
+def default_console(text: bytes) -> None:
+    console_log.warning("%s", text.decode("utf-8", "replace"))
+
+
+class Link:
+    """Requests and replies over a transport, matched by sequence number.
+
+    A request that times out is sent again with the same sequence number and bytes; the
+    agent recognises the retry and answers from its cache, so nothing is applied twice.
+    Events (pushed by the agent) are queued; console lines go to `on_console`.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        on_console: Callable[[bytes], None] | None = default_console,
+        seq: int | None = None,
+    ):
+        self.transport = transport
+        self.on_console = on_console
+        self.events: deque[dict[str, Any]] = deque(maxlen=1000)
+        self._seq = seq if seq is not None else random.randint(1, 0xFFFE)
+        self.stats = {"sent": 0, "retries": 0, "stale": 0, "bad_lines": 0, "damaged": 0}
+        self.last_reply_line = b""  # raw line of the last reply (sizes for benchmarks)
+        self._last_line = b""
+
+    def next_seq(self) -> int:
+        self._seq = self._seq % 0xFFFF + 1  # 1..65535; 0 is "unknown" in error replies
+        return self._seq
+
+    def request(
+        self,
+        command: str,
+        args: dict[str, Any] | None = None,
+        timeout: float = 2.0,
+        retries: int = 2,
+    ) -> Any:
+        seq = self.next_seq()
+        line = encode_request(seq, command, args)
+        return self.exchange(line, seq, timeout, retries)
+
+    def exchange(self, line: bytes, seq: int, timeout: float, retries: int) -> Any:
+        for attempt in range(retries + 1):
+            if attempt:
+                self.stats["retries"] += 1
+            self.transport.write(line)
+            self.stats["sent"] += 1
+            frame = self._await_reply(seq, timeout)
+            if frame is None:
+                continue
+            body = frame.decode_body()
+            if frame.kind == KIND_REPLY:
+                return body
+            if not isinstance(body, dict) or "code" not in body:
+                raise ProtocolError(f"malformed error reply: {body!r}")
+            if body["code"] in TRANSIT_DAMAGE and attempt < retries:
+                self.stats["damaged"] += 1
+                continue  # damaged on the way in: send it again
+            raise DeviceError(str(body["code"]), body.get("field"), body.get("msg"))
+        raise TransportError(
+            f"{self.transport.url}: no reply to request {seq} after {retries + 1} attempts "
+            f"of {timeout:g} s (is the agent running? try `dbch console`)"
+        )
+
+    def _await_reply(self, seq: int, timeout: float) -> Frame | None:
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            frame = self.read_frame(remaining)
+            if frame is None:
+                continue
+            if frame.kind in (KIND_REPLY, KIND_ERROR):
+                if frame.seq == seq:
+                    self.last_reply_line = self._last_line
+                    return frame
+                self.stats["stale"] += 1  # a reply to an earlier attempt or request
+
+    def read_frame(self, timeout: float) -> Frame | None:
+        """The next frame (events are queued as well as returned); None on timeout."""
+        raw = self.transport.read_line(timeout)
+        if raw is None:
+            return None
+        self._last_line = raw
+        console, text = split_line(raw)
+        if console and self.on_console:
+            self.on_console(console)
+        if text is None:
+            return None
+        try:
+            frame = decode_frame(text)
+        except ProtocolError:
+            self.stats["bad_lines"] += 1
+            return None
+        if frame.kind == KIND_EVENT:
+            with contextlib.suppress(ProtocolError):
+                body = frame.decode_body()
+                if isinstance(body, dict):
+                    self.events.append(body)
+        return frame
+
+    def wait_event(self, name: str | None = None, timeout: float = 5.0) -> dict[str, Any] | None:
+        """The next queued or arriving event (named `name` if given), or None."""
+        deadline = time.monotonic() + timeout
+        while True:
+            while self.events:
+                ev = self.events.popleft()
+                if name is None or ev.get("ev") == name:
+                    return ev
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self.read_frame(remaining)

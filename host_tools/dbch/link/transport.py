@@ -1,0 +1,147 @@
+"""Bytes to and from a board, opened by URL with pyserial's serial_for_url.
+
+`/dev/ttyACM0`, a simulated board's `/dev/pts/N`, `socket://host:port` and
+`rfc2217://host:port` (ser2net) all look the same from here up.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import time
+
+import serial
+
+from dbch.errors import PortBusyError, TransportError
+
+BAUDRATE = 115200
+REMOTE_POLL_S = 0.05
+
+
+class Transport:
+    """An open port that yields whole lines; nothing above this asks what kind of port."""
+
+    def __init__(self, url: str, exclusive: bool = True):
+        self.url = url
+        try:
+            kwargs = {"exclusive": True} if exclusive and _is_local(url) else {}
+            self.serial = serial.serial_for_url(url, baudrate=BAUDRATE, timeout=0, **kwargs)
+        except serial.SerialException as e:
+            raise _open_error(url, e) from None
+        except ValueError as e:
+            raise TransportError(f"{url}: {e}") from None
+        except OSError as e:  # a remote port that closed on us: e.g. served to someone else
+            raise TransportError(
+                f"{url}: cannot open: {e.strerror or e} (the remote end closed the "
+                "connection; is the port in use by another client?)"
+            ) from None
+        self._buf = bytearray()
+        self._local = _is_local(url)
+        self._timeout: float | None = 0
+        # A local port on a POSIX host is read through its file descriptor: waiting with
+        # select() leaves the port's settings alone, where changing pyserial's timeout
+        # before each read costs a tcsetattr() call (a third of a status round trip).
+        self._fd: int | None = None
+        if self._local and os.name == "posix":
+            try:
+                self._fd = self.serial.fileno()
+            except (AttributeError, serial.SerialException):
+                self._fd = None
+
+    def close(self) -> None:
+        self.serial.close()
+
+    def __enter__(self) -> Transport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def write(self, data: bytes) -> None:
+        try:
+            self.serial.write(data)
+            if self._fd is None:
+                self.serial.flush()  # local writes have reached the kernel on return
+        except (serial.SerialException, OSError) as e:
+            raise TransportError(f"{self.url}: write failed: {e}") from None
+
+    def discard_input(self) -> None:
+        """Drop whatever the board sent before now (stale output from an earlier run)."""
+        self._buf.clear()
+        try:
+            self.serial.reset_input_buffer()
+            while self.serial.in_waiting:
+                self.serial.read(self.serial.in_waiting)
+        except (serial.SerialException, OSError) as e:
+            raise TransportError(f"{self.url}: {e}") from None
+
+    def read_line(self, timeout: float) -> bytes | None:
+        """The next line (with its newline), or None if none completes within `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            nl = self._buf.find(b"\n")
+            if nl >= 0:
+                line = bytes(self._buf[: nl + 1])
+                del self._buf[: nl + 1]
+                return line
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self._fill(remaining)
+
+    def _fill(self, timeout: float) -> None:
+        # Block for the first byte, then take everything already waiting in one read:
+        # reading byte by byte would cost a system call per character.
+        if self._fd is not None:
+            self._fill_fd(timeout)
+            return
+        try:
+            # Changing the timeout reconfigures the port: for rfc2217 that is a network round
+            # trip, so remote ports poll with one fixed timeout instead.
+            wanted = timeout if self._local else min(timeout, REMOTE_POLL_S)
+            if wanted != self._timeout:
+                self.serial.timeout = self._timeout = wanted
+            first = self.serial.read(1)
+            if first:
+                self._buf += first
+                waiting = self.serial.in_waiting
+                if waiting:
+                    self._buf += self.serial.read(waiting)
+        except (serial.SerialException, OSError) as e:
+            raise TransportError(f"{self.url}: read failed: {e}") from None
+
+    def _fill_fd(self, timeout: float) -> None:
+        try:
+            ready, _, _ = select.select([self._fd], [], [], timeout)
+            if not ready:
+                return
+            data = os.read(self._fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError as e:
+            raise TransportError(f"{self.url}: read failed: {e}") from None
+        if not data:
+            # Readable with nothing to read: the other end is gone (board unplugged,
+            # simulated board stopped), as pyserial reports it.
+            raise TransportError(f"{self.url}: read failed: the port was closed or unplugged")
+        self._buf += data
+
+    def pending_text(self) -> bytes:
+        """Bytes received without a newline yet (a prompt, a partial print)."""
+        return bytes(self._buf)
+
+
+def _is_local(url: str) -> bool:
+    return "://" not in url
+
+
+def _open_error(url: str, e: serial.SerialException) -> TransportError:
+    text = str(e)
+    if (
+        isinstance(e.__cause__, BlockingIOError)
+        or "lock" in text.lower()
+        or (getattr(e, "errno", None) in (errno.EAGAIN, errno.EWOULDBLOCK))
+    ):
+        return PortBusyError(f"{url}: port in use by another program")
+    return TransportError(f"{url}: cannot open: {text}")

@@ -1,0 +1,102 @@
+"""One definition per fact on each side, and the two sides equal: the command table
+(names, arguments, authorisation), the error codes, the masked band and the radio
+tolerances, read from the firmware by the real MicroPython VM and compared with the host's
+wire contract (link/spec.py), channel plan and checks. Also: the docs list the contract."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dbch.checks import views
+from dbch.gbcs import channel_plan as plan
+from dbch.link import spec
+
+ROOT = Path(__file__).resolve().parents[1]
+MICROPYTHON = str(Path(sys.executable).parent / "micropython")
+
+# Runs in MicroPython: the firmware's own tables, as JSON.
+FIRMWARE_FACTS = """
+import sys, json
+sys.path.insert(0, '{fw}')
+from dbchagent import cmd_system, errors
+from subghz import core, policy
+print(json.dumps({{
+    'commands': [[n, p, list(a)] for n, _, p, a in cmd_system.TABLE],
+    'codes': list(errors.CODES),
+    'masked_bands': [list(b) for b in policy.MASKED_BANDS],
+    'half_bw_hz': policy.HALF_BW_HZ,
+    'tol': [core.BITRATE, core.FDEV_HZ, core.BITRATE_TOL, core.FDEV_TOL, core.FREQ_TOL,
+            core.SYNC_WORD],
+}}))
+"""
+
+
+@pytest.fixture(scope="module")
+def firmware() -> dict:
+    out = subprocess.run(
+        [MICROPYTHON, "-c", FIRMWARE_FACTS.format(fw=ROOT / "firmware")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+        env={**os.environ, "MICROPYPATH": ""},
+    )
+    return json.loads(out.stdout)
+
+
+def test_the_command_tables_agree(firmware: dict) -> None:
+    host = {n: (c.protected, sorted(c.args)) for n, c in spec.COMMANDS.items()}
+    board = {n: (p, sorted(a)) for n, p, a in firmware["commands"]}
+    assert board == host
+
+
+def test_the_error_codes_agree(firmware: dict) -> None:
+    assert sorted(firmware["codes"]) == sorted(spec.ERROR_CODES)
+
+
+def test_every_code_the_firmware_raises_is_in_its_list(firmware: dict) -> None:
+    # The list is only worth comparing if the code really sends nothing else.
+    raised = set()
+    for path in (ROOT / "firmware").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "id", getattr(node.func, "attr", ""))
+                if name in ("AgentError", "FrameError", "_error") and node.args:
+                    first = node.args[1] if name == "_error" else node.args[0]
+                    if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                        raised.add(first.value)
+    assert raised and raised <= set(firmware["codes"]), raised - set(firmware["codes"])
+
+
+def test_the_masked_band_is_the_same_on_both_sides(firmware: dict) -> None:
+    assert firmware["masked_bands"] == [list(plan.MASKED_BAND_HZ)]
+    assert firmware["half_bw_hz"] == plan.OCCUPIED_HALF_BW_HZ
+
+
+def test_the_radio_tolerances_are_the_same_on_both_sides(firmware: dict) -> None:
+    host = [
+        views.BITRATE,
+        views.FDEV_HZ,
+        views.BITRATE_TOL,
+        views.FDEV_TOL,
+        views.FREQ_TOL_HZ,
+        views.SYNC_WORD,
+    ]
+    assert firmware["tol"] == host
+
+
+def test_the_protocol_doc_lists_every_command_and_code() -> None:
+    doc = (ROOT / "docs" / "protocol.md").read_text()
+    documented = set(re.findall(r"^\| `([a-z_]+)`", doc, re.M))
+    assert set(spec.COMMANDS) <= documented
+    assert set(spec.ERROR_CODES) <= documented
+    # and nothing documented as a command or code that the contract lacks
+    events = {"ready", "alert", "refused", "traffic_progress", "traffic_done", "log_cleared"}
+    assert documented - events - {"fault"} <= set(spec.COMMANDS) | set(spec.ERROR_CODES)
