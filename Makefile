@@ -13,7 +13,7 @@ SOAK_REPLAYS ?= 1000
 FAULT_TESTS := tests/test_power_cuts.py tests/test_fuzz.py tests/test_link_faults.py \
 	tests/test_security.py tests/test_radio_faults.py tests/test_resources.py
 
-.PHONY: all demo test lint bench soak clean
+.PHONY: all demo test lint bench soak clean system firmware
 
 all: test
 
@@ -21,10 +21,16 @@ $(STAMP): requirements.lock host_tools/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ needed (tomllib)")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e host_tools
+	# editable as a plain path in a .pth file: no import hook to load at every start-up
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
+		--config-settings editable_mode=compat -e host_tools
 	touch $(STAMP)
 
-demo: $(STAMP)
+# Debian packages (Chromium, the Cortex-M toolchain, QEMU): one script lists them all.
+system:
+	scripts/setup-debian.sh
+
+demo: $(STAMP) system
 	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/demo.sh
 
 lint: $(STAMP)
@@ -32,8 +38,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check firmware  # MicroPython idioms: firmware/ruff.toml
 	$(BIN)/ruff format --check host_tools tests
 
-test: lint
-	DBCH_REQUIRE_CHROMIUM=$$(scripts/ensure-chromium.sh) $(BIN)/pytest
+# DBCH_REQUIRE_SYSTEM: tests that need a Debian package fail, not skip, when it is missing.
+test: lint system
+	DBCH_REQUIRE_SYSTEM=1 $(BIN)/pytest
+
+# A board's MicroPython image with the agent frozen in (needs the toolchain: `make system`);
+# fails when it does not fit. MICROPYTHON_DIR=... builds from your own checkout.
+BOARD ?= NUCLEO_WL55
+firmware: $(STAMP) system
+	$(BIN)/dbch firmware build --board $(BOARD)
 
 bench: $(STAMP)
 	$(BIN)/dbch bench

@@ -2,7 +2,7 @@
 channel-plan chart, and the screenshot shows it (allowed-channel green, masked-band red,
 operating-channel blue and emission orange pixels are all on screen).
 
-`make test` installs Chromium (Debian's package) and sets DBCH_REQUIRE_CHROMIUM=1, so there
+`make test` installs Chromium (scripts/setup-debian.sh) and sets DBCH_REQUIRE_SYSTEM=1, so there
 a missing browser is a failure; a bare `pytest` elsewhere skips."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ FLAGS = [
 @pytest.fixture
 def chromium(tmp_path: Path):
     if CHROMIUM is None:
-        if os.environ.get("DBCH_REQUIRE_CHROMIUM") == "1":
+        if os.environ.get("DBCH_REQUIRE_SYSTEM") == "1":
             pytest.fail("chromium is not installed (make test installs Debian's package)")
         pytest.skip("chromium is not installed: `make test` installs it")
 

@@ -8,12 +8,13 @@ boards their bench protocols, so neither the link nor the checks import the simu
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dbch.checks.targets import Power, Target
 from dbch.link import ports
+
+if TYPE_CHECKING:
+    from dbch.checks.targets import Power, Target
 
 # The simulator is imported when a simulated board is named, not before: every `dbch`
 # command passes through here and most of them never touch a simulated board.
@@ -37,6 +38,7 @@ def target_for_port(
 ) -> Target:
     """The target behind what a user typed. A simulated board (by `sim:ID`, its pty, or
     `witness_id` for a URL that serves one) comes with its bench protocols."""
+    from dbch.checks.targets import Target
     from dbch.sim.bench import Bench
     from dbch.sim.targets import sim_target
 
@@ -71,6 +73,8 @@ def simulated_targets(
 ) -> list[Target]:
     """The first `count` simulated boards of the bench, starting (and deploying the agent
     to) as many more as needed. They stay running for the next command."""
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
     from dbch.boards.definitions import DEFAULT_BOARD
     from dbch.boards.deploy import deploy
     from dbch.sim.bench import Bench

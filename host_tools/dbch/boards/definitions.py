@@ -18,7 +18,9 @@ from dbch.datafile import Fields
 from dbch.errors import BoardDefinitionError
 
 # Per radio chip: the driver (module, class) that runs it, the wiring it needs, and how the
-# generated board module constructs it. `pins` are required pin roles; `spi_pins` tells
+# generated board module constructs it. `modules`: the subghz driver modules it needs
+# beyond the core (what a frozen image of the board includes). `pins` are required pin
+# roles; `spi_pins` tells
 # whether the bus needs SCK/MOSI/MISO. In `new`, {spi} is the bus and {<role>} a pin name.
 _SPI = (
     "SPI({bus}, baudrate={baud}, polarity=0, phase=0, sck=Pin({sck}), mosi=Pin({mosi}), "
@@ -27,6 +29,7 @@ _SPI = (
 RADIO_CHIPS: dict[str, dict[str, Any]] = {
     "sx1262": {
         "driver": ("subghz.sx126x", "SX1262"),
+        "modules": ("sx126x",),
         "pins": ("nss", "reset", "busy", "dio1"),
         "spi_pins": True,
         "xtal_hz": 32_000_000,
@@ -37,6 +40,7 @@ RADIO_CHIPS: dict[str, dict[str, Any]] = {
         # The WL55's radio is inside the MCU: internal SPI, chip select and BUSY are
         # driven by the `stm` module, and there is no reset or DIO pin to wire.
         "driver": ("subghz.stm32wl5", "STM32WL5"),
+        "modules": ("sx126x", "stm32wl5"),
         "pins": (),
         "spi_pins": False,
         "forbid": ("nss", "reset", "busy", "dio1", "sck", "mosi", "miso"),
@@ -45,6 +49,7 @@ RADIO_CHIPS: dict[str, dict[str, Any]] = {
     },
     "sx1276": {
         "driver": ("subghz.sx127x", "SX1276"),
+        "modules": ("sx127x",),
         "pins": ("nss", "reset", "dio0"),
         "spi_pins": True,
         "xtal_hz": 32_000_000,
@@ -53,6 +58,7 @@ RADIO_CHIPS: dict[str, dict[str, Any]] = {
     },
     "cc1101": {
         "driver": ("subghz.cc1101", "CC1101"),
+        "modules": ("cc1101",),
         # MISO doubles as CHIP_RDYn after chip select, so it must be a readable pin.
         "pins": ("nss", "gdo0"),
         "spi_pins": True,
@@ -94,12 +100,21 @@ class RadioWiring:
         return RADIO_CHIPS[self.chip]["driver"]
 
 
+TWIN_KINDS = ("unix", "qemu")
+
+
 @dataclass(frozen=True)
 class SimTwin:
+    """The board's simulated twin. `unix`: the MicroPython unix VM (64-bit, host speed,
+    the agent as .mpy files in flash; `heap_kb`, `fs_kb` apply). `qemu`: a Cortex-M3
+    MicroPython image run in QEMU, built with the board's features and its real heap, the
+    agent frozen in, the board's own filesystem size (docs/boards.md, "Twin kinds")."""
+
     heap_kb: int
     fs_kb: int
     fs_block_size: int
     note: str
+    twin: str = "unix"
 
 
 @dataclass(frozen=True)
@@ -131,7 +146,12 @@ class BoardDef:
             "radio": self.radio.chip,
             "max_tx_dbm": self.max_tx_dbm,
             "features": sorted(self.features),
-            "sim": {"heap_kb": self.sim.heap_kb, "fs_kb": self.sim.fs_kb, "note": self.sim.note},
+            "sim": {
+                "twin": self.sim.twin,
+                "heap_kb": self.sim.heap_kb,
+                "fs_kb": self.sim.fs_kb,
+                "note": self.sim.note,
+            },
         }
 
 
@@ -225,13 +245,14 @@ def parse_board(data: Any, file: str, folder_name: str | None = None) -> BoardDe
         if feat not in FEATURES:
             f.fail(f"features[{i}]", f"unknown feature {feat!r}")
     s = f.table("sim", default={})
-    s.only({"heap_kb", "fs_kb", "note"})
+    s.only({"heap_kb", "fs_kb", "note", "twin"})
     sim_fs = s.integer("fs_kb", 8, 1 << 20, default=fs_kb)
     sim = SimTwin(
         heap_kb=s.integer("heap_kb", 16, 1 << 20, default=heap_kb * SIM_HEAP_FACTOR),
         fs_kb=sim_fs,
         fs_block_size=block,
         note=s.text("note", default=""),
+        twin=s.text("twin", default="unix", choices=TWIN_KINDS),
     )
     if sim.fs_kb * 1024 // block < 6:
         s.fail("fs_kb", f"littlefs needs at least 6 blocks of {block} bytes")

@@ -83,9 +83,15 @@ def build_info_module() -> str:
 
 
 def build(
-    board: BoardDef, form: str = "mpy", sub: int = CURRENT_SUB, watchdog_ms: int = 0
+    board: BoardDef,
+    form: str = "mpy",
+    sub: int = CURRENT_SUB,
+    watchdog_ms: int = 0,
+    frozen: bool = False,
 ) -> list[FirmwareFile]:
-    """The files to put on `board`, in copy order (build info last)."""
+    """The files to put on `board`, in copy order (build info last). `frozen`: the agent
+    (and its build info) are frozen into the board's firmware; only the start-up files
+    and the board module go on the filesystem."""
     if form not in ("mpy", "py"):
         raise DeployError(f"unknown firmware form {form!r} (mpy or py)")
     root = paths.firmware_dir()
@@ -110,11 +116,13 @@ def build(
 
     for name in TOP_LEVEL:
         out.append(FirmwareFile("/" + name, (root / name).read_bytes()))
-    for pkg in PACKAGES:
-        for f in sorted((root / pkg).glob("*.py")):
-            add_module(f"{pkg}/{f.name}", f.read_bytes(), f)
+    if not frozen:
+        for pkg in PACKAGES:
+            for f in sorted((root / pkg).glob("*.py")):
+                add_module(f"{pkg}/{f.name}", f.read_bytes(), f)
     add_module("dbch_board.py", board_module(board, watchdog_ms).encode())
-    add_module("dbch_build.py", build_info_module().encode())
+    if not frozen:
+        add_module("dbch_build.py", build_info_module().encode())
     return out
 
 
@@ -149,6 +157,17 @@ try:
     _r['board'] = dbch_board.BOARD_ID
 except ImportError:
     _r['board'] = None
+try:
+    import dbch_build
+    _r['fw_hash'] = dbch_build.FW_HASH
+    del sys.modules['dbch_build']
+    try:
+        open(dbch_build.__file__).close()
+        _r['frozen'] = False
+    except OSError:
+        _r['frozen'] = True
+except ImportError:
+    _r['frozen'] = False
 try:
     import machine
     _r['uid'] = bytes(machine.unique_id())
@@ -251,7 +270,14 @@ def deploy(
                 f"{board.id} has no hardware watchdog (features: "
                 f"{', '.join(sorted(board.features))})"
             )
-        files = build(board, form, sub, watchdog_ms)
+        frozen = bool(info.get("frozen"))
+        if frozen and info.get("fw_hash") != firmware_hash():
+            raise DeployError(
+                f"{port}: the agent frozen into this board's firmware ({info.get('fw_hash')}) "
+                f"is not these sources ({firmware_hash()}): rebuild and flash it "
+                f"(make firmware BOARD={board.id}), then deploy"
+            )
+        files = build(board, form, sub, watchdog_ms, frozen=frozen)
         wanted = {f.dest for f in files}
         remote: dict[str, str] = info["files"]
         report = DeployReport(port=port, board=board.id, form=form)

@@ -8,8 +8,6 @@ asks for a protocol (`target.reset is not None`), never "is this simulated?".
 
 from __future__ import annotations
 
-import shlex
-import subprocess
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -71,6 +69,9 @@ class CommandPower:
     timeout_s: float = 10.0
 
     def power_cut(self) -> None:
+        import shlex
+        import subprocess
+
         for cmd in (self.off, self.on):
             try:
                 subprocess.run(shlex.split(cmd), check=True, timeout=self.timeout_s)

@@ -92,6 +92,9 @@ COMMANDS: dict[str, Command] = {
         "tables", a.add_gbcs_args, "GBCS DLMS encoding of the Sub GHz configuration: encode"
     ),
     "duis": Command("tables", a.add_duis_args, "DUIS 6.28 SetCHFSubGHzConfiguration XML"),
+    "firmware": Command(
+        "firmware", a.add_firmware_args, "build a board's MicroPython image with the agent frozen"
+    ),
     "bench": Command(
         "bench", a.add_bench_args, "measure link, apply, gate, memory and fleet (make bench)"
     ),
@@ -102,7 +105,9 @@ def handler_name(verb: str) -> str:
     return "do_" + verb.replace("-", "_")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or (`only`) the top level with one command's parser: a command
+    that runs needs no other, and building all of them costs more than the command."""
     parser = argparse.ArgumentParser(
         prog="dbch",
         description="DBCH configuration agent tools: simulated boards, deploy, link, checks.",
@@ -112,13 +117,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"dbch {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="COMMAND", required=True)
     for verb, cmd in COMMANDS.items():
+        if only is not None and verb != only:
+            continue
         p = sub.add_parser(verb, help=cmd.help, description=cmd.help)
         cmd.add_args(p)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    verb = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(verb if verb in COMMANDS else None).parse_args(argv)
     try:
         from dbch import lab  # noqa: F401  (registers the sim:ID port names)
         from dbch.cli import printing

@@ -361,3 +361,19 @@ def add_bench_args(p: argparse.ArgumentParser) -> None:
         default=paths.project_root() / "docs" / "performance.md",
         help="document whose last-run table is replaced (full runs only)",
     )
+
+
+def add_firmware_args(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="firmware_verb", metavar="ACTION", required=True)
+    s = sub.add_parser(
+        "build",
+        help="build the board's image (ports/stm32) with the agent frozen; fail if it does "
+        "not fit",
+    )
+    s.add_argument("--board", default="NUCLEO_WL55", help="board id (default NUCLEO_WL55)")
+    s.add_argument("--force", action="store_true", help="rebuild even if cached")
+    s.add_argument("--json", action="store_true", help="print the budgets as JSON")
+    p.epilog = (
+        "Sources: $MICROPYTHON_DIR (your checkout) or the vendored tarballs in "
+        "../shared/vendor ($DBCH_VENDOR). Outputs and the log: build/firmware/."
+    )

@@ -6,7 +6,6 @@ import argparse
 import time
 from typing import Any
 
-from dbch.boards.deploy import deploy
 from dbch.cli.printing import print_json, progress
 from dbch.errors import DbchError, ProtocolError
 from dbch.link.client import AgentClient
@@ -129,6 +128,8 @@ def do_console(args: argparse.Namespace) -> int:
 
 
 def do_deploy(args: argparse.Namespace) -> int:
+    from dbch.boards.deploy import deploy  # mpremote: imported by the one command using it
+
     port = resolve_port(args.port)
     board = args.board
     if board is None:  # a simulated board knows what it is, even with empty flash

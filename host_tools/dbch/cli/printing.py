@@ -8,10 +8,12 @@ import logging
 import sys
 import threading
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dbch.checks.fleet import Outcome
 from dbch.output import table, to_jsonable
+
+if TYPE_CHECKING:
+    from dbch.checks.fleet import Outcome
 
 
 def setup() -> None:

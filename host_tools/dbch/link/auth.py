@@ -12,12 +12,12 @@ logged or put in a report; tools show its id (the first 4 bytes of its SHA-256).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
-import secrets
 from pathlib import Path
+
+# hashlib, hmac and secrets are imported where used: `dbch status` and other reads never
+# sign anything, and every query pays for what its process imports.
 
 DOMAIN = b"dbch-auth-v1"
 ROTATE = b"dbch-rotate-v1"
@@ -34,20 +34,30 @@ def keys_dir() -> Path:
 
 
 def key_id(key: bytes) -> str:
+    import hashlib
+
     return hashlib.sha256(key).digest()[:4].hex()
 
 
 def new_key() -> bytes:
+    import secrets
+
     return secrets.token_bytes(KEY_BYTES)
 
 
 def mac(key: bytes, uid: bytes, ctr: int, inner: bytes) -> bytes:
+    import hashlib
+    import hmac
+
     return hmac.new(key, DOMAIN + uid + ctr.to_bytes(8, "big") + inner, hashlib.sha256).digest()
 
 
 def rotation_pad(old_key: bytes, uid: bytes, ctr: int) -> bytes:
     """The mask the new key travels under: only holders of the old key can make it, and it
     is bound to this board and this request's counter."""
+    import hashlib
+    import hmac
+
     return hmac.new(old_key, ROTATE + uid + ctr.to_bytes(8, "big"), hashlib.sha256).digest()
 
 

@@ -76,6 +76,7 @@ class SimBoard:
             "powered": rt.get("powered", True),
             "resets": rt.get("resets", 0),
             "heap_kb": rt.get("heap_kb"),
+            "twin": rt.get("twin", "unix"),
             "state": str(self.folder.root),
         }
 
@@ -204,9 +205,22 @@ class Bench:
         interferers: list[str] | None = None,
         trace_spi: bool = False,
         heap_kb: int | None = None,
+        twin: str | None = None,
+        icount: int | None = None,
     ) -> list[SimBoard]:
-        """Start `count` boards of type `board` (or the named `ids`) and wait for their ports."""
+        """Start `count` boards of type `board` (or the named `ids`) and wait for their ports.
+        `twin`: unix or qemu (default: the board's own, board.json sim.twin); `icount`: a
+        QEMU twin's fixed instruction rate (QEMU -icount shift)."""
         definition = get_board(board)
+        twin = twin or definition.sim.twin
+        kernel = None
+        if twin == "qemu":
+            from dbch.boards.firmware import FirmwareError, build_qemu_twin
+
+            try:
+                kernel = build_qemu_twin(definition.id)
+            except FirmwareError as e:
+                raise SimError(f"no QEMU twin for {definition.id}: {e}") from None
         with self._locked():
             self._configure(clock_scale, interferers)
             build_rom(self.folder.rom)
@@ -221,7 +235,7 @@ class Bench:
                 if erase and folder.root.exists():
                     shutil.rmtree(folder.root)
                 self._ensure_identity(folder, definition.id)
-                started.append((board_id, self._spawn(folder, trace_spi, heap_kb)))
+                started.append((board_id, self._spawn(folder, trace_spi, heap_kb, kernel, icount)))
         boards = []
         try:
             for board_id, proc in started:
@@ -324,7 +338,12 @@ class Bench:
             write_json(folder.identity, {"board": board_type, "uid": secrets.token_hex(8)})
 
     def _spawn(
-        self, folder: BoardFolder, trace_spi: bool = False, heap_kb: int | None = None
+        self,
+        folder: BoardFolder,
+        trace_spi: bool = False,
+        heap_kb: int | None = None,
+        kernel: Path | None = None,
+        icount: int | None = None,
     ) -> subprocess.Popen[bytes]:
         with contextlib.suppress(FileNotFoundError):
             folder.runtime.unlink()
@@ -342,6 +361,8 @@ class Bench:
                 folder.id,
                 *(["--trace-spi"] if trace_spi else []),
                 *([f"--heap-kb={heap_kb}"] if heap_kb else []),
+                *([f"--kernel={kernel}"] if kernel else []),
+                *([f"--icount={icount}"] if icount is not None else []),
             ],
             stdin=subprocess.DEVNULL,
             stdout=log,

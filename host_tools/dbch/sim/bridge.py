@@ -18,6 +18,7 @@ OP_PIN_GET = 0x47
 OP_RESET = 0x52
 OP_WDT = 0x44
 OP_BOOTED = 0x42
+OP_CONFIG = 0x43
 
 
 class Board(Protocol):
@@ -29,6 +30,7 @@ class Board(Protocol):
     def request_reset(self, kind: str) -> None: ...
     def watchdog(self, timeout_ms: int | None) -> None: ...
     def booted(self) -> None: ...
+    def config(self) -> bytes: ...
 
 
 @dataclass
@@ -73,6 +75,8 @@ class BridgeParser:
         if op == OP_BOOTED:
             b.booted()
             return None
+        if op == OP_CONFIG:
+            return b.config()
         if op == OP_WDT:
             b.watchdog(struct.unpack(">I", p)[0] if p else None)
             return None

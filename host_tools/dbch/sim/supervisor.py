@@ -20,6 +20,7 @@ import contextlib
 import ctypes
 import os
 import pty
+import re
 import selectors
 import shutil
 import signal
@@ -74,18 +75,73 @@ def catches_sigint(pid: int) -> bool:
     return False
 
 
+def qemu_command(kernel: Path, bridge: Path, icount: int | None = None) -> list[str]:
+    """QEMU running a twin: console on stdin/stdout (the supervisor's relay), the bridge on
+    the second UART (QEMU connects to the supervisor's socket), flash by semihosting.
+    `icount`: a fixed instruction rate, 1000/2^N million per second, waiting like a board."""
+    cmd = [
+        shutil.which("qemu-system-arm") or "qemu-system-arm",
+        "-machine",
+        "mps2-an385",
+        "-display",
+        "none",
+        "-monitor",
+        "none",
+        "-serial",
+        "stdio",
+        "-chardev",
+        f"socket,id=bridge,path={bridge}",
+        "-serial",
+        "chardev:bridge",
+        "-semihosting-config",
+        "enable=on,target=native",
+        "-kernel",
+        str(kernel),
+    ]
+    if icount is not None:
+        cmd += ["-icount", f"shift={icount},sleep=on"]
+    return cmd
+
+
+def kernel_heap_bytes(kernel: Path) -> int:
+    """The GC heap a twin image was built with (its linker map's gc_heap array)."""
+    text = (kernel.parent / "firmware.map").read_text()
+    m = re.search(r"\.bss\.gc_heap\s+0x[0-9a-f]+\s+0x([0-9a-f]+)", text)
+    if m is None:
+        raise SystemExit(f"{kernel}: no gc_heap in its linker map")
+    return int(m.group(1), 16)
+
+
 class Supervisor:
     def __init__(
-        self, home: Path, board_id: str, trace_spi: bool = False, heap_kb: int | None = None
+        self,
+        home: Path,
+        board_id: str,
+        trace_spi: bool = False,
+        heap_kb: int | None = None,
+        kernel: Path | None = None,
+        icount: int | None = None,
     ):
+        # kernel: a QEMU twin's firmware (boards/firmware.build_qemu_twin); None: unix VM
+        self.kernel = kernel
+        self.icount = icount
+        self.cause = "power_on"  # of the VM's last start
         self.bench = BenchFolder(home)
         self.folder = self.bench.board(board_id)
         identity = read_json(self.folder.identity)
         if identity is None:
             raise SystemExit(f"{self.folder.identity}: missing")
         self.board: BoardDef = get_board(identity["board"])
-        # The firmware's budget plus the ROM's reserve (boards.SIM_ROM_RESERVE_KB).
-        self.heap_kb = (heap_kb or self.board.sim.heap_kb) + SIM_ROM_RESERVE_KB
+        # unix: the firmware's budget plus the ROM's reserve (boards.SIM_ROM_RESERVE_KB);
+        # qemu: built into the image (the board's own heap), heap_kb then holds some of it
+        # back (the ROM start keeps that much allocated) to find the least heap that works.
+        if kernel is None:
+            self.heap_kb = (heap_kb or self.board.sim.heap_kb) + SIM_ROM_RESERVE_KB
+            self.hold_back = 0
+        else:
+            built = kernel_heap_bytes(kernel)
+            self.heap_kb = heap_kb or built // 1024
+            self.hold_back = max(0, built - self.heap_kb * 1024) if heap_kb else 0
         self.uid: str = identity["uid"]
         cfg = read_json(self.bench.config) or {}
         self.clock_scale = int(cfg.get("clock_scale", 1))
@@ -162,8 +218,14 @@ class Supervisor:
         self.listener.listen(1)
         self.sel.register(self.listener, selectors.EVENT_READ, "accept")
 
+    def _flash_blocks(self) -> int:
+        # A QEMU twin has the board's own filesystem (its agent is frozen, as on the board);
+        # a unix twin's also holds the agent's .mpy files (sim.fs_kb).
+        kb = self.board.fs_kb if self.kernel is not None else self.board.sim.fs_kb
+        return kb * 1024 // self.board.sim.fs_block_size
+
     def _ensure_flash(self) -> None:
-        size = self.board.sim.fs_kb * 1024
+        size = self._flash_blocks() * self.board.sim.fs_block_size
         flash = self.folder.flash
         if not flash.exists() or flash.stat().st_size != size:
             # Fresh flash is erased (all ones); the ROM formats it on first boot.
@@ -182,6 +244,7 @@ class Supervisor:
                 "crashed": self.crashed,
                 "resets": self.resets,
                 "heap_kb": self.heap_kb,
+                "twin": "unix" if self.kernel is None else "qemu",
                 "clock_scale": self.clock_scale,
                 "dropped_to_host": self.dropped_to_host,
             },
@@ -195,7 +258,7 @@ class Supervisor:
             DBCH_BRIDGE=str(self.folder.socket),
             DBCH_FLASH=str(self.folder.flash),
             DBCH_FLASH_BLOCK_SIZE=str(self.board.sim.fs_block_size),
-            DBCH_FLASH_BLOCKS=str(self.board.sim.fs_kb * 1024 // self.board.sim.fs_block_size),
+            DBCH_FLASH_BLOCKS=str(self._flash_blocks()),
             DBCH_RESET_CAUSE=cause,
             DBCH_UID=self.uid,
             DBCH_SPI_BUSES=self.board.radio.spi,
@@ -209,19 +272,24 @@ class Supervisor:
             os.setsid()
             libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # no VM outlives its board
 
-        cmd = [
-            micropython_executable(),
-            "-i",
-            "-X",
-            f"heapsize={self.heap_kb * 1024}",
-            str(self.bench.rom / "rom_main.py"),
-            *(["raw"] if raw_repl else []),
-        ]
+        self.cause = cause
+        if self.kernel is None:
+            cmd = [
+                micropython_executable(),
+                "-i",
+                "-X",
+                f"heapsize={self.heap_kb * 1024}",
+                str(self.bench.rom / "rom_main.py"),
+                *(["raw"] if raw_repl else []),
+            ]
+        else:
+            cmd = qemu_command(self.kernel, self.folder.socket, self.icount)
         self.vm = subprocess.Popen(
             cmd,
             stdin=theirs,
             stdout=theirs,
-            stderr=theirs,
+            # QEMU's own messages go to the board's log, not onto its console
+            stderr=theirs if self.kernel is None else open(self.folder.log, "ab"),  # noqa: SIM115
             env=env,
             cwd=str(self.bench.rom),
             preexec_fn=child_setup,
@@ -271,6 +339,8 @@ class Supervisor:
         elif rc == -signal.SIGKILL:
             cause = "power_on"  # killed from outside: a power cut, power comes back
             self.chip.power_cycle()
+        elif rc == 0 and self.kernel is not None:
+            cause = "hard"  # QEMU exits only on machine.reset (semihosting exit)
         elif rc == 0:
             cause = "soft"  # Ctrl-D at the REPL
         elif rc == -signal.SIGINT:
@@ -352,6 +422,16 @@ class Supervisor:
         self.pending_cause = kind
         if self.vm is not None and self.vm.poll() is None:
             self.vm.kill()
+
+    def config(self) -> bytes:
+        # What a QEMU twin's ROM asks at start (a unix twin gets it in its environment).
+        radio = self.board.radio
+        return (
+            f"flash={self.folder.flash}\nblock_size={self.board.sim.fs_block_size}\n"
+            f"blocks={self._flash_blocks()}\nuid={self.uid}\ncause={self.cause}\n"
+            f"buses={radio.spi}\nstm={int(radio.chip == 'stm32wl5')}\n"
+            f"hold_back={self.hold_back}\n"
+        ).encode()
 
     def booted(self) -> None:
         self.debug(f"booted; {len(self.to_vm)} bytes held")
@@ -446,6 +526,8 @@ class Supervisor:
         # The board's USB CDC driver: while code runs, Ctrl-C is taken out of the stream
         # and raises KeyboardInterrupt; at the REPL it is an ordinary character.
         assert self.vm is not None
+        if self.kernel is not None:
+            return data  # a QEMU twin's UART carries Ctrl-C as a byte, as a board's does
         if not catches_sigint(self.vm.pid):
             self.debug("Ctrl-C passed through (no handler)")
             return data
@@ -591,8 +673,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--id", required=True)
     ap.add_argument("--trace-spi", action="store_true", help="log radio SPI transactions")
     ap.add_argument("--heap-kb", type=int, help="override the twin's heap (measurements)")
+    ap.add_argument("--kernel", type=Path, help="a QEMU twin's firmware.elf")
+    ap.add_argument("--icount", type=int, help="QEMU -icount shift (fixed instruction rate)")
     args = ap.parse_args(argv)
-    return Supervisor(args.home, args.id, args.trace_spi, args.heap_kb).run()
+    sup = Supervisor(args.home, args.id, args.trace_spi, args.heap_kb, args.kernel, args.icount)
+    return sup.run()
 
 
 if __name__ == "__main__":

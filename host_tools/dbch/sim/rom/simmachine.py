@@ -6,8 +6,7 @@
 #
 # Bridge messages to the supervisor (host_tools/dbch/sim/bridge.py): op (1 byte), length
 # (2 bytes, big-endian), payload; only reads get an answer: length (2 bytes), payload.
-from machine import *  # noqa: the unix port's mem8/16/32, idle, time_pulse_us
-import socket
+from machine import *  # noqa: the port's mem8/16/32, idle, time_pulse_us
 import struct
 import time
 
@@ -18,7 +17,7 @@ DEEPSLEEP_RESET = 4
 SOFT_RESET = 5
 _CAUSES = {"power_on": 1, "hard": 2, "watchdog": 3, "soft": 5}
 
-_s = None  # the bridge socket
+_s = None  # the bridge: a socket (unix twin) or UART1 (QEMU twin); write, read, readinto
 _cause = 1
 _uid = b""
 _buses = ()
@@ -37,13 +36,9 @@ def _reply(buf):
         _s.readinto(buf)
 
 
-def setup(path, cause, uid, buses):
+def setup(bridge, cause, uid, buses):
     global _s, _cause, _uid, _buses
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    # The unix port's connect() takes a raw struct sockaddr: sockaddr_un is the family
-    # (native-endian u16) then the NUL-terminated path.
-    s.connect(struct.pack("H", socket.AF_UNIX) + path.encode() + b"\0")
-    _s = s
+    _s = bridge
     _cause = _CAUSES.get(cause, 1)
     _uid = uid
     _buses = buses
@@ -58,6 +53,16 @@ def pin_get(name):
     b = bytearray(1)
     _reply(b)
     return b[0]
+
+
+def config():
+    # The board's set-up from the supervisor (QEMU twins, which have no environment):
+    # "name=value" lines.
+    _send(0x43, b"")  # 'C'
+    n = _s.read(2)
+    buf = bytearray(n[0] << 8 | n[1])
+    _s.readinto(buf)
+    return dict(line.split("=", 1) for line in buf.decode().split("\n") if line)
 
 
 def booted():

@@ -10,11 +10,16 @@ import vfs
 
 def start():
     import simmachine
+    import socket
+    import struct
 
     env = os.getenv
     buses = tuple(b.encode() for b in env("DBCH_SPI_BUSES").split(",") if b)
-    simmachine.setup(env("DBCH_BRIDGE"), env("DBCH_RESET_CAUSE"),
-                     bytes.fromhex(env("DBCH_UID")), buses)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    # The unix port's connect() takes a raw struct sockaddr: sockaddr_un is the family
+    # (native-endian u16) then the NUL-terminated path.
+    s.connect(struct.pack("H", socket.AF_UNIX) + env("DBCH_BRIDGE").encode() + b"\0")
+    simmachine.setup(s, env("DBCH_RESET_CAUSE"), bytes.fromhex(env("DBCH_UID")), buses)
     sys.modules["machine"] = simmachine
     if env("DBCH_STM") == "1":
         import simstm
@@ -27,14 +32,21 @@ def start():
         simclock.setup(scale, int(env("DBCH_EPOCH0_NS")))
         sys.modules["time"] = simclock
     bs = int(env("DBCH_FLASH_BLOCK_SIZE"))
-    bd = simmachine.FlashBlocks(open(env("DBCH_FLASH"), "r+b"), bs,
-                                int(env("DBCH_FLASH_BLOCKS")))
+    mount(simmachine.FlashBlocks(open(env("DBCH_FLASH"), "r+b"), bs,
+                                 int(env("DBCH_FLASH_BLOCKS"))))
+
+
+def mount(bd):
+    # The flash as the root littlefs filesystem; blank flash is formatted first.
     try:
         fs = vfs.VfsLfs2(bd)
     except OSError:
         vfs.VfsLfs2.mkfs(bd)
         fs = vfs.VfsLfs2(bd)
-    vfs.umount("/")
+    try:
+        vfs.umount("/")  # the unix port's host filesystem
+    except OSError:
+        pass
     vfs.mount(fs, "/")
     os.chdir("/")
     sys.path[:] = ["", "/lib"]

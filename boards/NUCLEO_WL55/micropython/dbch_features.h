@@ -1,0 +1,52 @@
+// The MicroPython features of the NUCLEO-WL55 agent image, shared by the board build
+// (mpconfigboard.h) and its QEMU twin (-include), so the twin runs the same language the
+// board does. Each line that turns a feature off was measured (docs/boards.md, "Fitting
+// the NUCLEO-WL55"); none of them is a check the agent relies on.
+#ifndef DBCH_FEATURES_H
+#define DBCH_FEATURES_H
+
+// Modules the agent, mpremote and dbch deploy never import. (deflate stays: binascii.crc32,
+// which checks every frame of the link, is built only with it.)
+#define MICROPY_PY_JSON                     (0)
+#define MICROPY_PY_RE                       (0)
+#define MICROPY_PY_UCTYPES                  (0)
+#define MICROPY_PY_ASYNCIO                  (0)
+#define MICROPY_PY_PLATFORM                 (0)
+// The stm32 port's legacy pyb module: the agent uses machine and stm.
+#define MICROPY_PY_PYB                      (0)
+#define MICROPY_PY_COLLECTIONS              (0)
+#define MICROPY_PY_ERRNO                    (0)
+#define MICROPY_PY_ARRAY                    (0)  // the module; bytearray and memoryview stay
+#define MICROPY_PY_MICROPYTHON_RINGIO       (0)
+#define MICROPY_PY_MACHINE_BITSTREAM        (0)
+#define MICROPY_PY_MACHINE_MEM_BACKUP       (0)
+
+// Language extras (ROM level "extra features") that neither the agent nor the code
+// mpremote and dbch deploy run on the board use.
+#define MICROPY_PY_ASYNC_AWAIT              (0)
+#define MICROPY_PY_FUNCTION_ATTRS           (0)
+#define MICROPY_PY_DESCRIPTORS              (0)
+#define MICROPY_PY_FSTRINGS                 (0)
+#define MICROPY_PY_ALL_SPECIAL_METHODS      (0)
+#define MICROPY_PY_REVERSE_SPECIAL_METHODS  (0)
+#define MICROPY_PY_BUILTINS_STR_CENTER      (0)
+#define MICROPY_PY_BUILTINS_STR_SPLITLINES  (0)
+#define MICROPY_PY_BUILTINS_SLICE_ATTRS     (0)
+#define MICROPY_PY_BUILTINS_SLICE_INDICES   (0)
+#define MICROPY_PY_BUILTINS_FROZENSET       (0)
+#define MICROPY_PY_BUILTINS_ROUND_INT       (0)
+#define MICROPY_PY_BUILTINS_COMPILE         (0)
+#define MICROPY_PY_BUILTINS_EXECFILE        (0)
+#define MICROPY_PY_BUILTINS_NOTIMPLEMENTED  (0)
+#define MICROPY_PY_BUILTINS_INPUT           (0)
+#define MICROPY_PY_BUILTINS_POW3            (0)
+#define MICROPY_PY_BUILTINS_HELP            (0)
+
+// The wall clock the agent stamps events and duty-cycle records with (the port's RTC).
+#define MICROPY_PY_TIME_GMTIME_LOCALTIME_MKTIME (1)
+#define MICROPY_PY_TIME_TIME_TIME_NS        (1)
+
+// Kept on purpose, whatever it costs: the agent refuses invalid UTF-8 through it.
+#define MICROPY_PY_BUILTINS_STR_UNICODE_CHECK (1)
+
+#endif

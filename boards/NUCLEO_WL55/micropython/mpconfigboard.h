@@ -1,0 +1,11 @@
+// The NUCLEO-WL55 as the DBCH agent runs on it: MicroPython's own board definition, then
+// the MicroPython features the agent uses (dbch_features.h, shared with the board's QEMU
+// twin so both run the same language). Built by `make firmware BOARD=NUCLEO_WL55`.
+#include "boards/NUCLEO_WL55/mpconfigboard.h"
+
+// The hub stand-in has no I2C devices: without pins, the port leaves hardware I2C out.
+#undef MICROPY_HW_I2C1_SCL
+#undef MICROPY_HW_I2C1_SDA
+#undef MICROPY_HW_I2C3_SCL
+#undef MICROPY_HW_I2C3_SDA
+#include "dbch_features.h"

@@ -1,0 +1,456 @@
+"""Building MicroPython firmware with the agent frozen in, and reading its budgets.
+
+`make firmware BOARD=NUCLEO_WL55` (dbch firmware build) builds the board's image from a
+MicroPython source tree: `MICROPYTHON_DIR` (an engineer's own checkout) or, when unset,
+the vendored tarballs beside the project (`../shared/vendor/`, or `DBCH_VENDOR`), unpacked
+once under build/. The port gets one project-owned board folder
+(`boards/<ID>/micropython/`: configuration, linker script, the feature fragment shared with
+the board's QEMU twin); MicroPython's own tree is never edited.
+
+Budgets are read from the build, never estimated: text + data from the ELF, the code
+region's end (where the filesystem starts), the filesystem and the GC heap from the linker
+map. A build whose code reaches the filesystem fails, with the figures. Builds are cached
+by a key over the sources, the board folder, the agent and the make arguments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from dbch import paths
+from dbch.errors import DbchError
+
+VENDOR_TARBALLS = ("micropython-1c3c2011.tar.xz", "micropython-stm32wl-deps.tar.xz")
+TOOLCHAIN = ("arm-none-eabi-gcc", "arm-none-eabi-size")
+Progress = Callable[[str], None]
+
+
+class FirmwareError(DbchError):
+    """Firmware could not be built, or does not fit its board."""
+
+
+# --- sources ---------------------------------------------------------------------------
+def vendor_dir() -> Path:
+    env = os.environ.get("DBCH_VENDOR")
+    return Path(env) if env else paths.project_root().parent / "shared" / "vendor"
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def micropython_source(progress: Progress | None = None) -> tuple[Path, str]:
+    """(the MicroPython tree, a key naming its contents). `MICROPYTHON_DIR` if set; else
+    the vendored tarballs, unpacked once under build/micropython/."""
+    env = os.environ.get("MICROPYTHON_DIR")
+    if env:
+        root = Path(env).resolve()
+        if not (root / "py" / "mpconfig.h").is_file():
+            raise FirmwareError(f"MICROPYTHON_DIR={env}: not a MicroPython source tree")
+        rev = subprocess.run(
+            ["git", "-C", str(root), "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        return root, f"dir:{root}:{rev or 'no-git'}"
+    vendor = vendor_dir()
+    tarballs = [vendor / n for n in VENDOR_TARBALLS]
+    missing = [str(t) for t in tarballs if not t.is_file()]
+    if missing:
+        raise FirmwareError(
+            f"no MicroPython source: set MICROPYTHON_DIR to a checkout, or provide "
+            f"{', '.join(missing)}"
+        )
+    key = hashlib.sha256("".join(_file_digest(t) for t in tarballs).encode()).hexdigest()
+    dest = paths.build_dir() / "micropython" / key[:12]
+    if not (dest / ".unpacked").exists():
+        if progress:
+            progress(f"unpacking MicroPython sources into {dest}")
+        tmp = dest.with_name(dest.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        for t in tarballs:
+            with tarfile.open(t) as tar:
+                tar.extractall(tmp, filter="tar")
+        shutil.rmtree(dest, ignore_errors=True)
+        tmp.rename(dest)
+        (dest / ".unpacked").touch()
+    return dest / "micropython", f"vendor:{key}"
+
+
+_OVERFLOW = re.compile(r"region `(\w+)' overflowed by (\d+) bytes")
+
+
+def _run(cmd: list[str], log: Path, what: str) -> None:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        out.write(("$ " + " ".join(cmd) + "\n").encode())
+        out.flush()
+        rc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT).returncode
+    if rc != 0:
+        text = log.read_text(errors="replace")
+        over = _OVERFLOW.search(text)
+        if over and over.group(1) == "FLASH":
+            # Our linker scripts end the code region where the filesystem begins.
+            raise FirmwareError(
+                f"{what}: the image does not fit: its code is {int(over.group(2)):,} B over "
+                f"the code region, which ends where the filesystem begins (log {log})"
+            )
+        tail = text.splitlines()[-15:]
+        raise FirmwareError(f"{what} failed (exit {rc}); log {log}:\n" + "\n".join(tail))
+
+
+def check_toolchain() -> None:
+    missing = [t for t in TOOLCHAIN if shutil.which(t) is None]
+    if missing:
+        raise FirmwareError(
+            f"{', '.join(missing)} not found: scripts/setup-debian.sh installs the toolchain"
+        )
+
+
+def mpy_cross(src: Path, log: Path) -> Path:
+    """MicroPython's own mpy-cross, built in the source tree (the port's build wants it)."""
+    exe = src / "mpy-cross" / "build" / "mpy-cross"
+    if not exe.is_file():
+        _run(["make", "-C", str(src / "mpy-cross"), f"-j{os.cpu_count() or 2}"], log, "mpy-cross")
+    return exe
+
+
+def empty_lib_dir() -> Path:
+    """micropython-lib is not used (our manifests require nothing from it), but the
+    manifest tool wants MPY_LIB_DIR/README.md to exist."""
+    d = paths.build_dir() / "micropython" / "no-micropython-lib"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "README.md").write_text("micropython-lib is not used by the DBCH agent builds.\n")
+    return d
+
+
+# --- reading a build ---------------------------------------------------------------------
+@dataclass
+class ImageReport:
+    """What a build produced and what is left, read from the ELF and the linker map."""
+
+    board: str
+    port: str
+    elf: str
+    text: int
+    data: int
+    bss: int
+    flash_start: int
+    code_end: int  # where the code region ends: the filesystem's start
+    fs_start: int
+    fs_end: int
+    heap_start: int
+    heap_end: int
+    frozen: int  # bytes of frozen_content.o (the agent and its drivers, frozen)
+    modules: dict[str, int] = field(default_factory=dict)  # frozen module -> .mpy bytes
+
+    @property
+    def code(self) -> int:
+        return self.text + self.data
+
+    @property
+    def code_limit(self) -> int:
+        return self.code_end - self.flash_start
+
+    @property
+    def spare(self) -> int:
+        return self.code_limit - self.code
+
+    @property
+    def heap(self) -> int:
+        return self.heap_end - self.heap_start
+
+    @property
+    def fs_bytes(self) -> int:
+        return self.fs_end - self.fs_start
+
+    def as_dict(self) -> dict[str, object]:
+        d = asdict(self)
+        d.update(
+            code=self.code,
+            code_limit=self.code_limit,
+            spare=self.spare,
+            heap=self.heap,
+            fs_bytes=self.fs_bytes,
+        )
+        return d
+
+    def check_fits(self, need_spare: int = 0) -> None:
+        """FirmwareError with the figures when text + data reaches the filesystem."""
+        if self.spare < need_spare:
+            raise FirmwareError(
+                f"{self.board} image does not fit: text + data {self.code:,} B, code region "
+                f"{self.code_limit:,} B (filesystem at 0x{self.fs_start:08X}): "
+                f"{-self.spare:,} B over"
+                + (f" (with {need_spare:,} B to spare)" if need_spare else "")
+            )
+
+    def summary(self) -> str:
+        return (
+            f"{self.board} ({self.port}): text + data {self.code:,} B of {self.code_limit:,} B "
+            f"code flash, {self.spare:,} B spare; filesystem {self.fs_bytes // 1024} KB at "
+            f"0x{self.fs_start:08X}; frozen agent {self.frozen:,} B; GC heap {self.heap:,} B "
+            f"(0x{self.heap_start:08X}-0x{self.heap_end:08X})"
+        )
+
+
+_SYMBOL = re.compile(r"^\s+0x([0-9a-f]+)\s+(\w+) = ", re.M)
+
+
+def map_symbols(map_text: str) -> dict[str, int]:
+    """Linker-script symbols (`name = expression` lines) with the values the link gave."""
+    return {m.group(2): int(m.group(1), 16) for m in _SYMBOL.finditer(map_text)}
+
+
+def elf_sizes(elf: Path) -> tuple[int, int, int]:
+    out = subprocess.run(
+        ["arm-none-eabi-size", str(elf)], capture_output=True, text=True, check=True
+    ).stdout
+    text, data, bss = (int(x) for x in out.splitlines()[1].split()[:3])
+    return text, data, bss
+
+
+def frozen_modules(build: Path) -> dict[str, int]:
+    """The frozen modules' compiled sizes (the .mpy files the manifest produced)."""
+    root = build / "frozen_mpy"
+    return {
+        str(p.relative_to(root).with_suffix("")).replace("/", "."): p.stat().st_size
+        for p in sorted(root.rglob("*.mpy"))
+    }
+
+
+def read_report(board: str, port: str, build: Path) -> ImageReport:
+    elf = build / "firmware.elf"
+    syms = map_symbols((build / "firmware.map").read_text())
+    text, data, bss = elf_sizes(elf)
+    frozen_o = build / "frozen_content.o"
+    frozen = elf_sizes(frozen_o)[0] if frozen_o.exists() else 0
+    fs_start = syms.get("_micropy_hw_internal_flash_storage_start", 0)
+    return ImageReport(
+        board=board,
+        port=port,
+        elf=str(elf),
+        text=text,
+        data=data,
+        bss=bss,
+        flash_start=0x08000000 if port == "stm32" else 0,
+        code_end=fs_start,
+        fs_start=fs_start,
+        fs_end=syms.get("_micropy_hw_internal_flash_storage_end", 0),
+        heap_start=syms["_heap_start"],
+        heap_end=syms["_heap_end"],
+        frozen=frozen,
+        modules=frozen_modules(build),
+    )
+
+
+# --- building ----------------------------------------------------------------------------
+def board_folder(board_id: str) -> Path:
+    d = paths.boards_dir() / board_id / "micropython"
+    if not (d / "mpconfigboard.mk").is_file():
+        raise FirmwareError(f"board {board_id} has no MicroPython board folder ({d})")
+    return d
+
+
+def board_manifest(board_id: str) -> str:
+    """A freeze manifest for one board: the whole agent, its build info (the sources'
+    hash, which hello reports), and of the radio drivers the core and the ones the board's
+    chip needs (firmware/manifest.py freezes every driver). Writes the build info module
+    into build/firmware/gen/."""
+    from dbch.boards.definitions import RADIO_CHIPS, get_board
+    from dbch.boards.deploy import build_info_module
+
+    chip = get_board(board_id).radio.chip
+    drivers = ("__init__", "core", "policy", *RADIO_CHIPS[chip]["modules"])
+    fw = paths.firmware_dir()
+    gen = paths.build_dir() / "firmware" / "gen"
+    gen.mkdir(parents=True, exist_ok=True)
+    info = build_info_module()
+    if not (gen / "dbch_build.py").exists() or (gen / "dbch_build.py").read_text() != info:
+        (gen / "dbch_build.py").write_text(info)
+    return (
+        f"# Generated by dbch firmware for {board_id} (radio {chip}). Do not edit.\n"
+        'metadata(description="DBCH configuration agent", version="0.1.0")\n'
+        f'package("dbchagent", base_path={str(fw)!r})\n'
+        f'package("subghz", files={tuple(d + ".py" for d in drivers)!r}, '
+        f"base_path={str(fw)!r})\n"
+        f'module("dbch_build.py", base_path={str(gen)!r})\n'
+    )
+
+
+def _tree_digest(h: hashlib._Hash, root: Path, pattern: str = "*") -> None:
+    for p in sorted(root.rglob(pattern)):
+        if p.is_file() and "__pycache__" not in p.parts:
+            h.update(str(p.relative_to(root)).encode() + b"\0" + p.read_bytes())
+
+
+def build_board_image(
+    board_id: str,
+    manifest: Path | None = None,
+    progress: Progress | None = None,
+    force: bool = False,
+) -> ImageReport:
+    """The board's MicroPython image (stm32 port) with the agent frozen in: built, or taken
+    from the cache when nothing it is made of changed. Fails if it does not fit."""
+    say = progress or (lambda _m: None)
+    check_toolchain()
+    src, src_key = micropython_source(say)
+    folder = board_folder(board_id)
+    frozen = manifest.read_text() if manifest else board_manifest(board_id)
+    h = hashlib.sha256(src_key.encode())
+    _tree_digest(h, folder)
+    _tree_digest(h, paths.firmware_dir(), "*.py")
+    h.update(frozen.encode())
+    out = paths.build_dir() / "firmware" / f"{board_id}-stm32-{h.hexdigest()[:12]}"
+    report_file = out / "report.json"
+    if report_file.exists() and not force:
+        return ImageReport(**json.loads(report_file.read_text())["image"])
+
+    log = out / "build.log"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    mpy_cross(src, log)
+    manifest = out / "manifest.py"
+    manifest.write_text(frozen)
+    # The board folder the port is given: ours, plus the pin names of MicroPython's board
+    # of the same name (data the port's make-pins step reads from the board folder).
+    bdir = out / "board" / board_id
+    shutil.copytree(folder, bdir)
+    shutil.copy(src / "ports" / "stm32" / "boards" / board_id / "pins.csv", bdir / "pins.csv")
+    say(f"building the {board_id} image (ports/stm32, agent frozen; about a minute)")
+    _run(
+        [
+            "make",
+            "-C",
+            str(src / "ports" / "stm32"),
+            f"-j{os.cpu_count() or 2}",
+            f"BOARD_DIR={bdir}",
+            f"BUILD={out / 'build'}",
+            f"FROZEN_MANIFEST={manifest}",
+            f"MPY_LIB_DIR={empty_lib_dir()}",
+        ],
+        log,
+        f"the {board_id} build",
+    )
+    report = read_report(board_id, "stm32", out / "build")
+    report_file.write_text(json.dumps({"image": asdict(report)}, indent=1))
+    _prune(out)
+    return report
+
+
+def _prune(keep: Path) -> None:
+    """Other cached builds of the same board and port: a build is 20-40 MB."""
+    stem = keep.name.rsplit("-", 1)[0]
+    for old in keep.parent.glob(f"{stem}-*"):
+        if old != keep:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+# --- QEMU twins ----------------------------------------------------------------------------
+def twin_dir() -> Path:
+    """The twin's own parts: its C module and start-up header, and its frozen ROM."""
+    return Path(__file__).resolve().parents[1] / "sim" / "qemu"
+
+
+def _board_float_impl(folder: Path | None) -> str:
+    if folder is not None:
+        m = re.search(
+            r"^MICROPY_FLOAT_IMPL\s*=\s*(\w+)", (folder / "mpconfigboard.mk").read_text(), re.M
+        )
+        if m:
+            return m.group(1)
+    return "float"
+
+
+def build_qemu_twin(
+    board_id: str, heap_bytes: int | None = None, progress: Progress | None = None
+) -> Path:
+    """A Cortex-M3 (MPS2-AN385) MicroPython image that stands in for `board_id`: the same
+    feature fragment and float setting as the board's image, the agent frozen as on the
+    board, the twin's ROM frozen beside it, and the GC heap of the board's own build (read
+    from its linker map) unless `heap_bytes` says otherwise. Returns the ELF; cached."""
+    from dbch.boards.definitions import get_board
+
+    say = progress or (lambda _m: None)
+    check_toolchain()
+    board = get_board(board_id)
+    src, src_key = micropython_source(say)
+    try:
+        folder: Path | None = board_folder(board_id)
+    except FirmwareError:
+        folder = None  # no image of its own: the stock qemu features, the board's heap
+    if heap_bytes is None:
+        heap_bytes = (
+            build_board_image(board_id, progress=say).heap if folder else board.heap_kb * 1024
+        )
+    rom = Path(__file__).resolve().parents[1] / "sim" / "rom"
+    frozen = board_manifest(board_id) + "".join(
+        f"module({name!r}, base_path={str(base)!r})\n"
+        for name, base in (
+            ("simmachine.py", rom),
+            ("simstm.py", rom),
+            ("simrom.py", rom),
+            ("_twin_boot.py", twin_dir() / "rom"),
+            ("twinrom.py", twin_dir() / "rom"),
+        )
+    )
+    includes = [f"-include {folder / 'dbch_features.h'}"] if folder else []
+    includes.append(f"-include {twin_dir() / 'twin' / 'twin.h'}")
+    includes.append(f"-DDBCH_TWIN_TIME_C='\"{twin_dir() / 'twin' / 'modtime_twin.c'}\"'")
+    make_vars = {
+        "BOARD": "MPS2_AN385",
+        "MICROPY_HEAP_SIZE": str(heap_bytes),
+        "MICROPY_FLOAT_IMPL": _board_float_impl(folder),
+        "MICROPY_VFS_LFS2": "1",
+        "MICROPY_HW_ROMFS_PART0_START": "",  # no ROMFS: the board has none
+        "USER_C_MODULES": str(twin_dir() / "twin"),
+        "CFLAGS_EXTRA": " ".join(includes),
+        "MPY_LIB_DIR": str(empty_lib_dir()),
+    }
+    h = hashlib.sha256(src_key.encode())
+    if folder:
+        _tree_digest(h, folder)
+    _tree_digest(h, paths.firmware_dir(), "*.py")
+    _tree_digest(h, twin_dir())
+    _tree_digest(h, rom, "*.py")
+    h.update((frozen + json.dumps(make_vars, sort_keys=True)).encode())
+    out = paths.build_dir() / "firmware" / f"{board_id}-qemu-{h.hexdigest()[:12]}"
+    elf = out / "build" / "firmware.elf"
+    if elf.exists():
+        return elf
+    log = out / "build.log"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    mpy_cross(src, log)
+    manifest = out / "manifest.py"
+    manifest.write_text(frozen)
+    say(f"building the {board_id} QEMU twin (ports/qemu, heap {heap_bytes:,} B; ~20 s)")
+    _run(
+        [
+            "make",
+            "-C",
+            str(src / "ports" / "qemu"),
+            f"-j{os.cpu_count() or 2}",
+            f"BUILD={out / 'build'}",
+            f"FROZEN_MANIFEST={manifest}",
+            *(f"{k}={v}" for k, v in make_vars.items()),
+        ],
+        log,
+        f"the {board_id} QEMU twin build",
+    )
+    _prune(out)
+    return elf

@@ -1,0 +1,177 @@
+// The QEMU twin's C module `_twin` (twins only, never a board image).
+//
+// - Semihosting file access for the board's flash: the flash image is a file on the host,
+//   so it survives killing QEMU as flash survives a power cut.
+// - The second UART (CMSDK UART1 at 0x40005000), QEMU's `-serial` to the supervisor: the
+//   bridge to the chip model and the rest of the board (host_tools/dbch/sim/bridge.py).
+// - The start-up hook (MICROPY_PORT_INIT_FUNC, twin.h): the frozen twin ROM `_twin_boot`
+//   wires the board and mounts the flash, then boot.py and main.py run as on a board
+//   (main.py only in the friendly REPL: a soft reset from the raw REPL skips it).
+#include <string.h>
+#include "py/runtime.h"
+#include "py/mphal.h"
+#include "py/mperrno.h"
+#include "shared/runtime/pyexec.h"
+
+// --- semihosting (ARM, Thumb: BKPT 0xAB) --------------------------------------------------
+#define SYS_OPEN (0x01)
+#define SYS_CLOSE (0x02)
+#define SYS_WRITE (0x05)
+#define SYS_READ (0x06)
+#define SYS_SEEK (0x0A)
+#define SYS_FLEN (0x0C)
+#define SYS_TIME (0x11)
+
+static int sh_call(int op, void *arg) {
+    register int r0 __asm__ ("r0") = op;
+    register void *r1 __asm__ ("r1") = arg;
+    __asm__ volatile ("bkpt 0xab" : "+r" (r0) : "r" (r1) : "memory");
+    return r0;
+}
+
+static mp_obj_t twin_sh_open(mp_obj_t path_in) {
+    size_t len;
+    const char *path = mp_obj_str_get_data(path_in, &len);
+    uint32_t args[3] = { (uint32_t)path, 3 /* "r+b" */, len };
+    int fd = sh_call(SYS_OPEN, args);
+    if (fd < 0) {
+        mp_raise_OSError(MP_EIO);
+    }
+    return MP_OBJ_NEW_SMALL_INT(fd);
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(twin_sh_open_obj, twin_sh_open);
+
+static void sh_seek(int fd, mp_int_t pos) {
+    uint32_t args[2] = { fd, pos };
+    if (sh_call(SYS_SEEK, args) != 0) {
+        mp_raise_OSError(MP_EIO);
+    }
+}
+
+// readinto(fd, offset, buf): fill buf from the file at offset
+static mp_obj_t twin_sh_readinto(mp_obj_t fd_in, mp_obj_t pos_in, mp_obj_t buf_in) {
+    mp_buffer_info_t b;
+    mp_get_buffer_raise(buf_in, &b, MP_BUFFER_WRITE);
+    int fd = mp_obj_get_int(fd_in);
+    sh_seek(fd, mp_obj_get_int(pos_in));
+    uint32_t args[3] = { fd, (uint32_t)b.buf, b.len };
+    if (sh_call(SYS_READ, args) != 0) {  // the bytes not read
+        mp_raise_OSError(MP_EIO);
+    }
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(twin_sh_readinto_obj, twin_sh_readinto);
+
+// write(fd, offset, buf)
+static mp_obj_t twin_sh_write(mp_obj_t fd_in, mp_obj_t pos_in, mp_obj_t buf_in) {
+    mp_buffer_info_t b;
+    mp_get_buffer_raise(buf_in, &b, MP_BUFFER_READ);
+    int fd = mp_obj_get_int(fd_in);
+    sh_seek(fd, mp_obj_get_int(pos_in));
+    uint32_t args[3] = { fd, (uint32_t)b.buf, b.len };
+    if (sh_call(SYS_WRITE, args) != 0) {
+        mp_raise_OSError(MP_EIO);
+    }
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(twin_sh_write_obj, twin_sh_write);
+
+// erase(fd, offset, size): all ones, as erased NOR flash reads; no heap (a board's flash
+// driver takes none either)
+static mp_obj_t twin_sh_erase(mp_obj_t fd_in, mp_obj_t pos_in, mp_obj_t size_in) {
+    static uint8_t ones[256];
+    memset(ones, 0xff, sizeof(ones));
+    int fd = mp_obj_get_int(fd_in);
+    mp_int_t pos = mp_obj_get_int(pos_in);
+    mp_int_t size = mp_obj_get_int(size_in);
+    sh_seek(fd, pos);
+    while (size > 0) {
+        uint32_t n = size < (mp_int_t)sizeof(ones) ? (uint32_t)size : sizeof(ones);
+        uint32_t args[3] = { fd, (uint32_t)ones, n };
+        if (sh_call(SYS_WRITE, args) != 0) {
+            mp_raise_OSError(MP_EIO);
+        }
+        size -= n;
+    }
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(twin_sh_erase_obj, twin_sh_erase);
+
+// The board's RTC: the host's wall clock (littlefs stamps files with it; time.time()).
+uint64_t mp_hal_time_ns(void) {
+    return (uint64_t)(uint32_t)sh_call(SYS_TIME, NULL) * 1000000000ULL;
+}
+
+// the host's wall clock, in seconds
+static mp_obj_t twin_sh_time(void) {
+    return mp_obj_new_int(sh_call(SYS_TIME, NULL));
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(twin_sh_time_obj, twin_sh_time);
+
+// --- UART1: the bridge ---------------------------------------------------------------------
+typedef struct {
+    volatile uint32_t DATA;
+    volatile uint32_t STATE;
+    volatile uint32_t CTRL;
+} cmsdk_uart_t;
+#define BRIDGE ((cmsdk_uart_t *)0x40005000)
+#define STATE_TXFULL (1 << 0)
+#define STATE_RXFULL (1 << 1)
+
+static mp_obj_t twin_bridge_write(mp_obj_t buf_in) {
+    mp_buffer_info_t b;
+    mp_get_buffer_raise(buf_in, &b, MP_BUFFER_READ);
+    BRIDGE->CTRL = 3;
+    const uint8_t *p = b.buf;
+    for (size_t i = 0; i < b.len; ++i) {
+        while (BRIDGE->STATE & STATE_TXFULL) {
+        }
+        BRIDGE->DATA = p[i];
+    }
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(twin_bridge_write_obj, twin_bridge_write);
+
+// readinto(buf): blocks until buf is full (the supervisor always answers a read)
+static mp_obj_t twin_bridge_readinto(mp_obj_t buf_in) {
+    mp_buffer_info_t b;
+    mp_get_buffer_raise(buf_in, &b, MP_BUFFER_WRITE);
+    BRIDGE->CTRL = 3;
+    uint8_t *p = b.buf;
+    for (size_t i = 0; i < b.len; ++i) {
+        while (!(BRIDGE->STATE & STATE_RXFULL)) {
+        }
+        p[i] = BRIDGE->DATA;
+    }
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(twin_bridge_readinto_obj, twin_bridge_readinto);
+
+static const mp_rom_map_elem_t twin_globals_table[] = {
+    { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR__twin) },
+    { MP_ROM_QSTR(MP_QSTR_sh_open), MP_ROM_PTR(&twin_sh_open_obj) },
+    { MP_ROM_QSTR(MP_QSTR_sh_readinto), MP_ROM_PTR(&twin_sh_readinto_obj) },
+    { MP_ROM_QSTR(MP_QSTR_sh_write), MP_ROM_PTR(&twin_sh_write_obj) },
+    { MP_ROM_QSTR(MP_QSTR_sh_erase), MP_ROM_PTR(&twin_sh_erase_obj) },
+    { MP_ROM_QSTR(MP_QSTR_sh_time), MP_ROM_PTR(&twin_sh_time_obj) },
+    { MP_ROM_QSTR(MP_QSTR_bridge_write), MP_ROM_PTR(&twin_bridge_write_obj) },
+    { MP_ROM_QSTR(MP_QSTR_bridge_readinto), MP_ROM_PTR(&twin_bridge_readinto_obj) },
+};
+static MP_DEFINE_CONST_DICT(twin_globals, twin_globals_table);
+
+const mp_obj_module_t twin_module = {
+    .base = { &mp_type_module },
+    .globals = (mp_obj_dict_t *)&twin_globals,
+};
+MP_REGISTER_MODULE(MP_QSTR__twin, twin_module);
+
+// --- start-up -------------------------------------------------------------------------------
+void dbch_twin_start(void) {
+    if (pyexec_frozen_module("_twin_boot.py", false) != 1) {
+        return;  // the ROM failed (printed): the REPL follows, as a board with broken flash
+    }
+    pyexec_file_if_exists("boot.py");
+    if (pyexec_mode_kind == PYEXEC_MODE_FRIENDLY_REPL) {
+        pyexec_file_if_exists("main.py");
+    }
+}

@@ -1,0 +1,132 @@
+"""The NUCLEO-WL55 image, built by the project from MicroPython source with the agent frozen
+in (`make firmware`): it fits below the filesystem, the board file's figures are the
+build's, only the board's radio drivers are frozen, and the agent uses no module or name
+the trimmed build leaves out. The toolchain comes from scripts/setup-debian.sh (make test);
+the first build takes about a minute, later runs use the cache under build/firmware/."""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import dataclasses
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from dbch.boards.definitions import get_board
+from dbch.boards.firmware import FirmwareError, ImageReport, _run, build_board_image
+
+ROOT = Path(__file__).resolve().parents[1]
+FIRMWARE = ROOT / "firmware"
+FLASH_END = 0x08000000 + 256 * 1024
+
+
+@pytest.fixture(scope="session")
+def wl55() -> ImageReport:
+    return build_board_image("NUCLEO_WL55")
+
+
+def test_the_wl55_image_fits_below_its_filesystem(wl55: ImageReport) -> None:
+    wl55.check_fits()  # raises with the figures when text + data reaches the filesystem
+    assert wl55.code_end == wl55.fs_start and wl55.fs_end == FLASH_END
+    assert wl55.code == wl55.text + wl55.data and wl55.spare == wl55.code_limit - wl55.code
+    assert "spare" in wl55.summary()
+
+
+def test_the_board_file_takes_its_heap_and_filesystem_from_the_build(wl55: ImageReport) -> None:
+    board = get_board("NUCLEO_WL55")
+    assert board.heap_kb == wl55.heap // 1024, f"the build's GC heap is {wl55.heap} B"
+    assert board.fs_kb * 1024 == wl55.fs_bytes
+
+
+def test_an_image_that_reaches_the_filesystem_fails_with_its_figures(wl55: ImageReport) -> None:
+    over = dataclasses.replace(wl55, code_end=wl55.flash_start + wl55.code - 100)
+    with pytest.raises(FirmwareError, match=r"does not fit: text \+ data .* 100 B over"):
+        over.check_fits()
+    with pytest.raises(FirmwareError, match="with 8,192 B to spare"):
+        dataclasses.replace(wl55, code_end=wl55.flash_start + wl55.code + 10).check_fits(8192)
+
+
+def test_a_link_that_overflows_the_code_region_says_it_does_not_fit(tmp_path: Path) -> None:
+    ld = "ld: region `FLASH' overflowed by 2092 bytes\ncollect2: error: ld returned 1"
+    cmd = [sys.executable, "-c", f"import sys; print({ld!r}); sys.exit(1)"]
+    with pytest.raises(FirmwareError, match="does not fit: its code is 2,092 B over"):
+        _run(cmd, tmp_path / "log", "the test build")
+
+
+def test_only_the_boards_own_radio_drivers_are_frozen(wl55: ImageReport) -> None:
+    agent = {f"dbchagent.{p.stem}" for p in (FIRMWARE / "dbchagent").glob("*.py")}
+    assert agent <= set(wl55.modules)
+    drivers = {m for m in wl55.modules if m.startswith("subghz.")}
+    assert drivers == {f"subghz.{m}" for m in ("__init__", "core", "policy", "sx126x", "stm32wl5")}
+
+
+def _board_names(wl55: ImageReport) -> tuple[set[str], set[str]]:
+    """(builtin modules, every interned name) of the board build, from its generated
+    headers: what the firmware really contains, not what its configuration suggests."""
+    genhdr = Path(wl55.elf).parent / "genhdr"
+    mods = re.findall(r"MODULE_DEF_(\w+)", (genhdr / "moduledefs.h").read_text())
+    qstrs = re.findall(
+        r'QDEF\d\(MP_QSTR_\w*, \d+, \d+, "(.*)"\)', (genhdr / "qstrdefs.generated.h").read_text()
+    )
+    return {m.lower() for m in mods}, set(qstrs)
+
+
+def _frozen_sources(wl55: ImageReport) -> list[Path]:
+    files = [FIRMWARE / "main.py", FIRMWARE / "boot.py"]
+    for mod in wl55.modules:
+        if "." not in mod:
+            continue  # dbch_build: generated (the sources' hash), no imports
+        pkg, name = mod.split(".")
+        files.append(FIRMWARE / pkg / f"{name}.py")
+    return files
+
+
+def test_the_agent_uses_only_modules_and_names_the_board_build_has(wl55: ImageReport) -> None:
+    modules, names = _board_names(wl55)
+    ours = {"dbchagent", "subghz", "dbch_board", "dbch_build"}  # frozen, or deployed
+    missing = []
+    for path in _frozen_sources(wl55):
+        tree = ast.parse(path.read_text())
+        imported: dict[str, str] = {}  # local name -> builtin module
+        bound = {
+            n.id
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)
+        }
+        bound |= {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.ClassDef)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                top = (
+                    node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
+                ) or ""
+                if top.split(".")[0] in ours:
+                    continue
+                if top not in modules:
+                    missing.append(f"{path.name}: module {top}")
+                for a in node.names:
+                    if isinstance(node, ast.ImportFrom):
+                        if a.name not in names:
+                            missing.append(f"{path.name}: {top}.{a.name}")
+                    else:
+                        imported[a.asname or a.name] = a.name
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+                if node.value.id in imported and node.attr not in names:
+                    missing.append(f"{path.name}: {node.value.id}.{node.attr}")
+            elif (
+                isinstance(node, ast.Name)
+                and isinstance(node.ctx, ast.Load)
+                and hasattr(builtins, node.id)
+                and node.id not in bound | names
+            ):
+                missing.append(f"{path.name}: builtin {node.id}")
+    assert not missing, sorted(set(missing))
+
+
+def test_the_static_check_sees_a_name_the_build_left_out(wl55: ImageReport) -> None:
+    # The check above is only worth having if a trimmed-away name is really absent.
+    modules, names = _board_names(wl55)
+    assert "frozenset" not in names and "json" not in modules and "pyb" not in modules
+    assert {"kbd_intr", "heap_lock", "crc32", "ticks_ms", "unique_id"} <= names
