@@ -72,7 +72,8 @@ def hub_board(bench: Bench) -> Iterator[SimBoard]:
 
 @pytest.fixture(scope="module")
 def small_board(bench: Bench) -> Iterator[SimBoard]:
-    """The smallest board: a NUCLEO-WL55 twin (112 KB heap) with the agent deployed."""
+    """The smallest board: the NUCLEO-WL55's 32-bit twin (its own MicroPython build and
+    heap in QEMU, the agent frozen) with the board module deployed."""
     b = start_deployed(bench, SMALL_BOARD)
     yield b
     b.stop()

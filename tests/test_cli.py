@@ -68,7 +68,8 @@ def test_boards_list_shows_every_board_and_twin() -> None:
     assert out.returncode == 0
     for board_id in ("NUCLEO_WL55", "PICO_CC1101", "FEATHER_RP2040_RFM95"):
         assert board_id in out.stdout
-    assert "heap 112 KB" in out.stdout
+    assert "qemu: the board's build, heap 53 KB, fs 24 KB" in out.stdout  # the WL55's twin
+    assert "unix: heap 384 KB, fs 512 KB" in out.stdout
 
 
 def test_boards_validate_reports_file_and_field(tmp_path: Path) -> None:

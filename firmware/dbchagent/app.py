@@ -16,6 +16,7 @@ _TICK_MS = const(20)
 _UNHEALTHY = const(50)  # passes in a row with failing duties (about a second): stop feeding
 _NL = const(10)
 _CR = const(13)
+_CTRL_C = const(3)
 
 
 # Console I/O for the link. Reads the REPL's stdin byte by byte and never blocks, so the
@@ -53,6 +54,11 @@ class Console:
             if not inp.readinto(b1):
                 break  # end of input
             c = b1[0]
+            if c == _CTRL_C:
+                # Ports without a UART receive interrupt (the QEMU twin) pass Ctrl-C on as
+                # data: stop for mpremote as a board's interrupt would. Never inside a
+                # frame: frames are base64.
+                raise KeyboardInterrupt
             if c == MARK:
                 n = 0  # a new frame: one cut short before it is dropped
                 self._over = False

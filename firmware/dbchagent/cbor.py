@@ -160,10 +160,9 @@ def _dec(b, i, depth):
             raise CBORError("truncated")
         s = bytes(b[i:j])
         if major == 3:
-            try:
-                s = str(s, "utf-8")
-            except UnicodeError:
+            if not _utf8_ok(s):
                 raise CBORError("bad utf-8")
+            s = str(s, "utf-8")
         return s, j
     if major == 6:
         raise CBORError("tags not supported")
@@ -194,3 +193,27 @@ def decode(b, start=0):
     if i != len(b):
         raise CBORError("trailing bytes")
     return obj
+
+
+def _utf8_ok(s):
+    # RFC 3629 UTF-8: MicroPython's str() checks the byte structure only, so surrogates
+    # (U+D800-DFFF), code points above U+10FFFF and overlong forms are refused here. Text
+    # stored from a request must decode anywhere later (status, the host, a report).
+    n = len(s)
+    for i in range(n):
+        c = s[i]
+        if c < 0x80:
+            continue
+        if c < 0xC2 or c > 0xF4:  # a stray continuation byte, an overlong or a bad lead
+            if c >= 0xC0 or i == 0 or s[i - 1] < 0x80:
+                return False
+            continue
+        d = s[i + 1] if i + 1 < n else 0
+        if (c == 0xE0 and d < 0xA0) or (c == 0xED and d > 0x9F) or \
+                (c == 0xF0 and d < 0x90) or (c == 0xF4 and d > 0x8F):
+            return False
+    try:
+        str(s, "utf-8")  # the structure: continuation bytes where they belong
+    except UnicodeError:
+        return False
+    return True

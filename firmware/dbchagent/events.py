@@ -3,15 +3,14 @@
 # for weeks with nobody listening.
 # Log records: length (2 bytes), CRC-32 (4), CBOR [seq, time, kind, fields]. A power cut
 # during an append leaves at most one truncated record at the end, which the reader skips.
-# Two files of at most _MAX_BYTES each: when the current one is full it becomes the old one.
-from micropython import const
+# Two files of at most dbch_board.EVENT_LOG_BYTES each (the board's filesystem decides:
+# docs/boards.md): when the current one is full it becomes the old one.
 import os
 import struct
 from dbchagent import cbor, store
 from dbchagent.runtime import wall_s
 from dbchagent.link import crc32
 
-_MAX_BYTES = const(4096)
 CUR = "events.log"
 OLD = "events.old"
 
@@ -39,7 +38,10 @@ def records(name):
 
 class EventLog:
     def __init__(self, agent):
+        import dbch_board
+
         self.agent = agent
+        self.cap = getattr(dbch_board, "EVENT_LOG_BYTES", 4096)
         self.seq = 0
         self.size = 0
         self.write_errors = 0
@@ -69,7 +71,7 @@ class EventLog:
     def _append(self, body):
         try:
             store.ensure_dir()
-            if self.size + len(body) + 6 > _MAX_BYTES:
+            if self.size + len(body) + 6 > self.cap:
                 try:
                     os.rename(store.path(CUR), store.path(OLD))
                 except OSError:

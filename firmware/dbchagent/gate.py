@@ -54,14 +54,16 @@ class Gate:
             self._logged[reason] = (last, n + 1)
         raise Refused(reason, msg)
 
-    def update_duty(self, now):
-        # The duty-cycle state now; raises the GBCS alerts on every transition.
+    def update_duty(self, now, quiet=False):
+        # The duty-cycle state now; raises the GBCS alerts on every transition. quiet: at
+        # boot, take the state the usage kept across the reset says without raising its
+        # alerts again (they were raised when it was reached).
         cfg = self.agent.config
         op = self.agent.channels.operating
         if cfg is None or op is None:
             return _UNKNOWN
         state = self.duty.state(now, cfg.limited_ms(), cfg.critical_ms(), cfg.cap_ms(op[0]))
-        old = self.duty_state
+        old = state if quiet else self.duty_state
         if state != old and state >= 0 and old >= 0:
             usage = {"usage_ms": self.duty.usage_ms()}
             for s in range(old + 1, state + 1):

@@ -37,6 +37,9 @@ class Hub(Agent):
         elif self.ctl.state != "locked":
             self.ctl.off(self.config_problem or "unconfigured: erased flash")
         self.tickers += [self.duty.tick, self.gate.tick, self.ctl.tick, self.channels.tick]
+        # The duty-cycle state from the usage kept across the reset, before any request
+        # is answered (status must not say "normal" for a board at its cap).
+        self.gate.update_duty(self.uptime.now_ms(), True)
         self.status_parts.append(_status)
         from dbchagent.cmd_system import install
 

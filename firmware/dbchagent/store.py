@@ -5,7 +5,8 @@
 import hashlib
 import os
 
-DIR = "/data"
+# Relative to the directory the board starts in: "/" on most ports, "/flash" on stm32.
+DIR = "data"
 _MAGIC = b"DBC1"
 
 

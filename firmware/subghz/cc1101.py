@@ -69,6 +69,8 @@ class CC1101(Radio):
         super().__init__(max_power_dbm)
         self._spi = spi
         self._cs = cs
+        self._b1 = bytearray(1)  # a strobe or the status byte: the hot path (RSSI), no heap
+        self._b2 = bytearray(2)  # one register
         # gdo0 is wired as an input (the board module makes the Pin); the driver reads the
         # chip's state over SPI instead, so it keeps no reference to it.
 
@@ -81,16 +83,34 @@ class CC1101(Radio):
             self._cs(1)
         return out
 
+    def _xfer_into(self, buf):
+        # buf out, what the chip clocks back into the same buffer
+        self._cs(0)
+        try:
+            self._spi.write_readinto(buf, buf)
+        finally:
+            self._cs(1)
+        return buf
+
     def _status(self):
-        return self._xfer(bytes((_SNOP | _READ,)))[0]
+        b = self._b1
+        b[0] = _SNOP | _READ
+        return self._xfer_into(b)[0]
 
     def _ready(self):
         # CHIP_RDYn in the status byte: low once the crystal runs (§10.1)
         return not self._status() & _CHIP_RDYN
 
     def _strobe(self, s):
-        self._wait(self._ready, 5000)
-        return self._xfer(bytes((s,)))[0]
+        t0 = time.ticks_us()
+        while not self._ready():  # a plain bounded wait: no bound method per call
+            if time.ticks_diff(time.ticks_us(), t0) > 5000:
+                if self._ready():
+                    break
+                raise RadioError("busy_timeout", "no response within 5000 us")
+        b = self._b1
+        b[0] = s
+        return self._xfer_into(b)[0]
 
     def _read(self, addr, n=1):
         head = addr | _READ | (_BURST if n > 1 else 0)
@@ -99,11 +119,17 @@ class CC1101(Radio):
     def _reg(self, addr):
         return self._read(addr)[0]
 
+    def _reg2(self, addr):
+        b = self._b2
+        b[0] = addr
+        b[1] = 0
+        return self._xfer_into(b)[1]
+
     def _status_reg(self, addr):
         # Status registers may change while read: read until two reads agree (errata)
-        a = self._xfer(bytes((addr, 0)))[1]
+        a = self._reg2(addr)
         for _ in range(10):
-            b = self._xfer(bytes((addr, 0)))[1]
+            b = self._reg2(addr)
             if a == b:
                 return a
             a = b

@@ -11,18 +11,18 @@ class STM32WL5(SX126x):
     CLEAR_ERRORS = b"\x00"
 
     def __init__(self, spi, ctrl_pins=None, tcxo_mv=1700, max_power_dbm=14):
+        import stm
+
         super().__init__(spi, None, None, None, tcxo_mv, "gpio", max_power_dbm)
         self._ctrl = ctrl_pins  # (ctrl1, ctrl2, ctrl3) or None
+        self._cs = stm.subghz_cs
+        self._is_busy = stm.subghz_is_busy
 
     def _select(self, level):
-        import stm
-
-        stm.subghz_cs(level)
+        self._cs(level)
 
     def _busy(self):
-        import stm
-
-        return stm.subghz_is_busy()
+        return self._is_busy()
 
     def _rf_tx(self, tx):
         # NUCLEO-WL55 (UM2592): TX high power = CTRL1 low, CTRL2 high, CTRL3 high;

@@ -31,7 +31,6 @@ _REG_VERSION = const(0x0320)  # "SX1261 ..." on SX1261 and SX1262 alike (§13.1)
 _REG_WHITENING = const(0x06B8)
 _REG_SYNC = const(0x06C0)
 
-_STDBY_RC = const(0x00)
 _PACKET_GFSK = const(0x00)
 _IRQ_TX_DONE = const(0x0001)
 _IRQ_TIMEOUT = const(0x0200)
@@ -53,6 +52,7 @@ _TCXO_MV = (1600, 1700, 1800, 2200, 2400, 2700, 3000, 3300)  # index = DIO3 volt
 # PA settings (§13.1.14, table 13-21): highest output -> (paDutyCycle, hpMax, offset), the
 # SetTxParams power field being output + offset.
 _PA_TABLE = ((14, 0x02, 0x02, 8), (17, 0x02, 0x03, 5), (20, 0x03, 0x05, 2), (22, 0x04, 0x07, 0))
+_KEEP_BUF = const(24)  # transfer buffers up to this long are kept for reuse
 _CAL_TIMEOUT_US = const(50000)  # Calibrate takes up to about 3.5 ms; image cal more
 
 
@@ -81,7 +81,10 @@ class SX126x(Radio):
         self._reset = reset
         self._tcxo_mv = tcxo_mv
         self._rf_switch = rf_switch
-        self._buf = bytearray(260)
+        # One transfer buffer per command length, made on first use and kept: the LBT window
+        # samples RSSI (three commands a sample) inside 5 ms, and garbage made there would
+        # start a collection there (micropython-lib's lora drivers preallocate the same way).
+        self._bufs = {}
         self._shadow = {}
 
     # --- bus: the STM32WL variant overrides these three ---
@@ -92,27 +95,41 @@ class SX126x(Radio):
         return self._busy_pin()
 
     def _wait_busy(self, timeout_us=Radio.BUSY_TIMEOUT_US):
-        self._wait(lambda: not self._busy(), timeout_us)
+        # A plain loop (no closure per call); read once more after the deadline, as _wait
+        t0 = time.ticks_us()
+        while self._busy():
+            if time.ticks_diff(time.ticks_us(), t0) > timeout_us:
+                if not self._busy():
+                    return
+                raise RadioError("busy_timeout", "no response within %d us" % timeout_us)
 
     def _cmd(self, opcode, params=b"", read=0, timeout_us=Radio.BUSY_TIMEOUT_US):
         # One transaction: wait BUSY low, NSS low, opcode + params (+ NOPs to read), NSS
-        # high. Returns the bytes clocked in after the opcode and params.
+        # high. Returns the transfer buffer: what the chip clocked out, its reply from
+        # index 1 + len(params) (the status byte, then data). Valid until the next command.
         self._wait_busy(timeout_us)
-        n = 1 + len(params) + read
-        out = memoryview(self._buf)[:n]
-        tx = bytearray(n)
-        tx[0] = opcode
-        tx[1 : 1 + len(params)] = params
+        np = len(params)
+        n = 1 + np + read
+        buf = self._bufs.get(n)
+        if buf is None:
+            buf = bytearray(n)
+            if n <= _KEEP_BUF:  # payload writes (up to 130 bytes) are not kept
+                self._bufs[n] = buf
+        buf[0] = opcode
+        for i in range(np):
+            buf[1 + i] = params[i]
+        for i in range(1 + np, n):
+            buf[i] = 0  # NOPs while the reply is clocked in
         self._select(0)
         try:
-            self._spi.write_readinto(tx, out)
+            self._spi.write_readinto(buf, buf)
         finally:
             self._select(1)
-        return bytes(out[1 + len(params) :])
+        return buf
 
     def _reg(self, addr, n):
         # ReadRegister: opcode, address (2), status, n bytes of data (§13.2.2)
-        return self._cmd(_READ_REGISTER, bytes((addr >> 8, addr & 0xFF)), n + 1)[1:]
+        return bytes(self._cmd(_READ_REGISTER, bytes((addr >> 8, addr & 0xFF)), n + 1)[4:])
 
     # --- lifecycle ---
     def reset(self):
@@ -147,7 +164,7 @@ class SX126x(Radio):
             self._cmd(_SET_DIO2_RF_SWITCH, b"\x01")
         for c in _GB868:
             self._cmd(c[0], c[1:], timeout_us=_CAL_TIMEOUT_US)
-        if self._cmd(_GET_PACKET_TYPE, read=2)[1] != _PACKET_GFSK:
+        if self._cmd(_GET_PACKET_TYPE, read=2)[2] != _PACKET_GFSK:
             raise RadioError("chip_error", "packet type did not stay GFSK")
         self._shadow["bitrate"] = 32 * 32000000 // 0x2800
         self._shadow["fdev_hz"] = word_freq(0x8F5C)
@@ -191,7 +208,7 @@ class SX126x(Radio):
 
     def _tx_done(self):
         irq = self._cmd(_GET_IRQ_STATUS, read=3)
-        flags = irq[1] << 8 | irq[2]
+        flags = irq[2] << 8 | irq[3]
         if flags & _IRQ_TIMEOUT:
             raise RadioError("tx_timeout", "chip reported TX timeout")
         return bool(flags & _IRQ_TX_DONE)
@@ -201,7 +218,7 @@ class SX126x(Radio):
 
     def standby(self):
         self._rf_tx(False)
-        self._cmd(_SET_STANDBY, bytes((_STDBY_RC,)))
+        self._cmd(_SET_STANDBY, b"\x00")  # STDBY_RC
 
     def sleep(self):
         self._cmd(_SET_SLEEP, b"\x04")  # warm start: keeps the configuration
@@ -213,7 +230,7 @@ class SX126x(Radio):
         self._cmd(_SET_RX, b"\xff\xff\xff")
         try:
             time.sleep_us(500)
-            raw = self._cmd(_GET_RSSI_INST, read=2)[1]
+            raw = self._cmd(_GET_RSSI_INST, read=2)[2]
         finally:
             self.standby()
         return -raw * 5
@@ -222,10 +239,10 @@ class SX126x(Radio):
         # GetDeviceErrors bitmask (§13.6.1): 0 RC64K, 1 RC13M, 2 PLL, 3 ADC, 4 IMG calib,
         # 5 XOSC start, 6 PLL lock, 8 PA ramp
         raw = self._cmd(_GET_DEVICE_ERRORS, read=3)
-        return raw[1] << 8 | raw[2]
+        return raw[2] << 8 | raw[3]
 
     def readback(self):
-        ptype = self._cmd(_GET_PACKET_TYPE, read=2)[1]
+        ptype = self._cmd(_GET_PACKET_TYPE, read=2)[2]
         sync = self._reg(_REG_SYNC, 2)
         white = self._reg(_REG_WHITENING, 2)
         s = self._shadow

@@ -54,6 +54,8 @@ class SX127x(Radio):
         self._spi = spi
         self._nss = nss
         self._reset = reset
+        # single-register access, the hot path (RSSI in the LBT window): no heap
+        self._b2 = bytearray(2)
 
     # --- registers (§4.3: address | 0x80 writes, bursts auto-increment) ---
     def _read(self, addr, n=1):
@@ -68,7 +70,15 @@ class SX127x(Radio):
         return bytes(out[1:])
 
     def _reg(self, addr):
-        return self._read(addr)[0]
+        b = self._b2
+        b[0] = addr & 0x7F
+        b[1] = 0
+        self._nss(0)
+        try:
+            self._spi.write_readinto(b, b)
+        finally:
+            self._nss(1)
+        return b[1]
 
     def _write(self, addr, data):
         self._nss(0)
@@ -78,12 +88,25 @@ class SX127x(Radio):
             self._nss(1)
 
     def _set(self, addr, value):
-        self._write(addr, bytes((value,)))
+        b = self._b2
+        b[0] = addr | 0x80
+        b[1] = value
+        self._nss(0)
+        try:
+            self._spi.write(b)
+        finally:
+            self._nss(1)
 
     def _mode(self, mode):
-        # FSK/OOK mode (LongRangeMode 0), FSK modulation, high-frequency port
+        # FSK/OOK mode (LongRangeMode 0), FSK modulation, high-frequency port; a plain
+        # bounded wait for ModeReady (no closure per call), read once more at the deadline
         self._set(_OP_MODE, mode)
-        self._wait(lambda: self._reg(_IRQ_FLAGS1) & _MODE_READY, 10000)
+        t0 = time.ticks_us()
+        while not self._reg(_IRQ_FLAGS1) & _MODE_READY:
+            if time.ticks_diff(time.ticks_us(), t0) > 10000:
+                if self._reg(_IRQ_FLAGS1) & _MODE_READY:
+                    return
+                raise RadioError("busy_timeout", "no ModeReady within 10000 us")
 
     # --- lifecycle ---
     def reset(self):

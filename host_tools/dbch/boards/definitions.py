@@ -2,7 +2,7 @@
 
 A board is data (identity, MCU, memory, radio wiring, features, simulated twin). Adding a
 board adds files, not code. `board_module()` turns a definition into the small Python
-module deployed as /lib/dbch_board.py, so the device never parses JSON.
+module deployed as lib/dbch_board.py, so the device never parses JSON.
 """
 
 from __future__ import annotations
@@ -133,6 +133,7 @@ class BoardDef:
     features: frozenset[str]
     sim: SimTwin
     sources: tuple[str, ...] = ()
+    event_log_kb: int = 4  # each of the agent's two event log files (sized by the FS)
     path: Path = field(default=Path(), compare=False)
 
     def summary(self) -> dict[str, Any]:
@@ -188,7 +189,7 @@ def parse_board(data: Any, file: str, folder_name: str | None = None) -> BoardDe
     ram_kb = f.integer("ram_kb", 16, 1 << 20)
     heap_kb = f.integer("heap_kb", 8, ram_kb)
     fs = f.table("filesystem")
-    fs.only({"size_kb", "block_size"})
+    fs.only({"size_kb", "block_size", "event_log_kb"})
     block = fs.integer("block_size", 256, 65536)
     if block & (block - 1):
         fs.fail("block_size", "must be a power of two")
@@ -271,6 +272,7 @@ def parse_board(data: Any, file: str, folder_name: str | None = None) -> BoardDe
         features=frozenset(features),
         sim=sim,
         sources=tuple(str(x) for x in f.array("sources", default=[])),
+        event_log_kb=fs.integer("event_log_kb", 1, 64, default=4),
     )
 
 
@@ -315,8 +317,9 @@ def get_board(board_id: str, root: Path | None = None) -> BoardDef:
 
 
 def board_module(board: BoardDef, watchdog_ms: int = 0) -> str:
-    """Source of /lib/dbch_board.py: the board as constants, and its radio as code that
-    constructs the driver with the board's wiring (no dicts or lookups on the device).
+    """Source of dbch_board.py (in lib/, or beside main.py where the agent is frozen): the
+    board as constants, and its radio as code that constructs the driver with the board's
+    wiring (no dicts or lookups on the device).
     `watchdog_ms`: the agent starts the hardware watchdog with this timeout (0: not)."""
     r = board.radio
     module, cls = r.driver
@@ -347,6 +350,7 @@ def board_module(board: BoardDef, watchdog_ms: int = 0) -> str:
             f"FEATURES = {tuple(sorted(board.features))!r}",
             f"WATCHDOG_MS = {watchdog_ms}",
             f"KEEP_MODULES = {board.heap_kb >= KEEP_MODULES_MIN_HEAP_KB}",
+            f"EVENT_LOG_BYTES = {board.event_log_kb * 1024}",
             "",
             "",
             "def radio():",

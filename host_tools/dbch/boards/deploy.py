@@ -30,7 +30,9 @@ from dbch.link.client import AgentClient, Hello
 # Firmware packages copied under /lib, and the top-level files MicroPython runs by name.
 PACKAGES = ("dbchagent", "subghz")
 TOP_LEVEL = ("boot.py", "main.py")
-MANAGED_DIRS = tuple(f"/lib/{p}" for p in PACKAGES)
+# Paths on the board are relative to the directory it starts in: "/" on most ports, the
+# mounted filesystem "/flash" on stm32 (whose VFS root holds only the mount points).
+MANAGED_DIRS = tuple(f"lib/{p}" for p in PACKAGES)
 CHUNK = 512
 
 Progress = Callable[[str], None]
@@ -99,7 +101,7 @@ def build(
     out: list[FirmwareFile] = []
 
     def add_module(rel: str, source: bytes, source_path: Path | None = None) -> None:
-        dest = "/lib/" + rel
+        dest = ("" if frozen else "lib/") + rel
         if form == "py":
             out.append(FirmwareFile(dest, source))
             return
@@ -115,7 +117,7 @@ def build(
         out.append(FirmwareFile(dest[:-3] + ".mpy", mpy.read_bytes()))
 
     for name in TOP_LEVEL:
-        out.append(FirmwareFile("/" + name, (root / name).read_bytes()))
+        out.append(FirmwareFile(name, (root / name).read_bytes()))
     if not frozen:
         for pkg in PACKAGES:
             for f in sorted((root / pkg).glob("*.py")):
@@ -174,7 +176,7 @@ try:
 except Exception:
     _r['uid'] = None
 try:
-    with open('/data/key.bin', 'rb') as _f:
+    with open('data/key.bin', 'rb') as _f:
         _k = _f.read()[36:]
     _r['key_id'] = None
     if len(_k) == 32:
@@ -182,7 +184,7 @@ try:
 except OSError:
     _r['key_id'] = None
 try:
-    _s = os.statvfs('/')
+    _s = os.statvfs('.')
     _r['free'] = _s[0] * _s[3]
 except OSError:
     _r['free'] = None
@@ -211,12 +213,13 @@ def _probe(t: SerialTransport) -> dict:
     code = _PROBE % {
         "dirs": list(MANAGED_DIRS),
         "files": [
-            "/main.py",
-            "/boot.py",
-            "/lib/dbch_board.mpy",
-            "/lib/dbch_board.py",
-            "/lib/dbch_build.mpy",
-            "/lib/dbch_build.py",
+            "main.py",
+            "boot.py",
+            "dbch_board.mpy",
+            "lib/dbch_board.mpy",
+            "lib/dbch_board.py",
+            "lib/dbch_build.mpy",
+            "lib/dbch_build.py",
         ],
     }
     out = t.exec(code)
@@ -285,7 +288,7 @@ def deploy(
         report.unchanged = [f.dest for f in files if remote.get(f.dest) == f.sha256]
         # Stale: agent files not in this build, including the other form of a module
         # (a leftover .py would shadow the new .mpy).
-        stale = sorted(p for p in remote if p not in wanted and p not in ("/main.py", "/boot.py"))
+        stale = sorted(p for p in remote if p not in wanted and p not in ("main.py", "boot.py"))
         need = sum(len(f.data) for f in todo)
         if info.get("free") is not None and need > info["free"]:
             raise DeployError(
@@ -300,7 +303,7 @@ def deploy(
             f"{board.id}: {len(todo)} to copy, {len(report.unchanged)} unchanged, "
             f"{len(stale)} to delete ({form}, .mpy v{version}.{sub})"
         )
-        _mkdirs(t, {f.dest.rsplit("/", 1)[0] for f in todo})
+        _mkdirs(t, {f.dest.rsplit("/", 1)[0] for f in todo if "/" in f.dest})
         for i, f in enumerate(todo, 1):
             say(f"[{i}/{len(todo)}] {f.dest} ({len(f.data)} B)")
             t.exec(FEED_WATCHDOG)
@@ -349,9 +352,9 @@ def _ensure_key(t: SerialTransport, info: dict, force: bool, say: Progress) -> s
     key = store.current(uid) if kid is None and store.current(uid) else new_key()
     store.add(uid, key)  # kept on the host before the board has it: never lost
     body = b"DBC1" + hashlib.sha256(key).digest() + key
-    _mkdirs(t, {"/data"})
-    t.fs_writefile("/data/key.bin.new", body, chunk_size=CHUNK)
-    t.exec("import os\nos.rename('/data/key.bin.new', '/data/key.bin')")
+    _mkdirs(t, {"data"})
+    t.fs_writefile("data/key.bin.new", body, chunk_size=CHUNK)
+    t.exec("import os\nos.rename('data/key.bin.new', 'data/key.bin')")
     say(f"key {key_id(key)} provisioned (kept in {store.path(uid)})")
     return key_id(key)
 
@@ -378,9 +381,9 @@ def provision(port: str, force: bool = False, progress: Progress | None = None) 
 def _mkdirs(t: SerialTransport, dirs: set[str]) -> None:
     made: set[str] = set()
     for d in sorted(dirs):
-        parts = d.strip("/").split("/")
+        parts = [x for x in d.split("/") if x]
         for i in range(1, len(parts) + 1):
-            p = "/" + "/".join(parts[:i])
+            p = "/".join(parts[:i])
             if p in made:
                 continue
             made.add(p)

@@ -252,6 +252,20 @@ def add_sim_args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="log every radio SPI transaction to <state>/spi.log",
     )
+    s.add_argument(
+        "--twin",
+        choices=("unix", "qemu"),
+        help="unix: the MicroPython unix VM (64-bit, host speed); qemu: the board's own "
+        "MicroPython build on a Cortex-M3 in QEMU (32-bit, its real heap, agent frozen). "
+        "Default: the board's (board.json sim.twin)",
+    )
+    s.add_argument(
+        "--icount",
+        type=int,
+        metavar="SHIFT",
+        help="qemu twins: a fixed instruction rate of 1000/2^SHIFT million per second "
+        "(5: 31 MIPS, near a 48 MHz Cortex-M4 running MicroPython)",
+    )
     s.add_argument("--json", action="store_true", help="print JSON")
 
     s = sub.add_parser("list", help="list running simulated boards")

@@ -24,7 +24,11 @@ def do_boards(args: argparse.Namespace) -> int:
                         b.radio.chip,
                         f"{b.heap_kb} KB",
                         f"{b.fs_kb} KB",
-                        f"{b.radio.chip}, heap {b.sim.heap_kb} KB, fs {b.sim.fs_kb} KB",
+                        (
+                            f"qemu: the board's build, heap {b.heap_kb} KB, fs {b.fs_kb} KB"
+                            if b.sim.twin == "qemu"
+                            else f"unix: heap {b.sim.heap_kb} KB, fs {b.sim.fs_kb} KB"
+                        ),
                     )
                     for b in boards
                 ],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from dbch.cli.printing import print_json, print_table
+from dbch.errors import DbchError
 from dbch.sim.bench import Bench
 
 
@@ -13,7 +14,7 @@ def do_sim(args: argparse.Namespace) -> int:
     verb = args.sim_verb
     if verb == "start":
         if args.count < 1:
-            raise SystemExit("dbch sim start: --count must be at least 1")
+            raise DbchError("sim start: --count must be at least 1")
         boards = bench.start(
             board=args.board,
             count=args.count if not args.ids else len(args.ids),
@@ -22,6 +23,8 @@ def do_sim(args: argparse.Namespace) -> int:
             clock_scale=args.clock_scale,
             interferers=args.interferer,
             trace_spi=args.trace_spi,
+            twin=args.twin,
+            icount=args.icount,
         )
         _show([b.info() for b in boards], args.json)
     elif verb == "list":
@@ -34,7 +37,7 @@ def do_sim(args: argparse.Namespace) -> int:
         print(f"{args.id}: power cut, restarted")
     elif verb == "stop":
         if not args.ids and not args.all:
-            raise SystemExit("dbch sim stop: name boards or use --all")
+            raise DbchError("sim stop: name boards or use --all")
         stopped = bench.stop(None if args.all else args.ids)
         print(f"stopped: {', '.join(stopped) or 'none running'}")
     return 0
@@ -45,11 +48,12 @@ def _show(infos: list[dict], as_json: bool) -> None:
         print_json(infos)
         return
     print_table(
-        ["ID", "BOARD", "PORT", "HEAP", "RESETS", "POWER"],
+        ["ID", "BOARD", "TWIN", "PORT", "HEAP", "RESETS", "POWER"],
         [
             (
                 i["id"],
                 i["board"],
+                i.get("twin", "unix"),
                 i["port"],
                 f"{i['heap_kb']} KB",
                 i["resets"],

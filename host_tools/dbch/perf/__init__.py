@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from dbch.perf.common import Results
 
-SECTIONS = ("firmware", "link", "frames", "apply", "gate", "memory", "fleet")
+SECTIONS = ("firmware", "twin", "link", "frames", "apply", "gate", "memory", "fleet")
 
 
 def run(
@@ -28,7 +28,7 @@ def run(
     progress: Callable[[str], None] = lambda _msg: None,
 ) -> Results:
     from dbch.boards.deploy import deploy
-    from dbch.perf import apply, firmware, fleet, link, memory
+    from dbch.perf import apply, firmware, fleet, link, memory, twin
     from dbch.perf.common import Results
     from dbch.sim.bench import Bench
 
@@ -41,6 +41,9 @@ def run(
             if "firmware" in only:
                 progress("firmware: the NUCLEO-WL55 image's budgets, from its build")
                 firmware.bench_firmware(res)
+            if "twin" in only:
+                progress("twin: the NUCLEO-WL55 on its 32-bit QEMU twin (heap, apply, link, gate)")
+                twin.bench_twin(bench, res)
             if only & {"link", "apply", "frames", "gate"}:
                 (hub_board, floor_board) = bench.start(board=link.LINK_BOARD, count=2, erase=True)
                 deploy(hub_board.port, link.LINK_BOARD)

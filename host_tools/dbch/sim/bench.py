@@ -275,12 +275,12 @@ class Bench:
                 return b
         return None
 
-    def rom_heap_bytes(self, board: str) -> int:
+    def rom_heap_bytes(self, board: str, twin: str | None = None) -> int:
         """Heap a blank twin's ROM and REPL hold (machine, flash driver, bridge: C in flash
         on a real board): not the firmware's, though `status` counts it in the VM's heap."""
         from mpremote.transport_serial import SerialTransport
 
-        (b,) = self.start(board=board, ids=["rom-probe"], erase=True)
+        (b,) = self.start(board=board, ids=["rom-probe"], erase=True, twin=twin)
         try:
             t = SerialTransport(b.port)
             try:

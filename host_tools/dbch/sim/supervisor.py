@@ -103,6 +103,12 @@ def qemu_command(kernel: Path, bridge: Path, icount: int | None = None) -> list[
     return cmd
 
 
+def mount_point(board: BoardDef) -> str:
+    """Where the board's port mounts its filesystem: MicroPython's stm32 port mounts it on
+    /flash and starts there (the VFS root holds only mount points); the others on /."""
+    return "/flash" if board.mcu.upper().startswith("STM32") else "/"
+
+
 def kernel_heap_bytes(kernel: Path) -> int:
     """The GC heap a twin image was built with (its linker map's gc_heap array)."""
     text = (kernel.parent / "firmware.map").read_text()
@@ -430,7 +436,7 @@ class Supervisor:
             f"flash={self.folder.flash}\nblock_size={self.board.sim.fs_block_size}\n"
             f"blocks={self._flash_blocks()}\nuid={self.uid}\ncause={self.cause}\n"
             f"buses={radio.spi}\nstm={int(radio.chip == 'stm32wl5')}\n"
-            f"hold_back={self.hold_back}\n"
+            f"hold_back={self.hold_back}\nmount={mount_point(self.board)}\n"
         ).encode()
 
     def booted(self) -> None:

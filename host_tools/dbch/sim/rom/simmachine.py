@@ -23,17 +23,33 @@ _uid = b""
 _buses = ()
 
 
+# Preallocated: a board's C firmware takes no heap to drive a pin or an SPI transfer, so
+# the twin's ROM must not either (the drivers' hot paths run under micropython.heap_lock
+# in the tests).
+_io = bytearray(3)  # a message's header out; a reply's length, a pin's level in
+
+
 def _send(op, a, b=b""):
     n = len(a) + len(b)
-    _s.write(bytes((op, n >> 8, n & 0xFF)) + a + b)
+    h = _io
+    h[0] = op
+    h[1] = n >> 8
+    h[2] = n & 0xFF
+    _s.write(h)
+    _s.write(a)
+    if b:
+        _s.write(b)
 
 
-def _reply(buf):
-    n = _s.read(2)
-    if (n[0] << 8 | n[1]) != len(buf):
+def _reply(buf, n=-1):
+    # the answer to the last message, n bytes (default: all of buf) into buf
+    if n < 0:
+        n = len(buf)
+    _s.readinto(_io, 2)
+    if (_io[0] << 8 | _io[1]) != n:
         raise OSError(5)  # EIO: the board's wiring answered with the wrong length
-    if buf:
-        _s.readinto(buf)
+    if n:
+        _s.readinto(buf, n)
 
 
 def setup(bridge, cause, uid, buses):
@@ -50,9 +66,8 @@ def pin_set(name, v):
 
 def pin_get(name):
     _send(0x47, name)  # 'G'
-    b = bytearray(1)
-    _reply(b)
-    return b[0]
+    _reply(_io, 1)
+    return _io[0]
 
 
 def config():

@@ -36,8 +36,9 @@ def start():
                                  int(env("DBCH_FLASH_BLOCKS"))))
 
 
-def mount(bd):
-    # The flash as the root littlefs filesystem; blank flash is formatted first.
+def mount(bd, where="/"):
+    # The flash as a littlefs filesystem at `where`, where the board starts (its port's
+    # choice: "/" or stm32's "/flash"); blank flash is formatted first.
     try:
         fs = vfs.VfsLfs2(bd)
     except OSError:
@@ -47,6 +48,6 @@ def mount(bd):
         vfs.umount("/")  # the unix port's host filesystem
     except OSError:
         pass
-    vfs.mount(fs, "/")
-    os.chdir("/")
-    sys.path[:] = ["", "/lib"]
+    vfs.mount(fs, where)
+    os.chdir(where)
+    sys.path[:] = ["", ".frozen", where.rstrip("/") + "/lib"]

@@ -17,11 +17,11 @@ class _Bridge:
 
     def read(self, n):
         b = bytearray(n)
-        _twin.bridge_readinto(b)
+        _twin.bridge_readinto(b, n)
         return b
 
-    def readinto(self, b):
-        _twin.bridge_readinto(b)
+    def readinto(self, b, n=-1):
+        _twin.bridge_readinto(b, n)
 
 
 class _Flash:
@@ -61,9 +61,8 @@ def start():
         import simstm
 
         sys.modules["stm"] = simstm
-    simrom.mount(
-        simmachine.FlashBlocks(_Flash(cfg["flash"]), int(cfg["block_size"]), int(cfg["blocks"]))
-    )
-    sys.path[:] = ["", ".frozen", "/lib"]
+    flash = simmachine.FlashBlocks(_Flash(cfg["flash"]), int(cfg["block_size"]),
+                                   int(cfg["blocks"]))
+    simrom.mount(flash, cfg["mount"])
     simmachine.booted()
     del sys.modules["simrom"]

@@ -132,20 +132,25 @@ static mp_obj_t twin_bridge_write(mp_obj_t buf_in) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(twin_bridge_write_obj, twin_bridge_write);
 
-// readinto(buf): blocks until buf is full (the supervisor always answers a read)
-static mp_obj_t twin_bridge_readinto(mp_obj_t buf_in) {
+// readinto(buf, n=-1): blocks until n bytes (default: all of buf) are in (the supervisor
+// always answers a read)
+static mp_obj_t twin_bridge_readinto(mp_obj_t buf_in, mp_obj_t n_in) {
     mp_buffer_info_t b;
     mp_get_buffer_raise(buf_in, &b, MP_BUFFER_WRITE);
+    mp_int_t n = mp_obj_get_int(n_in);
+    if (n < 0 || (size_t)n > b.len) {
+        n = b.len;
+    }
     BRIDGE->CTRL = 3;
     uint8_t *p = b.buf;
-    for (size_t i = 0; i < b.len; ++i) {
+    for (mp_int_t i = 0; i < n; ++i) {
         while (!(BRIDGE->STATE & STATE_RXFULL)) {
         }
         p[i] = BRIDGE->DATA;
     }
     return mp_const_none;
 }
-static MP_DEFINE_CONST_FUN_OBJ_1(twin_bridge_readinto_obj, twin_bridge_readinto);
+static MP_DEFINE_CONST_FUN_OBJ_2(twin_bridge_readinto_obj, twin_bridge_readinto);
 
 static const mp_rom_map_elem_t twin_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR__twin) },

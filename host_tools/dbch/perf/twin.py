@@ -1,0 +1,156 @@
+"""The NUCLEO-WL55 on its 32-bit QEMU twin: the board's MicroPython build, its GC heap (from
+the linker map), the agent frozen. Peak heap, the least heap that still works, apply end
+to end, the status round trip against mpremote's raw REPL on the same twin, and the
+transmit gate's cost per frame against the frame's airtime at a pinned instruction rate.
+"""
+
+from __future__ import annotations
+
+import ast
+import time
+
+from mpremote.transport_serial import SerialTransport
+
+from dbch.boards.deploy import FORGET_AGENT, deploy
+from dbch.errors import DbchError
+from dbch.link.client import AgentClient
+from dbch.perf.apply import GATE_PSDU, PARTS_VM, _two_records
+from dbch.perf.common import Figure, Results, _median_ms, _time
+from dbch.perf.link import RAW_SETUP
+from dbch.perf.memory import _exercise
+from dbch.sim.bench import Bench
+
+BOARD = "NUCLEO_WL55"
+ICOUNT = 5  # QEMU -icount shift: 31.25 MIPS, near the WL55's 48 MHz M4 running MicroPython
+PEAK_TARGET = 24 * 1024  # under half the board's heap
+LEAST_TARGET_KB = 32
+
+
+def _works_with_heap(bench: Bench, heap_kb: int) -> bool:
+    (b,) = bench.start(board=BOARD, ids=["twin-least"], heap_kb=heap_kb, twin="qemu")
+    try:
+        st = _exercise(b.port)
+        return st["radio"]["state"] == "ready" and st["config"] is not None
+    except DbchError:
+        return False
+    finally:
+        b.stop()
+
+
+def bench_twin(bench: Bench, res: Results, n: int = 20) -> None:
+    rom = bench.rom_heap_bytes(BOARD, twin="qemu")  # the twin's ROM, C on a real board
+    (b,) = bench.start(board=BOARD, ids=["twin-least"], erase=True, twin="qemu")
+    try:
+        deploy(b.port, BOARD)
+        st = _exercise(b.port)
+        heap_total = st["heap"]["total"]
+        peak = st["heap"]["used_max"]
+        records = _two_records()
+        with AgentClient(b.port, on_console=None) as hub:
+            apply_s = []
+            for i in range(n):
+                t0 = time.perf_counter()
+                hub.apply_config(records[i % 2])
+                apply_s.append(time.perf_counter() - t0)
+            hub.status()
+            link_s = _time(hub.status, n)
+        t = SerialTransport(b.port)
+        try:
+            t.enter_raw_repl(soft_reset=False)
+            t.exec(FORGET_AGENT)
+            t.exec(RAW_SETUP)
+            raw_s = _time(
+                lambda: ast.literal_eval(
+                    t.exec("print(repr(cmd_system.status(_a, {})))").decode()
+                ),
+                max(5, n // 4),
+            )
+        finally:
+            t.close()
+    finally:
+        b.stop()
+    lo, hi = 16, heap_total // 1024  # lo fails (assumed), hi works
+    while hi - lo > 2:
+        mid = (lo + hi) // 2
+        if _works_with_heap(bench, mid):
+            hi = mid
+        else:
+            lo = mid
+    # The gate's cost at a fixed instruction rate: measured on the twin with ticks_us,
+    # which QEMU's -icount makes the virtual clock of a 31.25 MIPS CPU.
+    (g,) = bench.start(board=BOARD, ids=["twin-gate"], erase=True, twin="qemu", icount=ICOUNT)
+    try:
+        deploy(g.port, BOARD)
+        with AgentClient(g.port, on_console=None, timeout=10.0) as hub:
+            hub.apply_config(records[0])
+        t = SerialTransport(g.port)
+        try:
+            t.enter_raw_repl(soft_reset=False)
+            t.exec(FORGET_AGENT)
+            parts = ast.literal_eval(
+                t.exec(PARTS_VM % {"record": records[0], "psdu": GATE_PSDU}, timeout=120)
+                .decode()
+                .strip()
+            )
+        finally:
+            t.close()
+    finally:
+        g.stop()
+    apply_ms, link_ms, raw_ms = map(_median_ms, (apply_s, link_s, raw_s))
+    gate = parts["gate_before"] + parts["gate_last"]
+    res.samples.update(
+        {
+            "twin_heap_total": heap_total,
+            "twin_rom_bytes": rom,
+            "twin_apply_e2e": apply_ms,
+            "twin_status_link": link_ms,
+            "twin_status_raw_repl": raw_ms,
+            "twin_gate_us_icount5": gate,
+            "twin_gate_lbt_us_icount5": parts["gate_lbt"],
+            "twin_airtime_us": parts["airtime"],
+        }
+    )
+    res.add(
+        Figure(
+            "wl55_twin_agent_peak_heap",
+            peak,
+            "B",
+            f"live heap peak through boot, apply, scan, status on the 32-bit twin "
+            f"(heap {heap_total:,} B; {rom:,} B of it the twin's ROM, C on the board)",
+            f"<= {PEAK_TARGET}",
+            peak <= PEAK_TARGET,
+        )
+    )
+    res.add(
+        Figure(
+            "wl55_twin_least_heap_kb",
+            hi,
+            "KB",
+            "least heap that boots, applies, scans, answers on the 32-bit twin (within 2 KB)",
+            f"<= {LEAST_TARGET_KB}",
+            hi <= LEAST_TARGET_KB,
+        )
+    )
+    res.add(
+        Figure("wl55_twin_apply_e2e_ms", apply_ms, "ms", "signed apply end to end, 32-bit twin")
+    )
+    res.add(
+        Figure(
+            "wl55_twin_link_speedup_vs_raw_repl",
+            raw_ms / link_ms,
+            "x",
+            "status via the agent link vs mpremote's raw REPL, same twin",
+            ">= 5",
+            raw_ms / link_ms >= 5,
+        )
+    )
+    res.add(
+        Figure(
+            "wl55_twin_gate_cost_over_airtime",
+            gate / parts["airtime"],
+            "x",
+            f"gate checks per {GATE_PSDU}-octet frame vs its airtime, at 31.25 MIPS (icount 5)",
+            "< 0.05",
+            gate / parts["airtime"] < 0.05,
+        )
+    )

@@ -1,0 +1,216 @@
+"""The NUCLEO-WL55's 32-bit twin: the board's MicroPython features and GC heap, the agent
+frozen in, a Cortex-M3 in QEMU (docs/boards.md, "Twin kinds"). What only a build of the
+board can show is tested here: it boots, applies, scans and checks with the board's real
+heap; its filesystem, at the board's size and geometry, holds every store at its limit;
+the checks the agent relies on still work in the trimmed build.
+
+The image is built by the project (boards/firmware.build_qemu_twin, cached under
+build/firmware/); QEMU and the toolchain come from scripts/setup-debian.sh (make test)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from conftest import SMALL_BOARD, apply, ensure_agent, mpremote, two_records
+from dbch.boards.definitions import get_board
+from dbch.boards.deploy import deploy
+from dbch.boards.firmware import build_board_image
+from dbch.checks.views import check_client
+from dbch.errors import DeviceError
+from dbch.gbcs import channel_plan as plan
+from dbch.gbcs.subghz_config import content_hash
+from dbch.gbcs.tables import get_table
+from dbch.link.client import AgentClient
+from dbch.link.frames import KIND_REQUEST, encode_frame
+from dbch.sim.bench import Bench, SimBoard
+from dbch.sim.targets import sim_target
+
+TABLE = get_table("sec-2018-03")
+
+
+@pytest.fixture(scope="module")
+def twin(bench: Bench) -> Iterator[SimBoard]:
+    (b,) = bench.start(board=SMALL_BOARD, erase=True, twin="qemu")
+    deploy(b.port, SMALL_BOARD)
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def hub(twin: SimBoard) -> Iterator[AgentClient]:
+    ensure_agent(twin)
+    with AgentClient(twin.port, on_console=None) as client:
+        yield client
+
+
+def repl(twin: SimBoard, code: str) -> str:
+    """Run `code` at the twin's REPL (stopping the agent), then start the agent again."""
+    try:
+        return mpremote(twin.port, "exec", code).strip()
+    finally:
+        twin.reset()
+
+
+def test_the_twin_is_a_32_bit_cortex_m_with_the_boards_own_heap(twin: SimBoard) -> None:
+    out = repl(
+        twin,
+        "import sys, gc\ngc.collect()\n"
+        "print(sys.implementation._machine, sys.maxsize, gc.mem_free() + gc.mem_alloc())",
+    )
+    machine, maxsize, heap = out.rsplit(" ", 2)
+    assert "Cortex-M3" in machine and int(maxsize) == 2**31 - 1
+    built = build_board_image(SMALL_BOARD).heap  # from the board's own linker map
+    # The GC keeps its allocation table in the same region: what Python can use is a
+    # little less than the region, never more.
+    assert 0.95 * built < int(heap) <= built
+    assert twin.info()["twin"] == "qemu"
+
+
+def test_the_agent_boots_applies_scans_and_passes_check_on_the_boards_heap(
+    twin: SimBoard, hub: AgentClient
+) -> None:
+    hello = hub.hello()
+    assert (hello.board, hello.platform) == (SMALL_BOARD, "qemu")
+    assert hello.max_request == 512  # the heap of a small board, as the agent measures it
+    apply(hub, TABLE)
+    scan = hub.scan()
+    assert scan["outcome"] in ("kept", "changed") and scan["energy"]
+    hub.traffic(10, 60, 0)
+    assert hub.wait_event("traffic_done", 30)["sent"] == 10
+    st = hub.status()
+    assert st["radio"]["state"] == "ready" and st["duty"]["usage_ms"] > 0
+    assert st["heap"]["used_max"] < st["heap"]["total"] // 2, st["heap"]
+    report = check_client(hub, TABLE, "north", sim_target(twin).emissions(600), twin.id)
+    assert report.result == "pass", [r.reason for r in report.failures]
+
+
+def test_the_gate_refuses_the_masked_band_and_the_witness_sees_nothing_there(
+    twin: SimBoard, hub: AgentClient
+) -> None:
+    apply(hub, TABLE)
+    t0 = twin.bench.now()
+    res = hub.test_tx(915_350_000)
+    assert res["refused"] == "masked_band"
+    emissions = sim_target(twin).emissions(twin.bench.now() - t0 + 1) or []
+    assert not [e for e in emissions if plan.in_masked_band(e["freq_hz"], 100_000)]
+
+
+def test_mpremote_takes_over_and_a_reset_brings_the_agent_back(twin: SimBoard) -> None:
+    # Ctrl-C reaches the agent as a byte (the qemu port has no UART interrupt): it stops.
+    out = mpremote(twin.port, "resume", "exec", "import sys; print(sys.platform)").strip()
+    assert out == "qemu"
+    twin.reset()
+    with AgentClient(twin.port, on_console=None) as hub:
+        assert hub.wait_ready().board == SMALL_BOARD
+
+
+@pytest.mark.parametrize(
+    "text",
+    [b"\xff", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xc0\xaf"],
+    ids=["bad byte", "surrogate", "above U+10FFFF", "overlong"],
+)
+def test_the_trimmed_build_refuses_invalid_utf8_in_a_request(hub: AgentClient, text) -> None:
+    # A command name that is not UTF-8 (RFC 3629): refused as not valid CBOR, never
+    # echoed back in an error the host cannot decode.
+    body = b"\x82" + bytes((0x60 | len(text),)) + text + b"\xa0"  # [text, {}]
+    seq = hub.link.next_seq()
+    with pytest.raises(DeviceError) as e:
+        hub.link.exchange(encode_frame(KIND_REQUEST, seq, body), seq, timeout=5.0, retries=0)
+    assert e.value.code == "bad_cbor" and "utf-8" in (e.value.msg or "")
+
+
+def test_the_trimmed_build_keeps_micropythons_own_utf8_check(twin: SimBoard) -> None:
+    # MICROPY_PY_BUILTINS_STR_UNICODE_CHECK stays on in the board's features: the agent's
+    # stricter check builds on it.
+    code = "try:\n str(b'\\xff', 'utf-8'); print('accepted')\nexcept UnicodeError:\n print('no')"
+    out = repl(twin, code)
+    assert out == "no"
+
+
+# Every store at its limit, on the board's own filesystem (size and block size), written
+# with the agent's own code: then the agent must still boot, apply, log and keep duty.
+FILL = """
+import os, struct, gc
+from dbchagent import store
+from dbchagent.events import EventLog
+import dbch_board
+class _A:
+    def event(self, *a):
+        pass
+log = EventLog(_A())
+turns = 0
+while turns < 3:
+    before = log.size
+    log.record(0x8F2A, {"hash": "f" * 64})
+    if log.size < before:
+        turns += 1
+while log.size + 100 < log.cap:
+    log.record(0x8F2A, {"hash": "f" * 64})
+store.write("chlog.bin", struct.pack(">IBBBBB", 800000000, 28, 0, 28, 1, 1) * 32)
+print(log.cap, os.stat(store.path("events.old"))[6], os.stat(store.path("events.log"))[6])
+print(sorted(os.listdir(store.DIR)))
+"""
+
+
+def test_the_filesystem_holds_every_store_at_its_limit(twin: SimBoard) -> None:
+    board = get_board(SMALL_BOARD)
+    ensure_agent(twin)
+    with AgentClient(twin.port, on_console=None) as hub:
+        apply(hub, TABLE)
+        hub.traffic(3, 20, 0)  # a duty-cycle record on flash
+        hub.wait_event("traffic_done", 30)
+    out = repl(twin, FILL).splitlines()
+    cap, old, cur = (int(x) for x in out[0].split())
+    assert cap == board.event_log_kb * 1024 and old > cap - 100 and cur > cap - 100
+    assert {"config.bin", "ctr.bin", "key.bin", "duty.bin", "chlog.bin"} <= set(eval(out[1]))
+    with AgentClient(twin.port, on_console=None) as hub:
+        hub.wait_ready()
+        for rec in two_records() * 2:  # config copies, counter and alerts, rewritten
+            assert hub.apply_config(rec)["hash"] == content_hash(rec)
+        hub.traffic(5, 20, 0)
+        assert hub.wait_event("traffic_done", 30)["sent"] == 5
+        st = hub.status()
+    assert st["events"]["write_errors"] == 0 and "store_errors" not in st["counters"]
+    free = repl(twin, "import os\ns = os.statvfs('.')\nprint(s[2], s[3])").split()
+    blocks, left = int(free[0]), int(free[1])
+    assert blocks * 2048 == board.fs_kb * 1024 and left >= 1, f"{left} of {blocks} blocks free"
+
+
+RSSI_LOCKED = """
+import micropython, dbch_board
+from subghz import core
+radio = dbch_board.radio()
+radio.setup(10)
+radio.tune(868300000)
+def sample(n):  # locals only: a new global would grow __main__'s dict
+    r = 0
+    for _ in range(n):
+        r = radio.rssi()
+    return r
+sample(1)  # the first read makes the transfer buffers the driver keeps
+micropython.heap_lock()
+try:
+    r = sample(100)
+finally:
+    micropython.heap_unlock()
+print("ok", r)
+"""
+
+
+@pytest.mark.parametrize(
+    "board",
+    [SMALL_BOARD, "PICO_CC1101", "FEATHER_RP2040_RFM95"],
+    ids=["sx126x", "cc1101", "sx127x"],
+)
+def test_rssi_reads_allocate_nothing_through_the_whole_path(bench: Bench, board: str) -> None:
+    # 100 RSSI samples (three commands each on an SX126x) under micropython.heap_lock: the
+    # driver and the twin's SPI and pin bridge (what a board's C firmware does) take no
+    # heap, so listen-before-talk cannot start a garbage collection inside its window.
+    (b,) = bench.start(board=board, erase=True, twin="qemu")
+    try:
+        deploy(b.port, board)
+        out = mpremote(b.port, "exec", RSSI_LOCKED).strip().split()
+        assert out[0] == "ok" and -1400 < int(out[1]) < 0, out
+    finally:
+        b.stop()
