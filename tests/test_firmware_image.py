@@ -130,3 +130,17 @@ def test_the_static_check_sees_a_name_the_build_left_out(wl55: ImageReport) -> N
     modules, names = _board_names(wl55)
     assert "frozenset" not in names and "json" not in modules and "pyb" not in modules
     assert {"kbd_intr", "heap_lock", "crc32", "ticks_ms", "unique_id"} <= names
+
+
+def test_the_qemu_twin_has_the_boards_modules(wl55: ImageReport) -> None:
+    # Built from the same feature fragment: the twin differs from the board only in what
+    # each needs to exist (the board's stm radio module; the twin's _twin C module).
+    from dbch.boards.firmware import build_qemu_twin
+
+    twin_elf = build_qemu_twin("NUCLEO_WL55")
+    board_mods, _ = _board_names(wl55)
+    twin_mods, twin_names = _board_names(dataclasses.replace(wl55, elf=str(twin_elf)))
+    assert board_mods - twin_mods == {"stm"}
+    assert twin_mods - board_mods == {"_twin"}
+    # and every name the agent needs from the board build is in the twin's too
+    assert {"kbd_intr", "heap_lock", "crc32", "gmtime", "unique_id"} <= twin_names
