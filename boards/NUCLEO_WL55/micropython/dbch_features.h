@@ -5,6 +5,17 @@
 #ifndef DBCH_FEATURES_H
 #define DBCH_FEATURES_H
 
+// What MicroPython's own NUCLEO_WL55 definition turns off, repeated so the QEMU twin has the
+// same (its emitter settings are the port's and stay: the agent has no native code).
+#define MICROPY_PY_BUILTINS_COMPLEX         (0)
+#define MICROPY_PY_GENERATOR_PEND_THROW     (0)
+#define MICROPY_PY_MATH                     (0)
+#define MICROPY_PY_FRAMEBUF                 (0)
+#define MICROPY_PY_SOCKET                   (0)
+#define MICROPY_PY_NETWORK                  (0)
+#define MICROPY_PY_ONEWIRE                  (0)
+#define MICROPY_PY_HEAPQ                    (0)
+
 // Modules the agent, mpremote and dbch deploy never import. (deflate stays: binascii.crc32,
 // which checks every frame of the link, is built only with it.)
 #define MICROPY_PY_JSON                     (0)
