@@ -85,8 +85,13 @@ class Fuzzed:
             return e
 
 
-@pytest.fixture(scope="module")
-def fuzzed(hub_board: SimBoard, soak_counts) -> Iterator[Fuzzed]:
+@pytest.fixture(
+    scope="module", params=["hub_board", "small_board"], ids=["pico-unix", "wl55-qemu"]
+)
+def fuzzed(request: pytest.FixtureRequest, soak_counts) -> Iterator[Fuzzed]:
+    """Each strategy on the Pico's unix twin and on the WL55's 32-bit twin (the agent
+    frozen, the board's 53 KB heap)."""
+    hub_board: SimBoard = request.getfixturevalue(request.param)
     ensure_agent(hub_board)
     with AgentClient(hub_board.port, on_console=None) as hub:
         config_hash = apply(hub, get_table("sec-2018-03"))["hash"]
