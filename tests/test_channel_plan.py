@@ -87,3 +87,35 @@ def test_channel_lists_parse_and_format() -> None:
     assert plan.parse_channels("27-34,62", 29) == [*range(27, 35), 62]
     assert plan.parse_channels("", 31) == []
     assert plan.format_channels([0, 1, 2, 5, 7, 8]) == "0-2,5,7-8"
+
+
+def test_the_agents_carrier_lookup_finds_every_channel_of_the_host_plan() -> None:
+    # The transmit gate finds a carrier's channel by arithmetic (channel_mask.nearest, in
+    # the real MicroPython VM): for every channel of the host's plan, at the centre and at
+    # the tolerance's edges, and nothing just outside it.
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from dbch.checks.views import FREQ_TOL_HZ
+
+    root = Path(__file__).resolve().parents[1]
+    cases = [(c.page, c.number, c.freq_hz) for c in plan.all_channels()]
+    code = (
+        f"import sys, json\nsys.path.insert(0, {str(root / 'firmware')!r})\n"
+        "from dbchagent.channel_mask import nearest\n"
+        f"tol = {FREQ_TOL_HZ}\nout = []\n"
+        f"for page, ch, f in {cases!r}:\n"
+        "    out.append([nearest(f + d, tol) for d in (-tol, 0, tol, -tol - 1, tol + 1)])\n"
+        "print(json.dumps(out))\n"
+    )
+    micropython = str(Path(sys.executable).parent / "micropython")
+    got = json.loads(
+        subprocess.run(
+            [micropython, "-c", code], capture_output=True, text=True, check=True, timeout=30
+        ).stdout
+    )
+    for (page, ch, _), found in zip(cases, got, strict=True):
+        index = 64 + ch if page == 31 else ch
+        assert found == [index, index, index, -1, -1], (page, ch, found)

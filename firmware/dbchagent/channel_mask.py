@@ -33,6 +33,25 @@ def centre_hz(page, ch):
     return (_UPPER_BASE if page == 31 else _LOWER_BASE) + _SPACING * ch
 
 
+def nearest(freq_hz, tolerance_hz):
+    # The channel whose centre is within tolerance of freq_hz, by arithmetic (the transmit
+    # gate asks for every frame): 0..62 in the lower band (pages 28-30, channel numbers),
+    # 64 + channel in the upper band (page 31), -1 for none.
+    if freq_hz > _UPPER_BASE - _SPACING:
+        base = _UPPER_BASE
+        top = 26
+        off = 64
+    else:
+        base = _LOWER_BASE
+        top = 62
+        off = 0
+    ch = (freq_hz - base + _SPACING // 2) // _SPACING
+    if ch < 0 or ch > top:
+        return -1
+    d = freq_hz - base - _SPACING * ch
+    return off + ch if -tolerance_hz <= d <= tolerance_hz else -1
+
+
 def enabled(word):
     # [(page, channel), ...] of a mask word
     page = word >> 27

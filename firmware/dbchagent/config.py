@@ -31,6 +31,15 @@ class Config:
         self.table = table
         self.region = region
         self.hash = binascii.hexlify(hashlib.sha256(record).digest()).decode()
+        # The enabled channels, worked out once from the mask words (long ints on a 32-bit
+        # MCU: every shift of one allocates): as small ints page << 6 | channel, and as
+        # flags by channel_mask.nearest's index, which the transmit gate reads per frame.
+        chans = []
+        self._on = bytearray(91)
+        for page, ch in self.allowed():
+            chans.append(page << 6 | ch)
+            self._on[64 + ch if page == 31 else ch] = 1
+        self._chans = tuple(chans)
 
     def field(self, name):
         return self.values[NAMES.index(name)]
@@ -45,15 +54,12 @@ class Config:
                     yield page, ch
 
     def allows(self, page, ch):
-        word = self.values[page - 28]
-        return bool(word >> channel_mask.bit_of(page, ch) & 1)
+        return (page << 6 | ch) in self._chans
 
-    def channel_at(self, freq_hz, tolerance_hz):
-        # the enabled channel whose centre is within tolerance of freq_hz, or None
-        for page, ch in self.allowed():
-            if abs(channel_mask.centre_hz(page, ch) - freq_hz) <= tolerance_hz:
-                return page, ch
-        return None
+    def enables(self, freq_hz, tolerance_hz):
+        # whether an enabled channel's centre is within tolerance of freq_hz (no heap)
+        i = channel_mask.nearest(freq_hz, tolerance_hz)
+        return i >= 0 and self._on[i] == 1
 
     def cap_ms(self, page):
         return self.caps[page - 28]

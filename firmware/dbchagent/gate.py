@@ -118,7 +118,7 @@ class Gate:
         cfg = self.agent.config
         if cfg is None:
             self.refuse("unconfigured")
-        if cfg.channel_at(freq_hz, core.FREQ_TOL) is None:
+        if not cfg.enables(freq_hz, core.FREQ_TOL):
             self.refuse("channel_not_allowed", "carrier %d Hz is no enabled channel" % freq_hz)
         if self.ctl.state != "ready":
             self.refuse("radio_locked", self.ctl.reason or "")

@@ -87,11 +87,12 @@ def bench_twin(bench: Bench, res: Results, n: int = 20) -> None:
         try:
             t.enter_raw_repl(soft_reset=False)
             t.exec(FORGET_AGENT)
-            parts = ast.literal_eval(
-                t.exec(PARTS_VM % {"record": records[0], "psdu": GATE_PSDU}, timeout=120)
-                .decode()
-                .strip()
-            )
+            # The board's build has no floats: whole microseconds per call
+            code = PARTS_VM.replace(") / n", ") // n")
+            out, err = t.exec_raw(code % {"record": records[0], "psdu": GATE_PSDU}, 300)
+            if err:
+                raise DbchError(f"gate measurement on the twin failed: {err.decode()[-300:]}")
+            parts = ast.literal_eval(out.decode().strip())
         finally:
             t.close()
     finally:
@@ -106,6 +107,8 @@ def bench_twin(bench: Bench, res: Results, n: int = 20) -> None:
             "twin_status_link": link_ms,
             "twin_status_raw_repl": raw_ms,
             "twin_gate_us_icount5": gate,
+            "twin_gate_before_us_icount5": parts["gate_before"],
+            "twin_gate_last_us_icount5": parts["gate_last"],
             "twin_gate_lbt_us_icount5": parts["gate_lbt"],
             "twin_airtime_us": parts["airtime"],
         }
