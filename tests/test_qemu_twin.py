@@ -188,7 +188,7 @@ def sample(n):  # locals only: a new global would grow __main__'s dict
     for _ in range(n):
         r = radio.rssi()
     return r
-sample(1)  # the first read makes the transfer buffers the driver keeps
+r = sample(1)  # the first read makes the transfer buffers the driver keeps (and `r`)
 micropython.heap_lock()
 try:
     r = sample(100)

@@ -19,6 +19,7 @@ _NAME = "duty.bin"
 class DutyCycle:
     def __init__(self):
         self.closed = [0] * _BUCKETS  # oldest first, ms of airtime
+        self.total = 0  # sum(closed), kept as buckets close: the gate asks for every frame
         self.current = 0
         self.bucket_start = 0  # uptime ms at which the current bucket began
         self.stored = 0  # the current bucket's figure on flash (real + reserve)
@@ -42,6 +43,7 @@ class DutyCycle:
             self._distrust(now_ms, "stored duty cycle unreadable")
             return
         self.closed = closed
+        self.total = sum(closed)
         self.current = self.stored = current
         self.bucket_start = now_ms - into
         now_wall = wall_s(True)
@@ -61,7 +63,7 @@ class DutyCycle:
         # Close the buckets that have ended.
         n = 0
         while now_ms - self.bucket_start >= _BUCKET_MS and n <= _BUCKETS:
-            self.closed.pop(0)
+            self.total += self.current - self.closed.pop(0)
             self.closed.append(self.current)
             self.current = self.stored = 0
             self.bucket_start += _BUCKET_MS
@@ -72,7 +74,7 @@ class DutyCycle:
             self.save(now_ms)
 
     def usage_ms(self):
-        return sum(self.closed) + self.current
+        return self.total + self.current
 
     def state(self, now_ms, limited_ms, critical_ms, cap_ms):
         if self.unknown_until is not None:

@@ -85,15 +85,16 @@ class Gate:
             self.refuse("duty_unknown", self.duty.problem or "duty-cycle state unknown")
         air_ms = (airtime_us + 999) // 1000
         op = self.agent.channels.operating
-        if state == _REGULATED or self.duty.usage_ms() + air_ms > cfg.cap_ms(op[0]):
-            self.refuse("duty_regulated", "%d ms used this hour" % self.duty.usage_ms())
+        used = self.duty.usage_ms()
+        if state == _REGULATED or used + air_ms > cfg.cap_ms(op[0]):
+            self.refuse("duty_regulated", "%d ms used this hour" % used)
         if self.last_end is not None:
             wait = self.last_end + _OFF_TIME_MS - now
             if wait > 0:
                 time.sleep_ms(wait)
         if not self._clear(radio, cfg.lbt_ddbm):
             self.refuse("channel_busy", "LBT: channel not free")
-        self.duty.reserve(air_ms, self.agent.uptime.now_ms())
+        self.duty.reserve(air_ms, self.agent.uptime.now_ms())  # after the waits above
 
     def _clear(self, radio, threshold):
         # Listen before talk: free for 5 ms below the threshold; random back-off; retries.

@@ -380,9 +380,10 @@ def build_qemu_twin(
     board_id: str, heap_bytes: int | None = None, progress: Progress | None = None
 ) -> Path:
     """A Cortex-M3 (MPS2-AN385) MicroPython image that stands in for `board_id`: the same
-    feature fragment and float setting as the board's image, the agent frozen as on the
-    board, the twin's ROM frozen beside it, and the GC heap of the board's own build (read
-    from its linker map) unless `heap_bytes` says otherwise. Returns the ELF; cached."""
+    feature fragment and float setting as the board's image, the agent frozen where the
+    board has it frozen, the twin's ROM frozen beside it, and the GC heap of the board's own
+    build (read from its linker map; `heap_kb` for boards whose image is not built here)
+    unless `heap_bytes` says otherwise. Returns the ELF; cached."""
     from dbch.boards.definitions import get_board
 
     say = progress or (lambda _m: None)
@@ -398,7 +399,10 @@ def build_qemu_twin(
             build_board_image(board_id, progress=say).heap if folder else board.heap_kb * 1024
         )
     rom = Path(__file__).resolve().parents[1] / "sim" / "rom"
-    frozen = board_manifest(board_id) + "".join(
+    # The agent is frozen where the board's image freezes it; elsewhere it runs from .mpy
+    # files on the twin's flash, as on the board (dbch deploy copies them).
+    agent = board_manifest(board_id) if "frozen_agent" in board.features else ""
+    frozen = agent + "".join(
         f"module({name!r}, base_path={str(base)!r})\n"
         for name, base in (
             ("simmachine.py", rom),

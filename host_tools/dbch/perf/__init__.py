@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from dbch.perf.common import Results
 
-SECTIONS = ("firmware", "twin", "link", "frames", "apply", "gate", "memory", "fleet")
+SECTIONS = ("firmware", "twin", "boards", "link", "frames", "apply", "gate", "memory", "fleet")
 
 
 def run(
@@ -44,6 +44,9 @@ def run(
             if "twin" in only:
                 progress("twin: the NUCLEO-WL55 on its 32-bit QEMU twin (heap, apply, link, gate)")
                 twin.bench_twin(bench, res)
+            if "boards" in only:
+                progress("boards: the roomy boards' agent files, and heap on 32-bit twins")
+                twin.bench_roomy_boards(bench, res)
             if only & {"link", "apply", "frames", "gate"}:
                 (hub_board, floor_board) = bench.start(board=link.LINK_BOARD, count=2, erase=True)
                 deploy(hub_board.port, link.LINK_BOARD)

@@ -157,3 +157,34 @@ def bench_twin(bench: Bench, res: Results, n: int = 20) -> None:
             gate / parts["airtime"] < 0.05,
         )
     )
+
+
+def bench_roomy_boards(bench: Bench, res: Results) -> None:
+    """The boards whose images are not built here (the vendored sources hold no RP2040 or
+    ESP32 port): the agent's .mpy files on their filesystems, and its peak heap on a QEMU
+    twin given the board's heap, running from those files as the board does."""
+    from dbch.boards.definitions import all_boards
+    from dbch.boards.deploy import build
+
+    for board in all_boards():
+        if "frozen_agent" in board.features:
+            continue
+        files = build(board)
+        mpy = sum(len(f.data) for f in files)
+        (b,) = bench.start(board=board.id, ids=["roomy"], erase=True, twin="qemu")
+        try:
+            deploy(b.port, board.id)
+            peak = _exercise(b.port)["heap"]["used_max"]
+        finally:
+            b.stop()
+        key = board.id.lower()
+        res.add(Figure(f"{key}_agent_files", mpy, "B", f"{board.id}: the agent's files on flash"))
+        res.add(
+            Figure(
+                f"{key}_twin_peak_heap",
+                peak,
+                "B",
+                f"{board.id}: heap peak on a 32-bit twin with the board's {board.heap_kb} KB "
+                "(agent from .mpy; the board's image is not built here)",
+            )
+        )
