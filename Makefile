@@ -42,11 +42,12 @@ lint: $(STAMP)
 test: lint system
 	DBCH_REQUIRE_SYSTEM=1 $(BIN)/pytest
 
-# A board's MicroPython image with the agent frozen in (needs the toolchain: `make system`);
-# fails when it does not fit. MICROPYTHON_DIR=... builds from your own checkout.
+# A board's MicroPython image with the agent frozen in, and its 32-bit QEMU twin; fails
+# when the image does not fit. MICROPYTHON_DIR=... builds from your own checkout.
 BOARD ?= NUCLEO_WL55
 firmware: $(STAMP) system
 	$(BIN)/dbch firmware build --board $(BOARD)
+	$(BIN)/dbch firmware build --board $(BOARD) --twin
 
 bench: $(STAMP)
 	$(BIN)/dbch bench

@@ -9,9 +9,13 @@ build/firmware/); QEMU and the toolchain come from scripts/setup-debian.sh (make
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import serial
 from conftest import SMALL_BOARD, apply, ensure_agent, mpremote, two_records
 from dbch.boards.definitions import get_board
 from dbch.boards.deploy import deploy
@@ -27,6 +31,7 @@ from dbch.sim.bench import Bench, SimBoard
 from dbch.sim.targets import sim_target
 
 TABLE = get_table("sec-2018-03")
+DBCH = str(Path(sys.executable).parent / "dbch")
 
 
 @pytest.fixture(scope="module")
@@ -214,3 +219,33 @@ def test_rssi_reads_allocate_nothing_through_the_whole_path(bench: Bench, board:
         assert out[0] == "ok" and -1400 < int(out[1]) < 0, out
     finally:
         b.stop()
+
+
+def test_a_duis_request_applies_on_the_twin(twin: SimBoard, tmp_path: Path) -> None:
+    # DUIS 6.28 SetCHFSubGHzConfiguration, through the command a DCC integrator would use
+    ensure_agent(twin)
+    duis = tmp_path / "north.xml"
+    subprocess.run(
+        [DBCH, "duis", "export", "sec-2018-03", "--region", "north", "-o", str(duis)],
+        check=True,
+    )
+    out = subprocess.run(
+        [DBCH, "apply", "--port", twin.port, "--duis", str(duis)], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    with AgentClient(twin.port, on_console=None) as hub:
+        st = hub.status()
+    assert st["config"] is not None and st["radio"]["state"] == "ready"
+
+
+def test_ctrl_d_at_the_repl_soft_resets_and_the_agent_starts_again(twin: SimBoard) -> None:
+    ensure_agent(twin)
+    pid = twin.vm_pid
+    with serial.Serial(twin.port, timeout=2) as s:
+        s.write(b"\r\x03")  # Ctrl-C: the agent stops, the REPL follows
+        assert b">>> " in s.read_until(b">>> ")
+        s.write(b"\x04")  # Ctrl-D: soft reset, boot.py and main.py run again
+        assert b"soft reboot" in s.read_until(b"soft reboot")
+    with AgentClient(twin.port, on_console=None) as hub:
+        assert hub.wait_ready().board == SMALL_BOARD
+    assert twin.vm_pid == pid  # a soft reset inside the firmware, as on a board

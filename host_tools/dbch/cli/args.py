@@ -386,6 +386,11 @@ def add_firmware_args(p: argparse.ArgumentParser) -> None:
     )
     s.add_argument("--board", default="NUCLEO_WL55", help="board id (default NUCLEO_WL55)")
     s.add_argument("--force", action="store_true", help="rebuild even if cached")
+    s.add_argument(
+        "--twin",
+        action="store_true",
+        help="build the board's 32-bit QEMU twin (ports/qemu) instead of its image",
+    )
     s.add_argument("--json", action="store_true", help="print the budgets as JSON")
     p.epilog = (
         "Sources: $MICROPYTHON_DIR (your checkout) or the vendored tarballs in "

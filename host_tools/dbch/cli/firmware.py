@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import argparse
 
-from dbch.boards.firmware import build_board_image
+from dbch.boards.firmware import build_board_image, build_qemu_twin
 from dbch.cli.printing import print_json, progress
 
 
 def do_firmware(args: argparse.Namespace) -> int:
+    if args.twin:
+        elf = build_qemu_twin(args.board, progress=progress)
+        if args.json:
+            print_json({"board": args.board, "port": "qemu", "elf": str(elf)})
+        else:
+            print(f"{args.board} QEMU twin (ports/qemu, MPS2-AN385): {elf}")
+        return 0
     report = build_board_image(args.board, progress=progress, force=args.force)
     report.check_fits()
     if args.json:

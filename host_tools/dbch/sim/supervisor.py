@@ -39,6 +39,9 @@ from dbch.sim.link_faults import INBOUND, OUTBOUND, LinkFaults
 
 _PR_SET_PDEATHSIG = 1
 _TO_VM_LIMIT = 65536  # bytes queued for the VM before the host's writes are held back
+# What a USB host keeps of a CDC device's output that nobody has read yet (the cdc-acm
+# driver's and the tty's buffers): beyond it, output is lost, as with nobody reading.
+_TO_HOST_LIMIT = 65536
 _CRASH_WINDOW_S = 5.0
 _CRASH_LIMIT = 5
 
@@ -183,6 +186,8 @@ class Supervisor:
         self.crashes: list[float] = []  # times the VM died on its own (not reset/power cut)
         self.resets = 0
         self.dropped_to_host = 0
+        self.to_host = bytearray()  # board output the host side has not taken yet
+        self.host_reading = True  # whether the host's input is taken (VM flow control)
         self.stopping = False
         self.signals: list[int] = []
         self.crashed = False
@@ -454,12 +459,23 @@ class Supervisor:
 
     # --- relay ---
     def _to_host(self, data: bytes) -> None:
-        # Like a USB CDC device with nobody reading: output beyond the port's buffer is lost.
-        try:
-            n = os.write(self.host_fd, data)
-        except BlockingIOError:
-            n = 0
-        self.dropped_to_host += len(data) - n
+        # Queued and written as the pty takes it (a reader busy for a moment loses nothing);
+        # beyond what a USB host would buffer, output is lost, as with nobody reading.
+        room = _TO_HOST_LIMIT - len(self.to_host)
+        self.dropped_to_host += max(0, len(data) - room)
+        self.to_host += data[: max(0, room)]
+        self._flush_host()
+
+    def _flush_host(self) -> None:
+        if self.to_host:
+            try:
+                n = os.write(self.host_fd, self.to_host)
+                del self.to_host[:n]
+            except BlockingIOError:
+                pass
+            except OSError:
+                self.to_host.clear()
+        self._host_events()
 
     def _pump_to_vm(self) -> None:
         if self.vm_fd is None:
@@ -484,10 +500,21 @@ class Supervisor:
             self._watch_host(False)
 
     def _watch_host(self, on: bool) -> None:
+        self.host_reading = on
+        self._host_events()
+
+    def _host_events(self) -> None:
+        # read the host's input unless the VM is behind; write while output is queued
+        want = (selectors.EVENT_READ if self.host_reading else 0) | (
+            selectors.EVENT_WRITE if self.to_host else 0
+        )
         registered = self.host_fd in self.sel.get_map()
-        if on and not registered:
-            self.sel.register(self.host_fd, selectors.EVENT_READ, "host")
-        elif not on and registered:
+        if want and registered:
+            if self.sel.get_key(self.host_fd).events != want:
+                self.sel.modify(self.host_fd, want, "host")
+        elif want:
+            self.sel.register(self.host_fd, want, "host")
+        elif registered:
             self.sel.unregister(self.host_fd)
 
     def _on_host(self) -> None:
@@ -638,7 +665,10 @@ class Supervisor:
                 for key, mask in self.sel.select(timeout):
                     what = key.data
                     if what == "host":
-                        self._on_host()
+                        if mask & selectors.EVENT_READ:
+                            self._on_host()
+                        if mask & selectors.EVENT_WRITE:
+                            self._flush_host()
                     elif what == "vm":
                         if key.fd == self.vm_fd:
                             self._on_vm(mask)
