@@ -74,15 +74,6 @@ class CC1101(Radio):
         # gdo0 is wired as an input (the board module makes the Pin); the driver reads the
         # chip's state over SPI instead, so it keeps no reference to it.
 
-    def _xfer(self, data):
-        out = bytearray(len(data))
-        self._cs(0)
-        try:
-            self._spi.write_readinto(data, out)
-        finally:
-            self._cs(1)
-        return out
-
     def _xfer_into(self, buf):
         # buf out, what the chip clocks back into the same buffer
         self._cs(0)
@@ -114,7 +105,9 @@ class CC1101(Radio):
 
     def _read(self, addr, n=1):
         head = addr | _READ | (_BURST if n > 1 else 0)
-        return bytes(self._xfer(bytes((head,)) + bytes(n))[1:])
+        buf = bytearray(n + 1)  # bursts (configuration, readback) are not the hot path
+        buf[0] = head
+        return bytes(self._xfer_into(buf)[1:])
 
     def _reg(self, addr):
         return self._read(addr)[0]
@@ -137,7 +130,7 @@ class CC1101(Radio):
 
     def _write(self, addr, data):
         head = addr | (_BURST if len(data) > 1 else 0)
-        self._xfer(bytes((head,)) + data)
+        self._xfer_into(bytearray(bytes((head,)) + data))
 
     # --- lifecycle ---
     def reset(self):

@@ -30,8 +30,9 @@ def _exercise(port: str) -> dict[str, Any]:
         return hub.status()
 
 
-def _works_with_heap(bench: Bench, board_id: str, heap_kb: int) -> bool:
-    (b,) = bench.start(board=MEMORY_BOARD, ids=[board_id], heap_kb=heap_kb, twin="unix")
+def works_with_heap(bench: Bench, board_id: str, heap_kb: int, twin: str = "unix") -> bool:
+    """Whether the memory board's twin boots, applies, scans and answers with this heap."""
+    (b,) = bench.start(board=MEMORY_BOARD, ids=[board_id], heap_kb=heap_kb, twin=twin)
     try:
         st = _exercise(b.port)
         return st["radio"]["state"] == "ready" and st["config"] is not None
@@ -70,7 +71,7 @@ def bench_memory(bench: Bench, res: Results, boot_n: int) -> None:
         lo, hi = 24, 256  # lo fails (assumed), hi works
         while hi - lo > 4:
             mid = (lo + hi) // 2
-            if _works_with_heap(bench, board_id, mid):
+            if works_with_heap(bench, board_id, mid):
                 hi = mid
             else:
                 lo = mid

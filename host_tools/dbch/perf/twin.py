@@ -17,24 +17,13 @@ from dbch.link.client import AgentClient
 from dbch.perf.apply import GATE_PSDU, PARTS_VM, _two_records
 from dbch.perf.common import Figure, Results, _median_ms, _time
 from dbch.perf.link import RAW_SETUP
-from dbch.perf.memory import _exercise
+from dbch.perf.memory import _exercise, works_with_heap
 from dbch.sim.bench import Bench
 
 BOARD = "NUCLEO_WL55"
 ICOUNT = 5  # QEMU -icount shift: 31.25 MIPS, near the WL55's 48 MHz M4 running MicroPython
 PEAK_TARGET = 24 * 1024  # under half the board's heap
 LEAST_TARGET_KB = 32
-
-
-def _works_with_heap(bench: Bench, heap_kb: int) -> bool:
-    (b,) = bench.start(board=BOARD, ids=["twin-least"], heap_kb=heap_kb, twin="qemu")
-    try:
-        st = _exercise(b.port)
-        return st["radio"]["state"] == "ready" and st["config"] is not None
-    except DbchError:
-        return False
-    finally:
-        b.stop()
 
 
 def bench_twin(bench: Bench, res: Results, n: int = 20) -> None:
@@ -72,7 +61,7 @@ def bench_twin(bench: Bench, res: Results, n: int = 20) -> None:
     lo, hi = 16, heap_total // 1024  # lo fails (assumed), hi works
     while hi - lo > 2:
         mid = (lo + hi) // 2
-        if _works_with_heap(bench, mid):
+        if works_with_heap(bench, "twin-least", mid, twin="qemu"):
             hi = mid
         else:
             lo = mid
