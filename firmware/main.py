@@ -1,4 +1,4 @@
 # Starts the DBCH agent. Ctrl-C (as mpremote sends) stops it and leaves the REPL.
-import dbchagent
+from dbchagent.program import main
 
-dbchagent.main()
+main()

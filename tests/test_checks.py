@@ -163,8 +163,8 @@ def _lying_tune(self, f):
     _tune(self, f + 1050000)
     self._shadow["freq_hz"] = f
 sx126x.SX1262._tune = _lying_tune
-import dbchagent
-dbchagent.main()
+from dbchagent.program import main
+main()
 """
 
 
