@@ -44,7 +44,7 @@ def op_frame(arg):
 
 
 def op_unframe(arg):
-    kind, seq, body, crc = link.decode(u(arg))
+    kind, seq, body, crc = link.decode(u(arg), 1 << 16)
     return "%d %d %s %d" % (kind, seq, h(bytes(body)).decode(), crc)
 
 

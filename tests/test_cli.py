@@ -95,3 +95,18 @@ def test_console_shows_device_output_and_events(hub_board) -> None:
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "<event {" in out and "'ev': 'ready'" in out
+
+
+def test_device_console_text_cannot_drive_the_users_terminal() -> None:
+    # A board's console text (prints, tracebacks, anything on the cable) is shown, never
+    # obeyed: escape sequences that clear the screen, retitle the window or recolour it,
+    # and other control characters, are removed before printing.
+    import logging
+
+    from dbch.cli.printing import DeviceFormatter, device_text
+
+    raw = "ok \x1b[2J\x1b[31mred\x1b[0m \x1b]0;title\x07end \x1bc\u009b\x07 tab\tkept".encode()
+    assert device_text(raw) == "ok red end c tab\tkept"
+    # the lines the link hands to the dbch.device logger (what `dbch` commands show)
+    record = logging.LogRecord("dbch.device", logging.WARNING, "", 0, "%s", (raw.decode(),), None)
+    assert DeviceFormatter().format(record) == "[device] ok red end c tab\tkept"

@@ -5,6 +5,7 @@ reply and counts it. And the watchdog: fed only from the agent's healthy main lo
 
 from __future__ import annotations
 
+import base64
 import random
 import threading
 import time
@@ -132,3 +133,18 @@ def test_the_frozen_agent_interns_almost_no_names_at_run_time(small_board: SimBo
     assert int(fields["n_total_bytes"]) < 2048, fields
     small_board.reset()
     ensure_agent(small_board)
+
+
+def test_the_request_size_limit_is_exact(hub_board: SimBoard) -> None:
+    # A frame of exactly max_request bytes is taken; one or two bytes more were let through
+    # (base64 rounds to groups of three) and are now refused as too large.
+    ensure_agent(hub_board)
+    with AgentClient(hub_board.port, on_console=None) as hub:
+        limit = hub.hello().max_request
+        for extra, code in ((0, None), (1, "too_large"), (2, "too_large")):
+            seq = hub.link.next_seq()
+            line = encode_request(seq, "echo", {"data": bytes(limit - 22 + extra)})
+            assert len(base64.b64decode(line[1:-1])) == limit + extra  # the frame's bytes
+            hub.transport.write(line)
+            got = collect_replies(hub, {seq}, timeout=5)
+            assert (got[seq][1].get("code") if got[seq][0] == KIND_ERROR else None) == code

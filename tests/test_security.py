@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cbor2
@@ -73,6 +74,31 @@ def test_changes_need_an_auth_request_reads_do_not(hub_board: SimBoard) -> None:
         assert hub.status()["config"]["hash"] == before
         e = refusal(lambda: raw_auth(hub, b"k" * 32, hub.hello().uid, 10**6, "status", {}))
         assert e.code == "bad_argument" and "needs no authorisation" in e.msg
+
+
+def test_a_stranger_cannot_spend_the_boards_duty_budget_or_move_its_channel(
+    hub_board: SimBoard,
+) -> None:
+    # Unsigned traffic drove a board's hourly budget to 99,996 of 100,000 ms; scan may move
+    # the operating channel; test_tx transmits. All three now need the board's key.
+    ensure_agent(hub_board)
+    with AgentClient(hub_board.port, on_console=None) as hub:
+        apply(hub, TABLE)
+        used = hub.status()["duty"]["usage_ms"]
+        channel = hub.get_channel()
+        unsigned = {
+            "traffic": {"frames": 500, "size": 125, "interval_ms": 0},
+            "test_tx": {"freq_hz": channel["freq_hz"]},
+            "scan": {},
+        }
+        for command, args in unsigned.items():
+            e = refusal(lambda c=command, a=args: hub.link.request(c, a))
+            assert (e.code, e.field) == ("unauthorised", "command"), command
+        time.sleep(0.5)
+        assert hub.status()["duty"]["usage_ms"] == used
+        assert hub.get_channel() == channel
+        assert hub.call("traffic_stop")["stopped"] is not None  # stopping stays open
+        assert hub.test_tx(channel["freq_hz"])["sent"]  # signed: the owner still can
 
 
 REPLAYS = int(os.environ.get("DBCH_REPLAYS", "25"))  # `make soak` raises it

@@ -180,3 +180,18 @@ def test_command_modules_stay_loaded_only_on_roomy_boards(
     out = mpremote(board.port, "exec", "import sys; print('dbchagent.cmd_info' in sys.modules)")
     assert out.strip() == str(kept)
     ensure_agent(board)
+
+
+def test_a_boards_flash_which_holds_its_key_is_the_owners_only(bench) -> None:
+    # flash.img holds the board's key (data/key.bin): 0600, in 0700 folders, as the host's
+    # key store (they were world-readable in world-readable folders)
+    import stat
+
+    (b,) = bench.start(board="PICO_WAVESHARE_SX1262", ids=["perm"], erase=True)
+    try:
+        modes = {
+            p: stat.S_IMODE(p.stat().st_mode) for p in (bench.home, b.folder.root, b.folder.flash)
+        }
+        assert modes == {bench.home: 0o700, b.folder.root: 0o700, b.folder.flash: 0o600}
+    finally:
+        b.stop()

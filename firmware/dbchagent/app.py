@@ -133,7 +133,7 @@ class Agent:
     def on_frame(self, line):
         self.count("rx")
         try:
-            kind, seq, body, crc = link.decode(line)
+            kind, seq, body, crc = link.decode(line, self.console.max_request)
         except link.FrameError as e:
             self.count(e.code)
             self.console.send(self._error(e.seq, e.code))

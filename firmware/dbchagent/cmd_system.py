@@ -21,10 +21,11 @@ TABLE = (
     ("get_config", "dbchagent.cmd_hub", False, ()),
     ("get_channel", "dbchagent.cmd_hub", False, ()),
     ("channel_log", "dbchagent.cmd_hub", False, ()),
-    ("scan", "dbchagent.cmd_hub", False, ()),
-    ("traffic", "dbchagent.cmd_hub", False, ("frames", "size", "interval_ms")),
+    # scan may move the channel; traffic and test_tx spend the hour's duty-cycle budget
+    ("scan", "dbchagent.cmd_hub", True, ()),
+    ("traffic", "dbchagent.cmd_hub", True, ("frames", "size", "interval_ms")),
     ("traffic_stop", "dbchagent.cmd_hub", False, ()),
-    ("test_tx", "dbchagent.cmd_hub", False, ("freq_hz", "size")),
+    ("test_tx", "dbchagent.cmd_hub", True, ("freq_hz", "size")),
     ("events", "dbchagent.cmd_hub", False, ("after", "limit")),
     ("events_clear", "dbchagent.cmd_hub", True, ()),
 )

@@ -63,9 +63,10 @@ def peek_seq(line):
         return 0
 
 
-def decode(line):
-    # line: the characters between MARK and newline. Returns (kind, seq, body, crc); the
-    # CRC identifies a retried request (same seq, same bytes).
+def decode(line, limit):
+    # line: the characters between MARK and newline; limit: the longest frame the board
+    # takes (bytes). Returns (kind, seq, body, crc); the CRC identifies a retried request
+    # (same seq, same bytes).
     try:
         frame = binascii.a2b_base64(line)
     except ValueError:
@@ -74,6 +75,8 @@ def decode(line):
     if n < _HEADER + _TRAILER:
         raise FrameError("bad_frame", 0)
     seq = (frame[1] << 8) | frame[2]
+    if n > limit:  # base64 groups of 3: up to 2 bytes more fit the line buffer
+        raise FrameError("too_large", seq)
     crc = int.from_bytes(frame[n - _TRAILER :], "big")
     if crc32(memoryview(frame)[: n - _TRAILER]) != crc:
         raise FrameError("bad_crc", seq)

@@ -6,7 +6,7 @@ import argparse
 import time
 from typing import Any
 
-from dbch.cli.printing import print_json, progress
+from dbch.cli.printing import device_text, print_json, progress
 from dbch.errors import DbchError, ProtocolError
 from dbch.link.client import AgentClient
 from dbch.link.frames import KIND_EVENT, decode_frame, split_line
@@ -115,7 +115,7 @@ def do_console(args: argparse.Namespace) -> int:
                 continue
             text, frame_text = split_line(line)
             if text:
-                print(text.decode("utf-8", "replace"), flush=True)
+                print(device_text(text), flush=True)
             if frame_text is not None:
                 try:
                     frame = decode_frame(frame_text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import threading
 from collections.abc import Iterable, Sequence
@@ -16,12 +17,32 @@ if TYPE_CHECKING:
     from dbch.checks.fleet import Outcome
 
 
+# Terminal control from a device: CSI and OSC sequences, other escapes, and C0/C1 controls
+# but tab. A board's console text is shown, never obeyed by the user's terminal.
+_CONTROL = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?"
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+)
+
+
+def device_text(raw: bytes) -> str:
+    """A line the board printed, decoded and with terminal control sequences removed."""
+    return _CONTROL.sub("", raw.decode("utf-8", "replace"))
+
+
+class DeviceFormatter(logging.Formatter):
+    """`[device] text`, the text shown, never obeyed (see device_text)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return "[device] " + _CONTROL.sub("", record.getMessage())
+
+
 def setup() -> None:
     """What the board prints outside frames is shown on stderr as `[device] ...`."""
     log = logging.getLogger("dbch.device")
     if not log.handlers:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("[device] %(message)s"))
+        handler.setFormatter(DeviceFormatter())
         log.addHandler(handler)
         log.propagate = False
 

@@ -46,10 +46,13 @@ COMMANDS: dict[str, Command] = {
         Command("get_config", {}),
         Command("get_channel", {}),
         Command("channel_log", {}),
-        Command("scan", {}, timeout_s=30.0),
-        Command("traffic", {"frames": INT, "size": INT, "interval_ms": INT}),
+        # scan may move the operating channel; traffic and test_tx transmit and spend the
+        # hour's duty-cycle budget: changes to the board, so signed. Stopping traffic only
+        # lowers emissions and stays open.
+        Command("scan", {}, protected=True, timeout_s=30.0),
+        Command("traffic", {"frames": INT, "size": INT, "interval_ms": INT}, protected=True),
         Command("traffic_stop", {}),
-        Command("test_tx", {"freq_hz": INT, "size": INT}, timeout_s=5.0),
+        Command("test_tx", {"freq_hz": INT, "size": INT}, protected=True, timeout_s=5.0),
         Command("events", {"after": INT, "limit": INT}),
         Command("events_clear", {}, protected=True),
     )

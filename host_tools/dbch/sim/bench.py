@@ -169,7 +169,10 @@ class Bench:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        self.home.mkdir(parents=True, exist_ok=True)
+        # The bench holds the boards' flash, and a board's flash holds its key: the owner's
+        # only, as the host's key store is.
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.home.chmod(0o700)
         with open(self.home / ".lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
@@ -333,7 +336,7 @@ class Bench:
                 f"use --erase to make it a {board_type}"
             )
         if identity is None:
-            folder.root.mkdir(parents=True, exist_ok=True)
+            folder.root.mkdir(parents=True, exist_ok=True, mode=0o700)
             # Like a chip's factory-programmed id: made once, kept for the board's life.
             write_json(folder.identity, {"board": board_type, "uid": secrets.token_hex(8)})
 

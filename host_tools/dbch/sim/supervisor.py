@@ -240,7 +240,11 @@ class Supervisor:
         flash = self.folder.flash
         if not flash.exists() or flash.stat().st_size != size:
             # Fresh flash is erased (all ones); the ROM formats it on first boot.
-            flash.write_bytes(b"\xff" * size)
+            fd = os.open(flash, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # holds the key
+            with os.fdopen(fd, "wb") as f:
+                f.write(b"\xff" * size)
+        flash.chmod(0o600)
+        self.folder.root.chmod(0o700)
 
     def _write_runtime(self) -> None:
         write_json(
