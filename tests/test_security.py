@@ -24,6 +24,7 @@ from dbch.gbcs.tables import get_table
 from dbch.link import auth as keys
 from dbch.link.auth import KeyStore
 from dbch.link.client import AgentClient
+from dbch.sim.air import read_air_log
 from dbch.sim.bench import Bench, SimBoard
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -232,3 +233,92 @@ def test_rotation_replaces_the_key_and_the_old_one_stops_working(
             if "keys" not in p.parts:
                 assert secret.hex() not in p.read_text(errors="replace").lower(), p
     assert oct(os.stat(KeyStore().path(uid)).st_mode & 0o777) == "0o600"
+
+
+DAMAGE_COUNTER = """
+with open('data/ctr.bin', 'rb') as f:
+    b = bytearray(f.read())
+b[-1] ^= 0x01
+with open('data/ctr.bin', 'wb') as f:
+    f.write(b)
+"""
+
+
+def test_a_damaged_counter_fails_closed_until_the_key_is_provisioned_again(bench) -> None:
+    # One changed byte made the counter file read as 0, and a captured older request was
+    # accepted again. Now the board refuses every change, says why, and a deliberate
+    # re-provisioning (new key, counter reset) brings it back.
+    from conftest import mpremote
+    from dbch.boards.deploy import provision
+
+    board = start_deployed(bench)
+    record = agent_record(TABLE.region("north").config(), TABLE.regulatory)
+    try:
+        with AgentClient(board.port, on_console=None) as hub:
+            uid = hub.hello().uid
+            key = KeyStore().find(uid, hub.auth_info()["key_id"])
+            ctr = hub.auth_info()["ctr"] + 1
+            captured = (key, uid, ctr, "set_config", {"record": record})
+            raw_auth(hub, *captured)  # accepted once
+        mpremote(board.port, "exec", DAMAGE_COUNTER)
+        board.reset()
+        with AgentClient(board.port, on_console=None) as hub:
+            hub.wait_ready()
+            e = refusal(lambda: raw_auth(hub, *captured))
+            assert e.code == "unauthorised" and e.msg.startswith("counter_damaged"), e
+            assert hub.auth_info()["ctr"] is None
+            with pytest.raises(AuthError, match="provision"):
+                hub.apply_config(record)
+        provision(board.port, force=True)
+        with AgentClient(board.port, on_console=None) as hub:
+            assert hub.auth_info()["ctr"] == 0
+            assert apply(hub, TABLE)["hash"]
+    finally:
+        board.stop()
+
+
+def test_an_absurd_counter_jump_is_refused_and_burns_nothing(hub_board: SimBoard) -> None:
+    # A counter of 2^48 was accepted, after which every authorised request was refused.
+    ensure_agent(hub_board)
+    with AgentClient(hub_board.port, on_console=None) as hub:
+        uid = hub.hello().uid
+        info = hub.auth_info()
+        key = KeyStore().find(uid, info["key_id"])
+        for ctr in (2**48, info["ctr"] + 2**20 + 1):
+            e = refusal(lambda c=ctr: raw_auth(hub, key, uid, c, "events_clear", {}))
+            assert e.code == "unauthorised" and e.msg.startswith("counter_jump"), e
+        assert hub.auth_info()["ctr"] == info["ctr"]
+        assert apply(hub, TABLE)["hash"]  # the owner's next request still works
+
+
+UNSTORABLE_RESERVATION = """
+import dbch_board
+from dbchagent import store
+from dbchagent.hub import Hub
+class _Con:
+    max_request = 1024
+    def send(self, f):
+        pass
+hub = Hub(dbch_board, console=_Con())
+hub.duty.stored = 0  # the next frame needs a new reservation on flash
+store.DIR = "/no/such/dir"  # and flash takes no more writes (as a full filesystem)
+print(hub.transmit(bytes(20)), hub.duty.problem is not None)
+"""
+
+
+def test_a_frame_whose_duty_reservation_cannot_be_stored_is_not_sent(bench) -> None:
+    # With the filesystem full a frame was still sent, and a reboot read less airtime than
+    # had been sent. The reservation is the promise: no reservation on flash, no frame.
+    from conftest import mpremote
+
+    board = start_deployed(bench)
+    try:
+        with AgentClient(board.port, on_console=None) as hub:
+            apply(hub, TABLE)
+        t0 = bench.now()
+        out = mpremote(board.port, "exec", UNSTORABLE_RESERVATION).split()
+        assert out == ["duty_unknown", "True"], out
+        sent = [r for r in read_air_log(bench.folder.air_log, board.id) if r["t"] >= t0]
+        assert not [r for r in sent if r.get("emitted")]
+    finally:
+        board.stop()

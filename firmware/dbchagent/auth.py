@@ -14,6 +14,7 @@ _ROTATE = b"dbch-rotate-v1"
 _KEY = "key.bin"
 _CTR = "ctr.bin"
 _CTR_MAX = 1 << 48
+_CTR_JUMP = 1 << 20  # no host moves the counter this far at once: a larger jump burns it
 
 
 def hmac_sha256(key, msg):
@@ -57,11 +58,15 @@ def _load_key():
 
 
 def last_counter():
+    # The last counter accepted: 0 if none was ever stored, -1 if the file is damaged. A
+    # damaged counter fails closed: read as 0 it would accept old requests again.
     try:
         body = store.read(_CTR)
     except ValueError:
-        body = None
-    return int.from_bytes(body, "big") if body else 0
+        return -1
+    if body is None:
+        return 0
+    return int.from_bytes(body, "big") if len(body) == 8 else -1
 
 
 def message(uid, ctr, inner):
@@ -96,8 +101,13 @@ def auth(agent, args):
     if not same(hmac_sha256(key, message(machine.unique_id(), ctr, inner)), mac):
         _refuse(agent, "bad_mac", cmd, "the MAC does not match this board's key")
     last = last_counter()
+    if last < 0:
+        _refuse(agent, "counter_damaged", cmd,
+                "the counter on flash is damaged: re-provision the key (dbch key provision)")
     if ctr <= last:
         _refuse(agent, "replay", cmd, "counter %d is not above %d" % (ctr, last))
+    if ctr > last + _CTR_JUMP:
+        _refuse(agent, "counter_jump", cmd, "counter %d is too far above %d" % (ctr, last))
     store.write(_CTR, ctr.to_bytes(8, "big"))
     agent.count("auth_ok")
     return agent.dispatch(cmd, req[1], True)
@@ -106,7 +116,8 @@ def auth(agent, args):
 def auth_info(agent, args):
     # Open: whether a key is provisioned (its id, never the key) and the last counter.
     key = _load_key()
-    return {"key_id": key_id(key) if key else None, "ctr": last_counter()}
+    last = last_counter()
+    return {"key_id": key_id(key) if key else None, "ctr": last if last >= 0 else None}
 
 
 def rotate_key(agent, args):

@@ -92,9 +92,11 @@ class DutyCycle:
         return 0
 
     def reserve(self, airtime_ms, now_ms):
-        # Before a frame is sent: make sure flash already accounts for it.
+        # Before a frame is sent: make sure flash already accounts for it. False when that
+        # could not be stored: the frame must not go (a reboot would read less than sent).
         if self.current + airtime_ms > self.stored:
-            self.save(now_ms, airtime_ms + _RESERVE_MS)
+            return self.save(now_ms, airtime_ms + _RESERVE_MS)
+        return True
 
     def add(self, airtime_us):
         self.current += (airtime_us + 999) // 1000
@@ -105,8 +107,10 @@ class DutyCycle:
             store.write(_NAME, cbor.encode([wall_s(True), self.closed, stored,
                                             now_ms - self.bucket_start]))
             self.stored = stored
+            return True
         except OSError as e:
             self._distrust(now_ms, "cannot store duty cycle (%s)" % e)
+            return False
 
     def tick(self, agent, now_ms):
         self.roll(now_ms)

@@ -94,7 +94,8 @@ class Gate:
                 time.sleep_ms(wait)
         if not self._clear(radio, cfg.lbt_ddbm):
             self.refuse("channel_busy", "LBT: channel not free")
-        self.duty.reserve(air_ms, self.agent.uptime.now_ms())  # after the waits above
+        if not self.duty.reserve(air_ms, self.agent.uptime.now_ms()):  # after the waits
+            self.refuse("duty_unknown", self.duty.problem or "reservation not stored")
 
     def _clear(self, radio, threshold):
         # Listen before talk: free for 5 ms below the threshold; random back-off; retries.

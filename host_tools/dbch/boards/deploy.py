@@ -355,7 +355,12 @@ def _ensure_key(t: SerialTransport, info: dict, force: bool, say: Progress) -> s
     _mkdirs(t, {"data"})
     t.fs_writefile("data/key.bin.new", body, chunk_size=CHUNK)
     t.exec("import os\nos.rename('data/key.bin.new', 'data/key.bin')")
-    say(f"key {key_id(key)} provisioned (kept in {store.path(uid)})")
+    # A new key starts a new count, deliberately: the counter that went with the old key
+    # (or a damaged one) is reset to 0, in the agent's store format.
+    zero = bytes(8)
+    t.fs_writefile("data/ctr.bin.new", b"DBC1" + hashlib.sha256(zero).digest() + zero)
+    t.exec("import os\nos.rename('data/ctr.bin.new', 'data/ctr.bin')")
+    say(f"key {key_id(key)} provisioned (kept in {store.path(uid)}); request counter reset")
     return key_id(key)
 
 

@@ -167,6 +167,12 @@ class AgentClient:
         if self._ctr is None or self._key is None:
             info = self.auth_info()
             self._ctr = info["ctr"]
+            if self._ctr is None:
+                raise AuthError(
+                    f"{self.port}: the board's request counter on flash is damaged and it "
+                    f"refuses every change: `dbch key provision --port {self.port} --force` "
+                    "gives it a new key and resets the counter"
+                )
             if info["key_id"] is None:
                 raise AuthError(
                     f"{self.port}: the board has no key: `dbch key provision "
