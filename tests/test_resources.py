@@ -6,6 +6,7 @@ reply and counts it. And the watchdog: fed only from the agent's healthy main lo
 from __future__ import annotations
 
 import base64
+import contextlib
 import random
 import threading
 import time
@@ -148,3 +149,32 @@ def test_the_request_size_limit_is_exact(hub_board: SimBoard) -> None:
             hub.transport.write(line)
             got = collect_replies(hub, {seq}, timeout=5)
             assert (got[seq][1].get("code") if got[seq][0] == KIND_ERROR else None) == code
+
+
+def test_a_line_that_never_ends_starves_no_duty_and_trips_no_watchdog(bench: Bench) -> None:
+    # A continuous stream without a newline kept the agent reading: 5 watchdog resets in
+    # 12 s with a 2 s watchdog. Now the work per loop pass is bounded, the duties and the
+    # watchdog run under any input, and what is dropped is counted.
+    board = start_deployed(bench)
+    try:
+        deploy(board.port, board.board, watchdog_ms=2000)
+        with AgentClient(board.port, on_console=None) as hub:
+            hub.wait_ready()
+        pid = board.vm_pid
+        stop = time.monotonic() + 8.0  # four watchdog periods
+        with serial.serial_for_url(board.port, timeout=0.5, write_timeout=0.5) as s:
+            s.write(b"\x1e")  # a frame that starts and never ends
+            junk = b"A" * 4096
+            while time.monotonic() < stop:
+                # the board (and its USB link) take what they can
+                with contextlib.suppress(serial.SerialTimeoutException):
+                    s.write(junk)
+            s.write(b"\n")
+        assert board.vm_pid == pid, "the board was reset during the flood"
+        with AgentClient(board.port, on_console=None) as hub:
+            st = hub.status()
+            assert st["reset_cause"] != "watchdog" and st["counters"]["input_dropped"] > 10000
+            assert st["uptime_ms"] > 8000
+        deploy(board.port, board.board)  # the watchdog off again
+    finally:
+        board.stop()

@@ -17,6 +17,9 @@ _UNHEALTHY = const(50)  # passes in a row with failing duties (about a second): 
 _NL = const(10)
 _CR = const(13)
 _CTRL_C = const(3)
+# Input taken per loop pass: more than the longest frame line, little enough that the
+# duties (duty-cycle roll-over, radio re-check, the watchdog) run under any input flood.
+_READ_BUDGET = const(2048)
 
 
 # Console I/O for the link. Reads the REPL's stdin byte by byte and never blocks, so the
@@ -42,15 +45,19 @@ class Console:
         return False
 
     def read(self, on_frame, on_oversize):
-        # Consumes what has arrived. on_frame(memoryview) for each complete frame line;
-        # on_oversize(first_chars) for a line longer than the board takes.
+        # Consumes what has arrived, at most _READ_BUDGET bytes. on_frame(memoryview) for
+        # each complete frame line; on_oversize(first_chars) for a line longer than the
+        # board takes. Returns how many bytes it dropped (outside frames, past the limit).
         inp = self._in
         b1 = self._b1
         line = self._line
         n = self._n
         ipoll = self._poll.ipoll
+        dropped = 0
+        budget = _READ_BUDGET
         ready = True
-        while ready:
+        while ready and budget:
+            budget -= 1
             if not inp.readinto(b1):
                 break  # end of input
             c = b1[0]
@@ -69,16 +76,20 @@ class Console:
                     else:
                         on_frame(self._mv[:n])
                 n = -1
-            elif n >= 0 and c != _CR:  # bytes outside a frame (typed text) are dropped
+            elif n >= 0 and c != _CR:
                 if n < self._max:
                     line[n] = c
                     n += 1
                 else:
                     self._over = True
+                    dropped += 1
+            elif c != _CR:
+                dropped += 1  # bytes outside a frame (typed text, noise) are dropped
             ready = False
             for _ in ipoll(0):
                 ready = True
         self._n = n
+        return dropped
 
     def send(self, frame):
         # One frame as one line, base64-encoded in slices (256 or 1024 characters): a small
@@ -233,7 +244,9 @@ class Agent:
             try:
                 busy = self.wants_service(self.uptime.now_ms())
                 if con.wait(0 if busy else _TICK_MS):
-                    con.read(self.on_frame, self.on_oversize)
+                    dropped = con.read(self.on_frame, self.on_oversize)
+                    if dropped:
+                        self.count("input_dropped", dropped)
                 self.tick()
             except MemoryError:
                 # Outside any handler (a reply that found no room): that frame is dropped
