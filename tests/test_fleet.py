@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 from conftest import table_variant
 from dbch.checks.fleet import Outcome, exit_code, read_bench_file
-from dbch.checks.targets import Power, Target
+from dbch.checks.targets import Console, Power, Target
 from dbch.errors import DataFileError
 from dbch.link.client import AgentClient
 
@@ -158,7 +158,8 @@ def test_a_bench_file_gives_a_real_board_the_power_its_bench_has(tmp_path: Path)
         '[[board]]\nname = "b"\nport = "/dev/ttyACM1"\n'
     )
     a, b = read_bench_file(f, ports())
-    assert isinstance(a.power, Power) and a.reset is None and a.witness is None
+    assert isinstance(a, Console) and isinstance(a.power, Power)
+    assert a.reset is None and a.witness is None
     a.power.power_cut()
     assert log.read_text().split() == ["off", "on"]
     assert (b.power, b.reset, b.witness, b.simulated) == (None, None, None, False)

@@ -20,6 +20,7 @@ from conftest import SMALL_BOARD, apply, ensure_agent, mpremote, two_records
 from dbch.boards.definitions import get_board
 from dbch.boards.deploy import deploy
 from dbch.boards.firmware import build_board_image
+from dbch.checks.targets import Power, Reset, Witness
 from dbch.checks.views import check_client
 from dbch.errors import DeviceError
 from dbch.gbcs import channel_plan as plan
@@ -97,7 +98,10 @@ def test_the_gate_refuses_the_masked_band_and_the_witness_sees_nothing_there(
     t0 = twin.bench.now()
     res = hub.test_tx(915_350_000)
     assert res["refused"] == "masked_band"
-    emissions = sim_target(twin).emissions(twin.bench.now() - t0 + 1) or []
+    target = sim_target(twin)  # a simulated board has every bench protocol
+    assert isinstance(target.power, Power) and isinstance(target.reset, Reset)
+    assert isinstance(target.witness, Witness) and target.simulated
+    emissions = target.emissions(twin.bench.now() - t0 + 1) or []
     assert not [e for e in emissions if plan.in_masked_band(e["freq_hz"], 100_000)]
 
 
