@@ -18,7 +18,7 @@ from dbch.errors import AuthError, DeviceError, ProtocolError, TransportError
 from dbch.link import auth as keys
 from dbch.link.auth import KeyStore
 from dbch.link.frames import Link, default_console
-from dbch.link.spec import PROTECTED, SLOW_TIMEOUT_S, timeout_for
+from dbch.link.spec import PROTECTED, SLOW_TIMEOUT_S, check_reply, timeout_for
 from dbch.link.transport import Transport
 
 
@@ -39,6 +39,7 @@ class Hello:
 
     @classmethod
     def from_wire(cls, d: Any) -> Hello:
+        check_reply("hello", d)
         try:
             return cls(
                 proto=int(d["proto"]),
@@ -112,8 +113,11 @@ class AgentClient:
             if timeout >= SLOW_TIMEOUT_S:
                 timeout = max(self.timeout, self.slow_timeout)
         if command in PROTECTED:
-            return self._authorised(command, args, timeout)
-        return self.link.request(command, args, timeout=timeout, retries=self.retries)
+            reply = self._authorised(command, args, timeout)
+        else:
+            reply = self.link.request(command, args, timeout=timeout, retries=self.retries)
+        check_reply(command, reply)
+        return reply
 
     # --- authorisation (keys.py) ---
     def auth_info(self) -> dict[str, Any]:

@@ -10,6 +10,9 @@ To add a command: a row here, a row in cmd_system.TABLE, its handler, a line in 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from dbch.errors import ProtocolError
 
 BYTES, INT, TEXT = "bytes", "int", "text"
 DEFAULT_TIMEOUT_S = 2.0
@@ -77,6 +80,67 @@ ERROR_CODES = {
     "busy": "the agent cannot take the request now (or ran out of heap); retry later",
     "internal": "the agent hit an unexpected error handling the request",
 }
+
+
+# What replies must hold where the tools read them: field -> the types it may have. The
+# client checks every reply against this, so a malformed or hostile reply is a one-line
+# ProtocolError naming the field, never a crash further on (a `uid` sent as an integer
+# made `bytes(2**34)`).
+_N = type(None)
+_HEAP = {"total": (int,), "used": (int,), "used_max": (int,), "free": (int,)}
+REPLIES: dict[str, dict[str, tuple[type, ...] | dict]] = {
+    "hello": {
+        "proto": (int,),
+        "uid": (bytes,),
+        "platform": (str,),
+        "mp": (list,),
+        "epoch": (int,),
+        "fw": {"version": (str,), "hash": (str, _N)},
+        "board": (str, _N),
+        "radio": (str, _N),
+        "max_request": (int,),
+    },
+    "status": {
+        "uptime_ms": (int,),
+        "reset_cause": (str,),
+        "heap": _HEAP,
+        "counters": (dict,),
+        "config": (dict, _N),
+        "config_problem": (str, _N),
+        "channel": (dict, _N),
+        "radio": (dict, _N),
+        "duty": (dict, _N),
+        "traffic": (dict, _N),
+    },
+    "get_config": {"configured": (bool,), "fields": (dict,), "regulatory": (dict,)},
+    "get_channel": {"page": (int,), "channel": (int,), "freq_hz": (int,), "word": (int,)},
+    "auth_info": {"key_id": (bytes, _N), "ctr": (int, _N)},
+}
+
+
+def check_reply(command: str, reply: Any, shape: dict | None = None, where: str = "") -> None:
+    """Raise ProtocolError naming the first field of `reply` that `REPLIES` does not allow
+    (fields it does not list pass; bools are not ints)."""
+    shape = REPLIES.get(command) if shape is None else shape
+    if shape is None:
+        return
+    if not isinstance(reply, dict):
+        raise ProtocolError(f"malformed {command} reply: {where or 'the reply'} is not a map")
+    for name, allowed in shape.items():
+        if name not in reply:
+            continue
+        value, field = reply[name], f"{where}{name}"
+        if isinstance(allowed, dict):
+            check_reply(command, value, allowed, field + ".")
+        elif not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+            kinds = " or ".join("null" if t is _N else t.__name__ for t in allowed)
+            raise ProtocolError(
+                f"malformed {command} reply: {field} is {type(value).__name__}, not {kinds}"
+            )
+    if command == "get_config" and shape is REPLIES["get_config"]:
+        for name, value in (reply.get("fields") or {}).items():
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ProtocolError(f"malformed get_config reply: fields.{name} is not an int")
 
 
 def timeout_for(command: str, at_least: float) -> float:

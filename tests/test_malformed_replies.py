@@ -1,0 +1,107 @@
+"""Replies the host cannot trust: a board (or whatever answers on the port) sends
+well-framed replies with the wrong shapes. The host says which field is wrong in one
+line and exits 2; it never crashes (a `uid` sent as an integer used to make `bytes(2**34)`
+and a MemoryError traceback)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import cbor2
+import pytest
+from dbch.link.frames import KIND_REPLY, decode_frame, encode_frame
+
+DBCH = str(Path(sys.executable).parent / "dbch")
+
+GOOD_HELLO = {
+    "proto": 1,
+    "fw": {"version": "0.1.0", "hash": "ab" * 32},
+    "board": "PICO_WAVESHARE_SX1262",
+    "radio": "sx1262",
+    "uid": b"\x01" * 8,
+    "platform": "rp2",
+    "mp": [1, 29, 0],
+    "epoch": 1970,
+    "max_request": 1024,
+}
+
+
+class FakeAgent:
+    """Answers every request on a TCP port (socket://) with the reply given for its
+    command: a stand-in for a broken or hostile device."""
+
+    def __init__(self, replies: dict[str, object]):
+        self.replies = replies
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            with conn:
+                buf = b""
+                while True:
+                    data = conn.recv(4096)
+                    if not data:
+                        break
+                    buf += data
+                    while b"\n" in buf:
+                        line, buf = buf.split(b"\n", 1)
+                        if b"\x1e" not in line:
+                            continue
+                        frame = decode_frame(line.split(b"\x1e", 1)[1])
+                        command = cbor2.loads(frame.body)[0]
+                        body = cbor2.dumps(self.replies.get(command, {}))
+                        conn.sendall(encode_frame(KIND_REPLY, frame.seq, body))
+
+
+@pytest.fixture
+def fake() -> Iterator[type[FakeAgent]]:
+    made: list[FakeAgent] = []
+
+    def make(replies: dict[str, object]) -> FakeAgent:
+        agent = FakeAgent(replies)
+        made.append(agent)
+        return agent
+
+    yield make  # type: ignore[misc]
+    for agent in made:
+        agent.server.close()
+
+
+@pytest.mark.parametrize(
+    ("command", "replies", "field"),
+    [
+        ("hello", {"hello": {**GOOD_HELLO, "uid": 2**34}}, "uid is int, not bytes"),
+        ("hello", {"hello": {**GOOD_HELLO, "fw": {"version": 3}}}, "fw.version is int"),
+        ("status", {"status": {"uptime_ms": "soon", "heap": {}}}, "uptime_ms is str"),
+        ("status", {"status": {"uptime_ms": 5, "heap": {"used": [1]}}}, "heap.used is list"),
+        ("status", {"status": ["not", "a", "map"]}, "is not a map"),
+        (
+            "config",
+            {"get_config": {"configured": True, "fields": {"page28": "0xE0000001"}}},
+            "fields.page28 is not an int",
+        ),
+        ("channel", {"get_channel": {"page": 28, "freq_hz": 8.6e8}}, "freq_hz is float"),
+    ],
+)
+def test_a_malformed_reply_is_one_line_and_exit_2(fake, command, replies, field) -> None:
+    agent = fake(replies)
+    out = subprocess.run(
+        [DBCH, command, "--port", f"socket://127.0.0.1:{agent.port}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode == 2, out
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert "malformed" in out.stderr and field in out.stderr, out.stderr
