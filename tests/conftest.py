@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -93,10 +94,17 @@ def ensure_agent(board: SimBoard) -> None:
         client.wait_ready()
 
 
+@contextlib.contextmanager
+def agent_on(board: SimBoard) -> Iterator[AgentClient]:
+    """A connection to the board's agent, started again first if a test stopped it."""
+    ensure_agent(board)
+    with AgentClient(board.port, on_console=None) as client:
+        yield client
+
+
 @pytest.fixture
 def hub(hub_board: SimBoard) -> Iterator[AgentClient]:
-    ensure_agent(hub_board)
-    with AgentClient(hub_board.port, on_console=None) as client:
+    with agent_on(hub_board) as client:
         yield client
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import serial
-from conftest import SMALL_BOARD, apply, ensure_agent, mpremote, two_records
+from conftest import SMALL_BOARD, agent_on, apply, ensure_agent, mpremote, two_records
 from dbch.boards.definitions import get_board
 from dbch.boards.deploy import deploy
 from dbch.boards.firmware import build_board_image
@@ -36,17 +36,14 @@ DBCH = str(Path(sys.executable).parent / "dbch")
 
 
 @pytest.fixture(scope="module")
-def twin(bench: Bench) -> Iterator[SimBoard]:
-    (b,) = bench.start(board=SMALL_BOARD, erase=True, twin="qemu")
-    deploy(b.port, SMALL_BOARD)
-    yield b
-    b.stop()
+def twin(small_board: SimBoard) -> SimBoard:
+    """The WL55's own twin (board.json: sim.twin = qemu), the agent deployed."""
+    return small_board
 
 
 @pytest.fixture
 def hub(twin: SimBoard) -> Iterator[AgentClient]:
-    ensure_agent(twin)
-    with AgentClient(twin.port, on_console=None) as client:
+    with agent_on(twin) as client:
         yield client
 
 

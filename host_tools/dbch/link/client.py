@@ -109,9 +109,7 @@ class AgentClient:
     def call(self, command: str, timeout: float | None = None, **args: Any) -> Any:
         """One command of the wire contract (link/spec.py), signed if it is protected."""
         if timeout is None:
-            timeout = timeout_for(command, self.timeout)
-            if timeout >= SLOW_TIMEOUT_S:
-                timeout = max(self.timeout, self.slow_timeout)
+            timeout = timeout_for(command, self.timeout, self.slow_timeout)
         if command in PROTECTED:
             reply = self._authorised(command, args, timeout)
         else:

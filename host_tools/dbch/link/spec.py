@@ -27,6 +27,7 @@ class Command:
     args: dict[str, str]  # argument -> wire type (all optional on the wire; handlers say)
     protected: bool = False  # changes the board: only inside a verified `auth` request
     timeout_s: float = DEFAULT_TIMEOUT_S
+    slow: bool = False  # writes flash and sets up the radio: the client's slow timeout
 
 
 COMMANDS: dict[str, Command] = {
@@ -44,7 +45,7 @@ COMMANDS: dict[str, Command] = {
             "set_config",
             {"record": BYTES, "table": TEXT, "region": TEXT},
             protected=True,
-            timeout_s=SLOW_TIMEOUT_S,
+            slow=True,
         ),
         Command("get_config", {}),
         Command("get_channel", {}),
@@ -143,7 +144,10 @@ def check_reply(command: str, reply: Any, shape: dict | None = None, where: str 
                 raise ProtocolError(f"malformed get_config reply: fields.{name} is not an int")
 
 
-def timeout_for(command: str, at_least: float) -> float:
-    """How long to wait for `command`'s reply: its own time, or the caller's if longer."""
+def timeout_for(command: str, at_least: float, slow_s: float = SLOW_TIMEOUT_S) -> float:
+    """How long to wait for `command`'s reply: its own time (`slow_s` for slow commands),
+    or the caller's if longer."""
     c = COMMANDS.get(command)
-    return max(at_least, c.timeout_s if c else DEFAULT_TIMEOUT_S)
+    if c is None:
+        return at_least
+    return max(at_least, slow_s if c.slow else c.timeout_s)
