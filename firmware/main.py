@@ -1,4 +1,2 @@
-# Starts the DBCH agent. Ctrl-C (as mpremote sends) stops it and leaves the REPL.
-from dbchagent.program import main
-
-main()
+# Starts the DBCH agent: firmware/dbchagent/start.py.
+import dbchagent.start  # noqa: F401

@@ -180,6 +180,7 @@ def test_the_filesystem_holds_every_store_at_its_limit(twin: SimBoard) -> None:
     assert st["events"]["write_errors"] == 0 and "store_errors" not in st["counters"]
     free = repl(twin, "import os\ns = os.statvfs('.')\nprint(s[2], s[3])").split()
     blocks, left = int(free[0]), int(free[1])
+    print(f"filesystem at its limit: {left} of {blocks} blocks free")
     assert blocks * 2048 == board.fs_kb * 1024 and left >= 1, f"{left} of {blocks} blocks free"
 
 

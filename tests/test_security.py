@@ -103,6 +103,7 @@ def test_a_stranger_cannot_spend_the_boards_duty_budget_or_move_its_channel(
 
 
 REPLAYS = int(os.environ.get("DBCH_REPLAYS", "25"))  # `make soak` raises it
+FLOOD = 300  # bad-MAC requests in a row
 
 
 def test_forgeries_and_replays_are_refused_logged_and_change_nothing(
@@ -117,44 +118,63 @@ def test_forgeries_and_replays_are_refused_logged_and_change_nothing(
         ctr = hub.auth_info()["ctr"]
         other = get_table("sec-2017-12-draft").region("central")
         record = agent_record(other.config(), TABLE.regulatory)
+        counted = hub.status()["counters"].get("auth_refused", 0)
+        start = hub.status()["events"]["last_seq"]
 
         forged = refusal(
             lambda: raw_auth(hub, b"\x00" * 32, uid, ctr + 1, "set_config", {"record": record})
         )
         assert forged.code == "unauthorised" and forged.msg.startswith("bad_mac")
-        assert last_log(hub)[2:] == ["auth_refused", {"reason": "bad_mac", "cmd": "set_config"}]
 
         other_board = refusal(
             lambda: raw_auth(hub, key, b"\x01" * 8, ctr + 1, "set_config", {"record": record})
         )
         assert other_board.msg.startswith("bad_mac")  # a MAC made for another board
 
-        # A genuine request once, then the same bytes again (a recorded replay)
-        assert raw_auth(hub, key, uid, ctr + 1, "set_config", {"record": record})["hash"]
-        replay = refusal(
-            lambda: raw_auth(hub, key, uid, ctr + 1, "set_config", {"record": record})
-        )
-        assert replay.code == "unauthorised" and replay.msg.startswith("replay")
-        for _ in range(REPLAYS):  # a recorded request, again and again
-            again = refusal(
-                lambda: raw_auth(hub, key, uid, ctr + 1, "set_config", {"record": record})
-            )
-            assert again.msg.startswith("replay")
+        # Two genuine requests, then the first one again (a recorded replay) ...
+        first = (key, uid, ctr + 1, "set_config", {"record": record})
+        second = (key, uid, ctr + 2, "events_clear", {})
+        assert raw_auth(hub, *first)["repeat"] is False
+        raw_auth(hub, *second)
+        for _ in range(REPLAYS + 1):  # again and again
+            assert refusal(lambda: raw_auth(hub, *first)).msg.startswith("replay")
         soak_counts.add(replays_rejected=REPLAYS + 1)
-        old = refusal(lambda: raw_auth(hub, key, uid, ctr, "events_clear", {}))
+        old = refusal(lambda: raw_auth(hub, key, uid, ctr, "reset", {}))
         assert old.msg.startswith("replay")
-        assert last_log(hub)[2:] == ["auth_refused", {"reason": "replay", "cmd": "events_clear"}]
-        assert hub.status()["counters"]["auth_refused"] >= 4
+        # ... and the last accepted request sent again: not run a second time.
+        assert refusal(lambda: raw_auth(hub, *second)).msg.startswith("repeat")
+        assert hub.status()["counters"]["auth_refused"] - counted == REPLAYS + 5
+        # Refusals are counted, and logged once a minute per reason with how many since.
+        refusals = [e[3]["reason"] for e in hub.all_events(start) if e[2] == "auth_refused"]
+        assert sorted(set(refusals)) == sorted(refusals) and {"replay", "repeat"} <= set(refusals)
 
         # The counter is on flash: after a reset the same request is still a replay.
         hub._ctr = None
         hub.reset()
-        assert hub.auth_info()["ctr"] == ctr + 2  # the set, then the reset itself
-        assert refusal(
-            lambda: raw_auth(hub, key, uid, ctr + 1, "set_config", {"record": record})
-        ).msg.startswith("replay")
+        assert hub.auth_info()["ctr"] == ctr + 3  # the set, the clear, then the reset
+        assert refusal(lambda: raw_auth(hub, *first)).msg.startswith("replay")
         apply(hub, TABLE)
         assert hub.get_config()["hash"] == before
+
+
+def test_a_flood_of_refusals_cannot_push_changes_out_of_the_audit_log(hub_board) -> None:
+    # The review: 140 bad-MAC requests in half a second pushed the configuration-change
+    # alert out of the event log, every refusal a flash write.
+    ensure_agent(hub_board)
+    with AgentClient(hub_board.port, on_console=None) as hub:
+        uid = hub.hello().uid
+        changed = apply(hub, TABLE)["hash"]
+        last = hub.status()["events"]["last_seq"]
+        record = agent_record(TABLE.region("south").config(), TABLE.regulatory)
+        for i in range(FLOOD):
+            refusal(
+                lambda i=i: raw_auth(hub, bytes(32), uid, i + 1, "set_config", {"record": record})
+            )
+        flood = [e[2] for e in hub.all_events(last)]
+        log = hub.all_events()
+        assert hub.status()["counters"]["auth_refused"] >= FLOOD
+    assert flood.count("auth_refused") <= 1  # one record for the whole flood, at most
+    assert [e for e in log if e[2] == 0x8F2A][-1][3]["hash"] == changed
 
 
 def test_the_915_policy_holds_whatever_is_authorised(hub_board: SimBoard) -> None:
@@ -236,18 +256,20 @@ def test_rotation_replaces_the_key_and_the_old_one_stops_working(
 
 
 DAMAGE_COUNTER = """
-with open('data/ctr.bin', 'rb') as f:
-    b = bytearray(f.read())
-b[-1] ^= 0x01
-with open('data/ctr.bin', 'wb') as f:
-    f.write(b)
+for name in {names}:
+    with open('data/' + name, 'rb') as f:
+        b = bytearray(f.read())
+    b[-1] ^= 0x01
+    with open('data/' + name, 'wb') as f:
+        f.write(b)
 """
 
 
-def test_a_damaged_counter_fails_closed_until_the_key_is_provisioned_again(bench) -> None:
+def test_a_damaged_counter_copy_is_survived_and_both_fail_closed(bench) -> None:
     # One changed byte made the counter file read as 0, and a captured older request was
-    # accepted again. Now the board refuses every change, says why, and a deliberate
-    # re-provisioning (new key, counter reset) brings it back.
+    # accepted again. Now the counter is kept twice: with one copy damaged the other holds
+    # (the board says so), with both damaged the board refuses every change and says why,
+    # and a deliberate re-provisioning (new key, counter reset) brings it back.
     from conftest import mpremote
     from dbch.boards.deploy import provision
 
@@ -260,10 +282,21 @@ def test_a_damaged_counter_fails_closed_until_the_key_is_provisioned_again(bench
             ctr = hub.auth_info()["ctr"] + 1
             captured = (key, uid, ctr, "set_config", {"record": record})
             raw_auth(hub, *captured)  # accepted once
-        mpremote(board.port, "exec", DAMAGE_COUNTER)
+            raw_auth(hub, key, uid, ctr + 1, "events_clear", {})  # and a later request
+        mpremote(board.port, "exec", DAMAGE_COUNTER.format(names=["ctr.bin"]))
         board.reset()
         with AgentClient(board.port, on_console=None) as hub:
             hub.wait_ready()
+            assert hub.status()["auth"] == {"counter_copies": 1, "counter_damaged": False}
+            assert refusal(lambda: raw_auth(hub, *captured)).msg.startswith("replay")
+            assert [e for e in hub.all_events() if e[2] == "counter_copy_lost"]
+            assert apply(hub, TABLE)["hash"]  # and an accepted change writes both again
+            assert hub.status()["auth"]["counter_copies"] == 2
+        mpremote(board.port, "exec", DAMAGE_COUNTER.format(names=["ctr.bin", "ctr2.bin"]))
+        board.reset()
+        with AgentClient(board.port, on_console=None) as hub:
+            hub.wait_ready()
+            assert hub.status()["auth"] == {"counter_copies": 0, "counter_damaged": True}
             e = refusal(lambda: raw_auth(hub, *captured))
             assert e.code == "unauthorised" and e.msg.startswith("counter_damaged"), e
             assert hub.auth_info()["ctr"] is None
@@ -272,6 +305,7 @@ def test_a_damaged_counter_fails_closed_until_the_key_is_provisioned_again(bench
         provision(board.port, force=True)
         with AgentClient(board.port, on_console=None) as hub:
             assert hub.auth_info()["ctr"] == 0
+            assert hub.status()["auth"]["counter_copies"] == 2
             assert apply(hub, TABLE)["hash"]
     finally:
         board.stop()

@@ -1,13 +1,14 @@
 # The agent's main loop: read frames from the console, dispatch commands, answer every
 # request with a reply or a typed error, push events, and run periodic duties.
 # Any exception in a handler becomes an error reply; only Ctrl-C (KeyboardInterrupt, which
-# mpremote sends) and SystemExit leave the loop, so the REPL stays reachable.
+# mpremote sends) and SystemExit leave the loop, so the REPL stays reachable, unless the
+# board is locked (lock.py: then Ctrl-C is ignored and main.py resets on any exit).
 from micropython import const
 import binascii
 import gc
 import select
 import sys
-from dbchagent import cbor, link
+from dbchagent import cbor, link, lock
 from dbchagent.errors import AgentError, no_extra
 from dbchagent.link import MARK
 from dbchagent.runtime import Uptime, release
@@ -63,9 +64,11 @@ class Console:
             c = b1[0]
             if c == _CTRL_C:
                 # Ports without a UART receive interrupt (the QEMU twin) pass Ctrl-C on as
-                # data: stop for mpremote as a board's interrupt would. Never inside a
-                # frame: frames are base64.
-                raise KeyboardInterrupt
+                # data: stop for mpremote as a board's interrupt would, unless the board
+                # is locked. Never inside a frame: frames are base64.
+                if not lock.in_force():
+                    raise KeyboardInterrupt
+                dropped += 1
             if c == MARK:
                 n = 0  # a new frame: one cut short before it is dropped
                 self._over = False
@@ -119,6 +122,8 @@ class Agent:
         self._event_seq = 0
         self.wdt = None  # machine.WDT when the deploy asked for the watchdog
         self._tick_failures = 0  # loop passes in a row on which a duty failed
+        self.request_ctr = 0  # the running authorised request's counter (auth.py)
+        self.auth_health = None  # the request counter's copies on flash (auth.py)
 
     def count(self, name, n=1):
         c = self.counters

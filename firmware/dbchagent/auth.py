@@ -1,8 +1,15 @@
-# Who may change the board: requests that change configuration, clear the log, reset or
-# rotate the key travel inside an `auth` request carrying an HMAC-SHA256 over
-# (domain, device unique id, counter, the inner request's bytes) with the per-device bench
-# key. The counter must exceed the last one accepted, which is kept on flash and written
-# before the inner command runs, so a replay is refused even after a power cut.
+# Who may change the board: requests that change configuration, clear the log, reset,
+# lock or unlock, or rotate the key travel inside an `auth` request carrying an
+# HMAC-SHA256 over (domain, device unique id, counter, the inner request's bytes) with the
+# per-device bench key. The counter must exceed the last one accepted, which is kept on
+# flash and written before the inner command runs, so a replay is refused even after a
+# power cut. It is kept twice (two files, each with its SHA-256, written one after the
+# other): a torn write or a damaged copy leaves the other, and the higher valid copy wins,
+# so the counter never goes back; with both copies damaged every change is refused.
+# The last accepted request's identity (its MAC) is kept with the counter: the same
+# request sent again (its reply lost, perhaps to a power cut) is recognised. set_config
+# then answers from the configuration it produced instead of running twice; any other
+# command is refused as a repeat (a captured `unlock` must not work again after a reset).
 # Loaded per request (kept on flash between uses).
 import hashlib
 import machine
@@ -12,9 +19,11 @@ from dbchagent.errors import AgentError, arg
 _DOMAIN = b"dbch-auth-v1"
 _ROTATE = b"dbch-rotate-v1"
 _KEY = "key.bin"
-_CTR = "ctr.bin"
+_CTR = ("ctr.bin", "ctr2.bin")
 _CTR_MAX = 1 << 48
 _CTR_JUMP = 1 << 20  # no host moves the counter this far at once: a larger jump burns it
+# commands whose repeat is answered, not refused: they record the request they ran
+_REPEATABLE = ("set_config",)
 
 
 def hmac_sha256(key, msg):
@@ -57,16 +66,39 @@ def _load_key():
     return body if body is not None and len(body) == 32 else None
 
 
+def counter():
+    # (last counter accepted, its request's identity, good copies). Counter 0 if none was
+    # ever stored; -1 if every copy is damaged: read as 0 it would accept old requests.
+    best, ident, good, damaged = -1, b"", 0, 0
+    for name in _CTR:
+        try:
+            body = store.read(name)
+        except ValueError:
+            damaged += 1
+            continue
+        if body is None:
+            continue
+        if len(body) not in (8, 16):
+            damaged += 1
+            continue
+        good += 1
+        c = int.from_bytes(body[:8], "big")
+        if c > best:
+            best, ident = c, body[8:]
+    if best < 0:
+        best = -1 if damaged else 0
+    return best, ident, good
+
+
 def last_counter():
-    # The last counter accepted: 0 if none was ever stored, -1 if the file is damaged. A
-    # damaged counter fails closed: read as 0 it would accept old requests again.
-    try:
-        body = store.read(_CTR)
-    except ValueError:
-        return -1
-    if body is None:
-        return 0
-    return int.from_bytes(body, "big") if len(body) == 8 else -1
+    return counter()[0]
+
+
+def _store_counter(agent, ctr, ident):
+    body = ctr.to_bytes(8, "big") + ident
+    for name in _CTR:
+        store.write(name, body)
+    agent.auth_health = {"counter_copies": 2, "counter_damaged": False}
 
 
 def message(uid, ctr, inner):
@@ -74,8 +106,12 @@ def message(uid, ctr, inner):
 
 
 def _refuse(agent, reason, cmd, msg):
+    # Anyone on the link can cause these: counted always, logged at most once a minute
+    # per reason (events.py), so refusals cannot wear the flash or flood the log.
     agent.count("auth_refused")
-    agent.log.record("auth_refused", {"reason": reason, "cmd": cmd})
+    n = agent.log.throttle("auth_" + reason)
+    if n >= 0:
+        agent.log.record("auth_refused", {"reason": reason, "cmd": cmd, "since_last": n})
     raise AgentError("unauthorised", "auth", reason + ": " + msg)
 
 
@@ -100,17 +136,40 @@ def auth(agent, args):
         _refuse(agent, "no_key", cmd, "no key provisioned (dbch key provision)")
     if not same(hmac_sha256(key, message(machine.unique_id(), ctr, inner)), mac):
         _refuse(agent, "bad_mac", cmd, "the MAC does not match this board's key")
-    last = last_counter()
+    last, ident = check_counter(agent)
     if last < 0:
         _refuse(agent, "counter_damaged", cmd,
                 "the counter on flash is damaged: re-provision the key (dbch key provision)")
-    if ctr <= last:
+    if ctr == last and same(ident, mac[:8]):
+        if cmd not in _REPEATABLE:
+            _refuse(agent, "repeat", cmd, "request %d was accepted before" % ctr)
+        agent.count("auth_repeats")
+    elif ctr <= last:
         _refuse(agent, "replay", cmd, "counter %d is not above %d" % (ctr, last))
-    if ctr > last + _CTR_JUMP:
+    elif ctr > last + _CTR_JUMP:
         _refuse(agent, "counter_jump", cmd, "counter %d is too far above %d" % (ctr, last))
-    store.write(_CTR, ctr.to_bytes(8, "big"))
+    else:
+        _store_counter(agent, ctr, mac[:8])
     agent.count("auth_ok")
-    return agent.dispatch(cmd, req[1], True)
+    agent.request_ctr = ctr  # the request's identity, for commands that record it
+    try:
+        return agent.dispatch(cmd, req[1], True)
+    finally:
+        agent.request_ctr = 0
+
+
+def check_counter(agent):
+    # At boot and on each use: the counter's health for status (the key id and the
+    # counter itself: auth_info), and an audit record when a copy is found damaged.
+    last, ident, good = counter()
+    health = {"counter_copies": good, "counter_damaged": last < 0}
+    if health != agent.auth_health:
+        agent.auth_health = health
+        if last < 0:
+            agent.log.record("counter_damaged", health, True)
+        elif good < 2 and last > 0:
+            agent.log.record("counter_copy_lost", health, True)
+    return last, ident
 
 
 def auth_info(agent, args):
@@ -130,5 +189,5 @@ def rotate_key(agent, args):
     pad = hmac_sha256(_load_key(), _ROTATE + bytes(machine.unique_id()) + ctr.to_bytes(8, "big"))
     key = bytes(new[i] ^ pad[i] for i in range(32))
     store.write(_KEY, key)
-    agent.log.record("key_rotated", {"key_id": key_id(key)})
+    agent.log.record("key_rotated", {"key_id": key_id(key)}, True)
     return {"key_id": key_id(key)}

@@ -19,16 +19,27 @@ def _text(args, name):
 
 def set_config(agent, args):
     record = arg(args, "record", None, 256)
+    req = agent.request_ctr
+    cfg = agent.config
+    if req and cfg is not None and cfg.req == req:
+        # This very request ran before (auth.py: its reply was lost): answer, don't rerun.
+        agent.count("config_repeats")
+        return _applied(agent, cfg, True)
     from dbchagent import config_check
 
     cfg = config_check.parse(record, _text(args, "table"), _text(args, "region"))
+    cfg.req = req
     # Valid: from here on the new configuration replaces the old one.
     config_check.save(cfg)
     del config_check
     release("dbchagent.config_check")
     agent.use_config(cfg)
-    agent.log.alert(_CONFIG_CHANGED, {"hash": cfg.hash})
-    return {"hash": cfg.hash, "channel": agent.channels.report(),
+    agent.log.alert(_CONFIG_CHANGED, {"hash": cfg.hash, "req": req}, True)
+    return _applied(agent, cfg, False)
+
+
+def _applied(agent, cfg, repeat):
+    return {"hash": cfg.hash, "channel": agent.channels.report(), "repeat": repeat,
             "radio": {"state": agent.ctl.state, "reason": agent.ctl.reason}}
 
 
@@ -127,32 +138,33 @@ def test_tx(agent, args):
 
 
 def events(agent, args):
+    # Both logs (events and audit, events.py) merged in sequence order.
     after = arg(args, "after", 0, 0x7FFFFFFF, 0)
     limit = arg(args, "limit", 1, 50, 20)
-    from dbchagent.events import OLD, CUR, records
+    from dbchagent.events import merged
 
     entries = []
     more = False
-    for name in (OLD, CUR):
-        for rec in records(name):
-            if rec[0] > after:
-                if len(entries) < limit:
-                    entries.append(rec)
-                else:
-                    more = True
+    for rec in merged(after):
+        if len(entries) < limit:
+            entries.append(rec)
+        else:
+            more = True
+            break
     return {"entries": entries, "more": more, "last_seq": agent.log.seq}
 
 
 def events_clear(agent, args):
     import os
     from dbchagent import store
-    from dbchagent.events import OLD, CUR
+    from dbchagent.events import EVENTS
 
-    for name in (CUR, OLD):
+    # The audit log stays: what changed the board is not anyone's to clear.
+    for name in EVENTS:
         try:
             os.remove(store.path(name))
         except OSError:
             pass
     agent.log.size = 0
-    agent.log.record("log_cleared")  # keeps the sequence going across a clear
+    agent.log.record("log_cleared", None, True)  # keeps the sequence going across a clear
     return {"cleared": True}

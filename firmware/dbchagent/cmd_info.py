@@ -49,3 +49,13 @@ def memtest(agent, args):
 def reset(agent, args):
     agent.after_reply = machine.reset
     return {"resetting": True}
+
+
+def crash(agent, args):
+    # Protected: after the reply, an exception leaves the main loop, as a bug would.
+    # Unlocked, the REPL follows; locked, main.py resets the board.
+    def fail():
+        raise RuntimeError("crash requested")
+
+    agent.after_reply = fail
+    return {"crashing": True}

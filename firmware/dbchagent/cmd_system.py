@@ -28,6 +28,11 @@ TABLE = (
     ("test_tx", "dbchagent.cmd_hub", True, ("freq_hz", "size")),
     ("events", "dbchagent.cmd_hub", False, ("after", "limit")),
     ("events_clear", "dbchagent.cmd_hub", True, ()),
+    # locked mode (lock.py): no REPL over the link; unlock lasts until reset unless forget
+    ("lock", "dbchagent.lock", True, ()),
+    ("unlock", "dbchagent.lock", True, ("forget",)),
+    # proves on a bench that a crash of a locked board resets it (docs/security.md)
+    ("crash", "dbchagent.cmd_info", True, ()),
 )
 
 # Firmware version; the content hash is computed at build time (dbch_build.FW_HASH).
@@ -110,11 +115,15 @@ def status(agent, args):
 
 def install(agent, hub=False):
     # Register the system commands, or (hub) the hub's: each as (the function or the
-    # module that serves it, protected, arguments). status is resident; the rest are
-    # loaded per request.
+    # module that serves it, protected, arguments). status and the lock's commands are
+    # resident (the lock's state must outlive a request); the rest are loaded per request.
+    from dbchagent import lock
+
+    resident = {"status": status, "lock": lock.lock, "unlock": lock.unlock}
     if not hub:
         sample_heap()
         agent.tickers.append(heap_tick)
+        agent.status_parts.append(lock.report)
     for name, module, auth, args in TABLE:
         if (module == "dbchagent.cmd_hub") == hub:
-            agent.commands[name] = (status if name == "status" else module, auth, args)
+            agent.commands[name] = (resident.get(name, module), auth, args)

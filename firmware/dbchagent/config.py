@@ -30,6 +30,7 @@ class Config:
         self.max_tx_ddbm = reg[5]
         self.table = table
         self.region = region
+        self.req = 0  # the counter of the authorised request that set it (auth.py)
         self.hash = binascii.hexlify(hashlib.sha256(record).digest()).decode()
         # The enabled channels, worked out once from the mask words (long ints on a 32-bit
         # MCU: every shift of one allocates): as small ints page << 6 | channel, and as

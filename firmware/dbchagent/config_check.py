@@ -72,7 +72,9 @@ _NAME = "config.bin"
 
 
 def save(cfg):
-    store.write(_NAME, cbor.encode([cfg.record, cfg.table, cfg.region]))
+    # with the counter of the authorised request that set it (auth.py: a repeat of that
+    # request is answered from here, not run again)
+    store.write(_NAME, cbor.encode([cfg.record, cfg.table, cfg.region, cfg.req]))
 
 
 def load():
@@ -84,7 +86,9 @@ def load():
     if body is None:
         return None, None
     try:
-        record, table, region = cbor.decode(body)
-        return parse(record, table, region), None
+        stored = cbor.decode(body)
+        cfg = parse(stored[0], stored[1], stored[2])
+        cfg.req = stored[3] if len(stored) > 3 else 0
+        return cfg, None
     except Exception as e:
         return None, "stored configuration rejected (%s)" % (e.args[0] if e.args else e)

@@ -13,7 +13,6 @@ _LBT_FREE_MS = const(5)  # the channel must be free this long (aLBTMinFree)
 _LBT_RETRIES = const(3)
 _BACKOFF_STEPS = const(10)  # random back-off 0..5 ms in 0.5 ms steps
 _OFF_TIME_MS = const(100)  # own off-time after a transmission of up to 1 s
-_LOG_EVERY_MS = const(60000)  # a refusal reason is written to the event log at most this often
 _DISCARDED_DUTY = const(0x8F2C)  # GBCS: message discarded due to duty cycle management
 # Duty-cycle states (duty_cycle.py): -1 unknown, 0 normal, 1 limited, 2 critical, 3 regulated.
 # GBCS alerts: entering Limited/Critical/Regulated 0x8F20/22/24, falling back below them
@@ -38,20 +37,15 @@ class Gate:
         self.log = log
         self.duty_state = 0
         self.last_end = None  # uptime ms when our last transmission ended
-        self._logged = {}  # reason -> (uptime ms of the last log entry, refusals since)
 
     def refuse(self, reason, msg=""):
-        now = self.agent.uptime.now_ms()
         self.agent.count("refused_" + reason)
-        last, n = self._logged.get(reason, (None, 0))
-        if last is None or now - last >= _LOG_EVERY_MS:
-            self._logged[reason] = (now, 0)
+        n = self.log.throttle(reason)  # a reason is logged at most once a minute
+        if n >= 0:
             if reason == "duty_regulated":  # GBCS: message discarded (duty cycle)
                 self.log.alert(_DISCARDED_DUTY, {"discarded_before": n})
             else:
                 self.log.record("refused", {"reason": reason, "msg": msg, "since_last": n})
-        else:
-            self._logged[reason] = (last, n + 1)
         raise Refused(reason, msg)
 
     def update_duty(self, now, quiet=False):

@@ -41,9 +41,19 @@ class Hub(Agent):
         # is answered (status must not say "normal" for a board at its cap).
         self.gate.update_duty(self.uptime.now_ms(), True)
         self.status_parts.append(_status)
-        from dbchagent.cmd_system import install
+        from dbchagent import auth, cmd_system
 
-        install(self, True)
+        cfg = self.config
+        req = 0 if cfg is None else cfg.req
+        if req > self.log.config_req:
+            # A power cut fell between storing a configuration and its audit record: the
+            # record is written now, once (the stored configuration carries its request).
+            self.log.alert(0x8F2A, {"hash": cfg.hash, "req": req, "at_boot": True}, True)
+        self.log.record("reset", {"cause": cmd_system.RESET_CAUSE, "config_req": req}, True)
+        auth.check_counter(self)
+        del auth
+        release("dbchagent.auth")
+        cmd_system.install(self, True)
 
     def use_config(self, cfg):
         # Put a validated configuration into force: radio set up, operating channel kept
@@ -103,5 +113,6 @@ def _status(hub, st):
     st["duty"] = hub.gate.report(hub.uptime.now_ms())
     st["traffic"] = hub.traffic.report() if hub.traffic else None
     st["events"] = {"last_seq": hub.log.seq, "write_errors": hub.log.write_errors}
+    st["auth"] = hub.auth_health
     if cfg is not None and hub.channels.operating is not None:
         st["channel"]["allowed"] = cfg.allows(*hub.channels.operating)

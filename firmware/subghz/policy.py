@@ -3,13 +3,18 @@
 # or a configuration value: lifting it means building different firmware.
 # A carrier is refused when any part of its occupied band (centre +/- HALF_BW_HZ, about
 # 100 kHz for 100 kbps GFSK) touches a masked band.
-MASK_915 = True
-MASKED_BANDS = ((915000000, 921000000),) if MASK_915 else ()
-HALF_BW_HZ = 100000
+# The band edges are const() names with a leading underscore: compiled (frozen or .mpy)
+# they are literals inside masked(), not module variables that code on the board could
+# change at run time. MASKED_BANDS below is a copy for reports and tests only.
+from micropython import const
+
+MASK_915 = const(1)
+_LO_HZ = const(915000000)
+_HI_HZ = const(921000000)
+_HALF_BW_HZ = const(100000)
+HALF_BW_HZ = _HALF_BW_HZ
+MASKED_BANDS = ((_LO_HZ, _HI_HZ),) if MASK_915 else ()
 
 
 def masked(freq_hz):
-    for lo, hi in MASKED_BANDS:
-        if freq_hz + HALF_BW_HZ > lo and freq_hz - HALF_BW_HZ < hi:
-            return True
-    return False
+    return MASK_915 and freq_hz + _HALF_BW_HZ > _LO_HZ and freq_hz - _HALF_BW_HZ < _HI_HZ

@@ -134,6 +134,10 @@ class BoardDef:
     sim: SimTwin
     sources: tuple[str, ...] = ()
     event_log_kb: int = 4  # each of the agent's two event log files (sized by the FS)
+    # The physical unlock (docs/security.md): this pin at this level during reset lifts a
+    # locked board's lock until the next reset. None: only a signed unlock does.
+    unlock_pin: str | None = None
+    unlock_level: int = 0
     path: Path = field(default=Path(), compare=False)
 
     def summary(self) -> dict[str, Any]:
@@ -179,6 +183,7 @@ def parse_board(data: Any, file: str, folder_name: str | None = None) -> BoardDe
             "features",
             "sim",
             "sources",
+            "unlock",
         }
     )
     board_id = f.text("id")
@@ -257,6 +262,9 @@ def parse_board(data: Any, file: str, folder_name: str | None = None) -> BoardDe
     )
     if sim.fs_kb * 1024 // block < 6:
         s.fail("fs_kb", f"littlefs needs at least 6 blocks of {block} bytes")
+    unlock = f.table("unlock", default={})
+    unlock.only({"pin", "level", "note"})
+    unlock_pin = _pin(unlock, "pin") if unlock.has("pin") else None
     return BoardDef(
         id=board_id,
         name=f.text("name"),
@@ -273,6 +281,8 @@ def parse_board(data: Any, file: str, folder_name: str | None = None) -> BoardDe
         sim=sim,
         sources=tuple(str(x) for x in f.array("sources", default=[])),
         event_log_kb=fs.integer("event_log_kb", 1, 64, default=4),
+        unlock_pin=unlock_pin,
+        unlock_level=unlock.integer("level", 0, 1, default=0),
     )
 
 
@@ -351,6 +361,9 @@ def board_module(board: BoardDef, watchdog_ms: int = 0) -> str:
             f"WATCHDOG_MS = {watchdog_ms}",
             f"KEEP_MODULES = {board.heap_kb >= KEEP_MODULES_MIN_HEAP_KB}",
             f"EVENT_LOG_BYTES = {board.event_log_kb * 1024}",
+            "# held at this level during reset, lifts the lock (dbchagent/lock.py)",
+            f"UNLOCK_PIN = {_machine_id(board.unlock_pin) if board.unlock_pin else None!r}",
+            f"UNLOCK_LEVEL = {board.unlock_level}",
             "",
             "",
             "def radio():",

@@ -11,7 +11,9 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
+import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -238,12 +240,36 @@ def _open_mpremote(port: str) -> SerialTransport:
         if "lock" in str(e).lower():
             raise PortBusyError(f"{port}: port in use by another program") from None
         raise TransportError(f"{port}: cannot open: {e}") from None
+    # mpremote reads a pty with no timeout: a board that never answers (a locked one) would
+    # hold deploy for ever. With one, mpremote's own overall timeouts (10 s) apply.
+    t.serial.timeout = 1.0
     try:
-        t.enter_raw_repl(soft_reset=False)
+        with contextlib.redirect_stdout(io.StringIO()):  # mpremote prints what it got
+            t.enter_raw_repl(soft_reset=False)
     except MpTransportError as e:
         t.close()
+        if _locked_agent(port):
+            raise DeployError(LOCKED_HELP.format(port=port)) from None
         raise TransportError(f"{port}: could not reach the MicroPython REPL: {e}") from None
     return t
+
+
+LOCKED_HELP = (
+    "{port}: the board is locked: its agent answers but keeps the REPL closed "
+    "(docs/security.md). `dbch unlock --port {port}` (signed, until the next reset) or "
+    "hold the board's unlock button during a reset, then deploy again"
+)
+
+
+def _locked_agent(port: str) -> bool:
+    """Whether an agent answers on `port` and says it is locked (why the REPL is shut)."""
+    from dbch.link.client import AgentClient
+
+    try:
+        with AgentClient(port, timeout=1.0, retries=1, on_console=None) as hub:
+            return bool((hub.status().get("lock") or {}).get("in_force"))
+    except Exception:  # no agent, or not ours: the REPL error stands
+        return False
 
 
 def deploy(
@@ -357,9 +383,11 @@ def _ensure_key(t: SerialTransport, info: dict, force: bool, say: Progress) -> s
     t.exec("import os\nos.rename('data/key.bin.new', 'data/key.bin')")
     # A new key starts a new count, deliberately: the counter that went with the old key
     # (or a damaged one) is reset to 0, in the agent's store format.
+    # Both copies (dbchagent/auth.py): the higher one would win.
     zero = bytes(8)
-    t.fs_writefile("data/ctr.bin.new", b"DBC1" + hashlib.sha256(zero).digest() + zero)
-    t.exec("import os\nos.rename('data/ctr.bin.new', 'data/ctr.bin')")
+    for name in ("ctr.bin", "ctr2.bin"):
+        t.fs_writefile(f"data/{name}.new", b"DBC1" + hashlib.sha256(zero).digest() + zero)
+        t.exec(f"import os\nos.rename('data/{name}.new', 'data/{name}')")
     say(f"key {key_id(key)} provisioned (kept in {store.path(uid)}); request counter reset")
     return key_id(key)
 

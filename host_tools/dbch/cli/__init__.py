@@ -80,6 +80,14 @@ COMMANDS: dict[str, Command] = {
     "key": Command(
         "keys", a.add_key_args, "the board's bench key that authorises changes: show, provision"
     ),
+    "lock": Command(
+        "keys",
+        a.add_port_and_json_args,
+        "lock the board: no REPL over its link until a signed unlock or its unlock button",
+    ),
+    "unlock": Command(
+        "keys", a.add_unlock_args, "lift the board's lock until its next reset (signed)"
+    ),
     "sim": Command("sim", a.add_sim_args, "simulated boards: start, list, reset, kill, stop"),
     "boards": Command("boards", a.add_boards_args, "board definitions: list, show, validate"),
     "witness": Command(

@@ -29,6 +29,15 @@ def add_port_and_json_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
+def add_unlock_args(p: argparse.ArgumentParser) -> None:
+    add_port_and_json_args(p)
+    p.add_argument(
+        "--forget",
+        action="store_true",
+        help="also remove the stored lock (default: unlocked only until the next reset)",
+    )
+
+
 def add_console_args(p: argparse.ArgumentParser) -> None:
     add_port_arg(p)
     p.add_argument("--seconds", type=float, default=None, help="stop after this long")
@@ -272,7 +281,13 @@ def add_sim_args(p: argparse.ArgumentParser) -> None:
     s.add_argument("--json", action="store_true", help="print JSON")
 
     s = sub.add_parser("reset", help="press the reset button of a simulated board")
-    s.add_argument("id")
+    s.add_argument("id", help="the board's id (dbch sim list)")
+    s.add_argument(
+        "--unlock",
+        action="store_true",
+        help="hold the board's unlock button through the reset: a locked board starts "
+        "unlocked until its next reset (board.json: unlock)",
+    )
 
     s = sub.add_parser("kill", help="cut a simulated board's power at this instant (it restarts)")
     s.add_argument("id")

@@ -40,6 +40,22 @@ def format_status(st: dict[str, Any]) -> str:
         ),
         ("counters", ", ".join(f"{k} {v}" for k, v in sorted(counters.items())) or "none"),
     ]
+    lock = st.get("lock")
+    if lock:
+        text = "locked: no REPL over the link" if lock["in_force"] else "not locked"
+        if lock["stored"] and not lock["in_force"]:
+            text = f"unlocked until the next reset (by {lock['lifted_by']}); the lock is kept"
+        rows.append(("lock", text))
+    auth = st.get("auth")
+    if auth and (auth["counter_damaged"] or auth["counter_copies"] == 1):
+        rows.append(
+            (
+                "request counter",
+                "DAMAGED: every change is refused"
+                if auth["counter_damaged"]
+                else "one of its two copies is damaged",
+            )
+        )
     if "radio" in st:  # the hub's sections
         rows += _hub_rows(st)
     return key_values(rows)

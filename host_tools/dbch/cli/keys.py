@@ -1,4 +1,5 @@
-"""`dbch key show|provision|rotate`: the per-device bench key that authorises changes.
+"""`dbch key show|provision|rotate`: the per-device bench key that authorises changes;
+`dbch lock|unlock`: locked mode (docs/security.md), signed with that key.
 Keys are never printed: only their ids (first 4 bytes of the key's SHA-256)."""
 
 from __future__ import annotations
@@ -62,3 +63,26 @@ def _show(port: str, store: KeyStore, as_json: bool, note: str | None) -> int:
             )
         )
     return 0 if held else 1
+
+
+def do_lock(args: argparse.Namespace) -> int:
+    with AgentClient(resolve_port(args.port)) as hub:
+        return _print_lock(hub.call("lock"), args.json)
+
+
+def do_unlock(args: argparse.Namespace) -> int:
+    with AgentClient(resolve_port(args.port)) as hub:
+        return _print_lock(hub.call("unlock", forget=args.forget), args.json)
+
+
+def _print_lock(state: dict, as_json: bool) -> int:
+    if as_json:
+        print_json(state)
+        return 0
+    if state["in_force"]:
+        print("locked: the link no longer reaches the REPL (docs/security.md)")
+    elif state["stored"]:
+        print(f"unlocked until the next reset (by {state['lifted_by']}); the lock is kept")
+    else:
+        print("unlocked; no lock stored")
+    return 0

@@ -30,8 +30,8 @@ def do_sim(args: argparse.Namespace) -> int:
     elif verb == "list":
         _show([b.info() for b in bench.boards()], args.json)
     elif verb == "reset":
-        bench.board(args.id).reset()
-        print(f"{args.id}: reset")
+        bench.board(args.id).reset(hold_unlock=args.unlock)
+        print(f"{args.id}: reset" + (" with the unlock button held" if args.unlock else ""))
     elif verb == "kill":
         bench.board(args.id).kill()
         print(f"{args.id}: power cut, restarted")

@@ -115,7 +115,14 @@ class Link:
         self.on_console = on_console
         self.events: deque[dict[str, Any]] = deque(maxlen=1000)
         self._seq = seq if seq is not None else random.randint(1, 0xFFFE)
-        self.stats = {"sent": 0, "retries": 0, "stale": 0, "bad_lines": 0, "damaged": 0}
+        self.stats = {
+            "sent": 0,
+            "retries": 0,
+            "stale": 0,
+            "bad_lines": 0,
+            "damaged": 0,
+            "restarts": 0,
+        }
         self.last_reply_line = b""  # raw line of the last reply (sizes for benchmarks)
         self._last_line = b""
 
@@ -142,7 +149,7 @@ class Link:
             self.stats["sent"] += 1
             frame = self._await_reply(seq, timeout)
             if frame is None:
-                continue
+                continue  # lost, or the board restarted (its ready event): send again now
             body = frame.decode_body()
             if frame.kind == KIND_REPLY:
                 return body
@@ -166,6 +173,12 @@ class Link:
             frame = self.read_frame(remaining)
             if frame is None:
                 continue
+            if frame.kind == KIND_EVENT and self.events and self.events[-1].get("ev") == "ready":
+                # The board started again (a power cut or reset) and forgot the request:
+                # retry at once rather than after the whole timeout. A signed request sent
+                # again is recognised by the agent (auth.py), so it never runs twice.
+                self.stats["restarts"] += 1
+                return None
             if frame.kind in (KIND_REPLY, KIND_ERROR):
                 if frame.seq == seq:
                     self.last_reply_line = self._last_line

@@ -14,7 +14,7 @@ from typing import Any
 
 from dbch.errors import ProtocolError
 
-BYTES, INT, TEXT = "bytes", "int", "text"
+BYTES, INT, TEXT, BOOL = "bytes", "int", "text", "bool"
 DEFAULT_TIMEOUT_S = 2.0
 # Commands that write flash and set up the radio answer within this long; a lost reply
 # costs this much before the retry (benches with bad links lower it with the client).
@@ -59,6 +59,12 @@ COMMANDS: dict[str, Command] = {
         Command("test_tx", {"freq_hz": INT, "size": INT}, protected=True, timeout_s=5.0),
         Command("events", {"after": INT, "limit": INT}),
         Command("events_clear", {}, protected=True),
+        # locked mode (docs/security.md): no REPL over the link; unlock lasts until the
+        # next reset unless `forget` also removes the stored lock
+        Command("lock", {}, protected=True, slow=True),
+        Command("unlock", {"forget": BOOL}, protected=True, slow=True),
+        # an exception leaves the agent after the reply: a locked board must reset
+        Command("crash", {}, protected=True),
     )
 }
 
@@ -88,6 +94,7 @@ ERROR_CODES = {
 # ProtocolError naming the field, never a crash further on (a `uid` sent as an integer
 # made `bytes(2**34)`).
 _N = type(None)
+_LOCK = {"stored": (bool,), "in_force": (bool,), "lifted_by": (str, _N)}
 _HEAP = {"total": (int,), "used": (int,), "used_max": (int,), "free": (int,)}
 REPLIES: dict[str, dict[str, tuple[type, ...] | dict]] = {
     "hello": {
@@ -112,7 +119,12 @@ REPLIES: dict[str, dict[str, tuple[type, ...] | dict]] = {
         "radio": (dict, _N),
         "duty": (dict, _N),
         "traffic": (dict, _N),
+        "lock": _LOCK,
+        "auth": {"counter_copies": (int,), "counter_damaged": (bool,)},
     },
+    "set_config": {"hash": (str,), "repeat": (bool,)},
+    "lock": _LOCK,
+    "unlock": _LOCK,
     "get_config": {"configured": (bool,), "fields": (dict,), "regulatory": (dict,)},
     "get_channel": {"page": (int,), "channel": (int,), "freq_hz": (int,), "word": (int,)},
     "auth_info": {"key_id": (bytes, _N), "ctr": (int, _N)},

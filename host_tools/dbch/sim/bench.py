@@ -96,8 +96,14 @@ class SimBoard:
             time.sleep(0.01)
         raise SimError(f"simulated board {self.id} did not restart within {timeout:.0f} s")
 
-    def reset(self, timeout: float = 10.0) -> None:
-        """Hard reset (the reset button): the VM restarts from the flash image."""
+    def reset(self, timeout: float = 10.0, hold_unlock: bool = False) -> None:
+        """Hard reset (the reset button): the VM restarts from the flash image. With
+        `hold_unlock`, the board's unlock button is held through the reset (a locked board
+        starts unlocked until its next reset)."""
+        if hold_unlock:
+            if get_board(self.board).unlock_pin is None:
+                raise SimError(f"{self.board} has no unlock button (board.json: unlock)")
+            self.folder.hold_unlock.touch()
         self._signal_and_wait(signal.SIGHUP, timeout)
 
     def kill(self, timeout: float = 10.0) -> None:

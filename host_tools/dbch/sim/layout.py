@@ -57,6 +57,11 @@ class BoardFolder:
         return self.root / "faults.json"
 
     @property
+    def hold_unlock(self) -> Path:
+        # present: the unlock button is held through the next reset (dbch sim reset --unlock)
+        return self.root / "hold_unlock"
+
+    @property
     def link_stats(self) -> Path:
         return self.root / "link_faults.json"
 

@@ -165,6 +165,9 @@ class Supervisor:
         if self.board.radio.chip == "stm32wl5":
             self.pin_roles.update({"SUBGHZ_NSS": "nss", "SUBGHZ_BUSY": "busy"})
         self.gpio: dict[str, int] = {}
+        self.unlock_pin = self.board.unlock_pin  # the button, released (docs/security.md)
+        if self.unlock_pin is not None:
+            self.gpio[self.unlock_pin] = 1 - self.board.unlock_level
         # A logic analyser on the radio bus: each chip-select-framed transaction's MOSI
         # bytes as one hex line in <board>/spi.log.
         self.trace = open(self.folder.spi_log, "a") if trace_spi else None  # noqa: SIM115
@@ -288,6 +291,7 @@ class Supervisor:
             libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # no VM outlives its board
 
         self.cause = cause
+        self._press_unlock()
         if self.kernel is None:
             cmd = [
                 micropython_executable(),
@@ -390,6 +394,18 @@ class Supervisor:
         self.pending_cause = cause
         self.vm.kill()
         self._vm_exited()
+
+    def _press_unlock(self) -> None:
+        # The unlock button: held through this reset if `dbch sim reset --unlock` asked,
+        # released otherwise (the agent samples it once, at start).
+        if self.unlock_pin is None:
+            return
+        held = self.folder.hold_unlock.exists()
+        self.folder.hold_unlock.unlink(missing_ok=True)
+        level = self.board.unlock_level
+        self.gpio[self.unlock_pin] = level if held else 1 - level
+        if held:
+            self.log(f"reset with the unlock button ({self.unlock_pin}) held")
 
     def _load_faults(self) -> None:
         # Faults a test injects into the radio (stuck_busy, gone, wrong_id, skew_readback);

@@ -111,6 +111,8 @@ def soft_reset():
 class Pin:
     IN = 0
     OUT = 1
+    PULL_UP = 1
+    PULL_DOWN = 2
 
     def __init__(self, id, mode=-1, pull=-1, *, value=None):
         self._name = str(id).encode()
