@@ -11,13 +11,13 @@
 from __future__ import annotations
 
 import ast
-import contextlib
 import hashlib
-import io
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import mpremote.transport_serial
 from mpremote.transport import TransportError as MpTransportError
 from mpremote.transport import TransportExecError
 from mpremote.transport_serial import SerialTransport
@@ -28,6 +28,13 @@ from dbch.boards.mpy import CURRENT_SUB, compile_file, decode_abi
 from dbch.errors import DeployError, PortBusyError, TransportError
 from dbch.link.auth import KeyStore, key_id, new_key
 from dbch.link.client import AgentClient, Hello
+
+# mpremote prints what it received before raising "could not enter raw repl" (a locked
+# board, a board that never answers); our stdout may be JSON, so that goes to the log. A
+# module global rather than contextlib.redirect_stdout, which is process-wide and races
+# when fleets deploy in threads (it once left sys.stdout pointing at a StringIO).
+_log = logging.getLogger("dbch.deploy")
+mpremote.transport_serial.print = lambda *a, **_k: _log.debug("mpremote: %s", a)
 
 # Firmware packages copied under /lib, and the top-level files MicroPython runs by name.
 PACKAGES = ("dbchagent", "subghz")
@@ -244,8 +251,7 @@ def _open_mpremote(port: str) -> SerialTransport:
     # hold deploy for ever. With one, mpremote's own overall timeouts (10 s) apply.
     t.serial.timeout = 1.0
     try:
-        with contextlib.redirect_stdout(io.StringIO()):  # mpremote prints what it got
-            t.enter_raw_repl(soft_reset=False)
+        t.enter_raw_repl(soft_reset=False)
     except MpTransportError as e:
         t.close()
         if _locked_agent(port):
