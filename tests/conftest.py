@@ -191,6 +191,8 @@ class SoakCounts:
         "operations_doubled",
         "replays_rejected",
         "emissions_in_915_921",
+        "flood_seconds",
+        "watchdog_resets_under_flood",
     )
 
     def __init__(self) -> None:

@@ -4,28 +4,31 @@ with the board's key, so they reach the command itself). Whatever arrives: no cr
 hang, a typed error (never `internal`), the configuration and its hash unchanged, and no
 emission in 915-921 MHz seen by the witness.
 
-Bounded here (DBCH_FUZZ_EXAMPLES per strategy, default 120); `make soak` runs thousands."""
+Bounded here (DBCH_FUZZ_EXAMPLES per strategy, default 120; DBCH_FUZZ_BURST frames in the
+burst, on the unix twin only, default 1500); `make soak` runs 100,000 and more."""
 
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Iterator
 
 import cbor2
 import pytest
 from conftest import apply, ensure_agent
-from dbch.errors import DeviceError, TransportError
+from dbch.errors import DeviceError, ProtocolError, TransportError
 from dbch.gbcs import channel_plan as plan
 from dbch.gbcs.tables import get_table
 from dbch.link import spec
 from dbch.link.client import AgentClient
-from dbch.link.frames import KIND_REQUEST, encode_frame
+from dbch.link.frames import KIND_REQUEST, decode_frame, encode_frame
 from dbch.sim.air import read_air_log
 from dbch.sim.bench import SimBoard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 EXAMPLES = int(os.environ.get("DBCH_FUZZ_EXAMPLES", "120"))
+BURST = int(os.environ.get("DBCH_FUZZ_BURST", "1500"))
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -167,3 +170,80 @@ def test_every_command_with_any_arguments(fuzzed: Fuzzed, command: str, data) ->
     if command in ("set_config", "rotate_key") and hub.get_config()["hash"] != fuzzed.hash:
         pytest.fail(f"{command}{args} changed the configuration")
     after_each(fuzzed)
+
+
+def random_cbor(rng: random.Random, depth: int = 0) -> object:
+    """A structured CBOR value: the kinds and edges a decoder must survive."""
+    pick = rng.randrange(10 if depth < 4 else 6)
+    if pick == 0:
+        return rng.choice([0, 1, -1, 23, 24, 255, 256, 2**31, 2**32, 2**63 - 1, -(2**63)])
+    if pick == 1:
+        return rng.randbytes(rng.randrange(40))
+    if pick == 2:
+        return "".join(chr(rng.randrange(32, 0x2FF)) for _ in range(rng.randrange(12)))
+    if pick == 3:
+        return rng.choice([None, True, False, 1.5, float("inf")])
+    if pick == 4:
+        return rng.choice(sorted(spec.COMMANDS))
+    if pick == 5:
+        return cbor2.CBORTag(rng.randrange(300), rng.randrange(10))
+    if pick in (6, 7):
+        return [random_cbor(rng, depth + 1) for _ in range(rng.randrange(5))]
+    return {random_cbor(rng, 4): random_cbor(rng, depth + 1) for _ in range(rng.randrange(5))}
+
+
+def random_line(rng: random.Random, seq: int) -> bytes:
+    """One generated line: a request of a real command with structured arguments, any
+    CBOR, damaged framing, or random bytes."""
+    kind = rng.randrange(5)
+    if kind == 0:
+        command = rng.choice(sorted(COMMANDS))
+        args = {a: random_cbor(rng, 2) for a in COMMANDS[command] if rng.random() < 0.7}
+        return encode_frame(KIND_REQUEST, seq, cbor2.dumps([command, args]))
+    if kind == 1:
+        return encode_frame(rng.choice([1, 1, 2, 3, 9]), seq, cbor2.dumps(random_cbor(rng)))
+    if kind == 2:
+        line = bytearray(encode_frame(KIND_REQUEST, seq, cbor2.dumps(random_cbor(rng))))
+        for _ in range(rng.randrange(1, 4)):  # damaged on the way
+            line[rng.randrange(1, len(line) - 1)] = rng.randrange(0x20, 0x7F)
+        return bytes(line)
+    if kind == 3:
+        return encode_frame(KIND_REQUEST, seq, rng.randbytes(rng.randrange(200)))
+    return bytes(b for b in rng.randbytes(rng.randrange(300)) if b != 0x03) + b"\n"
+
+
+def damaged(line: bytes, seq: int) -> bool:
+    try:
+        return decode_frame(line[1:-1]).seq != seq
+    except ProtocolError:
+        return True
+
+
+def test_a_burst_of_generated_frames(request: pytest.FixtureRequest, soak_counts) -> None:
+    """Frames as fast as the board takes them (a reply or error is awaited for each that
+    asks for one, a liveness check every 100): the volume `make soak` counts, on the
+    Pico's unix twin."""
+    board: SimBoard = request.getfixturevalue("hub_board")
+    ensure_agent(board)
+    rng = random.Random(2018)
+    with AgentClient(board.port, on_console=None) as hub:
+        config_hash = apply(hub, get_table("sec-2018-03"))["hash"]
+        air_start = len(read_air_log(board.bench.folder.air_log, board.id))
+        f = Fuzzed(board, hub, config_hash, air_start)
+        for i in range(BURST):
+            seq = hub.link.next_seq()
+            line = random_line(rng, seq)
+            if line.startswith(b"\x1e") and not damaged(line, seq):
+                f.exchange(line, seq)  # whatever it was, a reply or a typed error comes
+            else:  # random bytes, or a frame damaged on the way: maybe no answer to await
+                f.frames += 1
+                hub.transport.write(line)
+            if i % 100 == 99:
+                after_each(f)
+        after_each(f)
+        hub.call("traffic_stop")
+        assert hub.status()["radio"]["state"] == "ready"
+        air = read_air_log(board.bench.folder.air_log, board.id)[air_start:]
+    masked = [r for r in air if plan.in_masked_band(r["freq_hz"], plan.OCCUPIED_HALF_BW_HZ)]
+    soak_counts.add(frames_fuzzed=f.frames)
+    assert not [r for r in masked if r.get("emitted")]

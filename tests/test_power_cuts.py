@@ -35,6 +35,13 @@ def signed_set(key: bytes, uid: bytes, ctr: int, record: bytes, seq: int) -> byt
     )
 
 
+def signed(key: bytes, uid: bytes, ctr: int, command: str, args: dict, seq: int) -> bytes:
+    inner = cbor2.dumps([command, args])
+    return encode_request(
+        seq, "auth", {"req": inner, "ctr": ctr, "mac": keys.mac(key, uid, ctr, inner)}
+    )
+
+
 def forged_clear(uid: bytes, ctr: int, seq: int) -> bytes:
     inner = cbor2.dumps(["events_clear", {}])
     return encode_request(
@@ -66,10 +73,13 @@ def test_power_cuts_on_the_wl55s_32_bit_twin(bench: Bench, soak_counts) -> None:
 
 
 def cut_trials(board: SimBoard, trials: int, rng: random.Random) -> None:
-    """Cut the power at random instants of signed applies and forged requests."""
+    """Cut the power at random instants of what writes flash: signed applies, forged
+    requests (an event-log append), key rotations, lock and unlock, and boot itself (a
+    second cut while the board starts after the first)."""
+    store = KeyStore()
     with AgentClient(board.port, on_console=None) as hub:
         uid = hub.hello().uid
-        key = KeyStore().find(uid, hub.auth_info()["key_id"])
+        key = store.find(uid, hub.auth_info()["key_id"])
         assert key is not None
         assert hub.apply_config(RECORDS[0])["hash"] == content_hash(RECORDS[0])
         # How long a set takes here, so the cuts land before, inside and after it.
@@ -81,18 +91,41 @@ def cut_trials(board: SimBoard, trials: int, rng: random.Random) -> None:
         window = statistics.median(took) * 1.5
         state = hub.get_config()["hash"]
         ctr = hub.auth_info()["ctr"]
+        locked = hub.status()["lock"]["in_force"]
+        t0 = time.monotonic()
+        hub.reset()
+        boot = time.monotonic() - t0
     outcomes = {"old": 0, "new": 0}
+    kinds = dict.fromkeys(("apply", "forgery", "rotate", "lock", "boot"), 0)
     for trial in range(trials):
         new_record = RECORDS[trial % 2]
+        kind = ("apply", "apply", "forgery", "rotate", "lock", "boot")[trial % 6]
+        kinds[kind] += 1
+        keys_ok, locks_ok, candidates = {key}, {locked}, {state}
         with AgentClient(board.port, on_console=None) as hub:
-            if trial % 4 == 3:  # a forgery: only the log is written
-                hub.transport.write(forged_clear(uid, ctr + 1, hub.link.next_seq()))
-                candidates = {state}
-            else:
-                hub.transport.write(signed_set(key, uid, ctr + 1, new_record, hub.link.next_seq()))
-                candidates = {state, content_hash(new_record)}
+            seq = hub.link.next_seq()
+            if kind == "forgery":  # only the log is written
+                hub.transport.write(forged_clear(uid, ctr + 1, seq))
+            elif kind == "rotate":
+                new_key = keys.new_key()
+                store.add(uid, new_key)  # on the host first, as `dbch key rotate` does
+                pad = keys.rotation_pad(key, uid, ctr + 1)
+                masked = bytes(a ^ b for a, b in zip(new_key, pad, strict=True))
+                args = {"new": masked, "ctr": ctr + 1}
+                hub.transport.write(signed(key, uid, ctr + 1, "rotate_key", args, seq))
+                keys_ok.add(new_key)
+            elif kind == "lock":
+                command, args = ("unlock", {"forget": True}) if locked else ("lock", {})
+                hub.transport.write(signed(key, uid, ctr + 1, command, args, seq))
+                locks_ok.add(not locked)
+            elif kind == "apply" or kind == "boot":
+                hub.transport.write(signed_set(key, uid, ctr + 1, new_record, seq))
+                candidates.add(content_hash(new_record))
             time.sleep(rng.uniform(0, window))
         board.kill()  # the power goes, at that instant, and comes back
+        if kind == "boot":
+            time.sleep(rng.uniform(0, boot))
+            board.kill()  # and goes again while the board starts
         with AgentClient(board.port, on_console=None) as hub:
             hub.wait_ready()
             cfg = hub.get_config()
@@ -103,11 +136,19 @@ def cut_trials(board: SimBoard, trials: int, rng: random.Random) -> None:
         assert st["config_problem"] is None and st["radio"]["state"] == "ready"
         assert info["ctr"] >= ctr, f"trial {trial}: counter went back {ctr} -> {info}"
         assert info["ctr"] <= ctr + 1
+        assert st["auth"] == {"counter_copies": 2, "counter_damaged": False}, st["auth"]
+        key = store.find(uid, info["key_id"])
+        assert key in keys_ok, f"trial {trial}: the board's key is neither old nor new"
+        store.add(uid, key)  # the key the board holds stays current (as `dbch key rotate`)
+        assert st["lock"]["in_force"] in locks_ok and st["lock"]["stored"] in locks_ok
         assert all(len(e) == 4 for e in log)
         outcomes["new" if cfg["hash"] != state else "old"] += 1
-        state, ctr = cfg["hash"], info["ctr"]
-    print("power cuts:", outcomes)
+        state, ctr, locked = cfg["hash"], info["ctr"], st["lock"]["in_force"]
+    print("power cuts:", outcomes, kinds)
     assert outcomes["old"] and outcomes["new"], outcomes  # cuts fell on both sides
+    if locked:  # leave the board as it was found
+        with AgentClient(board.port, on_console=None) as hub:
+            hub.call("unlock", forget=True)
 
 
 def test_an_apply_cut_by_a_power_cut_runs_once_and_the_host_retries_at_once(

@@ -140,17 +140,18 @@ def test_tx(agent, args):
 def events(agent, args):
     # Both logs (events and audit, events.py) merged in sequence order.
     after = arg(args, "after", 0, 0x7FFFFFFF, 0)
-    limit = arg(args, "limit", 1, 50, 20)
+    # a page's decoded records and its reply must fit a small board's fragmented heap:
+    # boards taking 512-byte requests send at most 20 records a page (`more` says so)
+    limit = min(arg(args, "limit", 1, 50, 20), agent.console.max_request // 25)
     from dbchagent.events import merged
 
     entries = []
     more = False
-    for rec in merged(after):
+    for rec in merged(after, limit):
         if len(entries) < limit:
             entries.append(rec)
         else:
             more = True
-            break
     return {"entries": entries, "more": more, "last_seq": agent.log.seq}
 
 

@@ -50,19 +50,29 @@ def _log(names, after):
                 yield rec
 
 
-def merged(after):
-    # Both logs' records above `after` in sequence order, read as they go (small heaps).
-    a = _log(EVENTS, after)
-    b = _log(AUDIT, after)
-    x = next(a, None)
-    y = next(b, None)
-    while x is not None or y is not None:
-        if y is None or (x is not None and x[0] < y[0]):
-            yield x
-            x = next(a, None)
-        else:
-            yield y
-            y = next(b, None)
+def merged(after, limit):
+    # Both logs' records above `after` in sequence order, at most limit + 1 of them. The
+    # audit log's (few) are gathered first, then the event log is read as it goes: one
+    # file open at a time (each holds a block-sized buffer on a small board's heap).
+    audit = []
+    for rec in _log(AUDIT, after):
+        audit.append(rec)
+        if len(audit) > limit:
+            break
+    i = n = 0
+    for rec in _log(EVENTS, after):
+        while i < len(audit) and audit[i][0] < rec[0] and n <= limit:
+            yield audit[i]
+            i += 1
+            n += 1
+        if n > limit:
+            return
+        yield rec
+        n += 1
+    while i < len(audit) and n <= limit:
+        yield audit[i]
+        i += 1
+        n += 1
 
 
 def _size(name):
@@ -84,11 +94,13 @@ class EventLog:
         # The newest configuration change on record (its request's counter): 0x8F2A
         # records and, as those rotate out, each reset record carries it (hub.py).
         self.config_req = 0
-        for rec in merged(0):
-            self.seq = max(self.seq, rec[0])
-            f = rec[3]
-            if type(f) is dict:
-                self.config_req = max(self.config_req, f.get("req", 0), f.get("config_req", 0))
+        for names in (EVENTS, AUDIT):
+            for rec in _log(names, 0):
+                self.seq = max(self.seq, rec[0])
+                f = rec[3]
+                if type(f) is dict:
+                    req = max(f.get("req", 0), f.get("config_req", 0))
+                    self.config_req = max(self.config_req, req)
         self.size = _size(EVENTS[0])
         self.audit_size = _size(AUDIT[0])
 

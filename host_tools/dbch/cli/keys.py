@@ -25,13 +25,28 @@ def do_key(args: argparse.Namespace) -> int:
             uid = hub.hello().uid
             key = new_key()
             store.add(uid, key)  # on the host first: a lost reply must not lose the key
-            res = hub.rotate_key(key)
+            try:
+                res = hub.rotate_key(key)
+            except Exception:
+                _keep_boards_key(hub, store, uid)
+                raise
         got = bytes(res["key_id"]).hex()
         if got != key_id(key):
             progress(f"dbch: the board reports key {got}, expected {key_id(key)}")
             return 1
         return _show(port, store, args.json, f"rotated to key {got}")
     return _show(port, store, args.json, None)
+
+
+def _keep_boards_key(hub: AgentClient, store: KeyStore, uid: bytes) -> None:
+    """After a rotation that failed (a lost reply, a power cut), keep whichever key the
+    board holds current in the store, so repeated failures never push it out."""
+    try:
+        held = store.find(uid, hub.auth_info()["key_id"])
+    except Exception:  # the board is gone: the store keeps both keys as they are
+        return
+    if held is not None:
+        store.add(uid, held)
 
 
 def _show(port: str, store: KeyStore, as_json: bool, note: str | None) -> int:
