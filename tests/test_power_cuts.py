@@ -143,6 +143,10 @@ def cut_trials(board: SimBoard, trials: int, rng: random.Random) -> None:
         assert st["lock"]["in_force"] in locks_ok and st["lock"]["stored"] in locks_ok
         assert all(len(e) == 4 for e in log)
         outcomes["new" if cfg["hash"] != state else "old"] += 1
+        if kind == "apply":
+            # The window follows the commit point (a loaded machine slows the board more
+            # than the host's clock): longer after a cut that fell before it, shorter after.
+            window *= 1.15 if cfg["hash"] == state else 0.9
         state, ctr, locked = cfg["hash"], info["ctr"], st["lock"]["in_force"]
     print("power cuts:", outcomes, kinds)
     assert outcomes["old"] and outcomes["new"], outcomes  # cuts fell on both sides
