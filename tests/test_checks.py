@@ -18,7 +18,7 @@ from conftest import apply, ensure_agent, mpremote, start_deployed, table_varian
 from dbch.checks.views import run_check
 from dbch.errors import PortBusyError, TransportError
 from dbch.gbcs import channel_plan as plan
-from dbch.gbcs.subghz_config import agent_record, content_hash
+from dbch.gbcs.subghz_config import SubGhzConfig, agent_record, content_hash
 from dbch.gbcs.tables import get_table
 from dbch.link.client import AgentClient
 from dbch.link.serve_port import PortServer
@@ -40,6 +40,7 @@ RECORD_KEYS = {
     "table_hash",
     "region",
     "fw_hash",
+    "mode",
     "board",
     "time",
 }
@@ -387,3 +388,22 @@ def test_looser_regulatory_limits_and_off_channel_tuning_fail_naming_the_field()
     cfg["configured"] = False
     bad = {r.check for r in run_check(TABLE, "north", cfg, st, None, "b").failures}
     assert "config.configured" in bad
+
+
+def test_a_narrower_board_fails_conform_and_passes_comply(good_board: SimBoard) -> None:
+    # The review: a board enabling only page 28 channel 5 (everything else the table's)
+    # passed `check` with exit 0, "every field within its rule". A supplier proving hubs
+    # "appropriately configured" asks whether the board holds the table's values.
+    narrow = SubGhzConfig(
+        **{**TABLE.region("north").config().as_dict(), "page28": plan.mask_word(28, [5])}
+    )
+    with AgentClient(good_board.port, on_console=None) as hub:
+        hub.apply_config(agent_record(narrow, TABLE.regulatory), TABLE.id, "north")
+    rc, records = check(good_board)
+    bad = failed(records)
+    assert rc == 1 and set(bad) == {"config.page28", "config.hash"}, bad
+    assert "in the table but not enabled" in bad["config.page28"]["reason"]
+    assert {r["mode"] for r in records} == {"conform"}
+    rc, records = check(good_board, "--mode", "comply")
+    assert rc == 0, failed(records)
+    assert {r["mode"] for r in records} == {"comply"}

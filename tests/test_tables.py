@@ -251,3 +251,18 @@ def test_gbcs_and_duis_cli(tmp_path: Path) -> None:
     broken.write_text("<sr:Request")
     out = dbch("duis", "import", str(broken))
     assert out.returncode == 2 and "malformed XML" in out.stderr
+
+
+def test_conform_mode_fails_a_difference_from_a_placeholder_and_says_so() -> None:
+    t = get_table("sec-2018-03")
+    cfg = t.region("north").config().as_dict()
+    field = "max_channel_changes_per_week"  # a placeholder in the shipped table
+    req = t.region("north").requirements[field]
+    assert req.placeholder and req.rule == "at_most"
+    other = {**cfg, field: req.value - 1}  # narrower: within the rule, not the table's
+    conform = {r.field: r for r in compare(t, "north", other)}[field]
+    assert conform.passed is False and "placeholder" in conform.reason
+    comply = {r.field: r for r in compare(t, "north", other, "comply")}[field]
+    assert comply.passed is True and comply.rule == req.rule  # the table's own rule
+    with pytest.raises(ValueError, match="conform, comply"):
+        compare(t, "north", other, "agree")

@@ -63,6 +63,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--dbch-region", default="north", choices=REGIONS, help="CSP region (default: north)"
     )
     g.addoption(
+        "--dbch-mode",
+        default="conform",
+        choices=("conform", "comply"),
+        help="what a check asks: conform (default: the table's values) or comply (within "
+        "its rules)",
+    )
+    g.addoption(
         "--dbch-evidence",
         metavar="FILE",
         help="evidence JSON (default: next to --junitxml as NAME.evidence.json, "
@@ -174,6 +181,7 @@ def dbch_hub(dbch_target: Target) -> Iterator[AgentClient]:
 class TableChoice:
     table: TableVersion
     region: str
+    mode: str = "conform"  # conform or comply (gbcs/compare.py)
 
 
 @pytest.fixture(scope="session")
@@ -186,7 +194,9 @@ def dbch_table(request: pytest.FixtureRequest) -> TableChoice:
         if not live:
             raise pytest.UsageError("no table version is in force: give --dbch-table")
         table = live[-1]
-    return TableChoice(table, request.config.getoption("dbch_region"))
+    return TableChoice(
+        table, request.config.getoption("dbch_region"), request.config.getoption("dbch_mode")
+    )
 
 
 # --- evidence ----------------------------------------------------------------------------
@@ -252,4 +262,5 @@ def check_now(hub: AgentClient, target: Target, choice: TableChoice) -> CheckRep
         choice.region,
         target.emissions(HOUR_S),
         target.name,
+        choice.mode,
     )

@@ -16,6 +16,11 @@ from dbch.checks.fleet import Outcome
 from dbch.checks.views import CheckReport
 from dbch.gbcs import channel_plan as plan
 
+MODE_TEXT = {
+    "conform": "every field equals the table's value for the region",
+    "comply": "every field within the table's rules",
+}
+
 
 def records(reports: Iterable[CheckReport]) -> list[dict[str, Any]]:
     return [r.as_dict() for rep in reports for r in rep.records]
@@ -33,7 +38,7 @@ def write_junit(path: Path, reports: Iterable[CheckReport]) -> None:
         suite = ET.SubElement(
             suites,
             "testsuite",
-            name=f"{rep.board} {rep.table.id} {rep.region}",
+            name=f"{rep.board} {rep.table.id} {rep.region} {rep.mode}",
             tests=str(len(rep.records)),
             failures=str(len(rep.failures)),
             skipped=str(sum(r.result in ("unchecked", "n/a") for r in rep.records)),
@@ -152,10 +157,18 @@ def render_html(reports: list[CheckReport]) -> str:
         body.append(
             f'<h2>{html.escape(rep.board)}: <span class="{cls}">{rep.result}</span>'
             f"</h2><p>Table <b>{html.escape(rep.table.id)}</b> "
-            f"({html.escape(rep.table.title)}), region <b>{rep.region}</b>. "
+            f"({html.escape(rep.table.title)}), region <b>{rep.region}</b>, question "
+            f"<b>{rep.mode}</b> ({MODE_TEXT[rep.mode]}). "
             f"{len(rep.failures)} failed, {len(rep.unchecked)} unchecked of "
             f"{len(rep.records)} checks.</p>"
         )
+        placeholders = rep.table.placeholders()
+        if placeholders:  # next to the verdict: nobody should mistake it for SEC evidence
+            body.append(
+                f'<p class="fail">{len(placeholders)} of this table\'s values are placeholders '
+                "(no public source gives them): checks against them prove agreement with "
+                "the file, not with the SEC.</p>"
+            )
         body.append(
             '<div class="legend"><span><i class="sw" style="background:#34a853"></i>'
             'allowed</span><span><i class="sw" style="background:#c8c8c8"></i>not '
@@ -179,13 +192,6 @@ def render_html(reports: list[CheckReport]) -> str:
             "<table><tr><th>view</th><th>check</th><th>result</th><th>value</th>"
             "<th>limit</th><th>rule</th><th>reason</th></tr>" + rows + "</table>"
         )
-        placeholders = rep.table.placeholders()
-        if placeholders:
-            body.append(
-                f"<p>{len(placeholders)} table values are placeholders (no public "
-                "source gives them); checks against them prove agreement with the "
-                "file, not with the SEC.</p>"
-            )
         first = rep.records[0] if rep.records else None
         if first is not None:
             body.append(

@@ -53,6 +53,7 @@ class Evidence:
     fw_hash: str | None = None
     board: str = ""
     time: str = ""
+    mode: str = ""  # the question asked: conform or comply (gbcs/compare.py)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,6 +66,7 @@ class CheckReport:
     region: str
     records: list[Evidence]
     context: dict[str, Any]  # what was read: config, status, emissions (for reports)
+    mode: str = "conform"  # the question asked (gbcs/compare.py MODES)
 
     @property
     def failures(self) -> list[Evidence]:
@@ -96,8 +98,11 @@ def _rec(
     return Evidence(check, view, field, value, limit, unit, rule, result, reason)
 
 
-def config_view(table: TableVersion, region: str, cfg: dict[str, Any]) -> list[Evidence]:
-    """The configuration the agent reports, against the table region."""
+def config_view(
+    table: TableVersion, region: str, cfg: dict[str, Any], mode: str = "conform"
+) -> list[Evidence]:
+    """The configuration the agent reports, against the table region: equal to the table's
+    values (conform) or within its rules (comply)."""
     if not cfg.get("configured"):
         return [
             _rec(
@@ -113,7 +118,7 @@ def config_view(table: TableVersion, region: str, cfg: dict[str, Any]) -> list[E
             )
         ]
     out = []
-    for r in compare(table, region, cfg.get("fields", {})):
+    for r in compare(table, region, cfg.get("fields", {}), mode):
         out.append(
             Evidence(
                 f"config.{r.field}",
@@ -124,29 +129,31 @@ def config_view(table: TableVersion, region: str, cfg: dict[str, Any]) -> list[E
                 r.unit,
                 r.rule,
                 {True: "pass", False: "fail", None: "unchecked"}[r.passed],
-                r.reason + (" (placeholder value)" if r.placeholder else ""),
+                r.reason + (" (placeholder value)" if r.placeholder and r.passed else ""),
             )
         )
     out += regulatory_view(table, cfg.get("regulatory") or {})
     expected = content_hash(agent_record(table.region(region).config(), table.regulatory))
     same = cfg.get("hash") == expected
     conforming = all(r.result == "pass" for r in out)
-    out.append(
-        _rec(
-            "config",
-            "config.hash",
-            "hash",
-            cfg.get("hash"),
-            expected,
-            "sha256",
-            "equal, or every field within its rule",
-            same or conforming,
+    if mode == "conform":
+        rule, ok = "equal", same
+        why = (
+            "identical to the table's record"
+            if same
+            else "differs from the table's record (see the fields for what)"
+        )
+    else:
+        rule, ok = "equal, or every field within its rule", same or conforming
+        why = (
             "identical to the table's record"
             if same
             else "differs from the table's record, but every field is within its rule"
             if conforming
-            else "differs from the table's record (see the fields for what)",
+            else "differs from the table's record (see the fields for what)"
         )
+    out.append(
+        _rec("config", "config.hash", "hash", cfg.get("hash"), expected, "sha256", rule, ok, why)
     )
     return out
 
@@ -475,25 +482,33 @@ def run_check(
     status: dict[str, Any],
     emissions: Iterable[dict[str, Any]] | None,
     board: str,
+    mode: str = "conform",
 ) -> CheckReport:
-    """The pure part of `dbch check`: everything read from the board goes in as values."""
+    """The pure part of `dbch check`: everything read from the board goes in as values.
+    `mode`: conform (the table's values) or comply (within its rules)."""
     emissions = list(emissions) if emissions is not None else None
-    records = config_view(table, region, cfg) + radio_view(table, region, status)
+    records = config_view(table, region, cfg, mode) + radio_view(table, region, status)
     records += witness_view(table, region, emissions)
     stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     table_hash = content_hash(agent_record(table.region(region).config(), table.regulatory))
     fw = (status.get("fw") or {}).get("hash")
     for r in records:
-        r.table, r.table_hash, r.region, r.fw_hash, r.board, r.time = (
+        r.table, r.table_hash, r.region, r.fw_hash, r.board, r.time, r.mode = (
             table.id,
             table_hash,
             region,
             fw,
             board,
             stamp,
+            mode,
         )
     return CheckReport(
-        board, table, region, records, {"config": cfg, "status": status, "emissions": emissions}
+        board,
+        table,
+        region,
+        records,
+        {"config": cfg, "status": status, "emissions": emissions},
+        mode,
     )
 
 
@@ -503,6 +518,7 @@ def check_client(
     region: str,
     emissions: Iterable[dict[str, Any]] | None,
     name: str | None = None,
+    mode: str = "conform",
 ) -> CheckReport:
     """Check the agent behind an open connection; `emissions`: the witness's records for
     this board, or None where there is no witness (real hardware)."""
@@ -510,15 +526,19 @@ def check_client(
     cfg = hub.get_config()
     status = hub.status()
     label = f"{name or hub.port} ({hello.board}, uid {hello.uid.hex()})"
-    return run_check(table, region, cfg, status, emissions, label)
+    return run_check(table, region, cfg, status, emissions, label, mode)
 
 
 def check_target(
-    target: Target, table: TableVersion, region: str, since_s: float | None = HOUR_S
+    target: Target,
+    table: TableVersion,
+    region: str,
+    since_s: float | None = HOUR_S,
+    mode: str = "conform",
 ) -> CheckReport:
     """Read a board (and the witness, where its bench has one) and check it. `since_s`: how
     far back the witness looks, in bench seconds (None: everything it saw)."""
     from dbch.link.client import AgentClient
 
     with AgentClient(target.port, on_console=None) as hub:
-        return check_client(hub, table, region, target.emissions(since_s), target.name)
+        return check_client(hub, table, region, target.emissions(since_s), target.name, mode)

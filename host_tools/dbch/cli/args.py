@@ -129,6 +129,13 @@ def _add_evidence_args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="the witness looks at everything the board ever emitted",
     )
+    p.add_argument(
+        "--mode",
+        choices=("conform", "comply"),
+        default="conform",
+        help="conform (default): every GBCS field equals the table's value for the region; "
+        "comply: every field within the table's rules (a board configured more narrowly)",
+    )
 
 
 def add_check_args(p: argparse.ArgumentParser) -> None:

@@ -30,7 +30,8 @@ def do_check(args: argparse.Namespace) -> int:
     if not args.port:
         raise DbchError("no port given: use --port (or set DBCH_PORT)")
     target = lab.target_for_port(args.port, witness_id=args.witness)
-    report = check_target(target, table, args.region, None if args.whole_air_log else args.since)
+    since = None if args.whole_air_log else args.since
+    report = check_target(target, table, args.region, since, args.mode)
     _write_reports([report], args.junit, args.html)
     if args.json:
         print_json(evidence.records([report]))
@@ -118,7 +119,7 @@ def do_fleet(args: argparse.Namespace) -> int:
         return ("pass" if ok else "fail"), detail, {**res, "expected_hash": expected}
 
     def check_one(t: Target) -> tuple[str, str, Any]:
-        rep = check_target(t, table, region_of(t), since)
+        rep = check_target(t, table, region_of(t), since, args.mode)
         failed = ", ".join(f.check for f in rep.failures[:3])
         detail = (
             f"{len(rep.records)} checks passed"

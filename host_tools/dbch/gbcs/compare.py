@@ -1,7 +1,14 @@
 """Comparing a device's configuration with a table: a pure function, one result per field.
 
-    results = compare(table, "north", device_config)
+    results = compare(table, "north", device_config)           # mode "conform"
+    results = compare(table, "north", device_config, "comply")
     all(r.passed for r in results)
+
+Two questions (MODES): **conform**, the default: every GBCS field equals the value the
+table gives for the region (what a DBCH04 built from the table would set), which is what
+"appropriately configured" means for a supplier; **comply**: every field is within the
+table's rule (channels a subset of those allowed, thresholds at most / at least), for
+boards deliberately configured more narrowly.
 
 A field the device did not report is a result with passed=None (could not be checked),
 never a pass. Later checks (dbch check, evidence reports) are built on this.
@@ -72,18 +79,43 @@ def channel_list(page: int, chans: list[int]) -> str:
     return f"page {page} channels {plan.format_channels(chans)} ({span} MHz)"
 
 
+MODES = ("conform", "comply")
+
+
+def _channels_differ(want: int, got: int, page: int) -> str:
+    """Which channels a mask word enables beyond the table's, and which it leaves out."""
+    try:
+        _, have = plan.decode_word(got, page)
+        _, allowed = plan.decode_word(want)
+    except plan.ChannelPlanError as e:
+        return f": not a valid mask ({e})"
+    extra, missing = sorted(set(have) - set(allowed)), sorted(set(allowed) - set(have))
+    parts = [f"{channel_list(page, extra)} enabled but not in the table"] if extra else []
+    parts += [f"{channel_list(page, missing)} in the table but not enabled"] if missing else []
+    return ": " + "; ".join(parts) if parts else ""
+
+
 @functools.lru_cache(maxsize=4096)
-def _check(req: Requirement, actual: int | None) -> FieldResult:
+def _check(req: Requirement, actual: int | None, mode: str = "conform") -> FieldResult:
     spec = req.spec
+    rule = "equal" if mode == "conform" else req.rule
 
     def result(passed: bool | None, reason: str) -> FieldResult:
+        if passed is False and req.placeholder:
+            reason += f"; the table's value is a placeholder ({req.placeholder})"
         return FieldResult(
-            req.field, req.value, actual, req.rule, passed, reason, spec.unit, req.placeholder
+            req.field, req.value, actual, rule, passed, reason, spec.unit, req.placeholder
         )
 
     if actual is None:
         return result(None, "not reported by the device: cannot be checked")
     want, got = describe(req.field, req.value), describe(req.field, actual)
+    if mode == "conform":
+        ok = actual == req.value
+        why = f"{got} {'equals' if ok else 'differs from'} the table's {want}"
+        if not ok and spec.page is not None:
+            why += _channels_differ(req.value, actual, spec.page)
+        return result(ok, why)
     if req.rule == "subset":
         try:
             page, have = plan.decode_word(actual, spec.page)
@@ -109,12 +141,17 @@ def _check(req: Requirement, actual: int | None) -> FieldResult:
 
 
 def compare(
-    table: TableVersion, region: str, config: SubGhzConfig | dict[str, int | None]
+    table: TableVersion,
+    region: str,
+    config: SubGhzConfig | dict[str, int | None],
+    mode: str = "conform",
 ) -> list[FieldResult]:
-    """One result per GBCS field, in GBCS order."""
+    """One result per GBCS field, in GBCS order; `mode` one of MODES."""
+    if mode not in MODES:
+        raise ValueError(f"mode {mode!r}: one of {', '.join(MODES)}")
     values = config.as_dict() if isinstance(config, SubGhzConfig) else config
     reqs = table.region(region).requirements
-    return [_check(reqs[f.key], values.get(f.key)) for f in FIELDS]
+    return [_check(reqs[f.key], values.get(f.key), mode) for f in FIELDS]
 
 
 def conforms(results: list[FieldResult]) -> bool:

@@ -218,7 +218,8 @@ def impact(
             )
         if region not in REGIONS:
             raise TableError(rec.file, "region", f"{rec.name}: unknown region {region!r}")
-        old_res = compare(old, region, rec.config)
-        new_res = compare(new, region, rec.config)
+        # whether each version's rules allow the device (a narrower board is not affected)
+        old_res = compare(old, region, rec.config, "comply")
+        new_res = compare(new, region, rec.config, "comply")
         out.append(Impact(rec, region, conforms(old_res), conforms(new_res), tuple(new_res)))
     return out
