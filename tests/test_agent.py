@@ -325,3 +325,33 @@ def test_the_wl55_twin_runs_boot_apply_scan_traffic_and_status(small_board) -> N
         st = hub.status()
         assert st["duty"]["usage_ms"] > 0 and st["radio"]["state"] == "ready"
         assert st["heap"]["used_max"] <= st["heap"]["total"]
+
+
+def test_the_cap_is_the_carriers_page_not_the_operating_channels(bench, tmp_path) -> None:
+    # The review: a test frame on page 30 (cap 90 s) while operating on page 28 (cap
+    # 100 s) was checked against 100 s. Caps here 1.0 s (page 28) and 0.5 s (page 30):
+    # usage brought just below 0.5 s, then one frame each way.
+    table = table_variant(
+        tmp_path,
+        "two-caps",
+        normal_limited_threshold="normal_limited_threshold = 0",
+        limited_critical_threshold="limited_critical_threshold = 1",
+        cap_s_per_hour="cap_s_per_hour = { page28 = 1.0, page29 = 1.0, page30 = 0.5, "
+        "page31 = 1.0 }",
+    )
+    board = start_deployed(bench)
+    try:
+        with AgentClient(board.port, on_console=None) as hub:
+            apply(hub, table)
+            assert hub.get_channel()["page"] == 28
+            assert hub.test_tx(plan.centre_hz(28, 5))["sent"]
+            frame_ms = hub.status()["duty"]["usage_ms"]  # one test frame, as counted
+            while hub.status()["duty"]["usage_ms"] + frame_ms <= 500:
+                assert hub.test_tx(plan.centre_hz(28, 5))["sent"]
+            used = hub.status()["duty"]["usage_ms"]
+            assert 500 - frame_ms < used <= 500
+            page30 = hub.test_tx(plan.centre_hz(30, 35))
+            assert page30 == {"sent": False, "refused": "duty_regulated"}, used
+            assert hub.test_tx(plan.centre_hz(28, 5))["sent"]  # page 28's cap is 1.0 s
+    finally:
+        board.stop()

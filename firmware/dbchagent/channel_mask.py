@@ -52,6 +52,17 @@ def nearest(freq_hz, tolerance_hz):
     return off + ch if -tolerance_hz <= d <= tolerance_hz else -1
 
 
+def page_of(index):
+    # the page of a channel as nearest() numbers it; -1 for none
+    if index < 0:
+        return -1
+    if index >= 64:
+        return 31
+    if index <= 26:
+        return 28
+    return 30 if 35 <= index <= 61 else 29
+
+
 def enabled(word):
     # [(page, channel), ...] of a mask word
     page = word >> 27

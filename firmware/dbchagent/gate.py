@@ -7,6 +7,7 @@
 from micropython import const
 import random
 import time
+from dbchagent import channel_mask
 from subghz import core, policy
 
 _LBT_FREE_MS = const(5)  # the channel must be free this long (aLBTMinFree)
@@ -78,10 +79,10 @@ class Gate:
         if state == _UNKNOWN:
             self.refuse("duty_unknown", self.duty.problem or "duty-cycle state unknown")
         air_ms = (airtime_us + 999) // 1000
-        op = self.agent.channels.operating
         used = self.duty.usage_ms()
-        if state == _REGULATED or used + air_ms > cfg.cap_ms(op[0]):
-            self.refuse("duty_regulated", "%d ms used this hour" % used)
+        cap = self._cap_ms(cfg, radio.freq_hz)
+        if state == _REGULATED or used + air_ms > cap:
+            self.refuse("duty_regulated", "%d ms used this hour (cap %d ms)" % (used, cap))
         if self.last_end is not None:
             wait = self.last_end + _OFF_TIME_MS - now
             if wait > 0:
@@ -90,6 +91,15 @@ class Gate:
             self.refuse("channel_busy", "LBT: channel not free")
         if not self.duty.reserve(air_ms, self.agent.uptime.now_ms()):  # after the waits
             self.refuse("duty_unknown", self.duty.problem or "reservation not stored")
+
+    def _cap_ms(self, cfg, freq_hz):
+        # The regulated cap of the page of the carrier about to be sent (a test frame on
+        # page 30 meets page 30's cap, whatever the operating channel). Usage is one total
+        # over every page (docs/agent.md, "Duty cycle"): never less than any page's own.
+        page = channel_mask.page_of(channel_mask.nearest(freq_hz, core.FREQ_TOL))
+        if page < 0:  # no channel: the smallest cap (last() refuses it anyway)
+            return min(cfg.caps)
+        return cfg.cap_ms(page)
 
     def _clear(self, radio, threshold):
         # Listen before talk: free for 5 ms below the threshold; random back-off; retries.
