@@ -266,3 +266,39 @@ def test_conform_mode_fails_a_difference_from_a_placeholder_and_says_so() -> Non
     assert comply.passed is True and comply.rule == req.rule  # the table's own rule
     with pytest.raises(ValueError, match="conform, comply"):
         compare(t, "north", other, "agree")
+
+
+def test_impact_takes_the_records_config_and_status_write(hub_board, tmp_path: Path) -> None:
+    # The review: `config --json` records were refused ("record holds no configuration");
+    # `status --json` records lost their region and, with --region, boards were said to
+    # "already not conform" to the table they run.
+    from conftest import apply, ensure_agent, table_variant
+    from dbch.link.client import AgentClient
+
+    old = get_table("sec-2018-03")
+    stricter = table_variant(
+        tmp_path, "sec-2099-01", max_channel_changes_per_week="max_channel_changes_per_week = 3"
+    )
+    new = str(tmp_path / "sec-2099-01.toml")
+    ensure_agent(hub_board)
+    with AgentClient(hub_board.port, on_console=None) as hub:
+        apply(hub, old)
+    port = f"sim:{hub_board.id}"
+    records = tmp_path / "saved"
+    records.mkdir()
+    for kind in ("config", "status"):
+        out = dbch(kind, "--port", port, "--json")
+        assert out.returncode == 0, out.stderr
+        (records / f"{kind}.json").write_text(out.stdout)
+    unknown = json.loads(dbch("status", "--port", port, "--json").stdout)
+    unknown["config"]["hash"] = "0" * 64  # a configuration neither version sets
+    (records / "other.json").write_text(json.dumps(unknown))
+    assert stricter.id == "sec-2099-01"
+    out = dbch("tables", "impact", old.id, new, "--status", str(records), "--json")
+    assert out.returncode == 1, out.stderr
+    devices = {Path(d["file"]).stem: d for d in json.loads(out.stdout)["devices"]}
+    for kind in ("config", "status"):
+        assert devices[kind]["region"] == "north" and devices[kind]["left_out"] is True
+    assert devices["other"]["cannot_be_checked"] is True and not devices["other"]["left_out"]
+    text = dbch("tables", "impact", old.id, new, "--status", str(records)).stdout
+    assert "1 cannot be checked" in text and "already did not conform" not in text

@@ -100,3 +100,31 @@ def test_the_protocol_doc_lists_every_command_and_code() -> None:
     # and nothing documented as a command or code that the contract lacks
     events = {"ready", "alert", "refused", "traffic_progress", "traffic_done", "log_cleared"}
     assert documented - events - {"fault"} <= set(spec.COMMANDS) | set(spec.ERROR_CODES)
+
+
+def _firmware_ranges() -> dict[str, dict[str, tuple[int, int]]]:
+    """command -> {argument: (lo, hi)} from each handler's `arg(args, NAME, LO, HI)` calls
+    whose bounds are literal numbers (the firmware's own checks)."""
+    out: dict[str, dict[str, tuple[int, int]]] = {}
+    for path in (ROOT / "firmware" / "dbchagent").glob("*.py"):
+        for fn in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(fn, ast.FunctionDef) or fn.name not in spec.COMMANDS:
+                continue
+            for node in ast.walk(fn):
+                if not (isinstance(node, ast.Call) and getattr(node.func, "id", "") == "arg"):
+                    continue
+                name, lo, hi = node.args[1], node.args[2], node.args[3]
+                if any(isinstance(n, ast.Name) for b in (lo, hi) for n in ast.walk(b)):
+                    continue  # a named bound (the counter's): not a plain range
+                if isinstance(lo, ast.Constant) and lo.value is None:
+                    continue  # bytes of at most HI octets
+                bounds = (eval(ast.unparse(lo)), eval(ast.unparse(hi)))  # noqa: S307
+                out.setdefault(fn.name, {})[name.value] = bounds
+    return out
+
+
+def test_argument_ranges_are_the_same_on_both_sides() -> None:
+    # The host refuses an out-of-range value before touching a port (exit 2) only if its
+    # ranges are the agent's: `--frames -1` once went to the board and came back refused.
+    host = {n: dict(c.ranges) for n, c in spec.COMMANDS.items() if c.ranges}
+    assert host == _firmware_ranges()

@@ -13,6 +13,10 @@ class TransportError(DbchError):
     """The port could not be opened, went away, or did not answer in time."""
 
 
+class AtReplError(TransportError):
+    """The board answers at the MicroPython REPL: its agent is not running."""
+
+
 class PortBusyError(TransportError):
     """Another program holds the port (e.g. a second `dbch` run)."""
 

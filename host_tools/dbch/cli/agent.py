@@ -176,7 +176,7 @@ def do_traffic(args: argparse.Namespace) -> int:
 
 
 def do_test_tx(args: argparse.Namespace) -> int:
-    freq = plan.parse_frequency(args.freq)
+    freq = args.freq  # parsed by cli/args.py
     with AgentClient(resolve_port(args.port)) as hub:
         res = hub.test_tx(freq, args.size)
     if res["sent"]:

@@ -6,10 +6,45 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from dbch.boards import DEFAULT_BOARD
 from dbch.gbcs.regions import HOUR_S, REGIONS
+from dbch.link.spec import COMMANDS as WIRE
+
+
+# --- argument types: a bad value is refused here (exit 2) before any port is touched ---
+def wire_range(command: str, name: str) -> Callable[[str], int]:
+    """A whole number within the range the agent takes for `command`'s `name` argument."""
+    lo, hi = WIRE[command].ranges[name]
+    return at_least(lo, hi)
+
+
+def at_least(lo: int, hi: int | None = None) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < lo or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(
+                f"{value} is outside {lo}..{hi}" if hi is not None else f"{value} is below {lo}"
+            )
+        return value
+
+    parse.__name__ = "number"  # argparse names the type in its message
+    return parse
+
+
+def frequency(text: str) -> int:
+    """A carrier in Hz from '868.45MHz', '868450 kHz', '868450000' or a bare '868.45'."""
+    from dbch.gbcs.channel_plan import ChannelPlanError, parse_frequency
+
+    try:
+        return parse_frequency(text)
+    except ChannelPlanError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def add_port_arg(p: argparse.ArgumentParser, required: bool = True) -> None:
@@ -90,17 +125,31 @@ def add_apply_args(p: argparse.ArgumentParser) -> None:
 
 def add_traffic_args(p: argparse.ArgumentParser) -> None:
     add_port_arg(p)
-    p.add_argument("--frames", type=int, required=True, help="how many frames")
-    p.add_argument("--size", type=int, required=True, help="octets per frame (8-125)")
-    p.add_argument("--interval-ms", type=int, default=100, help="between frames (default 100)")
+    p.add_argument(
+        "--frames", type=wire_range("traffic", "frames"), required=True, help="how many frames"
+    )
+    p.add_argument(
+        "--size", type=wire_range("traffic", "size"), required=True, help="octets (8-125)"
+    )
+    p.add_argument(
+        "--interval-ms",
+        type=wire_range("traffic", "interval_ms"),
+        default=100,
+        help="between frames (default 100)",
+    )
     p.add_argument("--no-wait", action="store_true", help="start and return")
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
 def add_test_tx_args(p: argparse.ArgumentParser) -> None:
     add_port_arg(p)
-    p.add_argument("--freq", required=True, help="carrier, e.g. 868.45MHz")
-    p.add_argument("--size", type=int, default=16, help="octets (8-125)")
+    p.add_argument(
+        "--freq",
+        type=frequency,
+        required=True,
+        help="carrier, e.g. 868.45MHz (a bare number in a GB band is read as MHz)",
+    )
+    p.add_argument("--size", type=wire_range("test_tx", "size"), default=16, help="octets (8-125)")
 
 
 def add_events_args(p: argparse.ArgumentParser) -> None:
@@ -180,7 +229,7 @@ def add_fleet_args(p: argparse.ArgumentParser) -> None:
     )
     which.add_argument(
         "--sim",
-        type=int,
+        type=at_least(1),
         metavar="N",
         help="N simulated boards (started and deployed if not running)",
     )
@@ -192,7 +241,7 @@ def add_fleet_args(p: argparse.ArgumentParser) -> None:
         help="CSP region (required unless the bench file gives each board's)",
     )
     _add_evidence_args(p)
-    p.add_argument("--jobs", type=int, default=32, help="boards worked on at once (32)")
+    p.add_argument("--jobs", type=at_least(1), default=32, help="boards worked on at once (32)")
     p.add_argument(
         "--out",
         type=Path,
@@ -240,7 +289,7 @@ def add_sim_args(p: argparse.ArgumentParser) -> None:
 
     s = sub.add_parser("start", help="start simulated boards in the background")
     s.add_argument("--board", default=DEFAULT_BOARD, help=f"board id (default {DEFAULT_BOARD})")
-    s.add_argument("--count", type=int, default=1, help="how many boards (default 1)")
+    s.add_argument("--count", type=at_least(1), default=1, help="how many boards (default 1)")
     s.add_argument(
         "--id",
         action="append",

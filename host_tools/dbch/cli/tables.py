@@ -188,11 +188,18 @@ def do_tables(args: argparse.Namespace) -> int:
                 print(f"\n{r.device.name} ({r.region}, {r.device.file}) must change:")
                 for line in r.changes():
                     print(f"  {line}")
-            others = [r for r in results if not r.conforms_old]
+            others = [r for r in results if r.conforms_old is False]
             if others:
                 print(
                     f"\n{len(others)} already did not conform to {old.id}: "
                     + ", ".join(r.device.name for r in others)
+                )
+            unknown = [r for r in results if r.unknown]
+            if unknown:
+                print(
+                    f"\n{len(unknown)} cannot be checked (no fields reported, a hash of "
+                    "neither version's record; save `dbch config --json` instead): "
+                    + ", ".join(r.device.name for r in unknown)
                 )
         return 1 if left_out else 0
     return 0

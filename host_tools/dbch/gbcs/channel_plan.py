@@ -189,11 +189,22 @@ def mhz(freq_hz: int) -> str:
 
 
 def parse_frequency(text: str) -> int:
-    """'868.3MHz', '868300 kHz', '868300000' -> Hz (an integer)."""
+    """'868.3MHz', '868300 kHz', '868300000' -> Hz (an integer). A bare number is read as
+    MHz when it falls in a GB Sub-GHz band (863-876 or 915-921: '868.45'), as Hz when it is
+    a carrier in Hz; anything else is refused with what it might have meant."""
     import re
 
     m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(MHz|kHz|Hz)?\s*", text, re.I)
     if not m:
-        raise ChannelPlanError(f"{text!r} is not a frequency (e.g. 868.3MHz)")
-    unit = (m.group(2) or "Hz").lower()
-    return round(float(m.group(1)) * {"mhz": 1e6, "khz": 1e3, "hz": 1}[unit])
+        raise ChannelPlanError(f"{text!r} is not a frequency (e.g. 868.45MHz)")
+    value, unit = float(m.group(1)), (m.group(2) or "").lower()
+    if not unit:
+        if 863 <= value <= 876 or 915 <= value <= 921:
+            unit = "mhz"
+        elif value >= 1e6:
+            unit = "hz"
+        else:
+            raise ChannelPlanError(
+                f"{text!r} has no unit and is no GB Sub-GHz carrier: did you mean {m.group(1)}MHz?"
+            )
+    return round(value * {"mhz": 1e6, "khz": 1e3, "hz": 1}[unit])

@@ -11,7 +11,7 @@ from typing import Any
 from dbch.errors import TableError
 from dbch.gbcs import channel_plan as plan
 from dbch.gbcs.compare import FieldResult, changes_needed, compare, conforms, describe
-from dbch.gbcs.subghz_config import FIELDS, MASK_KEYS
+from dbch.gbcs.subghz_config import FIELDS, MASK_KEYS, agent_record, content_hash
 from dbch.gbcs.tables import REGIONS, Requirement, TableVersion
 
 
@@ -123,13 +123,15 @@ def diff(old: TableVersion, new: TableVersion) -> TableDiff:
 
 @dataclass(frozen=True)
 class DeviceRecord:
-    """A saved device configuration: `dbch status --json` / `dbch config --json` output, or
+    """A saved device configuration: `dbch config --json` output (the fields), `dbch status
+    --json` output (the hash, table and region in force, no fields), or
     {"device": name, "region": r, "config": {field: value, ...}}."""
 
     name: str
     region: str | None
     config: dict[str, int | None]
     file: str
+    hash: str | None = None  # the content hash the device reported, if it did
 
 
 def _record(data: Any, file: str, index: int | None) -> DeviceRecord:
@@ -137,14 +139,26 @@ def _record(data: Any, file: str, index: int | None) -> DeviceRecord:
     if not isinstance(data, dict):
         raise TableError(where, "", "a device record must be a JSON object")
     cfg = data.get("config")
-    if isinstance(cfg, dict) and isinstance(cfg.get("fields"), dict):
+    digest = None
+    if isinstance(data.get("fields"), dict):  # dbch config --json
+        region, fields_, digest = data.get("region"), data["fields"], data.get("hash")
+    elif isinstance(cfg, dict) and isinstance(cfg.get("fields"), dict):
         region = cfg.get("region") or data.get("region")
-        fields_ = cfg["fields"]
+        fields_, digest = cfg["fields"], cfg.get("hash")
+    elif isinstance(cfg, dict) and "hash" in cfg and "uptime_ms" in data:  # dbch status --json
+        region, fields_, digest = cfg.get("region") or data.get("region"), {}, cfg.get("hash")
     elif isinstance(cfg, dict):
         region = data.get("region")
         fields_ = cfg
+    elif data.get("configured") is False or ("config" in data and "uptime_ms" in data):
+        region, fields_ = data.get("region"), {}  # an unconfigured board: nothing to check
     else:
-        raise TableError(where, "config", "missing: the record holds no configuration")
+        raise TableError(
+            where,
+            "config",
+            "missing: expected `dbch config --json` or `dbch status --json` output, or "
+            '{"device": ..., "region": ..., "config": {field: value}}',
+        )
     values: dict[str, int | None] = {}
     for spec in FIELDS:
         v = fields_.get(spec.key)
@@ -154,7 +168,7 @@ def _record(data: Any, file: str, index: int | None) -> DeviceRecord:
     name = data.get("device") or data.get("uid") or data.get("board") or Path(file).stem
     if index is not None and not (data.get("device") or data.get("uid")):
         name = f"{name}[{index}]"
-    return DeviceRecord(str(name), region, values, file)
+    return DeviceRecord(str(name), region, values, file, digest)
 
 
 def load_device_records(path: Path) -> list[DeviceRecord]:
@@ -179,14 +193,18 @@ def load_device_records(path: Path) -> list[DeviceRecord]:
 class Impact:
     device: DeviceRecord
     region: str
-    conforms_old: bool
-    conforms_new: bool
+    conforms_old: bool | None  # None: cannot be checked (no fields, an unknown hash)
+    conforms_new: bool | None
     new_results: tuple[FieldResult, ...]
 
     @property
     def left_out(self) -> bool:
         """Conformed to the old version, does not to the new: needs reconfiguring."""
-        return self.conforms_old and not self.conforms_new
+        return self.conforms_old is True and self.conforms_new is False
+
+    @property
+    def unknown(self) -> bool:
+        return self.conforms_old is None or self.conforms_new is None
 
     def changes(self) -> list[str]:
         return changes_needed(list(self.new_results))
@@ -199,6 +217,7 @@ class Impact:
             "conforms_old": self.conforms_old,
             "conforms_new": self.conforms_new,
             "left_out": self.left_out,
+            "cannot_be_checked": self.unknown,
             "changes": self.changes(),
         }
 
@@ -219,7 +238,21 @@ def impact(
         if region not in REGIONS:
             raise TableError(rec.file, "region", f"{rec.name}: unknown region {region!r}")
         # whether each version's rules allow the device (a narrower board is not affected)
-        old_res = compare(old, region, rec.config, "comply")
-        new_res = compare(new, region, rec.config, "comply")
-        out.append(Impact(rec, region, conforms(old_res), conforms(new_res), tuple(new_res)))
+        values = rec.config
+        if all(v is None for v in values.values()) and rec.hash:
+            # Only the hash was reported (status): it names the fields if it is one of the
+            # two versions' own records for the region.
+            for t in (old, new):
+                cfg = t.region(region).config()
+                if content_hash(agent_record(cfg, t.regulatory)) == rec.hash:
+                    values = cfg.as_dict()
+        old_res = compare(old, region, values, "comply")
+        new_res = compare(new, region, values, "comply")
+        out.append(Impact(rec, region, _verdict(old_res), _verdict(new_res), tuple(new_res)))
     return out
+
+
+def _verdict(results: list[FieldResult]) -> bool | None:
+    if any(r.passed is None for r in results):
+        return None
+    return conforms(results)

@@ -21,7 +21,7 @@ from typing import Any
 
 import cbor2
 
-from dbch.errors import DeviceError, ProtocolError, TransportError
+from dbch.errors import AtReplError, DeviceError, ProtocolError, TransportError
 from dbch.link.transport import Transport
 
 MARK = b"\x1e"
@@ -124,6 +124,8 @@ class Link:
             "restarts": 0,
         }
         self.last_reply_line = b""  # raw line of the last reply (sizes for benchmarks)
+        self.at_repl = False  # a REPL prompt came back: our frames are being typed at it
+        self._sent_text = b""  # the request in flight, as a REPL would echo it
         self._last_line = b""
 
     def next_seq(self) -> int:
@@ -145,9 +147,17 @@ class Link:
         for attempt in range(retries + 1):
             if attempt:
                 self.stats["retries"] += 1
+            self.at_repl = False
+            self._sent_text = line[1:].rstrip()
             self.transport.write(line)
             self.stats["sent"] += 1
             frame = self._await_reply(seq, timeout)
+            if frame is None and self.at_repl:
+                raise AtReplError(
+                    f"{self.transport.url}: the board is at the MicroPython REPL, not running "
+                    "the agent: reset it (`dbch sim reset ID` for a simulated board, or the "
+                    "reset button) or run `dbch deploy`"
+                )
             if frame is None:
                 continue  # lost, or the board restarted (its ready event): send again now
             body = frame.decode_body()
@@ -168,7 +178,7 @@ class Link:
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or self.at_repl:
                 return None
             frame = self.read_frame(remaining)
             if frame is None:
@@ -192,6 +202,9 @@ class Link:
             return None
         self._last_line = raw
         console, text = split_line(raw)
+        if self._at_repl(console):
+            self.at_repl = True  # our request came back echoed by the REPL: not shown
+            return None
         if console and self.on_console:
             self.on_console(console)
         if text is None:
@@ -207,6 +220,14 @@ class Link:
                 if isinstance(body, dict):
                     self.events.append(body)
         return frame
+
+    def _at_repl(self, console: bytes) -> bool:
+        echo = console.lstrip(b">. ").rstrip()
+        return (
+            (bool(self._sent_text) and echo == self._sent_text)
+            or console.startswith(b">>> ")
+            or console.endswith(b"raw REPL; CTRL-B to exit")
+        )
 
     def wait_event(self, name: str | None = None, timeout: float = 5.0) -> dict[str, Any] | None:
         """The next queued or arriving event (named `name` if given), or None."""

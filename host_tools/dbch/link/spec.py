@@ -9,7 +9,7 @@ To add a command: a row here, a row in cmd_system.TABLE, its handler, a line in 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from dbch.errors import ProtocolError
@@ -28,6 +28,9 @@ class Command:
     protected: bool = False  # changes the board: only inside a verified `auth` request
     timeout_s: float = DEFAULT_TIMEOUT_S
     slow: bool = False  # writes flash and sets up the radio: the client's slow timeout
+    # integer arguments' ranges (inclusive), as the agent checks them: the host refuses a
+    # value outside before touching a port (tests/test_wire_contract.py compares them)
+    ranges: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 COMMANDS: dict[str, Command] = {
@@ -36,7 +39,7 @@ COMMANDS: dict[str, Command] = {
         Command("hello", {}),
         Command("status", {}),
         Command("echo", {"data": BYTES}),
-        Command("memtest", {"size": INT}),
+        Command("memtest", {"size": INT}, ranges={"size": (1, 1 << 24)}),
         Command("reset", {}, protected=True),
         Command("auth", {"req": BYTES, "ctr": INT, "mac": BYTES}),
         Command("auth_info", {}),
@@ -54,10 +57,25 @@ COMMANDS: dict[str, Command] = {
         # hour's duty-cycle budget: changes to the board, so signed. Stopping traffic only
         # lowers emissions and stays open.
         Command("scan", {}, protected=True, timeout_s=30.0),
-        Command("traffic", {"frames": INT, "size": INT, "interval_ms": INT}, protected=True),
+        Command(
+            "traffic",
+            {"frames": INT, "size": INT, "interval_ms": INT},
+            protected=True,
+            ranges={"frames": (1, 100000), "size": (8, 125), "interval_ms": (0, 3600000)},
+        ),
         Command("traffic_stop", {}),
-        Command("test_tx", {"freq_hz": INT, "size": INT}, protected=True, timeout_s=5.0),
-        Command("events", {"after": INT, "limit": INT}),
+        Command(
+            "test_tx",
+            {"freq_hz": INT, "size": INT},
+            protected=True,
+            timeout_s=5.0,
+            ranges={"freq_hz": (0, 2000000000), "size": (8, 125)},
+        ),
+        Command(
+            "events",
+            {"after": INT, "limit": INT},
+            ranges={"after": (0, 0x7FFFFFFF), "limit": (1, 50)},
+        ),
         Command("events_clear", {}, protected=True),
         # locked mode (docs/security.md): no REPL over the link; unlock lasts until the
         # next reset unless `forget` also removes the stored lock
