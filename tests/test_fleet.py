@@ -204,3 +204,28 @@ def test_exit_codes_rank_failure_over_could_not_run() -> None:
     assert exit_code([outcome("pass")] * 3) == 0
     assert exit_code([outcome("pass"), outcome("busy")]) == 2
     assert exit_code([outcome("error"), outcome("fail"), outcome("busy")]) == 1
+
+
+def test_a_fleet_keeps_to_one_board_type_and_says_what_a_fresh_board_needs(
+    fleet_env, tmp_path: Path
+) -> None:
+    # The review: `fleet check --sim 16` on fresh boards failed without saying why, the
+    # fleet quietly took other board types already running, summary.json had no region,
+    # and its time left out starting and deploying the boards.
+    other = dbch(fleet_env, "sim", "start", "--board", "PICO_CC1101", "--erase")
+    assert other.returncode == 0, other.stderr
+    table = ["--table", "sec-2018-03", "--region", "south"]
+    out = dbch(fleet_env, "fleet", "check", "--sim", "2", *table, "--out", str(tmp_path / "c"))
+    assert out.returncode == 1
+    assert out.stdout.count("not configured: run `dbch fleet apply`") == 2, out.stdout
+    summary = json.loads((tmp_path / "c" / "summary.json").read_text())
+    assert summary["region"] == "south" and summary["wall_s"] > summary["work_s"] > 0
+    assert {b["region"] for b in summary["boards"]} == {"south"}
+    boards = json.loads(dbch(fleet_env, "sim", "list", "--json").stdout)
+    types = {b["id"]: b["board"] for b in boards}
+    assert sorted(types.values()).count("PICO_CC1101") == 1  # not taken into the fleet
+    assert {b["name"] for b in summary["boards"]} <= {
+        i for i, t in types.items() if t != "PICO_CC1101"
+    }
+    out = dbch(fleet_env, "witness", "--sim", "nosuch")
+    assert out.returncode == 2 and "no simulated board 'nosuch'" in out.stderr

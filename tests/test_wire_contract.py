@@ -118,7 +118,7 @@ def _firmware_ranges() -> dict[str, dict[str, tuple[int, int]]]:
                     continue  # a named bound (the counter's): not a plain range
                 if isinstance(lo, ast.Constant) and lo.value is None:
                     continue  # bytes of at most HI octets
-                bounds = (eval(ast.unparse(lo)), eval(ast.unparse(hi)))  # noqa: S307
+                bounds = (eval(ast.unparse(lo)), eval(ast.unparse(hi)))
                 out.setdefault(fn.name, {})[name.value] = bounds
     return out
 

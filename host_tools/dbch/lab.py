@@ -81,12 +81,10 @@ def simulated_targets(
     from dbch.sim.targets import sim_target
 
     bench = Bench()
-    running = bench.boards()
-    if board:
-        running = [b for b in running if b.board == board]
+    kind = board or DEFAULT_BOARD
+    running = [b for b in bench.boards() if b.board == kind]  # never another board type
     missing = count - len(running)
     if missing > 0:
-        kind = board or DEFAULT_BOARD
         if progress:
             progress(f"starting {missing} simulated {kind} board(s) and deploying the agent")
         new = bench.start(board=kind, count=missing, erase=True)

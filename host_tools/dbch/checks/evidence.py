@@ -213,19 +213,28 @@ def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "board"
 
 
-def fleet_summary(outcomes: list[Outcome], wall: float) -> dict[str, Any]:
+def fleet_summary(
+    outcomes: list[Outcome], wall: float, work: float | None = None, region: str | None = None
+) -> dict[str, Any]:
+    """`wall_s`: the whole run, starting and deploying boards included; `work_s`: applying
+    or checking them."""
     counts: dict[str, int] = {}
     for o in outcomes:
         counts[o.result] = counts.get(o.result, 0) + 1
-    return {"wall_s": round(wall, 3), "counts": counts}
+    return {
+        "wall_s": round(wall, 3),
+        "work_s": round(wall if work is None else work, 3),
+        "region": region,
+        "counts": counts,
+    }
 
 
-def outcome_dict(o: Outcome) -> dict[str, Any]:
+def outcome_dict(o: Outcome, region: str | None = None) -> dict[str, Any]:
     return {
         "name": o.target.name,
         "port": o.target.port,
         "simulated": o.target.simulated,
-        "region": o.target.region,
+        "region": o.target.region or region,
         "result": o.result,
         "detail": o.detail,
         "seconds": round(o.seconds, 3),
@@ -233,7 +242,13 @@ def outcome_dict(o: Outcome) -> dict[str, Any]:
 
 
 def write_fleet(
-    out: Path, action: str, table_id: str, outcomes: list[Outcome], wall: float
+    out: Path,
+    action: str,
+    table_id: str,
+    outcomes: list[Outcome],
+    wall: float,
+    work: float | None = None,
+    region: str | None = None,
 ) -> None:
     """Per board: NAME.json (the evidence records, or the apply reply); for all: summary.json,
     and for checks junit.xml and report.html."""
@@ -243,15 +258,15 @@ def write_fleet(
         if isinstance(o.data, CheckReport):
             body: Any = records([o.data])
         else:
-            body = {**outcome_dict(o), "reply": o.data}
+            body = {**outcome_dict(o, region), "reply": o.data}
         path.write_text(json.dumps(body, indent=1, default=jsonable) + "\n")
     (out / "summary.json").write_text(
         json.dumps(
             {
                 "action": action,
                 "table": table_id,
-                **fleet_summary(outcomes, wall),
-                "boards": [outcome_dict(o) for o in outcomes],
+                **fleet_summary(outcomes, wall, work, region),
+                "boards": [outcome_dict(o, region) for o in outcomes],
             },
             indent=1,
         )

@@ -93,6 +93,7 @@ def _fleet_targets(args: argparse.Namespace) -> list[Target]:
 
 
 def do_fleet(args: argparse.Namespace) -> int:
+    began = time.monotonic()  # the run's time includes starting and deploying boards
     table = get_table(args.table)
     targets = _fleet_targets(args)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -120,6 +121,9 @@ def do_fleet(args: argparse.Namespace) -> int:
 
     def check_one(t: Target) -> tuple[str, str, Any]:
         rep = check_target(t, table, region_of(t), since, args.mode)
+        if not (rep.context.get("config") or {}).get("configured"):
+            hint = f"not configured: run `dbch fleet apply` with --table {table.id} first"
+            return "fail", hint, rep
         failed = ", ".join(f.check for f in rep.failures[:3])
         detail = (
             f"{len(rep.records)} checks passed"
@@ -133,9 +137,10 @@ def do_fleet(args: argparse.Namespace) -> int:
     job = apply_one if args.action == "apply" else check_one
     started = time.monotonic()
     outcomes = run_each(targets, job, args.jobs, ProgressBar(len(targets), "boards").update)
-    wall = time.monotonic() - started
-    evidence.write_fleet(out, args.action, table.id, outcomes, wall)
-    summary = evidence.fleet_summary(outcomes, wall)
+    work = time.monotonic() - started
+    wall = time.monotonic() - began
+    evidence.write_fleet(out, args.action, table.id, outcomes, wall, work, args.region)
+    summary = evidence.fleet_summary(outcomes, wall, work, args.region)
     if args.json:
         print_json(
             {
@@ -143,7 +148,7 @@ def do_fleet(args: argparse.Namespace) -> int:
                 "table": table.id,
                 "evidence": str(out),
                 **summary,
-                "boards": [evidence.outcome_dict(o) for o in outcomes],
+                "boards": [evidence.outcome_dict(o, args.region) for o in outcomes],
             }
         )
     else:
@@ -162,7 +167,10 @@ def do_fleet(args: argparse.Namespace) -> int:
             ],
         )
         counts = ", ".join(f"{n} {k}" for k, n in summary["counts"].items())
-        print(f"{len(outcomes)} boards in {wall:.1f} s: {counts}. Evidence: {out}")
+        print(
+            f"{len(outcomes)} boards in {wall:.1f} s ({args.action} {work:.1f} s): {counts}. "
+            f"Evidence: {out}"
+        )
     return exit_code(outcomes)
 
 

@@ -7,6 +7,7 @@ import argparse
 import datetime as dt
 
 from dbch.cli.printing import print_json, print_table
+from dbch.errors import SimError
 from dbch.gbcs import channel_plan as plan
 from dbch.sim.air import read_air_log
 from dbch.sim.bench import Bench
@@ -15,6 +16,9 @@ from dbch.sim.bench import Bench
 def do_witness(args: argparse.Namespace) -> int:
     bench = Bench()
     records = read_air_log(bench.folder.air_log, args.sim)
+    if args.sim and not records and not bench.is_running(args.sim):
+        known = ", ".join(b.id for b in bench.boards()) or "none running"
+        raise SimError(f"no simulated board {args.sim!r} on this bench ({known})")
     if args.last is not None:
         records = records[-args.last :]
     if args.json:
