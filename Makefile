@@ -12,8 +12,10 @@ SOAK_LINK_OPS ?= 1500
 SOAK_REPLAYS ?= 1000
 SOAK_FUZZ_BURST ?= 100000
 SOAK_FLOOD_SECONDS ?= 60
+SOAK_DEPLOY_CUTS ?= 40
 FAULT_TESTS := tests/test_power_cuts.py tests/test_fuzz.py tests/test_link_faults.py \
-	tests/test_security.py tests/test_radio_faults.py tests/test_resources.py tests/test_lock.py
+	tests/test_security.py tests/test_radio_faults.py tests/test_resources.py tests/test_lock.py \
+	tests/test_deploy.py
 
 .PHONY: all demo test lint bench soak clean system firmware
 
@@ -58,6 +60,7 @@ soak: $(STAMP) system
 	DBCH_POWER_CUTS=$(SOAK_POWER_CUTS) DBCH_FUZZ_EXAMPLES=$(SOAK_FUZZ_EXAMPLES) \
 	DBCH_LINK_OPS=$(SOAK_LINK_OPS) DBCH_REPLAYS=$(SOAK_REPLAYS) \
 	DBCH_FUZZ_BURST=$(SOAK_FUZZ_BURST) DBCH_FLOOD_SECONDS=$(SOAK_FLOOD_SECONDS) \
+	DBCH_DEPLOY_CUTS=$(SOAK_DEPLOY_CUTS) \
 	$(BIN)/pytest -p no:cacheprovider --timeout 3600 $(FAULT_TESTS)
 
 clean:

@@ -11,13 +11,16 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import mpremote.transport_serial
+import serial
 from mpremote.transport import TransportError as MpTransportError
 from mpremote.transport import TransportExecError
 from mpremote.transport_serial import SerialTransport
@@ -278,6 +281,43 @@ def _locked_agent(port: str) -> bool:
         return False
 
 
+# No single step of a deploy (one file, one command at the REPL) takes this long on any
+# bench; a board that lost power or reset mid-step would otherwise hold mpremote for ever.
+STEP_S = 20.0
+
+
+class _Steps:
+    """A deadline re-armed at each step: when it passes, the port is closed under mpremote,
+    whose read then fails and the deploy ends with a clear error instead of hanging."""
+
+    def __init__(self, t: SerialTransport, step_s: float = STEP_S):
+        self.t, self.step_s, self.expired = t, step_s, False
+        self._timer: threading.Timer | None = None
+
+    def next(self) -> None:
+        self.cancel()
+        self._timer = threading.Timer(self.step_s, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _expire(self) -> None:
+        self.expired = True
+        with contextlib.suppress(Exception):
+            self.t.serial.close()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+def _lost(port: str, steps: _Steps, e: BaseException) -> DeployError:
+    why = f"no answer for {steps.step_s:g} s" if steps.expired else str(e) or type(e).__name__
+    return DeployError(
+        f"{port}: the board reset or stopped answering during deploy ({why}); run deploy "
+        "again: it copies what is missing and repairs what was cut short"
+    )
+
+
 def deploy(
     port: str,
     board_id: str | None = None,
@@ -290,7 +330,9 @@ def deploy(
     `watchdog_ms` > 0: the agent runs the board's hardware watchdog (field kits)."""
     say = progress or (lambda _msg: None)
     t = _open_mpremote(port)
+    steps = _Steps(t)
     try:
+        steps.next()
         t.exec(FORGET_AGENT)
         info = _probe(t)
         board_id = board_id or info.get("board")
@@ -335,24 +377,37 @@ def deploy(
             f"{board.id}: {len(todo)} to copy, {len(report.unchanged)} unchanged, "
             f"{len(stale)} to delete ({form}, .mpy v{version}.{sub})"
         )
+        steps.next()
         _mkdirs(t, {f.dest.rsplit("/", 1)[0] for f in todo if "/" in f.dest})
         for i, f in enumerate(todo, 1):
             say(f"[{i}/{len(todo)}] {f.dest} ({len(f.data)} B)")
+            steps.next()
             t.exec(FEED_WATCHDOG)
             _write_atomic(t, f)
             report.copied.append(f.dest)
             report.bytes_copied += len(f.data)
         for p in stale:
             say(f"delete {p}")
-            t.fs_rmfile(p)
+            steps.next()
+            with contextlib.suppress(FileNotFoundError):  # a .new leftover a copy replaced
+                t.fs_rmfile(p)
             report.deleted.append(p)
+        steps.next()
         report.key_id = _ensure_key(t, info, force=False, say=say)
         say("reset")
         t.exec_raw_no_follow("import machine\nmachine.reset()")
     except TransportExecError as e:
+        if steps.expired:
+            raise _lost(port, steps, e) from None
         raise DeployError(f"{port}: board error: {e.error_output.strip()[-300:]}") from None
+    except (MpTransportError, serial.SerialException, OSError, ValueError, TypeError) as e:
+        # mpremote's reads fail in many ways when the board goes away under them (a
+        # power cut, a reset): each is the same fact for the user.
+        raise _lost(port, steps, e) from None
     finally:
-        t.close()
+        steps.cancel()
+        with contextlib.suppress(Exception):
+            t.close()
     if wait:
         with AgentClient(port, on_console=None) as hub:
             report.hello = hub.wait_ready()
