@@ -5,6 +5,8 @@
 # Reasons: unconfigured, radio_locked, duty_unknown, duty_regulated, channel_busy (LBT),
 # masked_band, channel_not_allowed.
 from micropython import const
+import binascii
+import machine
 import random
 import time
 from dbchagent import channel_mask
@@ -38,13 +40,17 @@ class Gate:
         self.log = log
         self.duty_state = 0
         self.last_end = None  # uptime ms when our last transmission ended
+        # GBCS duty-cycle alerts name the Device the hub acted towards by its Entity
+        # Identifier: here the agent itself (its only client), by its unique id.
+        self.entity = binascii.hexlify(machine.unique_id()).decode()
 
     def refuse(self, reason, msg=""):
         self.agent.count("refused_" + reason)
         n = self.log.throttle(reason)  # a reason is logged at most once a minute
         if n >= 0:
             if reason == "duty_regulated":  # GBCS: message discarded (duty cycle)
-                self.log.alert(_DISCARDED_DUTY, {"discarded_before": n})
+                self.log.alert(_DISCARDED_DUTY, {"entity_id": self.entity,
+                                                 "discarded_before": n})
             else:
                 self.log.record("refused", {"reason": reason, "msg": msg, "since_last": n})
         raise Refused(reason, msg)
@@ -60,7 +66,7 @@ class Gate:
         state = self.duty.state(now, cfg.limited_ms(), cfg.critical_ms(), cfg.cap_ms(op[0]))
         old = state if quiet else self.duty_state
         if state != old and state >= 0 and old >= 0:
-            usage = {"usage_ms": self.duty.usage_ms()}
+            usage = {"entity_id": self.entity, "usage_ms": self.duty.usage_ms()}
             for s in range(old + 1, state + 1):
                 self.log.alert(0x8F1E + 2 * s, usage)
             for s in range(old, state, -1):

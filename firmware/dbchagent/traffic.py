@@ -1,5 +1,9 @@
 # Bench traffic: N frames of S octets at an interval, through the same transmit path as
-# everything else, so duty cycle and the gate can be exercised. One frame per pass of the
+# everything else, so duty cycle and the gate can be exercised. The job stands for the
+# hub's client traffic (the agent is its own only client): at Limited and Critical a hub
+# suspends it (GBCS 0x8F20 / 0x8F22: action taken towards the offending client, all
+# clients), so its frames are counted "suspended" and not sent; the hub's own frames
+# (test_tx) still go until Regulated. One frame per pass of the
 # main loop, so the agent keeps answering while it runs. This module is loaded for a job
 # and released when the job ends.
 from micropython import const
@@ -27,7 +31,11 @@ class Traffic:
         if now_ms < self.next:
             return
         n = self.sent + sum(self.refused.values())
-        reason = hub.transmit(struct.pack(">4sI", b"DBCH", n) + bytes(self.size - 8))
+        if 1 <= hub.gate.update_duty(now_ms) <= 2:  # Limited or Critical: clients suspended
+            reason = "suspended"
+            hub.count("traffic_suspended")
+        else:
+            reason = hub.transmit(struct.pack(">4sI", b"DBCH", n) + bytes(self.size - 8))
         if reason is None:
             self.sent += 1
         else:
