@@ -41,6 +41,8 @@ RECORD_KEYS = {
     "region",
     "fw_hash",
     "mode",
+    "kind",
+    "source",
     "board",
     "time",
 }
@@ -407,3 +409,30 @@ def test_a_narrower_board_fails_conform_and_passes_comply(good_board: SimBoard) 
     rc, records = check(good_board, "--mode", "comply")
     assert rc == 0, failed(records)
     assert {r["mode"] for r in records} == {"comply"}
+
+
+def test_every_record_says_what_kind_of_number_it_compares_with() -> None:
+    # The review: `dbch check` reported the Zigbee constants as "the table's". Each record
+    # now carries its limit's kind (sec_table, zigbee, regulation) and source.
+    cfg = {
+        "configured": True,
+        "hash": "x",
+        "fields": TABLE.region("north").config().as_dict(),
+        "regulatory": {
+            "cap_ms_per_hour": [100000] * 4,
+            "lbt_threshold_ddbm": -870,
+            "max_tx_ddbm": 140,
+        },
+    }
+    rep = run_check(TABLE, "north", cfg, {"radio": {}}, None, "b")
+    kind = {r.check: r.kind for r in rep.records}
+    source = {r.check: r.source for r in rep.records}
+    assert kind["config.regulatory.cap_ms_per_hour.page30"] == "zigbee"
+    assert kind["config.regulatory.lbt_threshold_ddbm"] == "zigbee"
+    assert kind["config.regulatory.max_tx_ddbm"] == "regulation"
+    assert source["config.regulatory.max_tx_ddbm"].startswith("unverified: ")
+    assert kind["config.page31"] == "sec_table" and "BEIS" in source["config.page31"]
+    assert source["config.gsme_curfew"].startswith("placeholder: ")
+    cap = next(r for r in rep.records if r.check == "config.regulatory.cap_ms_per_hour.page30")
+    assert "Zigbee R22 limit" in cap.reason and "table" not in cap.reason
+    assert {r.kind for r in rep.records} <= {"sec_table", "zigbee", "regulation"}

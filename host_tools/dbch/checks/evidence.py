@@ -143,11 +143,16 @@ def channel_chart(rep: CheckReport) -> str:
     return "".join(parts)
 
 
-def _shown(field: str, value: Any) -> str:
-    """Mask words read best in hex (page in the top five bits)."""
+def _shown(field: str, value: Any, unit: str = "") -> str:
+    """As people write them: mask words in hex (page in the top five bits), tenths of a
+    dBm as dBm (14.0 dBm, not 140), with the unit; nothing for no value."""
+    if value is None:
+        return ""
     if field.startswith("page") and isinstance(value, int):
         return f"0x{value:08X}"
-    return "" if value is None else str(value)
+    if unit == "dBm x 10" and isinstance(value, int):
+        return f"{value / 10:.1f} dBm"
+    return f"{value} {unit}".strip()
 
 
 def render_html(reports: list[CheckReport]) -> str:
@@ -182,15 +187,17 @@ def render_html(reports: list[CheckReport]) -> str:
         rows = "".join(
             f"<tr><td>{html.escape(r.view)}</td><td>{html.escape(r.check)}</td>"
             f'<td class="{html.escape(r.result)}">{r.result}</td>'
-            f'<td class="v">{html.escape(_shown(r.field, r.value))}</td>'
-            f'<td class="v">{html.escape(_shown(r.field, r.limit))} {html.escape(r.unit)}'
-            f"</td><td>{html.escape(r.rule)}</td>"
-            f"<td>{html.escape(r.reason)}</td></tr>"
+            f'<td class="v">{html.escape(_shown(r.field, r.value, r.unit))}</td>'
+            f'<td class="v">{html.escape(_shown(r.field, r.limit, r.unit))}</td>'
+            f'<td title="{html.escape(r.source)}">{html.escape(r.kind)}</td>'
+            f"<td>{html.escape(r.rule)}</td><td>{html.escape(r.reason)}</td></tr>"
             for r in rep.records
         )
         body.append(
             "<table><tr><th>view</th><th>check</th><th>result</th><th>value</th>"
-            "<th>limit</th><th>rule</th><th>reason</th></tr>" + rows + "</table>"
+            "<th>limit</th><th>limit's kind</th><th>rule</th><th>reason</th></tr>"
+            + rows
+            + "</table>"
         )
         first = rep.records[0] if rep.records else None
         if first is not None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from dbch.checks.targets import Target
 from dbch.gbcs import channel_plan as plan
+from dbch.gbcs import provenance
 from dbch.gbcs.compare import compare
 from dbch.gbcs.subghz_config import agent_record, content_hash
 from dbch.gbcs.tables import HOUR_S, TableVersion
@@ -54,6 +55,8 @@ class Evidence:
     board: str = ""
     time: str = ""
     mode: str = ""  # the question asked: conform or comply (gbcs/compare.py)
+    kind: str = ""  # where `limit` comes from: sec_table, zigbee, regulation (provenance.py)
+    source: str = ""  # the document and clause, or "placeholder: why" / "unverified: why"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -158,6 +161,13 @@ def config_view(
     return out
 
 
+# what each regulatory limit is (provenance.py): not "the table's"
+_LIMIT_OF = {"max_tx_ddbm": "regulatory limit"} | {
+    k: "Zigbee R22 limit"
+    for k in ("lbt_threshold_ddbm", *(f"cap_ms_per_hour.page{p}" for p in range(28, 32)))
+}
+
+
 def regulatory_view(table: TableVersion, reg: dict[str, Any]) -> list[Evidence]:
     """The regulatory limits the agent enforces (carried in its record) against the table:
     each may be stricter than the table's, never looser."""
@@ -185,7 +195,7 @@ def regulatory_view(table: TableVersion, reg: dict[str, Any]) -> list[Evidence]:
                 ok,
                 "not reported by the agent"
                 if have is None
-                else f"{have} {unit} {'within' if ok else 'above'} the table's {limit}",
+                else f"{have} {unit} {'within' if ok else 'above'} the {_LIMIT_OF[name]} {limit}",
             )
         )
     return out
@@ -493,6 +503,8 @@ def run_check(
     table_hash = content_hash(agent_record(table.region(region).config(), table.regulatory))
     fw = (status.get("fw") or {}).get("hash")
     for r in records:
+        p = provenance.of_check(r.check, table, region)
+        r.kind, r.source = p.kind, p.source
         r.table, r.table_hash, r.region, r.fw_hash, r.board, r.time, r.mode = (
             table.id,
             table_hash,
