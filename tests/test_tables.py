@@ -302,3 +302,30 @@ def test_impact_takes_the_records_config_and_status_write(hub_board, tmp_path: P
     assert devices["other"]["cannot_be_checked"] is True and not devices["other"]["left_out"]
     text = dbch("tables", "impact", old.id, new, "--status", str(records)).stdout
     assert "1 cannot be checked" in text and "already did not conform" not in text
+
+
+def test_gbcs_decode_reports_problems_of_a_well_formed_structure(tmp_path: Path) -> None:
+    # The review: a well-formed structure with its pages swapped was refused (exit 2)
+    # instead of decoded with its problems; masked channels must read as a departure from
+    # the 2018 decision, not as invalid GBCS.
+    good = bytes.fromhex(
+        dbch("gbcs", "encode", "--table", "sec-2018-03", "--region", "north").stdout.strip()
+    )
+    words = [good[2 + 6 * i : 8 + 6 * i] for i in range(4)]
+    swapped = good[:2] + words[1] + words[0] + words[2] + words[3] + good[26:]
+    out = dbch("gbcs", "decode", swapped.hex(), "--json")
+    assert out.returncode == 1, out.stderr
+    got = json.loads(out.stdout)
+    assert got["problems"] == [
+        "page28: top bits give page 29, expected 28",
+        "page29: top bits give page 28, expected 29",
+    ]
+    masked = bytearray(good)
+    masked[22:26] = (0xF8000003).to_bytes(4, "big")  # page 31 channels 0 and 1
+    out = dbch("gbcs", "decode", masked.hex(), "--json")
+    assert out.returncode == 1
+    (problem,) = json.loads(out.stdout)["problems"]
+    assert "915.35-915.55 MHz" in problem and "valid GBCS, not compliant with the SEC" in problem
+    data = Path(__file__).parent / "data" / "set_config_6_28.xml"  # enables page 31 1-2
+    out = dbch("duis", "import", str(data))
+    assert out.returncode == 1 and "not compliant with the SEC" in out.stderr

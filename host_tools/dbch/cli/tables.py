@@ -234,11 +234,7 @@ def do_gbcs(args: argparse.Namespace) -> int:
         offset, cfg = dlms.find(payload)
     except dlms.DlmsError as e:
         raise TableError("HEX", "", str(e)) from None
-    problems = []
-    try:
-        cfg.validate()
-    except Exception as e:
-        problems.append(str(e))
+    problems = cfg.problems()
     if args.json:
         print_json(
             {
@@ -259,20 +255,29 @@ def do_gbcs(args: argparse.Namespace) -> int:
             ],
         )
         for p in problems:
-            print(f"invalid: {p}", file=sys.stderr)
+            print(f"problem: {p}", file=sys.stderr)
     return 1 if problems else 0
 
 
 def do_duis(args: argparse.Namespace) -> int:
     if args.duis_verb == "import":
         cfg = duis.read_file(args.file)
+        problems = cfg.problems()  # e.g. 915 MHz channels: valid DUIS, not SEC-compliant
         if args.json:
-            print_json({"fields": cfg.as_dict(), "dlms": dlms.encode(cfg).hex().upper()})
+            print_json(
+                {
+                    "fields": cfg.as_dict(),
+                    "dlms": dlms.encode(cfg).hex().upper(),
+                    "problems": problems,
+                }
+            )
         else:
             print_table(
                 ["FIELD", "VALUE"], [(k, describe(k, v)) for k, v in cfg.as_dict().items()]
             )
-        return 0
+            for p in problems:
+                print(f"problem: {p}", file=sys.stderr)
+        return 1 if problems else 0
     t = get_table(args.id)
     xml = duis.write_set_config(t.region(args.region).config(), args.request_id)
     if args.output:

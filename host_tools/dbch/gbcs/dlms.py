@@ -75,15 +75,20 @@ def decode(data: bytes, offset: int = 0) -> tuple[SubGhzConfig, int]:
 
 def find(payload: bytes) -> tuple[int, SubGhzConfig]:
     """The first place in a longer GBCS payload where a well-formed structure starts whose
-    mask words carry their pages; (offset, config)."""
+    mask words carry their pages, else the first well-formed one (its pages wrong, which
+    `problems()` reports); (offset, config)."""
     start = 0
     first_error: str | None = None
+    well_formed: tuple[int, SubGhzConfig] | None = None  # types right, pages not
     while True:
         at = payload.find(bytes((STRUCTURE, len(FIELDS))), start)
         if at < 0:
+            if well_formed is not None:
+                return well_formed  # decoded; its problems (pages swapped) are reported
             raise DlmsError(first_error or "no 15-element structure (02 0F ...) in the payload")
         try:
             cfg, _ = decode(payload, at)
+            well_formed = well_formed or (at, cfg)
             for spec, value in zip(FIELDS[:4], cfg.values()[:4], strict=True):
                 if value >> 27 != spec.page:
                     raise DlmsError(f"byte {at}: {spec.duis} carries page {value >> 27}")

@@ -133,20 +133,34 @@ class SubGhzConfig:
             out += [plan.Channel(page, c) for c in chans]
         return out
 
+    def problems(self) -> list[str]:
+        """Every problem at once, each naming its field: invalid GBCS values, then what the
+        2018 decision forbids although GBCS allows it (channels enabled in 915-921 MHz)."""
+        out = [
+            f"{f.key}: {why}" for f in FIELDS if (why := _field_problem(f, getattr(self, f.key)))
+        ]
+        if not out and self.normal_limited_threshold >= self.limited_critical_threshold:
+            out.append(
+                "limited_critical_threshold: must be above normal_limited_threshold "
+                f"({self.limited_critical_threshold} <= {self.normal_limited_threshold})"
+            )
+        w = self.page31
+        chans = [c for c in range(27) if isinstance(w, int) and w >> 27 == 31 and w >> c & 1]
+        if chans:
+            lo, hi = plan.centre_hz(31, chans[0]), plan.centre_hz(31, chans[-1])
+            out.append(
+                f"page31: enables channels {plan.format_channels(chans)} "
+                f"({plan.mhz(lo)}-{plan.mhz(hi)} MHz), masked in every region by the 2018 "
+                "decision: valid GBCS, not compliant with the SEC"
+            )
+        return out
+
     def validate(self, regulated_ms_per_hour: int | None = None) -> SubGhzConfig:
         """Raise ConfigError naming the first bad field; return self when all is well."""
         for f in FIELDS:
-            v = getattr(self, f.key)
-            if not isinstance(v, int) or isinstance(v, bool):
-                raise ConfigError(f.key, "must be an integer")
-            if not 0 <= v <= f.maximum:
-                what = "a percentage at most 100.00 %" if f.percent else f"0..{f.maximum}"
-                raise ConfigError(f.key, f"{v} out of range (must be {what})")
-            if f.page is not None:
-                try:
-                    plan.validate_word(v, f.page)
-                except plan.ChannelPlanError as e:
-                    raise ConfigError(f.key, str(e)) from None
+            why = _field_problem(f, getattr(self, f.key))
+            if why:
+                raise ConfigError(f.key, why)
         if self.normal_limited_threshold >= self.limited_critical_threshold:
             raise ConfigError(
                 "limited_critical_threshold",
@@ -162,6 +176,21 @@ class SubGhzConfig:
                     f"{regulated_ms_per_hour / 1000:g} s/h",
                 )
         return self
+
+
+def _field_problem(f: FieldSpec, v: object) -> str | None:
+    """Why one GBCS value is invalid for its field, or None."""
+    if not isinstance(v, int) or isinstance(v, bool):
+        return "must be an integer"
+    if not 0 <= v <= f.maximum:
+        what = "a percentage at most 100.00 %" if f.percent else f"0..{f.maximum}"
+        return f"{v} out of range (must be {what})"
+    if f.page is not None:
+        try:
+            plan.validate_word(v, f.page)
+        except plan.ChannelPlanError as e:
+            return str(e)
+    return None
 
 
 def threshold_ms_per_hour(percent_x100: int) -> int:
