@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from conftest import HUB_BOARD, SMALL_BOARD, apply, ensure_agent, start_deployed, table_variant
+from conftest import HUB_BOARD, apply, ensure_agent, start_deployed, table_variant
 from dbch.errors import DeviceError
 from dbch.gbcs import channel_plan as plan
 from dbch.gbcs.subghz_config import agent_record

@@ -329,3 +329,38 @@ def test_gbcs_decode_reports_problems_of_a_well_formed_structure(tmp_path: Path)
     data = Path(__file__).parent / "data" / "set_config_6_28.xml"  # enables page 31 1-2
     out = dbch("duis", "import", str(data))
     assert out.returncode == 1 and "not compliant with the SEC" in out.stderr
+
+
+# SmartDCC's own 6.28 template: @smartdcc/duis-templates 0.7.0 (npm, GPL-3.0-or-later),
+# templates/DBCH04_6.28_SUCCESS_REQUEST_DUIS.XML, carried as test data.
+TEMPLATE = Path(__file__).parent / "data" / "duis_templates_DBCH04_6.28_SUCCESS_REQUEST.XML"
+
+
+def test_duis_export_writes_what_the_dcc_templates_carry(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    from dbch.gbcs import duis
+
+    template = ET.parse(TEMPLATE).getroot()
+    cfg = duis.read_file(TEMPLATE)
+    rid = duis.request_id("90-b3-d5-1f-30-01-00-00", "00-DB-12-34-56-78-90-A2", 1000)
+    ours = ET.fromstring(duis.write_set_config(cfg, rid, signature_placeholder=True))
+    assert ours.get("schemaVersion") == template.get("schemaVersion") == "5.4"
+
+    def shape(el: ET.Element) -> list:
+        return [(c.tag, (c.text or "").strip(), shape(c)) for c in el if isinstance(c.tag, str)]
+
+    # Header and body element for element and text for text; the signature's structure.
+    assert shape(ours)[:2] == shape(template)[:2]
+    sig = [c.tag for c in ours.iter() if c.tag.startswith(f"{{{duis.DS_NS}}}")]
+    assert sig[:4] == [c.tag for c in template.iter() if c.tag.startswith(f"{{{duis.DS_NS}}}")][:4]
+    out = dbch("duis", "export", "sec-2018-03", "--region", "north", "--target", "nonsense")
+    assert out.returncode == 2 and "not an EUI-64" in out.stderr
+
+
+def test_duis_import_refuses_channel_62_in_the_27_to_34_element(tmp_path: Path) -> None:
+    text = TEMPLATE.read_text().replace("<sr:Channel29/>", "<sr:Channel62/>")
+    bad = tmp_path / "sixty-two.xml"
+    bad.write_text(text)
+    out = dbch("duis", "import", str(bad))
+    assert out.returncode == 2 and "LowerBandSubGHzChannels27To34.Channel62" in out.stderr

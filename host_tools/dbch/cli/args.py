@@ -426,7 +426,15 @@ def add_duis_args(p: argparse.ArgumentParser) -> None:
     s.add_argument(
         "--request-id",
         default="00-00-00-00-00-00-00-00:00-00-00-00-00-00-00-00:1",
-        help="DUIS RequestID: originator:target device:counter",
+        help="DUIS RequestID: originator:target device:counter (or give its parts below)",
+    )
+    s.add_argument("--originator", metavar="EUI64", help="business originator, 90-B3-D5-...")
+    s.add_argument("--target", metavar="EUI64", help="target device (the hub), 00-DB-...")
+    s.add_argument("--counter", type=at_least(0), help="the originator's request counter")
+    s.add_argument(
+        "--signature-placeholder",
+        action="store_true",
+        help="include the templates' ds:Signature element, empty, for a signing tool to fill",
     )
     s.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
 

@@ -279,7 +279,16 @@ def do_duis(args: argparse.Namespace) -> int:
                 print(f"problem: {p}", file=sys.stderr)
         return 1 if problems else 0
     t = get_table(args.id)
-    xml = duis.write_set_config(t.region(args.region).config(), args.request_id)
+    rid = args.request_id
+    if args.originator or args.target or args.counter is not None:
+        rid = duis.request_id(
+            args.originator or "00-00-00-00-00-00-00-00",
+            args.target or "00-00-00-00-00-00-00-00",
+            1 if args.counter is None else args.counter,
+        )
+    xml = duis.write_set_config(
+        t.region(args.region).config(), rid, signature_placeholder=args.signature_placeholder
+    )
     if args.output:
         args.output.write_bytes(xml)
         print(f"written to {args.output}", file=sys.stderr)

@@ -22,7 +22,13 @@ NS = "http://www.dccinterface.co.uk/ServiceUserGateway"
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 SERVICE_REFERENCE = "6.28"
 BODY = "SetCHFSubGHzConfiguration"
-SCHEMA_VERSION = "5.2"
+# The version the current templates carry: @smartdcc/duis-templates 0.7.0 (npm),
+# templates/DBCH04_6.28_SUCCESS_REQUEST_DUIS.XML, schemaVersion="5.4".
+SCHEMA_VERSION = "5.4"
+# The channels each lower-band element may list, by its name (27To34: 27-34). The templates
+# list only channels inside each name's range; whether the DUIS schema lets channel 62 into
+# 27To34 (page 29 carries a bit for it) is unverified: no copy of the schema was found.
+_ELEMENT_RANGE = {"LowerBandSubGHzChannels27To34": range(27, 35)}
 _DECIMAL = re.compile(r"\d+(\.\d+)?")
 _CHANNEL = re.compile(r"Channel(\d+)")
 
@@ -92,7 +98,8 @@ def parse_set_config(xml: bytes, file: str = "<duis>") -> SubGhzConfig:
                 if not m or ch.tag != _q(_local(ch.tag)):
                     raise TableError(file, where, f"unexpected element {_local(ch.tag)}")
                 n = int(m.group(1))
-                if n not in plan.channels(spec.page):
+                allowed = _ELEMENT_RANGE.get(spec.duis, plan.channels(spec.page))
+                if n not in allowed:
                     raise TableError(
                         file, f"{where}.Channel{n}", f"channel {n} is not on page {spec.page}"
                     )
@@ -121,18 +128,72 @@ def read_file(path: Path) -> SubGhzConfig:
     return parse_set_config(data, str(path))
 
 
-def _percent_text(value: int) -> str:
-    return f"{value / 100:.2f}"
+_SHORT_DECIMALS = ("normal_limited_threshold", "limited_critical_threshold")
+
+
+def _percent_text(value: int, key: str = "") -> str:
+    # As the templates write them: the duty-cycle thresholds as short decimals ("1.3"),
+    # the other percentages with two places ("60.00").
+    text = f"{value / 100:.2f}"
+    return text.rstrip("0").rstrip(".") if key in _SHORT_DECIMALS else text
+
+
+_EUI64 = re.compile(r"[0-9A-F]{2}(-[0-9A-F]{2}){7}")
+
+
+def request_id(originator: str, target: str, counter: int) -> str:
+    """A DUIS RequestID: business originator EUI-64, target device EUI-64, counter, as the
+    templates write it (90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A2:1000)."""
+    for what, eui in (("originator", originator), ("target", target)):
+        if not _EUI64.fullmatch(eui.upper()):
+            raise TableError(
+                f"--{what}", "", f"{eui!r} is not an EUI-64 (e.g. 00-DB-12-34-56-78-90-A2)"
+            )
+    if not 0 <= counter < 2**64:
+        raise TableError("--counter", "", f"{counter} is not a 64-bit counter")
+    return f"{originator.upper()}:{target.upper()}:{counter}"
+
+
+def _signature_placeholder(root: ET.Element) -> None:
+    # The ds:Signature element the templates carry, with placeholder values: a service
+    # user's signing tool replaces them (this tool holds no DCC key).
+    sig = ET.SubElement(root, f"{{{DS_NS}}}Signature")
+    sig.append(ET.Comment(" placeholders: sign with the service user's key before submission "))
+    info = ET.SubElement(sig, f"{{{DS_NS}}}SignedInfo")
+    for tag, alg in (
+        ("CanonicalizationMethod", "http://www.w3.org/2001/10/xml-exc-c14n#"),
+        ("SignatureMethod", "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"),
+    ):
+        ET.SubElement(info, f"{{{DS_NS}}}{tag}", {"Algorithm": alg})
+    ref = ET.SubElement(info, f"{{{DS_NS}}}Reference", {"URI": ""})
+    ET.SubElement(
+        ET.SubElement(ref, f"{{{DS_NS}}}Transforms"),
+        f"{{{DS_NS}}}Transform",
+        {"Algorithm": "http://www.w3.org/2000/09/xmldsig#enveloped-signature"},
+    )
+    ET.SubElement(
+        ref, f"{{{DS_NS}}}DigestMethod", {"Algorithm": "http://www.w3.org/2001/04/xmlenc#sha256"}
+    )
+    ET.SubElement(ref, f"{{{DS_NS}}}DigestValue").text = ""
+    ET.SubElement(sig, f"{{{DS_NS}}}SignatureValue").text = ""
 
 
 def write_set_config(
     cfg: SubGhzConfig,
     request_id: str = "00-00-00-00-00-00-00-00:00-00-00-00-00-00-00-00:1",
     schema_version: str = SCHEMA_VERSION,
+    signature_placeholder: bool = False,
 ) -> bytes:
     """An unsigned 6.28 request for `cfg`. DUIS requests must be signed (XML-DSig) by the
-    service user's key before submission; this tool does not hold that key."""
+    service user's key before submission; this tool does not hold that key
+    (`signature_placeholder`: the templates' empty ds:Signature element, to fill in)."""
     cfg.validate()
+    if 62 in plan.decode_word(cfg.page29, 29)[1]:
+        raise ConfigError(
+            "page29",
+            "channel 62 has no place in a DUIS 6.28 request: its LowerBandSubGHzChannels27To34 "
+            "element lists 27-34 (whether the schema allows 62 is unverified)",
+        )
     ET.register_namespace("sr", NS)
     ET.register_namespace("ds", DS_NS)
     root = ET.Element(_q("Request"), {"schemaVersion": schema_version})
@@ -151,6 +212,8 @@ def write_set_config(
             for n in plan.decode_word(value, spec.page)[1]:
                 ET.SubElement(el, _q(f"Channel{n}"))
         else:
-            el.text = _percent_text(value) if spec.percent else str(value)
+            el.text = _percent_text(value, spec.key) if spec.percent else str(value)
+    if signature_placeholder:
+        _signature_placeholder(root)
     ET.indent(root)
     return ET.tostring(root, encoding="UTF-8", xml_declaration=True) + b"\n"
