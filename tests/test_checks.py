@@ -436,3 +436,16 @@ def test_every_record_says_what_kind_of_number_it_compares_with() -> None:
     cap = next(r for r in rep.records if r.check == "config.regulatory.cap_ms_per_hour.page30")
     assert "Zigbee R22 limit" in cap.reason and "table" not in cap.reason
     assert {r.kind for r in rep.records} <= {"sec_table", "zigbee", "regulation"}
+
+
+def test_transmit_power_is_checked_as_radiated_with_the_boards_antenna() -> None:
+    # The table's maximum is a radiated limit (ERP); the chip reports conducted power.
+    cfg = {"configured": False}
+    st = {"radio": {"readback": {"power_dbm": 14}}}
+    bare = {r.check: r for r in run_check(TABLE, "north", cfg, st, None, "b").records}
+    assert bare["radio.power_dbm"].result == "pass"  # 14 dBm + 0 dBi - 2.15 = 11.85 dBm ERP
+    big = {r.check: r for r in run_check(TABLE, "north", cfg, st, None, "b", gain_dbi=5).records}
+    assert (
+        big["radio.power_dbm"].result == "fail"
+        and "16.85 dBm ERP" in big["radio.power_dbm"].reason
+    )

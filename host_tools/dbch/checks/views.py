@@ -201,7 +201,12 @@ def regulatory_view(table: TableVersion, reg: dict[str, Any]) -> list[Evidence]:
     return out
 
 
-def radio_view(table: TableVersion, region: str, status: dict[str, Any]) -> list[Evidence]:
+_DBI_TO_DBD = 2.15
+
+
+def radio_view(
+    table: TableVersion, region: str, status: dict[str, Any], gain_dbi: float = 0.0
+) -> list[Evidence]:
     """The radio's readback against the GB868 PHY, the operating channel and the table."""
     radio = status.get("radio") or {}
     out = [
@@ -313,8 +318,11 @@ def radio_view(table: TableVersion, region: str, status: dict[str, Any]) -> list
                 (f"{v} {unit}" if v is not None else "not reported") + f"; {source(name)}",
             )
         )
+    # The limit is radiated (ERP); the chip sets conducted power: conducted + antenna gain
+    # (dBi) - 2.15 (dBi to dBd) is what must stay within it (provenance.TX_POWER).
     power = rb.get("power_dbm")
     limit = table.regulatory.max_tx_ddbm / 10
+    erp = None if power is None else round(power + gain_dbi - _DBI_TO_DBD, 2)
     out.append(
         _rec(
             "radio",
@@ -323,9 +331,14 @@ def radio_view(table: TableVersion, region: str, status: dict[str, Any]) -> list
             power,
             limit,
             "dBm",
-            "at_most",
-            None if power is None else power <= limit,
-            (f"{power} dBm" if power is not None else "not reported") + f"; {source('power_dbm')}",
+            "at_most (as ERP)",
+            None if erp is None else erp <= limit,
+            (
+                f"{power} dBm conducted, {erp} dBm ERP with a {gain_dbi:g} dBi antenna"
+                if power is not None
+                else "not reported"
+            )
+            + f"; {source('power_dbm')}",
         )
     )
     ptype = rb.get("packet_type")
@@ -493,11 +506,14 @@ def run_check(
     emissions: Iterable[dict[str, Any]] | None,
     board: str,
     mode: str = "conform",
+    gain_dbi: float = 0.0,
 ) -> CheckReport:
     """The pure part of `dbch check`: everything read from the board goes in as values.
-    `mode`: conform (the table's values) or comply (within its rules)."""
+    `mode`: conform (the table's values) or comply (within its rules); `gain_dbi`: the
+    board's antenna gain (board.json), for the radiated power limit."""
     emissions = list(emissions) if emissions is not None else None
-    records = config_view(table, region, cfg, mode) + radio_view(table, region, status)
+    records = config_view(table, region, cfg, mode)
+    records += radio_view(table, region, status, gain_dbi)
     records += witness_view(table, region, emissions)
     stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     table_hash = content_hash(agent_record(table.region(region).config(), table.regulatory))
@@ -538,7 +554,18 @@ def check_client(
     cfg = hub.get_config()
     status = hub.status()
     label = f"{name or hub.port} ({hello.board}, uid {hello.uid.hex()})"
-    return run_check(table, region, cfg, status, emissions, label, mode)
+    return run_check(table, region, cfg, status, emissions, label, mode, _gain(hello.board))
+
+
+def _gain(board_id: str | None) -> float:
+    """The board definition's antenna gain (0 dBi when the board is not known)."""
+    from dbch.boards.definitions import get_board
+    from dbch.errors import BoardDefinitionError
+
+    try:
+        return get_board(board_id).antenna_gain_dbi if board_id else 0.0
+    except BoardDefinitionError:
+        return 0.0
 
 
 def check_target(

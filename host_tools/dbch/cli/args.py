@@ -11,14 +11,21 @@ from pathlib import Path
 
 from dbch.boards import DEFAULT_BOARD
 from dbch.gbcs.regions import HOUR_S, REGIONS
-from dbch.link.spec import COMMANDS as WIRE
 
 
 # --- argument types: a bad value is refused here (exit 2) before any port is touched ---
 def wire_range(command: str, name: str) -> Callable[[str], int]:
-    """A whole number within the range the agent takes for `command`'s `name` argument."""
-    lo, hi = WIRE[command].ranges[name]
-    return at_least(lo, hi)
+    """A whole number within the range the agent takes for `command`'s `name` argument
+    (the wire contract, read when a value is parsed: `dbch --help` stays light)."""
+
+    def parse(text: str) -> int:
+        from dbch.link.spec import COMMANDS
+
+        lo, hi = COMMANDS[command].ranges[name]
+        return at_least(lo, hi)(text)
+
+    parse.__name__ = "number"
+    return parse
 
 
 def at_least(lo: int, hi: int | None = None) -> Callable[[str], int]:
