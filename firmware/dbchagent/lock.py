@@ -41,7 +41,8 @@ def _set(locked, why):
 
 
 def boot(board):
-    # At start: locked if the file is there, unless the unlock button is held.
+    # First thing at start (start.py), before the agent's modules load: locked if the
+    # file is there, unless the unlock button is held. Only a locked board turns Ctrl-C off.
     locked = stored()
     if locked and _button_held(board):
         _set(False, "button")

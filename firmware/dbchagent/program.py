@@ -7,10 +7,8 @@ def main():
     import gc
     import sys
     import dbch_board
-    from dbchagent import cbor, cmd_system, lock, runtime
+    from dbchagent import cbor, cmd_system, runtime
     from dbchagent.runtime import release
-
-    lock.boot(dbch_board)
 
     runtime.KEEP_MODULES = getattr(dbch_board, "KEEP_MODULES", False)
     if runtime.KEEP_MODULES:

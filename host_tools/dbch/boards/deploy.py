@@ -310,6 +310,14 @@ class _Steps:
             self._timer.cancel()
 
 
+def _watchdog_running(t: SerialTransport) -> bool:
+    """Whether the interrupted agent started the hardware watchdog (deploy feeds it)."""
+    try:
+        return b"True" in t.exec("import sys\nprint('dbch_wdt' in sys.modules)")
+    except Exception:  # cannot tell: assume it is, and do not soft-reset
+        return True
+
+
 def _lost(port: str, steps: _Steps, e: BaseException) -> DeployError:
     why = f"no answer for {steps.step_s:g} s" if steps.expired else str(e) or type(e).__name__
     return DeployError(
@@ -325,12 +333,21 @@ def deploy(
     progress: Progress | None = None,
     wait: bool = True,
     watchdog_ms: int = 0,
+    _clean_heap: bool = False,
 ) -> DeployReport:
     """Deploy to the board at `port`; `board_id` defaults to what the board says it is.
     `watchdog_ms` > 0: the agent runs the board's hardware watchdog (field kits)."""
     say = progress or (lambda _msg: None)
     t = _open_mpremote(port)
     steps = _Steps(t)
+    if _clean_heap:
+        # What an agent that crashed at start left on the heap (at the REPL, its objects
+        # stay) can leave no room to copy: a soft reset from the raw REPL clears it and,
+        # as on a board, skips main.py. Only without the watchdog, which a soft reset
+        # leaves running with nobody to feed it.
+        say("soft reset for a clean heap")
+        t.exit_raw_repl()
+        t.enter_raw_repl(soft_reset=True)
     try:
         steps.next()
         t.exec(FORGET_AGENT)
@@ -399,6 +416,17 @@ def deploy(
     except TransportExecError as e:
         if steps.expired:
             raise _lost(port, steps, e) from None
+        if "MemoryError" in e.error_output and not _clean_heap and not _watchdog_running(t):
+            steps.cancel()
+            with contextlib.suppress(Exception):
+                t.close()
+            return deploy(port, board_id, form, progress, wait, watchdog_ms, _clean_heap=True)
+        if "OSError: 84" in e.error_output:  # littlefs's LFS_ERR_CORRUPT
+            raise DeployError(
+                f"{port}: the board's filesystem is damaged (littlefs reports it corrupt): "
+                "it must be formatted again (a simulated board: `dbch sim stop ID` and "
+                "`dbch sim start --erase --id ID`; a real one: erase its filesystem)"
+            ) from None
         raise DeployError(f"{port}: board error: {e.error_output.strip()[-300:]}") from None
     except (MpTransportError, serial.SerialException, OSError, ValueError, TypeError) as e:
         # mpremote's reads fail in many ways when the board goes away under them (a

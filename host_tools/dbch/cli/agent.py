@@ -9,13 +9,13 @@ import sys
 import time
 from typing import Any
 
-from dbch.cli.printing import print_json, print_table, progress
+from dbch.cli.printing import print_json, print_json_line, print_table, progress, utc_now
 from dbch.errors import DbchError, TableError
 from dbch.gbcs import channel_plan as plan
 from dbch.gbcs import duis
-from dbch.gbcs.alerts import describe_event
+from dbch.gbcs.alerts import alert_name, describe_event
 from dbch.gbcs.compare import describe
-from dbch.gbcs.subghz_config import agent_record, content_hash
+from dbch.gbcs.subghz_config import FIELDS, agent_record, content_hash
 from dbch.gbcs.tables import TableVersion, all_tables, get_table
 from dbch.link.client import AgentClient
 from dbch.link.ports import resolve_port
@@ -50,7 +50,12 @@ def do_apply(args: argparse.Namespace) -> int:
         print_json({**result, "expected_hash": expected, "ok": ok})
     else:
         ch = result.get("channel") or {}
-        print(f"applied {label} {region or ''}: hash {result.get('hash')}")
+        what = (
+            f"DUIS request {args.duis} (limits of {table.id})"
+            if args.duis
+            else f"{table.id} {region}"
+        )
+        print(f"applied {what}: hash {result.get('hash')}")
         if ch:
             print(
                 f"channel: page {ch['page']} channel {ch['channel']} "
@@ -80,7 +85,8 @@ def do_config(args: argparse.Namespace) -> int:
         )
     )
     print()
-    print_table(["FIELD", "VALUE"], [(k, describe(k, v)) for k, v in cfg["fields"].items()])
+    fields = cfg["fields"]  # in GBCS order, whatever order the reply's map came in
+    print_table(["FIELD", "VALUE"], [(f.key, describe(f.key, fields.get(f.key))) for f in FIELDS])
     return 0
 
 
@@ -113,6 +119,16 @@ def do_scan(args: argparse.Namespace) -> int:
         f"{ch['channel']} ({plan.mhz(ch['freq_hz'])} MHz)"
     )
     return 0
+
+
+def _iso(t: Any) -> str | None:
+    """The board's wall time as ISO 8601 UTC, or None (a board whose clock was never set
+    counts from its epoch)."""
+    try:
+        when = dt.datetime.fromtimestamp(t, dt.UTC)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return when.isoformat(timespec="seconds") if when.year >= 2020 else None
 
 
 def _when(t: Any) -> str:
@@ -179,6 +195,9 @@ def do_test_tx(args: argparse.Namespace) -> int:
     freq = args.freq  # parsed by cli/args.py
     with AgentClient(resolve_port(args.port)) as hub:
         res = hub.test_tx(freq, args.size)
+    if args.json:
+        print_json({"freq_hz": freq, **res})
+        return 0 if res["sent"] else 1
     if res["sent"]:
         print(f"sent one frame at {plan.mhz(freq)} MHz")
         return 0
@@ -194,10 +213,8 @@ def do_events(args: argparse.Namespace) -> int:
             left = 1.0 if deadline is None else max(0.0, deadline - time.monotonic())
             ev = hub.wait_event(None, timeout=min(1.0, left))
             if ev is not None:
-                if args.json:
-                    import json
-
-                    print(json.dumps(ev, default=str), flush=True)
+                if args.json:  # JSON Lines, each stamped with the host's UTC time
+                    print_json_line({"utc": utc_now(), **ev})
                 else:
                     print(f"{_when(ev.get('t'))}  {describe_event(ev)}", flush=True)
     return 0
@@ -208,7 +225,17 @@ def do_logs(args: argparse.Namespace) -> int:
         entries = hub.all_events()
         if args.clear:
             hub.events_clear()
-    records = [{"seq": s, "t": t, "kind": k, "fields": f} for s, t, k, f in entries]
+    records = [
+        {
+            "seq": s,
+            "t": t,
+            "utc": _iso(t),
+            "kind": k,
+            "name": alert_name(k) if isinstance(k, int) else k,
+            "fields": f,
+        }
+        for s, t, k, f in entries
+    ]
     if args.json:
         print_json(records)
     else:

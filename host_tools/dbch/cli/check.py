@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,14 @@ from dbch.checks import evidence
 from dbch.checks.fleet import exit_code, run_each
 from dbch.checks.targets import Target
 from dbch.checks.views import CheckReport, check_target
-from dbch.cli.printing import ProgressBar, print_json, print_table, progress
+from dbch.cli.printing import (
+    ProgressBar,
+    print_json,
+    print_json_line,
+    print_table,
+    progress,
+    utc_now,
+)
 from dbch.errors import DbchError
 from dbch.gbcs import channel_plan as plan
 from dbch.gbcs.alerts import describe_event
@@ -195,10 +201,12 @@ def status_line(st: dict[str, Any]) -> str:
 
 
 def _monitor_line(as_json: bool, key: str, value: dict[str, Any], text: str) -> None:
-    """One line of `dbch monitor`: {key: value} as JSON, or the time and the text."""
-    stamp = dt.datetime.now().strftime("%H:%M:%S")
-    line = json.dumps({key: value}, default=evidence.jsonable) if as_json else f"{stamp}  {text}"
-    print(line, flush=True)
+    """One line of `dbch monitor`: {"utc": ..., key: value} as JSON Lines, or the local time
+    and the text."""
+    if as_json:
+        print_json_line({"utc": utc_now(), key: value})
+        return
+    print(f"{dt.datetime.now().strftime('%H:%M:%S')}  {text}", flush=True)
 
 
 def do_monitor(args: argparse.Namespace) -> int:

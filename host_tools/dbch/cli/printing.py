@@ -3,6 +3,7 @@ for scripts, progress on stderr, and the board's own console lines."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import re
@@ -50,6 +51,17 @@ def setup() -> None:
 def print_json(value: Any) -> None:
     json.dump(to_jsonable(value), sys.stdout, indent=2, sort_keys=False)
     sys.stdout.write("\n")
+
+
+def utc_now() -> str:
+    """Now, as a stream's records carry it: ISO 8601 UTC with milliseconds."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def print_json_line(value: Any) -> None:
+    """One record of a stream: JSON on one line, flushed at once (JSON Lines)."""
+    sys.stdout.write(json.dumps(to_jsonable(value), separators=(",", ":")) + "\n")
+    sys.stdout.flush()
 
 
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:

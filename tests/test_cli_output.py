@@ -1,0 +1,82 @@
+"""What a bench engineer's scripts read: host-side argument errors (exit 2 before any port
+is touched), a board at the REPL named at once, JSON records and JSON Lines streams with
+UTC timestamps, compared with hand-written expected records (never with shapes generated
+from the output itself)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import apply, ensure_agent
+from dbch.gbcs.tables import get_table
+from dbch.link.client import AgentClient
+
+DBCH = str(Path(sys.executable).parent / "dbch")
+UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00")
+
+
+def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([DBCH, *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["test-tx", "--freq", "banana"], "'banana' is not a frequency"),
+        (["test-tx", "--freq", "1e9"], "'1e9' is not a frequency"),
+        (["test-tx", "--freq", "42"], "did you mean 42MHz?"),
+        (["traffic", "--frames", "-1", "--size", "20"], "-1 is outside 1..100000"),
+        (["traffic", "--frames", "3", "--size", "100000"], "100000 is outside 8..125"),
+        (["traffic", "--frames", "3", "--size", "20", "--interval-ms", "-5"], "-5 is outside"),
+        (["sim", "start", "--count", "0"], "0 is below 1"),
+    ],
+)
+def test_bad_arguments_are_exit_2_before_any_port(args: list[str], message: str) -> None:
+    # The review: `--freq banana` was a traceback; `--frames -1` went to the board and came
+    # back "device refused" (exit 1). No port is given here: none is needed to refuse.
+    out = run(*args, "--port", "/dev/nonexistent-dbch-port")
+    assert out.returncode == 2, out
+    assert message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_bare_number_in_a_gb_band_is_megahertz() -> None:
+    from dbch.cli.args import frequency
+
+    assert frequency("868.45") == 868_450_000
+    assert frequency("868450000") == 868_450_000
+    assert frequency("868450 kHz") == 868_450_000
+
+
+def test_a_board_at_the_repl_is_named_at_once(bench) -> None:
+    (board,) = bench.start(erase=True)  # erased flash: no agent, the REPL answers
+    try:
+        out = run("hello", "--port", board.port, timeout=30)
+    finally:
+        board.stop()
+    assert out.returncode == 2
+    assert "at the MicroPython REPL" in out.stderr and "dbch deploy" in out.stderr
+    assert "NameError" not in out.stderr + out.stdout  # its echo of our frame is not shown
+
+
+def test_streams_are_json_lines_with_utc_and_records_carry_names(hub_board) -> None:
+    ensure_agent(hub_board)
+    port = f"sim:{hub_board.id}"
+    with AgentClient(hub_board.port, on_console=None) as hub:
+        apply(hub, get_table("sec-2018-03"))
+    out = run("monitor", "--port", port, "--json", "--seconds", "1.5")
+    lines = [json.loads(x) for x in out.stdout.splitlines()]
+    assert lines and all(UTC.fullmatch(x["utc"]) for x in lines)
+    assert set(lines[0]) == {"utc", "status"}
+    tx = json.loads(run("test-tx", "--port", port, "--freq", "915.35MHz", "--json").stdout)
+    assert tx == {"freq_hz": 915_350_000, "sent": False, "refused": "masked_band"}
+    logs = json.loads(run("logs", "--port", port, "--json").stdout)
+    changed = [r for r in logs if r["kind"] == 0x8F2A][-1]
+    assert changed["name"] == "Sub GHz configuration changed"
+    assert set(changed) == {"seq", "t", "utc", "kind", "name", "fields"}
+    reset = [r for r in logs if r["kind"] == "reset"][-1]
+    assert reset["name"] == "reset" and "cause" in reset["fields"]
