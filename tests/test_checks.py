@@ -43,6 +43,11 @@ RECORD_KEYS = {
     "mode",
     "kind",
     "source",
+    "simulated",
+    "tool",
+    "host",
+    "operator",
+    "command",
     "board",
     "time",
 }
@@ -449,3 +454,30 @@ def test_transmit_power_is_checked_as_radiated_with_the_boards_antenna() -> None
         big["radio.power_dbm"].result == "fail"
         and "16.85 dBm ERP" in big["radio.power_dbm"].reason
     )
+
+
+def test_evidence_says_simulated_and_who_checked_what(good_board: SimBoard, tmp_path) -> None:
+    # An auditor must not mistake a simulated pass for a hardware one; every record and
+    # report names the bench, the tool, the host, the operator and the command line.
+    junit, html = tmp_path / "c.xml", tmp_path / "c.html"
+    rc, records = check(
+        good_board, "--junit", str(junit), "--html", str(html), "--operator", "Ada"
+    )
+    assert rc == 0
+    assert {r["simulated"] for r in records} == {True}
+    assert {r["operator"] for r in records} == {"Ada"}
+    assert {r["tool"] for r in records} == {"dbch 0.1.0"}
+    assert all(r["host"] and "check --port" in r["command"] for r in records)
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None and suite.get("name", "").startswith("[SIMULATED] ")
+    assert suite.get("timestamp") and suite.get("hostname")
+    props = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert (
+        props["bench"] == "SIMULATED" and props["mode"] == "conform" and props["operator"] == "Ada"
+    )
+    assert len(props["firmware_hash"]) == 64 and len(props["table_hash"]) == 64
+    classes = {c.get("classname") for c in suite.iter("testcase")}
+    assert classes and not any(re.search(r"[\s()\[\]]", c or "") for c in classes), classes
+    page = html.read_text()
+    body = page[page.index("<body>") + 6 :]
+    assert body.startswith('<p class="fail" id="bench">SIMULATED')  # the very first line

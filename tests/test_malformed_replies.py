@@ -105,3 +105,27 @@ def test_a_malformed_reply_is_one_line_and_exit_2(fake, command, replies, field)
     assert out.returncode == 2, out
     assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
     assert "malformed" in out.stderr and field in out.stderr, out.stderr
+
+
+def test_a_board_without_room_for_a_page_of_events_is_asked_for_fewer() -> None:
+    # The soak: the WL55's twin answered a page of events "busy: out of memory" after a
+    # power cut; the whole download failed. The client now halves the page and goes on.
+    from dbch.errors import DeviceError
+    from dbch.link.client import AgentClient
+
+    log = [[i, 0, "reset", {}] for i in range(1, 31)]
+
+    class Board(AgentClient):
+        def __init__(self) -> None:
+            self.asked: list[int] = []
+
+        def events(self, after: int = 0, limit: int = 20) -> dict:
+            self.asked.append(limit)
+            if limit > 12:
+                raise DeviceError("busy", None, "out of memory (heap free 28928)")
+            page = [e for e in log if e[0] > after][:limit]
+            return {"entries": page, "more": page[-1][0] < 30 if page else False}
+
+    board = Board()
+    assert [e[0] for e in board.all_events()] == list(range(1, 31))
+    assert board.asked[:3] == [50, 25, 12]

@@ -141,8 +141,8 @@ def events(agent, args):
     # Both logs (events and audit, events.py) merged in sequence order.
     after = arg(args, "after", 0, 0x7FFFFFFF, 0)
     # a page's decoded records and its reply must fit a small board's fragmented heap:
-    # boards taking 512-byte requests send at most 20 records a page (`more` says so)
-    limit = min(arg(args, "limit", 1, 50, 20), agent.console.max_request // 25)
+    # boards taking 512-byte requests send at most 12 records a page (`more` says so)
+    limit = min(arg(args, "limit", 1, 50, 20), agent.console.max_request // 40)
     from dbchagent.events import merged
 
     entries = []

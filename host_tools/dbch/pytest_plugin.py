@@ -263,4 +263,5 @@ def check_now(hub: AgentClient, target: Target, choice: TableChoice) -> CheckRep
         target.emissions(HOUR_S),
         target.name,
         choice.mode,
+        target.simulated,
     )

@@ -30,22 +30,53 @@ def write_json(path: Path, reports: Iterable[CheckReport]) -> None:
     path.write_text(json.dumps(records(reports), indent=1, default=str) + "\n")
 
 
+def bench_kind(simulated: bool | None) -> str:
+    """What the evidence was taken on, as every report says it first."""
+    return {True: "SIMULATED", False: "HARDWARE", None: "UNKNOWN BENCH"}[simulated]
+
+
+def _board_id(label: str) -> str:
+    # a classname CI tools read: no spaces or brackets ("sim1 (PICO, uid 01)" -> "sim1")
+    return _safe_name(label.split(" (", 1)[0])
+
+
 def write_junit(path: Path, reports: Iterable[CheckReport]) -> None:
     """One test suite per board, one test case per check: failures fail, unchecked and n/a
-    are skipped with their reason."""
+    are skipped with their reason. Each suite says whether the board was simulated and
+    carries the evidence's identity as properties."""
     suites = ET.Element("testsuites", name="dbch check")
     for rep in reports:
+        first = rep.records[0] if rep.records else None
         suite = ET.SubElement(
             suites,
             "testsuite",
-            name=f"{rep.board} {rep.table.id} {rep.region} {rep.mode}",
+            name=f"[{bench_kind(rep.simulated)}] {rep.board} {rep.table.id} {rep.region} "
+            f"{rep.mode}",
             tests=str(len(rep.records)),
             failures=str(len(rep.failures)),
             skipped=str(sum(r.result in ("unchecked", "n/a") for r in rep.records)),
+            timestamp=first.time if first else "",
+            hostname=first.host if first else "",
         )
+        props = ET.SubElement(suite, "properties")
+        for name, value in (
+            ("bench", bench_kind(rep.simulated)),
+            ("firmware_hash", first.fw_hash if first else None),
+            ("table", rep.table.id),
+            ("table_hash", first.table_hash if first else None),
+            ("region", rep.region),
+            ("mode", rep.mode),
+            ("tool", first.tool if first else None),
+            ("operator", first.operator if first else None),
+            ("command", first.command if first else None),
+        ):
+            ET.SubElement(props, "property", name=name, value=str(value or ""))
         for r in rep.records:
             case = ET.SubElement(
-                suite, "testcase", classname=f"{rep.board}.{r.view}", name=r.check
+                suite,
+                "testcase",
+                classname=f"dbch.{_board_id(rep.board)}.{r.view}",
+                name=r.check,
             )
             if r.result == "fail":
                 ET.SubElement(
@@ -156,7 +187,17 @@ def _shown(field: str, value: Any, unit: str = "") -> str:
 
 
 def render_html(reports: list[CheckReport]) -> str:
-    body = ["<h1>DBCH configuration check</h1>"]
+    kinds = {bench_kind(r.simulated) for r in reports} or {"UNKNOWN BENCH"}
+    banner = " and ".join(sorted(kinds))
+    warning = (
+        " (simulated twins: evidence about the agent and the tools, not about hardware)"
+        if "SIMULATED" in kinds
+        else ""
+    )
+    body = [
+        f'<p class="{"fail" if "SIMULATED" in kinds else "pass"}" id="bench">'
+        f"{banner}{warning}</p><h1>DBCH configuration check</h1>"
+    ]
     for rep in reports:
         cls = {"pass": "pass", "fail": "fail"}.get(rep.result, "unchecked")
         body.append(
@@ -202,8 +243,11 @@ def render_html(reports: list[CheckReport]) -> str:
         first = rep.records[0] if rep.records else None
         if first is not None:
             body.append(
-                f"<p>Table hash {first.table_hash}; firmware {first.fw_hash}; checked "
-                f"{first.time}.</p>"
+                f"<p>{bench_kind(rep.simulated)} board. Table hash {first.table_hash} "
+                f"({html.escape(rep.table.source.document)}); firmware {first.fw_hash}; "
+                f"checked {first.time} by {html.escape(first.operator)} on "
+                f"{html.escape(first.host)} with {html.escape(first.tool)}: "
+                f"<code>{html.escape(first.command)}</code>.</p>"
             )
     return (
         '<!doctype html><html><head><meta charset="utf-8"><title>DBCH check</title>'

@@ -13,6 +13,7 @@ pass; a view that does not exist on this bench (no witness on real hardware) is 
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -57,6 +58,12 @@ class Evidence:
     mode: str = ""  # the question asked: conform or comply (gbcs/compare.py)
     kind: str = ""  # where `limit` comes from: sec_table, zigbee, regulation (provenance.py)
     source: str = ""  # the document and clause, or "placeholder: why" / "unverified: why"
+    # Who checked what, where: a simulated pass must never read as a hardware pass.
+    simulated: bool | None = None  # None: not known (a port with no bench behind it)
+    tool: str = ""  # "dbch 0.1.0"
+    host: str = ""
+    operator: str = ""
+    command: str = ""  # the command line that made this record
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,6 +77,7 @@ class CheckReport:
     records: list[Evidence]
     context: dict[str, Any]  # what was read: config, status, emissions (for reports)
     mode: str = "conform"  # the question asked (gbcs/compare.py MODES)
+    simulated: bool | None = None  # a simulated twin (True), hardware (False), unknown
 
     @property
     def failures(self) -> list[Evidence]:
@@ -507,6 +515,8 @@ def run_check(
     board: str,
     mode: str = "conform",
     gain_dbi: float = 0.0,
+    simulated: bool | None = None,
+    operator: str | None = None,
 ) -> CheckReport:
     """The pure part of `dbch check`: everything read from the board goes in as values.
     `mode`: conform (the table's values) or comply (within its rules); `gain_dbi`: the
@@ -518,9 +528,12 @@ def run_check(
     stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     table_hash = content_hash(agent_record(table.region(region).config(), table.regulatory))
     fw = (status.get("fw") or {}).get("hash")
+    who = run_identity(operator)
     for r in records:
         p = provenance.of_check(r.check, table, region)
         r.kind, r.source = p.kind, p.source
+        r.simulated = simulated
+        r.tool, r.host, r.operator, r.command = who
         r.table, r.table_hash, r.region, r.fw_hash, r.board, r.time, r.mode = (
             table.id,
             table_hash,
@@ -537,7 +550,28 @@ def run_check(
         records,
         {"config": cfg, "status": status, "emissions": emissions},
         mode,
+        simulated,
     )
+
+
+def run_identity(operator: str | None = None) -> tuple[str, str, str, str]:
+    """(tool, host, operator, command line) for evidence: the operator is `--operator`,
+    else $DBCH_OPERATOR, else the login name."""
+    import getpass
+    import shlex
+    import socket
+    import sys
+
+    from dbch import __version__
+
+    who = operator or os.environ.get("DBCH_OPERATOR")
+    if not who:
+        try:
+            who = getpass.getuser()
+        except (KeyError, OSError):
+            who = "unknown"
+    command = shlex.join([os.path.basename(sys.argv[0]), *sys.argv[1:]]) if sys.argv else ""
+    return f"dbch {__version__}", socket.gethostname(), who, command
 
 
 def check_client(
@@ -547,6 +581,8 @@ def check_client(
     emissions: Iterable[dict[str, Any]] | None,
     name: str | None = None,
     mode: str = "conform",
+    simulated: bool | None = None,
+    operator: str | None = None,
 ) -> CheckReport:
     """Check the agent behind an open connection; `emissions`: the witness's records for
     this board, or None where there is no witness (real hardware)."""
@@ -554,7 +590,9 @@ def check_client(
     cfg = hub.get_config()
     status = hub.status()
     label = f"{name or hub.port} ({hello.board}, uid {hello.uid.hex()})"
-    return run_check(table, region, cfg, status, emissions, label, mode, _gain(hello.board))
+    return run_check(
+        table, region, cfg, status, emissions, label, mode, _gain(hello.board), simulated, operator
+    )
 
 
 def _gain(board_id: str | None) -> float:
@@ -574,10 +612,14 @@ def check_target(
     region: str,
     since_s: float | None = HOUR_S,
     mode: str = "conform",
+    operator: str | None = None,
 ) -> CheckReport:
     """Read a board (and the witness, where its bench has one) and check it. `since_s`: how
     far back the witness looks, in bench seconds (None: everything it saw)."""
     from dbch.link.client import AgentClient
 
     with AgentClient(target.port, on_console=None) as hub:
-        return check_client(hub, table, region, target.emissions(since_s), target.name, mode)
+        emissions = target.emissions(since_s)
+        return check_client(
+            hub, table, region, emissions, target.name, mode, target.simulated, operator
+        )

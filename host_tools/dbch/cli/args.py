@@ -157,6 +157,7 @@ def add_test_tx_args(p: argparse.ArgumentParser) -> None:
         help="carrier, e.g. 868.45MHz (a bare number in a GB band is read as MHz)",
     )
     p.add_argument("--size", type=wire_range("test_tx", "size"), default=16, help="octets (8-125)")
+    p.add_argument("--json", action="store_true", help="print JSON")
 
 
 def add_events_args(p: argparse.ArgumentParser) -> None:
@@ -184,6 +185,10 @@ def _add_evidence_args(p: argparse.ArgumentParser) -> None:
         "--whole-air-log",
         action="store_true",
         help="the witness looks at everything the board ever emitted",
+    )
+    p.add_argument(
+        "--operator",
+        help="who runs the check, for the evidence (default: $DBCH_OPERATOR, else the login)",
     )
     p.add_argument(
         "--mode",

@@ -37,7 +37,7 @@ def do_check(args: argparse.Namespace) -> int:
         raise DbchError("no port given: use --port (or set DBCH_PORT)")
     target = lab.target_for_port(args.port, witness_id=args.witness)
     since = None if args.whole_air_log else args.since
-    report = check_target(target, table, args.region, since, args.mode)
+    report = check_target(target, table, args.region, since, args.mode, args.operator)
     _write_reports([report], args.junit, args.html)
     if args.json:
         print_json(evidence.records([report]))
@@ -126,7 +126,7 @@ def do_fleet(args: argparse.Namespace) -> int:
         return ("pass" if ok else "fail"), detail, {**res, "expected_hash": expected}
 
     def check_one(t: Target) -> tuple[str, str, Any]:
-        rep = check_target(t, table, region_of(t), since, args.mode)
+        rep = check_target(t, table, region_of(t), since, args.mode, args.operator)
         if not (rep.context.get("config") or {}).get("configured"):
             hint = f"not configured: run `dbch fleet apply` with --table {table.id} first"
             return "fail", hint, rep

@@ -251,10 +251,18 @@ class AgentClient:
         return self.call("events", after=after, limit=limit)
 
     def all_events(self, after: int = 0) -> list[list[Any]]:
-        """The whole event log on flash, page by page."""
+        """The whole event log on flash, page by page. A board that has no room for a page
+        (busy: out of memory, its heap fragmented) is asked for half as many records."""
         out: list[list[Any]] = []
+        limit = 50
         while True:
-            page = self.events(after, 50)
+            try:
+                page = self.events(after, limit)
+            except DeviceError as e:
+                if e.code != "busy" or limit == 1:
+                    raise
+                limit //= 2
+                continue
             out += page["entries"]
             if not page["more"] or not page["entries"]:
                 return out
