@@ -153,9 +153,20 @@ while turns < 3:
         turns += 1
 while log.size + 100 < log.cap:
     log.record(0x8F2A, {"hash": "f" * 64})
+turns = 0
+while turns < 3:  # the audit log too (docs/security.md), both files at their cap
+    before = log.audit_size
+    log.record(0x8F2A, {"hash": "f" * 64, "req": 1}, True)
+    if log.audit_size < before:
+        turns += 1
+while log.audit_size + 100 < log.cap:
+    log.record(0x8F2A, {"hash": "f" * 64, "req": 1}, True)
 store.write("chlog.bin", struct.pack(">IBBBBB", 800000000, 28, 0, 28, 1, 1) * 32)
-print(log.cap, os.stat(store.path("events.old"))[6], os.stat(store.path("events.log"))[6])
-print(sorted(os.listdir(store.DIR)))
+store.write("lock.bin", b"locked")  # the lock file, as `lock` writes it
+store.remove("lock.bin")  # (a locked twin keeps mpremote out: written, then removed)
+print(log.cap, os.stat(store.path("events.old"))[6], os.stat(store.path("events.log"))[6],
+      os.stat(store.path("audit.old"))[6], os.stat(store.path("audit.log"))[6])
+print(sorted(os.listdir(store.DIR or ".")))
 """
 
 
@@ -167,13 +178,17 @@ def test_the_filesystem_holds_every_store_at_its_limit(twin: SimBoard) -> None:
         hub.traffic(3, 20, 0)  # a duty-cycle record on flash
         hub.wait_event("traffic_done", 30)
     out = repl(twin, FILL).splitlines()
-    cap, old, cur = (int(x) for x in out[0].split())
+    cap, old, cur, audit_old, audit_cur = (int(x) for x in out[0].split())
     assert cap == board.event_log_kb * 1024 and old > cap - 100 and cur > cap - 100
-    assert {"config.bin", "ctr.bin", "key.bin", "duty.bin", "chlog.bin"} <= set(eval(out[1]))
+    assert audit_old > cap - 100 and audit_cur > cap - 100
+    stores = {"config.bin", "ctr.bin", "ctr2.bin", "key.bin", "duty.bin", "chlog.bin"}
+    assert stores <= set(eval(out[1]))
     with AgentClient(twin.port, on_console=None) as hub:
         hub.wait_ready()
         for rec in two_records() * 2:  # config copies, counter and alerts, rewritten
             assert hub.apply_config(rec)["hash"] == content_hash(rec)
+        assert hub.call("lock")["stored"]  # the lock file and its audit record
+        assert not hub.call("unlock", forget=True)["stored"]
         hub.traffic(5, 20, 0)
         assert hub.wait_event("traffic_done", 30)["sent"] == 5
         st = hub.status()

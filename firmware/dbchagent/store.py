@@ -6,15 +6,22 @@ import hashlib
 import os
 
 # Relative to the directory the board starts in: "/" on most ports, "/flash" on stm32.
-DIR = "data"
+# dbch_board.DATA_DIR: "data", or "" (the top directory) on boards whose filesystem has no
+# block to spare for a directory (a directory costs two: the WL55, docs/boards.md).
+try:
+    from dbch_board import DATA_DIR as DIR
+except ImportError:
+    DIR = "data"
 _MAGIC = b"DBC1"
 
 
 def path(name):
-    return DIR + "/" + name
+    return DIR + "/" + name if DIR else name
 
 
 def ensure_dir():
+    if not DIR:
+        return
     try:
         os.mkdir(DIR)
     except OSError:
@@ -58,7 +65,7 @@ def remove(name):
 def clean():
     # A .new left by a power cut before its rename is an unfinished write: drop it.
     try:
-        names = os.listdir(DIR)
+        names = os.listdir(DIR or ".")
     except OSError:
         return
     for n in names:

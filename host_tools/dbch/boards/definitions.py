@@ -326,6 +326,12 @@ def get_board(board_id: str, root: Path | None = None) -> BoardDef:
     return load_board_file(path)
 
 
+def data_dir(board: BoardDef) -> str:
+    """The agent's directory on the board: "data", or "" (the top directory) where the
+    agent is frozen because the filesystem is small: a directory costs two blocks."""
+    return "" if "frozen_agent" in board.features else "data"
+
+
 def board_module(board: BoardDef, watchdog_ms: int = 0) -> str:
     """Source of dbch_board.py (in lib/, or beside main.py where the agent is frozen): the
     board as constants, and its radio as code that constructs the driver with the board's
@@ -361,6 +367,8 @@ def board_module(board: BoardDef, watchdog_ms: int = 0) -> str:
             f"WATCHDOG_MS = {watchdog_ms}",
             f"KEEP_MODULES = {board.heap_kb >= KEEP_MODULES_MIN_HEAP_KB}",
             f"EVENT_LOG_BYTES = {board.event_log_kb * 1024}",
+            "# where the agent keeps its files (dbchagent/store.py)",
+            f"DATA_DIR = {data_dir(board)!r}",
             "# held at this level during reset, lifts the lock (dbchagent/lock.py)",
             f"UNLOCK_PIN = {_machine_id(board.unlock_pin) if board.unlock_pin else None!r}",
             f"UNLOCK_LEVEL = {board.unlock_level}",

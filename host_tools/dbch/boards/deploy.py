@@ -26,7 +26,7 @@ from mpremote.transport import TransportExecError
 from mpremote.transport_serial import SerialTransport
 
 from dbch import paths
-from dbch.boards.definitions import BoardDef, board_module, get_board
+from dbch.boards.definitions import BoardDef, board_module, data_dir, get_board
 from dbch.boards.mpy import CURRENT_SUB, compile_file, decode_abi
 from dbch.errors import DeployError, PortBusyError, TransportError
 from dbch.link.auth import KeyStore, key_id, new_key
@@ -188,7 +188,12 @@ try:
 except Exception:
     _r['uid'] = None
 try:
-    with open('data/key.bin', 'rb') as _f:
+    try:
+        from dbch_board import DATA_DIR as _dd
+    except ImportError:
+        _dd = 'data'
+    _r['data_dir'] = _dd
+    with open((_dd + '/' if _dd else '') + 'key.bin', 'rb') as _f:
         _k = _f.read()[36:]
     _r['key_id'] = None
     if len(_k) == 32:
@@ -410,6 +415,7 @@ def deploy(
                 t.fs_rmfile(p)
             report.deleted.append(p)
         steps.next()
+        info["data_dir"] = data_dir(board)  # as the board module just written says
         report.key_id = _ensure_key(t, info, force=False, say=say)
         say("reset")
         t.exec_raw_no_follow("import machine\nmachine.reset()")
@@ -467,16 +473,19 @@ def _ensure_key(t: SerialTransport, info: dict, force: bool, say: Progress) -> s
     key = store.current(uid) if kid is None and store.current(uid) else new_key()
     store.add(uid, key)  # kept on the host before the board has it: never lost
     body = b"DBC1" + hashlib.sha256(key).digest() + key
-    _mkdirs(t, {"data"})
-    t.fs_writefile("data/key.bin.new", body, chunk_size=CHUNK)
-    t.exec("import os\nos.rename('data/key.bin.new', 'data/key.bin')")
+    d = info.get("data_dir", "data")
+    at = f"{d}/" if d else ""
+    if d:
+        _mkdirs(t, {d})
+    t.fs_writefile(f"{at}key.bin.new", body, chunk_size=CHUNK)
+    t.exec(f"import os\nos.rename('{at}key.bin.new', '{at}key.bin')")
     # A new key starts a new count, deliberately: the counter that went with the old key
     # (or a damaged one) is reset to 0, in the agent's store format.
     # Both copies (dbchagent/auth.py): the higher one would win.
     zero = bytes(8)
     for name in ("ctr.bin", "ctr2.bin"):
-        t.fs_writefile(f"data/{name}.new", b"DBC1" + hashlib.sha256(zero).digest() + zero)
-        t.exec(f"import os\nos.rename('data/{name}.new', 'data/{name}')")
+        t.fs_writefile(f"{at}{name}.new", b"DBC1" + hashlib.sha256(zero).digest() + zero)
+        t.exec(f"import os\nos.rename('{at}{name}.new', '{at}{name}')")
     say(f"key {key_id(key)} provisioned (kept in {store.path(uid)}); request counter reset")
     return key_id(key)
 
