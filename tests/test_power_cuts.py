@@ -133,7 +133,9 @@ def cut_trials(board: SimBoard, trials: int, rng: random.Random) -> None:
             log = hub.all_events()  # readable, whatever was cut
             st = hub.status()
         assert cfg["configured"] and cfg["hash"] in candidates, f"trial {trial}: {cfg}"
-        assert st["config_problem"] is None and st["radio"]["state"] == "ready"
+        assert st["config_problem"] is None and st["radio"]["state"] == "ready", (
+            f"trial {trial} ({kind}): {st['config_problem']}, radio {st['radio']}"
+        )
         assert info["ctr"] >= ctr, f"trial {trial}: counter went back {ctr} -> {info}"
         assert info["ctr"] <= ctr + 1
         assert st["auth"] == {"counter_copies": 2, "counter_damaged": False}, st["auth"]
