@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -94,7 +95,28 @@ def test_console_shows_device_output_and_events(hub_board) -> None:
     hub_board.reset()
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
-    assert "<event {" in out and "'ev': 'ready'" in out
+    # decoded as people read it: the event's name, the uid in hex (not a dict repr)
+    ready = next(line for line in out.splitlines() if line.startswith("<event ready"))
+    assert "{" not in ready and re.search(r"uid=[0-9a-f]{16}", ready), ready
+
+
+def test_ctrl_c_ends_a_stream_with_exit_0(hub_board) -> None:
+    # picocom and miniterm exit 0 when the user stops them: so do console and monitor.
+    import signal
+    import time
+
+    for verb in ("console", "monitor"):
+        proc = subprocess.Popen(
+            [DBCH, verb, "--port", hub_board.port],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(1.5)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, (verb, err)
+        assert "Traceback" not in err
 
 
 def test_device_console_text_cannot_drive_the_users_terminal() -> None:

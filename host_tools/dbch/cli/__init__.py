@@ -109,6 +109,10 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+# Streams a user ends with Ctrl-C: that is success (exit 0), not an interruption (130).
+STOPPED_BY_CTRL_C = frozenset({"console", "monitor", "events"})
+
+
 def handler_name(verb: str) -> str:
     return "do_" + verb.replace("-", "_")
 
@@ -147,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dbch: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
+        if args.verb in STOPPED_BY_CTRL_C:
+            return 0  # the way to end a stream, as picocom and miniterm do
         print("dbch: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `dbch ... | head`

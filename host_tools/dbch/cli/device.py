@@ -8,6 +8,7 @@ from typing import Any
 
 from dbch.cli.printing import device_text, print_json, progress
 from dbch.errors import DbchError, ProtocolError
+from dbch.gbcs.alerts import describe_event
 from dbch.link.client import AgentClient
 from dbch.link.frames import KIND_EVENT, decode_frame, split_line
 from dbch.link.ports import resolve_port
@@ -139,7 +140,9 @@ def do_console(args: argparse.Namespace) -> int:
                     print(f"<bad frame: {e}>", flush=True)
                     continue
                 if frame.kind == KIND_EVENT:
-                    print(f"<event {frame.decode_body()}>", flush=True)
+                    body = frame.decode_body()
+                    shown = describe_event(body) if isinstance(body, dict) else repr(body)
+                    print(f"<event {shown}>", flush=True)
     return 0
 
 

@@ -25,12 +25,21 @@ def alert_name(code: int) -> str:
     return ALERTS.get(code, f"unknown alert 0x{code:04X}")
 
 
+def _shown(v: object) -> str:
+    """A field as people read it: bytes in hex, maps as (k=v, ...), lists as a.b.c."""
+    if isinstance(v, bytes | bytearray):
+        return v.hex()
+    if isinstance(v, dict):
+        return "(" + ", ".join(f"{k}={_shown(x)}" for k, x in v.items()) + ")"
+    if isinstance(v, list | tuple):
+        return ".".join(_shown(x) for x in v)
+    return str(v)
+
+
 def describe_event(ev: dict) -> str:
     """One line for an event or event-log entry, as people read it."""
     fields = {k: v for k, v in ev.items() if k not in ("ev", "code", "seq", "t")}
-    extra = ", ".join(
-        f"{k}={v.hex() if isinstance(v, bytes | bytearray) else v}" for k, v in fields.items()
-    )
+    extra = ", ".join(f"{k}={_shown(v)}" for k, v in fields.items())
     if ev.get("ev") == "alert" or isinstance(ev.get("code"), int):
         code = ev.get("code", 0)
         head = f"alert 0x{code:04X} {alert_name(code)}"
