@@ -46,6 +46,13 @@ def unlocked(board: SimBoard) -> Iterator[SimBoard]:
     board.reset()
 
 
+def call(board: SimBoard, command: str, **args: object) -> dict:
+    """One command (signed if protected) once the board's agent answers."""
+    with AgentClient(board.port, on_console=None) as hub:
+        hub.wait_ready()
+        return hub.call(command, **args)
+
+
 def lock_state(board: SimBoard) -> dict:
     with AgentClient(board.port, on_console=None) as hub:
         hub.wait_ready()
@@ -137,9 +144,7 @@ def test_a_signed_unlock_lasts_until_the_next_reset_and_cannot_be_replayed(
 
 def test_the_unlock_button_lifts_the_lock_until_the_next_reset(unlocked: SimBoard) -> None:
     board = unlocked
-    with AgentClient(board.port, on_console=None) as hub:
-        hub.wait_ready()
-        hub.call("lock")
+    call(board, "lock")
     board.reset(hold_unlock=True)
     assert lock_state(board) == {"stored": True, "in_force": False, "lifted_by": "button"}
     board.reset()
@@ -149,9 +154,7 @@ def test_the_unlock_button_lifts_the_lock_until_the_next_reset(unlocked: SimBoar
 @UNIX_ONLY
 def test_a_damaged_lock_file_still_locks(unlocked: SimBoard) -> None:
     board = unlocked
-    with AgentClient(board.port, on_console=None) as hub:
-        hub.wait_ready()
-        hub.call("lock")
+    call(board, "lock")
     board.reset(hold_unlock=True)
     mpremote(
         board.port,
@@ -179,9 +182,7 @@ def test_unlock_forget_removes_the_lock_for_good(unlocked: SimBoard) -> None:
 @UNIX_ONLY
 def test_deploy_explains_a_locked_board(unlocked: SimBoard) -> None:
     board = unlocked
-    with AgentClient(board.port, on_console=None) as hub:
-        hub.wait_ready()
-        hub.call("lock")
+    call(board, "lock")
     with pytest.raises(DeployError, match=r"the board is locked.*dbch unlock"):
         deploy(board.port, board.board)
 

@@ -29,10 +29,7 @@ CONFIG_CHANGED = 0x8F2A
 
 
 def signed_set(key: bytes, uid: bytes, ctr: int, record: bytes, seq: int) -> bytes:
-    inner = cbor2.dumps(["set_config", {"record": record}])
-    return encode_request(
-        seq, "auth", {"req": inner, "ctr": ctr, "mac": keys.mac(key, uid, ctr, inner)}
-    )
+    return signed(key, uid, ctr, "set_config", {"record": record}, seq)
 
 
 def signed(key: bytes, uid: bytes, ctr: int, command: str, args: dict, seq: int) -> bytes:
