@@ -24,6 +24,10 @@ all: test
 $(STAMP): requirements.lock host_tools/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ needed (tomllib)")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# A venv made before labgrid holds pyserial's own `serial`: remove it first, as replacing
+	# it in place would delete the files pyserial-labgrid writes to the same package.
+	if $(BIN)/python -m pip show pyserial 2>/dev/null | grep -qx 'Version: 3.5'; then \
+		$(BIN)/python -m pip uninstall --quiet -y pyserial; fi
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	# editable as a plain path in a .pth file: no import hook to load at every start-up
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \

@@ -1,8 +1,9 @@
 """Where boards come from: ports, bench files and simulated boards, made into targets.
 
 This is the one module that puts the layers together for front ends (the CLI and the
-pytest plugin): it registers the `sim:ID` port scheme with the link and gives simulated
-boards their bench protocols, so neither the link nor the checks import the simulator.
+pytest plugin): it registers the `sim:ID` and `labgrid:PLACE` port schemes with the link
+and gives simulated boards their bench protocols, so neither the link nor the checks
+import the simulator or labgrid.
 """
 
 from __future__ import annotations
@@ -26,7 +27,24 @@ def _sim_port(board_id: str) -> str:
     return Bench().board(board_id).port
 
 
+def _labgrid_port(place: str) -> str:
+    from dbch.lg.places import places
+
+    return places().hold(place).url
+
+
 ports.register_scheme("sim", _sim_port)
+ports.register_scheme("labgrid", _labgrid_port)
+
+
+def release_places() -> None:
+    """Release the labgrid places this command acquired (a no-op when it named none)."""
+    import sys
+
+    if "dbch.lg.places" in sys.modules:
+        from dbch.lg.places import release_all
+
+        release_all()
 
 
 def target_for_port(
@@ -42,6 +60,8 @@ def target_for_port(
     from dbch.sim.bench import Bench
     from dbch.sim.targets import sim_target
 
+    if ports.scheme_of(spec) == "labgrid":
+        return target_for_place(spec.partition(":")[2], name)
     port = ports.resolve_port(spec)
     bench = Bench()
     sim = bench.board(witness_id) if witness_id else bench.board_at(spec)
@@ -50,12 +70,69 @@ def target_for_port(
     return Target(name or spec, port, region, power=power)
 
 
+def target_for_place(place: str, name: str | None = None) -> Target:
+    """A labgrid place, acquired (unless this user holds it). Its tags give the board's
+    region and type; a simulated board exported from this host keeps its bench protocols."""
+    from dbch.checks.targets import Target
+    from dbch.lg.places import places
+    from dbch.sim.bench import Bench
+    from dbch.sim.targets import sim_target
+
+    held = places().hold(place)
+    region = held.tags.get("region")
+    sim = Bench().board_at(held.path) if held.path and _on_this_host(held.url) else None
+    if sim is not None:
+        return sim_target(sim, name or place, region, port=held.url)
+    return Target(name or place, held.url, region, board=held.tags.get("board"))
+
+
+def _on_this_host(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
 def targets_from_ports(specs: Iterable[str]) -> list[Target]:
     out = []
     for s in specs:
         s = s.strip()
-        if s:
+        if not s:
+            continue
+        if ports.scheme_of(s) == "labgrid":
+            out += targets_from_places([s.partition(":")[2]])
+        else:
             out.append(target_for_port(s, name=s[4:] if s.startswith("sim:") else s))
+    return out
+
+
+def targets_from_places(selectors: Iterable[str]) -> list[Target]:
+    """Labgrid places by name, or every place whose tags match `KEY=VALUE` (all such
+    selectors together: `dbch=1,board=NUCLEO_WL55`). A place that cannot be acquired (held
+    by someone else, its exporter offline) is still a target: the run reports it."""
+    from dbch.checks.targets import Target
+    from dbch.errors import DbchError
+    from dbch.lg.places import places
+
+    names, tags = [], {}
+    for sel in (s.strip() for s in selectors):
+        if "=" in sel:
+            key, _, value = sel.partition("=")
+            tags[key.strip()] = value.strip()
+        elif sel:
+            names.append(sel)
+    if tags:
+        matched = places().tagged(tags)
+        if not matched:
+            shown = ",".join(f"{k}={v}" for k, v in tags.items())
+            raise DbchError(f"labgrid: no place is tagged {shown}")
+        names += [n for n in matched if n not in names]
+    out = []
+    for n in names:
+        try:
+            out.append(target_for_place(n))
+        except DbchError as e:
+            out.append(Target(n, f"labgrid:{n}", unavailable=e))
     return out
 
 

@@ -115,6 +115,8 @@ def run_each(
     def one(t: Target) -> Outcome:
         start = time.monotonic()
         try:
+            if t.unavailable is not None:
+                raise t.unavailable
             result, detail, data = job(t)
         except PortBusyError as e:
             result, detail, data = "busy", str(e), None

@@ -53,6 +53,9 @@ class Target:
     reset: Reset | None = None
     witness: Witness | None = None
     simulated: bool = False  # a simulated twin, not hardware (said in every report)
+    # Why the board cannot be used, found while choosing boards (a labgrid place another
+    # user holds): the job reports it for this board instead of stopping the whole run.
+    unavailable: DbchError | None = None
 
     def emissions(self, since_s: float | None) -> list[dict[str, Any]] | None:
         """The witness's records, or None where the bench has no witness."""

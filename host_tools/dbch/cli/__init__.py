@@ -124,7 +124,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         prog="dbch",
         description="DBCH configuration agent tools: simulated boards, deploy, link, checks.",
         epilog="Ports: /dev/ttyACM0, a simulated board's /dev/pts/N or sim:ID, "
-        "socket://host:port, rfc2217://host:port. Exit codes: 0 ok, 1 failed, 2 could not run.",
+        "socket://host:port, rfc2217://host:port, labgrid:PLACE (acquired from "
+        "LG_COORDINATOR for the command). Exit codes: 0 ok, 1 failed, 2 could not run.",
     )
     parser.add_argument("--version", action="version", version=f"dbch {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="COMMAND", required=True)
@@ -140,8 +141,19 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     verb = next((a for a in argv if not a.startswith("-")), None)
     args = build_parser(verb if verb in COMMANDS else None).parse_args(argv)
+    from dbch import lab  # registers the sim:ID and labgrid:PLACE port names
+
     try:
-        from dbch import lab  # noqa: F401  (registers the sim:ID port names)
+        return _run(args)
+    finally:
+        try:
+            lab.release_places()
+        except DbchError as e:
+            print(f"dbch: {e}", file=sys.stderr)
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
         from dbch.cli import printing
 
         printing.setup()

@@ -240,6 +240,12 @@ def add_fleet_args(p: argparse.ArgumentParser) -> None:
         help="bench file (TOML) listing boards by USB serial number",
     )
     which.add_argument(
+        "--places",
+        metavar="SEL",
+        help="labgrid places (LG_COORDINATOR): names, or KEY=VALUE for every place so "
+        "tagged, comma-separated (e.g. dbch=1); acquired for the run, released after",
+    )
+    which.add_argument(
         "--sim",
         type=at_least(1),
         metavar="N",

@@ -86,6 +86,8 @@ def _fleet_targets(args: argparse.Namespace) -> list[Target]:
         targets = lab.targets_from_ports(args.ports.split(","))
     elif args.bench:
         targets = lab.targets_from_bench_file(args.bench)
+    elif args.places:
+        targets = lab.targets_from_places(args.places.split(","))
     else:
         if args.sim < 1:
             raise DbchError("--sim needs at least 1 board")
