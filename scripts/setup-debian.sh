@@ -6,10 +6,13 @@
 #
 #   chromium             HTML reports opened and printed headless (tests/test_report_html.py)
 #   gcc-arm-none-eabi    the Cortex-M toolchain: board images and QEMU twins (make firmware)
+#   binutils-arm-none-eabi    its arm-none-eabi-size: the image's section sizes
 #   libnewlib-arm-none-eabi   its C library
 #   qemu-system-arm      runs the 32-bit twins (Cortex-M3 MPS2-AN385)
+#   ser2net              serves boards' ports over TCP: labgrid exporters, `dbch serve-port`
+#   make, git            the MicroPython build (make) and its version string (git describe)
 set -eu
-PACKAGES="chromium gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
+PACKAGES="chromium gcc-arm-none-eabi binutils-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm ser2net make git"
 
 missing=""
 for p in $PACKAGES; do

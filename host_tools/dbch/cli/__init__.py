@@ -75,7 +75,7 @@ COMMANDS: dict[str, Command] = {
     ),
     "monitor": Command("check", a.add_monitor_args, "live status line and alerts from one agent"),
     "serve-port": Command(
-        "device", a.add_serve_port_args, "serve a board's port over TCP (RFC 2217 or raw)"
+        "device", a.add_serve_port_args, "serve one board's port over TCP with ser2net (RFC 2217)"
     ),
     "key": Command(
         "keys", a.add_key_args, "the board's bench key that authorises changes: show, provision"

@@ -187,22 +187,17 @@ def do_deploy(args: argparse.Namespace) -> int:
 
 
 def do_serve_port(args: argparse.Namespace) -> int:
-    import logging
-
-    from dbch.link.serve_port import PortServer
+    from dbch.link.ser2net import Ser2net
 
     host, _, port = args.listen.rpartition(":")
     if not host or not port.isdigit():
         raise DbchError(f"--listen {args.listen!r}: give HOST:PORT")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    server = PortServer(resolve_port(args.port), host, int(port), rfc2217=not args.raw)
-    print(server.client_url, flush=True)
-    progress(f"serving {args.port} at {server.client_url} (Ctrl-C to stop)")
-    server.start()
-    try:
+    with Ser2net(resolve_port(args.port), host, int(port), rfc2217=not args.raw) as server:
+        print(server.client_url, flush=True)
+        progress(f"ser2net serves {args.port} at {server.client_url} (Ctrl-C to stop)")
         deadline = None if args.seconds is None else time.monotonic() + args.seconds
         while deadline is None or time.monotonic() < deadline:
+            if server.proc is not None and server.proc.poll() is not None:
+                raise DbchError(f"ser2net stopped (exit {server.proc.returncode})")
             time.sleep(0.2)
-    finally:
-        server.close()
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import select
+import threading
 import time
 
 import serial
@@ -17,6 +18,20 @@ from dbch.errors import PortBusyError, TransportError
 
 BAUDRATE = 115200
 REMOTE_POLL_S = 0.05
+
+
+def _quiet_rfc2217_reader(args: threading.ExceptHookArgs) -> None:
+    # pyserial's RFC 2217 reader thread dies with a traceback when the server closes the
+    # connection (ser2net refusing a second client, an exporter stopped); the next read or
+    # write reports it as a TransportError, once and plainly.
+    name = args.thread.name if args.thread is not None else ""
+    if name.startswith("pySerial RFC 2217 reader") and issubclass(args.exc_type, OSError):
+        return
+    _default_excepthook(args)
+
+
+_default_excepthook = threading.excepthook
+threading.excepthook = _quiet_rfc2217_reader
 
 
 class Transport:
