@@ -1,6 +1,9 @@
 """pytest plugin (entry point `pytest11`): regression suites that run on a simulated board
 by default and on a real one when a port is given.
 
+With labgrid's plugin given an environment (`--lg-env`), the board is labgrid's target
+`main` through its DbchAgentDriver (dbch.lg.driver; docs/labs.md).
+
 Options: --dbch-port (a real board, or any port), --dbch-board (its board definition when
 its agent cannot say), --dbch-sim BOARD (simulate this board type; the default when no port
 is given), --dbch-table / --dbch-region (the table the suite checks against) and
@@ -98,11 +101,44 @@ def _evidence_path(config: pytest.Config) -> Path:
     return Path(config.rootpath) / "build" / "dbch-evidence.json"
 
 
+def _labgrid_target(config: pytest.Config) -> Any:
+    """Labgrid's target `main` when labgrid's plugin was given an environment (--lg-env or
+    LG_ENV), else None: then the board comes from our own options."""
+    try:
+        from labgrid.pytestplugin.hooks import LABGRID_ENV_KEY
+    except ImportError:
+        return None
+    env = config.stash.get(LABGRID_ENV_KEY, None)
+    return None if env is None else env.get_target("main")
+
+
+def _labgrid_agent(config: pytest.Config) -> Any:
+    """The target's DbchAgentDriver, the board brought to "configured" first (or "agent"
+    without a table) when the environment binds a DbchStrategy; None without labgrid."""
+    target = _labgrid_target(config)
+    if target is None:
+        return None
+    from dbch.lg import driver as lg_driver
+
+    try:
+        strategy = target.get_driver(lg_driver.DbchStrategy)
+    except Exception:  # labgrid's NoDriverFoundError: no strategy in the environment
+        strategy = None
+    if strategy is not None:
+        strategy.transition("configured" if strategy.table else "agent")
+    agent = target.get_driver(lg_driver.DbchAgentDriver)
+    agent.close()  # the suite's own connection (dbch_hub) is the one that talks
+    return agent
+
+
 def _board_under_test(config: pytest.Config) -> BoardDef:
     """The board definition, without starting anything where the options say it."""
     if BOARD_KEY not in config.stash:
         board_id = config.getoption("dbch_board") or config.getoption("dbch_sim")
         port = config.getoption("dbch_port")
+        agent = _labgrid_agent(config)
+        if agent is not None:
+            port, board_id = agent.url, board_id or agent.board
         if not board_id and port:
             with AgentClient(resolve_port(port), on_console=None) as hub:
                 board_id = hub.hello().board
@@ -138,6 +174,10 @@ def dbch_target(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Target]:
     config = request.config
+    agent = _labgrid_agent(config)
+    if agent is not None:  # labgrid's target: a place, a remote exporter's port
+        yield Target(agent.target.name, agent.url, board=_board_under_test(config).id)
+        return
     port = config.getoption("dbch_port")
     if port:
         # Used as it is, as real hardware would be: no power, reset or witness.

@@ -35,28 +35,36 @@ class Outcome:
 MakeTarget = Callable[..., Target]
 
 
-def read_bench_file(
-    path: Path,
-    comports: Callable[[], list[Any]] | None = None,
-    make_target: MakeTarget = Target,
-) -> list[Target]:
+@dataclass(frozen=True)
+class BenchEntry:
+    """One board of a bench file, as written (serial numbers not yet looked up)."""
+
+    name: str
+    serial: str | None
+    port: str | None
+    region: str | None
+    board: str | None
+    power: CommandPower | None
+
+
+def bench_entries(path: Path) -> list[BenchEntry]:
     """A bench file (TOML) lists boards by USB serial number (or by port, for remote ones):
 
-        [[board]]
-        name = "wl55-a"            # how reports call it
-        serial = "0671FF383837"    # USB serial number (udevadm: ID_SERIAL_SHORT)
-        region = "north"           # optional: this board's CSP region
+    [[board]]
+    name = "wl55-a"            # how reports call it
+    serial = "0671FF383837"    # USB serial number (udevadm: ID_SERIAL_SHORT)
+    region = "north"           # optional: this board's CSP region
+    board = "NUCLEO_WL55"      # optional: its board definition (labgrid tags)
 
-        power_off = "usbrelay R1_1=1"   # optional: commands that cut and restore
-        power_on = "usbrelay R1_1=0"    # its power (the bench's Power protocol)
+    power_off = "usbrelay R1_1=1"   # optional: commands that cut and restore
+    power_on = "usbrelay R1_1=0"    # its power (the bench's Power protocol)
 
-        [[board]]
-        name = "remote-1"
-        port = "rfc2217://benchhost:4001"
+    [[board]]
+    name = "remote-1"
+    port = "rfc2217://benchhost:4001"
+    """
+    from dbch.boards.definitions import get_board
 
-    Serial numbers are looked up among the USB serial ports present now. `make_target(name,
-    port, region=, power=)` builds each target (the caller's, to resolve names such as
-    `sim:ID`)."""
     try:
         data = tomllib.loads(path.read_text())
     except OSError as e:
@@ -65,40 +73,68 @@ def read_bench_file(
         raise DataFileError(str(path), "", f"not valid TOML: {e}") from e
     top = Fields(data, str(path))
     top.only({"board"})
+    out, names = [], set()
+    for i, raw in enumerate(top.array("board")):
+        b = Fields(raw, str(path), f"board[{i}]")
+        b.only({"name", "serial", "port", "region", "board", "power_on", "power_off"})
+        name = b.text("name")
+        if name in names:
+            b.fail("name", f"{name!r} is listed twice")
+        names.add(name)
+        if b.has("port") == b.has("serial"):
+            b.fail("serial", "give exactly one of serial (a USB board) or port")
+        board = b.text("board", None)
+        if board is not None:
+            try:
+                get_board(board)
+            except DbchError as e:
+                b.fail("board", str(e))
+        power = None
+        if b.has("power_on") or b.has("power_off"):
+            power = CommandPower(on=b.text("power_on"), off=b.text("power_off"))
+        out.append(
+            BenchEntry(
+                name,
+                b.text("serial", None),
+                b.text("port", None),
+                b.text("region", None, REGIONS),
+                board,
+                power,
+            )
+        )
+    if not out:
+        top.fail("board", "lists no boards")
+    return out
+
+
+def read_bench_file(
+    path: Path,
+    comports: Callable[[], list[Any]] | None = None,
+    make_target: MakeTarget = Target,
+) -> list[Target]:
+    """The bench file's boards as targets (see bench_entries), each USB serial number looked
+    up among the USB serial ports present now. `make_target(name, port, region=, power=)`
+    builds each target (the caller's, to resolve names such as `sim:ID`)."""
+    entries = bench_entries(path)
     if comports is None:
         from serial.tools.list_ports import comports as list_comports
 
         comports = list_comports
     present = {getattr(p, "serial_number", None): p.device for p in comports()}
-    out, names = [], set()
-    for i, raw in enumerate(top.array("board")):
-        b = Fields(raw, str(path), f"board[{i}]")
-        b.only({"name", "serial", "port", "region", "power_on", "power_off"})
-        name = b.text("name")
-        if name in names:
-            b.fail("name", f"{name!r} is listed twice")
-        names.add(name)
-        region = b.text("region", None, REGIONS)
-        if b.has("port") == b.has("serial"):
-            b.fail("serial", "give exactly one of serial (a USB board) or port")
-        if b.has("port"):
-            port = b.text("port")
-        else:
-            serial = b.text("serial")
-            if serial not in present:
+    out = []
+    for i, e in enumerate(entries):
+        port = e.port
+        if port is None:
+            if e.serial not in present:
                 seen = ", ".join(sorted(s for s in present if s)) or "none"
-                b.fail(
-                    "serial",
-                    f"no USB serial port with serial number {serial!r} is "
+                raise DataFileError(
+                    str(path),
+                    f"board[{i}].serial",
+                    f"no USB serial port with serial number {e.serial!r} is "
                     f"connected (present: {seen})",
                 )
-            port = present[serial]
-        power = None
-        if b.has("power_on") or b.has("power_off"):
-            power = CommandPower(on=b.text("power_on"), off=b.text("power_off"))
-        out.append(make_target(name, port, region=region, power=power))
-    if not out:
-        top.fail("board", "lists no boards")
+            port = present[e.serial]
+        out.append(make_target(e.name, port, region=e.region, power=e.power))
     return out
 
 

@@ -77,6 +77,9 @@ COMMANDS: dict[str, Command] = {
     "serve-port": Command(
         "device", a.add_serve_port_args, "serve one board's port over TCP with ser2net (RFC 2217)"
     ),
+    "lab": Command(
+        "lab", a.add_lab_args, "labgrid: an exporter configuration and places for a bench"
+    ),
     "key": Command(
         "keys", a.add_key_args, "the board's bench key that authorises changes: show, provision"
     ),

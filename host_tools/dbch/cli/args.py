@@ -474,6 +474,46 @@ def add_bench_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_lab_args(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="lab_verb", metavar="ACTION", required=True)
+    helps = {
+        "exporter-config": "a labgrid exporter configuration (YAML) for these boards",
+        "places": "the labgrid-client commands that create a tagged place for each board",
+    }
+    for verb, text in helps.items():
+        s = sub.add_parser(verb, help=text, description=text)
+        which = s.add_mutually_exclusive_group(required=True)
+        which.add_argument(
+            "--bench", type=Path, metavar="FILE", help="a bench file (USB boards by serial number)"
+        )
+        which.add_argument(
+            "--sim",
+            nargs="?",
+            const="all",
+            metavar="IDS",
+            help="running simulated boards: all, or comma-separated ids",
+        )
+        s.add_argument("--region", choices=REGIONS, help="region tag for simulated boards")
+        if verb == "exporter-config":
+            s.add_argument("--out", type=Path, metavar="FILE", help="write here (default: print)")
+        else:
+            s.add_argument(
+                "--exporter",
+                metavar="NAME",
+                help="the exporter's name (labgrid-exporter --name; default: this host's name)",
+            )
+            s.add_argument(
+                "--run",
+                action="store_true",
+                help="run the commands (LG_COORDINATOR) instead of printing them",
+            )
+    p.epilog = (
+        "Bring a bench (or a simulated lab) up: `dbch lab exporter-config --sim > exp.yaml`, "
+        "`labgrid-exporter -c COORDINATOR exp.yaml`, `dbch lab places --sim --run` "
+        "(docs/labs.md)."
+    )
+
+
 def add_firmware_args(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="firmware_verb", metavar="ACTION", required=True)
     s = sub.add_parser(
