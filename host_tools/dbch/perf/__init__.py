@@ -17,7 +17,18 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from dbch.perf.common import Results
 
-SECTIONS = ("firmware", "twin", "boards", "link", "frames", "apply", "gate", "memory", "fleet")
+SECTIONS = (
+    "firmware",
+    "twin",
+    "boards",
+    "link",
+    "frames",
+    "apply",
+    "gate",
+    "memory",
+    "fleet",
+    "labgrid",
+)
 
 
 def run(
@@ -68,6 +79,11 @@ def run(
             if "fleet" in only:
                 progress("fleet: 1, 8 and 32 simulated boards checked at once")
                 fleet.bench_fleet(bench, max(3, reps + 2), res)
+            if "labgrid" in only:
+                progress("labgrid: 8 boards checked through places and ser2net vs local ports")
+                from dbch.perf import labgrid
+
+                labgrid.bench_labgrid(bench, max(5, reps * 3), res)
         finally:
             bench.stop()
     return res
