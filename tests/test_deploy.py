@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
+import pytest
 from conftest import HUB_BOARD, ensure_agent
 from dbch import paths
 from dbch.boards.definitions import get_board
@@ -113,3 +115,37 @@ def test_a_deploy_cut_by_power_loss_ends_clearly_and_the_next_one_repairs(bench)
 
 
 DEPLOY_CUTS = int(os.environ.get("DBCH_DEPLOY_CUTS", "4"))  # `make soak` cuts more
+
+
+def test_waiting_for_an_agent_at_a_blank_boards_repl_leaves_room_to_deploy(bench) -> None:
+    """Polling hello at a board's REPL types every frame into it, and the REPL keeps them
+    (its line history): fast polling for a few seconds filled a blank Pico's heap, and the
+    deploy after it failed with MemoryError (the labgrid strategy: is the agent there? no:
+    deploy). Polling at the REPL now slows down, and `give_up_at_repl` stops at once."""
+    from dbch.errors import AtReplError, TransportError
+    from dbch.link.client import AgentClient
+
+    (b,) = bench.start(board="PICO_WAVESHARE_SX1262", erase=True)
+    try:
+
+        def heap_used() -> int:
+            t = SerialTransport(b.port)
+            t.enter_raw_repl(soft_reset=False)
+            used = int(t.exec("import gc; gc.collect(); print(gc.mem_alloc())"))
+            t.exit_raw_repl()
+            t.close()
+            return used
+
+        before = heap_used()
+        with AgentClient(b.port, on_console=None) as hub:
+            start = time.monotonic()
+            with pytest.raises(AtReplError):
+                hub.wait_ready(3.0, give_up_at_repl=True)
+            assert time.monotonic() - start < 1.5
+            with pytest.raises(TransportError, match="at the MicroPython REPL"):
+                hub.wait_ready(3.0)
+        assert heap_used() - before < 4096
+        report = deploy(b.port, "PICO_WAVESHARE_SX1262")
+        assert report.hello is not None
+    finally:
+        b.stop()

@@ -137,7 +137,7 @@ class DbchAgentDriver(Driver):
         from dbch.boards.deploy import firmware_hash
 
         try:
-            self.hub().wait_ready(3.0)
+            self.hub().wait_ready(3.0, give_up_at_repl=True)
             return self.hello().get("fw_hash") == firmware_hash()
         except DbchError:
             return False

@@ -14,12 +14,15 @@ from typing import Any
 
 import cbor2
 
-from dbch.errors import AuthError, DeviceError, ProtocolError, TransportError
+from dbch.errors import AtReplError, AuthError, DeviceError, ProtocolError, TransportError
 from dbch.link import auth as keys
 from dbch.link.auth import KeyStore
 from dbch.link.frames import Link, default_console
 from dbch.link.spec import PROTECTED, SLOW_TIMEOUT_S, check_reply, timeout_for
 from dbch.link.transport import Transport
+
+# Polling a board at its REPL: each frame stays in the REPL's history (about 60 B).
+REPL_POLL_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -275,13 +278,20 @@ class AgentClient:
         """The next event the agent pushes (named `name` if given), or None on timeout."""
         return self.link.wait_event(name, timeout)
 
-    def wait_ready(self, timeout: float = 15.0) -> Hello:
-        """Poll until the agent answers hello (after a reset or deploy)."""
+    def wait_ready(self, timeout: float = 15.0, give_up_at_repl: bool = False) -> Hello:
+        """Poll until the agent answers hello (after a reset or deploy). A board at the
+        MicroPython REPL echoes each frame and keeps it in its line history (heap): there,
+        polls are spaced out, or (`give_up_at_repl`) the AtReplError is raised at once."""
         deadline = time.monotonic() + timeout
         last: Exception | None = None
         while time.monotonic() < deadline:
             try:
                 return Hello.from_wire(self.link.request("hello", timeout=0.3, retries=0))
+            except AtReplError as e:
+                if give_up_at_repl:
+                    raise
+                last = e
+                time.sleep(max(0.0, min(REPL_POLL_S, deadline - time.monotonic())))
             except (TransportError, ProtocolError) as e:
                 last = e
         raise TransportError(f"{self.port}: agent not ready after {timeout:g} s ({last})")

@@ -18,6 +18,7 @@ from typing import Any
 import serial
 
 from dbch.errors import PortBusyError, TransportError
+from dbch.link import rfc2217
 
 BAUDRATE = 115200
 REMOTE_POLL_S = 0.05
@@ -44,7 +45,10 @@ class Transport:
         self.url = url
         try:
             kwargs = {"exclusive": True} if exclusive and _is_local(url) else {}
-            self.serial = serial.serial_for_url(url, baudrate=BAUDRATE, timeout=0, **kwargs)
+            if url.startswith("rfc2217://"):  # pyserial's, reading whole chunks
+                self.serial = rfc2217.open_port(url, BAUDRATE, 0)
+            else:
+                self.serial = serial.serial_for_url(url, baudrate=BAUDRATE, timeout=0, **kwargs)
         except serial.SerialException as e:
             raise _open_error(url, e) from None
         except ValueError as e:
