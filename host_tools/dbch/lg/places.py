@@ -143,52 +143,93 @@ class Places:
 
     def hold(self, name: str) -> Held:
         """Acquire `name` (unless this user holds it already) and find its serial port."""
+        got = self.hold_many([name])[name]
+        if isinstance(got, DbchError):
+            raise got
+        return got
+
+    def hold_many(self, names: list[str]) -> dict[str, Held | DbchError]:
+        """`hold` for each place, the acquisitions sent together (the coordinator takes
+        about half a second for each, mostly asking the exporter); what could not be held
+        comes back as its error, for the caller to report per board."""
+        out: dict[str, Held | DbchError] = {}
         with self._lock:
-            if name in self.held:
-                return self.held[name]
-            place = self._place(name)
             me = self.user()
-            acquired_here = False
-            if place.acquired and place.acquired != me:
-                raise PortBusyError(f"labgrid:{name}: busy, held by {place.acquired}")
-            if not place.acquired:
-                self._acquire(place)
-                acquired_here = True
+            idle = []
+            for name in names:
+                if name in self.held:
+                    out[name] = self.held[name]
+                    continue
+                try:
+                    place = self._place(name)
+                    if place.acquired and place.acquired != me:
+                        raise PortBusyError(f"labgrid:{name}: busy, held by {place.acquired}")
+                    if not place.acquired:
+                        self._check_matches(place)
+                        idle.append(name)
+                except DbchError as e:
+                    out[name] = e
+            out.update(self._acquire(idle))
+            for name in names:
+                if name in out:
+                    continue
+                acquired_here = name in idle
                 place = self._place(name)
-            try:
-                cls, params = self._serial_resource(place)
+                try:
+                    cls, params = self._serial_resource(place)
+                except DbchError as e:
+                    if acquired_here:
+                        self.release(name)
+                    out[name] = e
+                    continue
+                extra = params.get("extra", {})
                 held = Held(
                     name,
                     serial_url(cls, params),
                     dict(place.tags),
-                    params.get("extra", {}).get("path"),
+                    extra.get("path"),
                     acquired_here,
                 )
-            except DbchError:
-                if acquired_here:
-                    self.release(name)
-                raise
-            self.held[name] = held
-            return held
+                self.held[name] = out[name] = held
+        return out
 
-    def _acquire(self, place: Any) -> None:
+    def _check_matches(self, place: Any) -> None:
         from labgrid.remote.client import Error as LabgridError
+
+        try:
+            self.session().check_matches(place)
+        except LabgridError as e:
+            raise TransportError(
+                f"labgrid:{place.name}: {_why(e)} (is its exporter running?)"
+            ) from None
+
+    def _acquire(self, names: list[str]) -> dict[str, DbchError]:
+        """Acquire these idle places at once; the ones that failed, with why."""
         from labgrid.remote.generated import labgrid_coordinator_pb2
 
+        if not names:
+            return {}
         s = self.session()
-        try:
-            s.check_matches(place)
-        except LabgridError as e:
-            raise TransportError(f"labgrid:{place.name}: {e} (is its exporter running?)") from None
-        request = labgrid_coordinator_pb2.AcquirePlaceRequest(placename=place.name)
-        try:
-            self._run(s.stub.AcquirePlace(request))
-            self._run(s.sync_with_coordinator())
-        except Exception as e:  # (grpc's AioRpcError: taken meanwhile)
-            holder = self._place(place.name).acquired
-            if holder:
-                raise PortBusyError(f"labgrid:{place.name}: busy, held by {holder}") from None
-            raise TransportError(f"labgrid:{place.name}: cannot acquire: {_why(e)}") from None
+
+        async def all_of() -> list[Any]:
+            requests = [
+                s.stub.AcquirePlace(labgrid_coordinator_pb2.AcquirePlaceRequest(placename=n))
+                for n in names
+            ]
+            done = await asyncio.gather(*requests, return_exceptions=True)
+            await s.sync_with_coordinator()
+            return done
+
+        failed: dict[str, DbchError] = {}
+        for name, result in zip(names, self._run(all_of()), strict=True):
+            if isinstance(result, BaseException):  # grpc's AioRpcError: taken meanwhile
+                holder = self._place(name).acquired
+                failed[name] = (
+                    PortBusyError(f"labgrid:{name}: busy, held by {holder}")
+                    if holder
+                    else TransportError(f"labgrid:{name}: cannot acquire: {_why(result)}")
+                )
+        return failed
 
     def release(self, name: str) -> None:
         from labgrid.remote.generated import labgrid_coordinator_pb2
