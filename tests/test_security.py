@@ -356,3 +356,42 @@ def test_a_frame_whose_duty_reservation_cannot_be_stored_is_not_sent(bench) -> N
         assert not [r for r in sent if r.get("emitted")]
     finally:
         board.stop()
+
+
+def test_simulated_boards_keys_live_under_the_simulated_bench(tmp_path: Path) -> None:
+    """A simulated board's key goes to $DBCH_SIM_HOME/keys, never among real boards' keys
+    (~/.local/state/dbch/keys); $DBCH_KEYS, when set, is used for every board."""
+    from dbch.link.auth import keys_dir
+
+    env = {k: v for k, v in os.environ.items() if k != "DBCH_KEYS"}
+    env |= {"DBCH_SIM_HOME": str(tmp_path / "sim"), "XDG_STATE_HOME": str(tmp_path / "state")}
+    try:
+        out = subprocess.run(
+            [DBCH, "sim", "start", "--id", "k1", "--erase"], env=env, capture_output=True
+        )
+        assert out.returncode == 0, out.stderr
+        out = subprocess.run(
+            [DBCH, "deploy", "--port", "sim:k1", "--board", "PICO_WAVESHARE_SX1262"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert out.returncode == 0, out.stderr
+        assert len(list((tmp_path / "sim" / "keys").glob("*.json"))) == 1
+        assert not (tmp_path / "state" / "dbch" / "keys").exists()
+        table = ["--table", "sec-2018-03", "--region", "north"]
+        out = subprocess.run(
+            [DBCH, "apply", "--port", "sim:k1", *table], env=env, capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr  # signed with the key found there
+    finally:
+        subprocess.run([DBCH, "sim", "stop", "--all"], env=env, capture_output=True)
+    saved = os.environ.pop("DBCH_KEYS", None)
+    try:
+        os.environ["XDG_STATE_HOME"] = str(tmp_path / "state")
+        assert keys_dir("rp2") == tmp_path / "state" / "dbch" / "keys"
+        assert keys_dir("qemu") == keys_dir("linux") != keys_dir("rp2")
+    finally:
+        os.environ.pop("XDG_STATE_HOME")
+        if saved is not None:
+            os.environ["DBCH_KEYS"] = saved

@@ -462,7 +462,7 @@ def _ensure_key(t: SerialTransport, info: dict, force: bool, say: Progress) -> s
     if uid is None:
         say("the board has no machine.unique_id(): no key provisioned")
         return None
-    store = KeyStore()
+    store = KeyStore.for_platform(info.get("platform"))
     if kid is not None and not force:
         if store.find(uid, kid) is None:
             say(

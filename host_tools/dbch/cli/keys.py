@@ -16,13 +16,14 @@ from dbch.output import key_values
 
 def do_key(args: argparse.Namespace) -> int:
     port = resolve_port(args.port)
-    store = KeyStore()
     if args.action == "provision":
         kid = provision(port, args.force, progress)
-        return _show(port, store, args.json, f"provisioned key {kid}")
+        return _show(port, args.json, f"provisioned key {kid}")
     if args.action == "rotate":
         with AgentClient(port, on_console=None) as hub:
-            uid = hub.hello().uid
+            hello = hub.hello()
+            uid = hello.uid
+            store = KeyStore.for_platform(hello.platform)
             key = new_key()
             store.add(uid, key)  # on the host first: a lost reply must not lose the key
             try:
@@ -34,8 +35,8 @@ def do_key(args: argparse.Namespace) -> int:
         if got != key_id(key):
             progress(f"dbch: the board reports key {got}, expected {key_id(key)}")
             return 1
-        return _show(port, store, args.json, f"rotated to key {got}")
-    return _show(port, store, args.json, None)
+        return _show(port, args.json, f"rotated to key {got}")
+    return _show(port, args.json, None)
 
 
 def _keep_boards_key(hub: AgentClient, store: KeyStore, uid: bytes) -> None:
@@ -49,10 +50,12 @@ def _keep_boards_key(hub: AgentClient, store: KeyStore, uid: bytes) -> None:
         store.add(uid, held)
 
 
-def _show(port: str, store: KeyStore, as_json: bool, note: str | None) -> int:
+def _show(port: str, as_json: bool, note: str | None) -> int:
     with AgentClient(port, on_console=None) as hub:
-        uid = hub.hello().uid
+        hello = hub.hello()
+        uid = hello.uid
         info = hub.auth_info()
+    store = KeyStore.for_platform(hello.platform)
     held = info["key_id"] is not None and store.find(uid, info["key_id"]) is not None
     result = {
         "uid": uid.hex(),

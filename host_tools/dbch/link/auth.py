@@ -6,7 +6,8 @@ request's CBOR bytes) with the board's key. The board keeps the last counter on 
 refuses anything not above it.
 
 Keys live in a key store on the host: one JSON file per board unique id, readable by the
-owner only, under $DBCH_KEYS (default ~/.local/state/dbch/keys). A key is never printed,
+owner only, under $DBCH_KEYS (default ~/.local/state/dbch/keys; a simulated board's under
+$DBCH_SIM_HOME/keys). A key is never printed,
 logged or put in a report; tools show its id (the first 4 bytes of its SHA-256).
 """
 
@@ -25,10 +26,21 @@ KEY_BYTES = 32
 KEEP = 3  # the current key and the two before it (a rotation cut short by a power cut)
 
 
-def keys_dir() -> Path:
+# sys.platform of the simulated twins (the unix and QEMU ports); real boards say rp2,
+# esp32, pyboard. Their keys are kept with the simulated bench, apart from real boards'.
+SIMULATED_PLATFORMS = frozenset({"linux", "darwin", "qemu"})
+
+
+def keys_dir(platform: str | None = None) -> Path:
+    """$DBCH_KEYS when set (for every board); else a simulated board's keys under the
+    simulated bench ($DBCH_SIM_HOME/keys) and a real board's under ~/.local/state/dbch/keys."""
     env = os.environ.get("DBCH_KEYS")
     if env:
         return Path(env)
+    if platform in SIMULATED_PLATFORMS:
+        from dbch.paths import sim_home
+
+        return sim_home() / "keys"
     state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(state) / "dbch" / "keys"
 
@@ -64,6 +76,11 @@ def rotation_pad(old_key: bytes, uid: bytes, ctr: int) -> bytes:
 class KeyStore:
     def __init__(self, root: Path | None = None):
         self.root = root or keys_dir()
+
+    @classmethod
+    def for_platform(cls, platform: str | None) -> KeyStore:
+        """The store for a board whose agent reports this sys.platform."""
+        return cls(keys_dir(platform))
 
     def path(self, uid: bytes) -> Path:
         return self.root / f"{uid.hex()}.json"

@@ -92,7 +92,7 @@ class AgentClient:
         self.transport = Transport(port, exclusive=exclusive)
         self.transport.discard_input()
         self.link = Link(self.transport, on_console=on_console)
-        self.keys = KeyStore()
+        self.keys: KeyStore | None = None  # chosen by the board's platform (auth.keys_dir)
         # How long commands that write flash and set up the radio may take (spec); a lost
         # reply costs this much before the retry (benches with bad links lower it).
         self.slow_timeout = SLOW_TIMEOUT_S
@@ -167,8 +167,11 @@ class AgentClient:
         return res
 
     def _signing_key(self) -> tuple[bytes, bytes]:
-        if self._uid is None:
-            self._uid = self.hello().uid
+        if self._uid is None or self.keys is None:
+            hello = self.hello()
+            self._uid = hello.uid
+            if self.keys is None:
+                self.keys = KeyStore.for_platform(hello.platform)
         if self._ctr is None or self._key is None:
             info = self.auth_info()
             self._ctr = info["ctr"]
