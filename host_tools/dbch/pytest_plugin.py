@@ -10,8 +10,11 @@ is given), --dbch-table / --dbch-region (the table the suite checks against) and
 --dbch-evidence (where the evidence JSON goes; default: next to --junitxml).
 
 Fixtures: `dbch_target` (the board under test: port, board definition, its witness if
-simulated), `dbch_hub` (a connected AgentClient), `dbch_table` (table and region),
+simulated), `dbch_hub` (a connected AgentClient), `dbch_configured_hub` (the same, with the
+suite's table region in force), `dbch_table` (table and region),
 `dbch_evidence` (collects evidence records, written when the session ends).
+Helpers: `apply_table(hub, table, region)` (an Applied: `.ok`, `.reply`, `.expected_hash`)
+and `check_now(hub, target, table_choice)`.
 Marker: `@pytest.mark.dbch_requires("watchdog", ...)` skips a test on a board whose
 definition lacks a feature, with a hint naming boards that have it.
 """
@@ -29,6 +32,7 @@ import pytest
 
 from dbch import lab  # noqa: F401  (registers the sim:ID port names)
 from dbch.boards.definitions import DEFAULT_BOARD, BoardDef, all_boards, get_board
+from dbch.checks.configure import apply_table, is_configured  # apply_table: for suites
 from dbch.checks.targets import Target
 from dbch.checks.views import CheckReport, check_client
 from dbch.errors import DbchError
@@ -215,6 +219,18 @@ def dbch_hub(dbch_target: Target) -> Iterator[AgentClient]:
         yield hub
     finally:
         hub.close()
+
+
+@pytest.fixture
+def dbch_configured_hub(dbch_hub: AgentClient, dbch_table: TableChoice) -> AgentClient:
+    """`dbch_hub` with the suite's table region in force (applied only when it is not)."""
+    if not is_configured(dbch_hub, dbch_table.table, dbch_table.region):
+        applied = apply_table(dbch_hub, dbch_table.table, dbch_table.region)
+        if not applied.ok:
+            pytest.fail(
+                f"{dbch_table.table.id} {dbch_table.region} did not apply: {applied.reply}"
+            )
+    return dbch_hub
 
 
 @dataclass(frozen=True)

@@ -17,16 +17,7 @@ import pytest
 from dbch.boards.deploy import firmware_hash
 from dbch.errors import DeviceError
 from dbch.gbcs import channel_plan as plan
-from dbch.gbcs.subghz_config import agent_record, content_hash
-from dbch.pytest_plugin import check_now
-
-
-def apply_table(hub, dbch_table) -> str:
-    t = dbch_table.table
-    record = agent_record(t.region(dbch_table.region).config(), t.regulatory)
-    result = hub.apply_config(record, t.id, dbch_table.region)
-    assert result["hash"] == content_hash(record), "the agent confirms a different record"
-    return result["hash"]
+from dbch.pytest_plugin import apply_table, check_now
 
 
 def test_the_agent_runs_this_checkouts_firmware(dbch_hub, dbch_target, dbch_evidence):
@@ -43,9 +34,9 @@ def test_the_agent_runs_this_checkouts_firmware(dbch_hub, dbch_target, dbch_evid
 
 
 def test_the_table_applies_and_the_board_conforms(
-    dbch_hub, dbch_target, dbch_table, dbch_evidence
+    dbch_configured_hub, dbch_target, dbch_table, dbch_evidence
 ):
-    apply_table(dbch_hub, dbch_table)
+    dbch_hub = dbch_configured_hub
     traffic = dbch_hub.traffic(frames=5, size=24, interval_ms=20)
     assert traffic["started"]
     assert dbch_hub.wait_event("traffic_done", timeout=10.0) is not None
@@ -59,9 +50,10 @@ def test_the_table_applies_and_the_board_conforms(
 
 @pytest.mark.parametrize("freq_hz", [915_000_000, 917_300_000, 920_900_000])
 def test_the_masked_band_is_refused_whatever_asks(
-    dbch_hub, dbch_target, dbch_table, dbch_evidence, freq_hz
+    dbch_configured_hub, dbch_target, dbch_evidence, freq_hz
 ):
-    before = apply_table(dbch_hub, dbch_table)
+    dbch_hub = dbch_configured_hub
+    before = dbch_hub.get_config()["hash"]
     start = time.time()
     res = dbch_hub.test_tx(freq_hz)
     dbch_evidence.note(
@@ -83,9 +75,10 @@ def test_the_masked_band_is_refused_whatever_asks(
 
 
 def test_a_configuration_opening_page_31_is_refused_and_changes_nothing(
-    dbch_hub, dbch_table, dbch_evidence
+    dbch_configured_hub, dbch_table, dbch_evidence
 ):
-    before = apply_table(dbch_hub, dbch_table)
+    dbch_hub = dbch_configured_hub
+    before = dbch_hub.get_config()["hash"]
     values = dbch_table.table.region(dbch_table.region).config().values()
     values[3] = plan.mask_word(31, [0, 1, 2])
     with pytest.raises(DeviceError) as e:
@@ -99,17 +92,19 @@ def test_a_configuration_opening_page_31_is_refused_and_changes_nothing(
 
 
 def test_configuration_survives_a_reset(dbch_hub, dbch_table):
-    before = apply_table(dbch_hub, dbch_table)
+    applied = apply_table(dbch_hub, dbch_table.table, dbch_table.region)  # a fresh apply
+    assert applied.ok, applied.reply
+    before = applied.reply["hash"]
     dbch_hub.reset()
     assert dbch_hub.get_config()["hash"] == before
     assert dbch_hub.status()["radio"]["state"] == "ready"
 
 
 @pytest.mark.dbch_requires("freq_readback")
-def test_the_chip_reports_its_frequency(dbch_hub, dbch_table):
+def test_the_chip_reports_its_frequency(dbch_configured_hub):
     """Only chips with a frequency getter (SX127x, CC1101): the readback frequency comes
     from the chip's registers, not the driver's memory."""
-    apply_table(dbch_hub, dbch_table)
+    dbch_hub = dbch_configured_hub
     st = dbch_hub.status()
     rb = st["radio"]["readback"]
     assert "freq_hz" in rb["verified"]

@@ -11,6 +11,7 @@ from typing import Any
 
 from dbch import lab
 from dbch.checks import evidence
+from dbch.checks.configure import apply_table
 from dbch.checks.fleet import exit_code, run_each
 from dbch.checks.targets import Target
 from dbch.checks.views import CheckReport, check_target
@@ -25,7 +26,6 @@ from dbch.cli.printing import (
 from dbch.errors import DbchError
 from dbch.gbcs import channel_plan as plan
 from dbch.gbcs.alerts import describe_event
-from dbch.gbcs.subghz_config import agent_record, content_hash
 from dbch.gbcs.tables import get_table
 from dbch.link.client import AgentClient
 from dbch.link.ports import resolve_port
@@ -114,18 +114,15 @@ def do_fleet(args: argparse.Namespace) -> int:
         return t.region or args.region
 
     def apply_one(t: Target) -> tuple[str, str, Any]:
-        record = agent_record(table.region(region_of(t)).config(), table.regulatory)
-        expected = content_hash(record)
         with AgentClient(t.port, on_console=None) as hub:
-            res = hub.apply_config(record, table.id, region_of(t))
-        state = (res.get("radio") or {}).get("state")
-        ok = res.get("hash") == expected and state == "ready"
+            applied = apply_table(hub, table, region_of(t))
+        res, expected, state = applied.reply, applied.expected_hash, applied.radio_state
         detail = (
             f"hash {str(res.get('hash'))[:12]}…, radio {state}"
-            if ok
+            if applied.ok
             else f"hash {res.get('hash')} (expected {expected}), radio {state}"
         )
-        return ("pass" if ok else "fail"), detail, {**res, "expected_hash": expected}
+        return ("pass" if applied.ok else "fail"), detail, {**res, "expected_hash": expected}
 
     def check_one(t: Target) -> tuple[str, str, Any]:
         rep = check_target(t, table, region_of(t), since, args.mode, args.operator)

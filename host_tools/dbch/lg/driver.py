@@ -103,12 +103,9 @@ class DbchAgentDriver(Driver):
     @step(args=["table", "region"])
     def apply(self, table: str, region: str) -> dict[str, Any]:
         """Apply a table version's region (signed with the board's bench key); the reply."""
-        from dbch.gbcs.subghz_config import agent_record
-        from dbch.gbcs.tables import get_table
+        from dbch.checks.configure import apply_table
 
-        t = get_table(table)
-        record = agent_record(t.region(region).config(), t.regulatory)
-        return self.hub().apply_config(record, t.id, region)
+        return apply_table(self.hub(), table, region).reply
 
     @Driver.check_active
     @step(args=["table", "region"])
@@ -123,13 +120,9 @@ class DbchAgentDriver(Driver):
     @Driver.check_active
     def configured_as(self, table: str, region: str) -> bool:
         """True when the configuration in force is `table`'s `region`, byte for byte."""
-        from dbch.gbcs.subghz_config import agent_record, content_hash
-        from dbch.gbcs.tables import get_table
+        from dbch.checks.configure import is_configured
 
-        t = get_table(table)
-        expected = content_hash(agent_record(t.region(region).config(), t.regulatory))
-        cfg = self.config()
-        return bool(cfg.get("configured")) and cfg.get("hash") == expected
+        return is_configured(self.hub(), table, region)
 
     @Driver.check_active
     def firmware_current(self) -> bool:
