@@ -4,7 +4,9 @@
 # package installed by hand is not needed. tests/test_setup.py checks that every program
 # the code runs comes from a package listed here.
 #
-#   chromium             HTML reports opened and printed headless (tests/test_report_html.py)
+#   chromium             HTML reports opened and printed headless (tests/test_report_html.py),
+#                        and printed to PDF (`dbch check --pdf`)
+#   poppler-utils        pdftotext: the tests read the printed PDF's first page
 #   gcc-arm-none-eabi    the Cortex-M toolchain: board images and QEMU twins (make firmware)
 #   binutils-arm-none-eabi    its arm-none-eabi-size: the image's section sizes
 #   libnewlib-arm-none-eabi   its C library
@@ -12,7 +14,7 @@
 #   ser2net              serves boards' ports over TCP: labgrid exporters, `dbch serve-port`
 #   make, git            the MicroPython build (make) and its version string (git describe)
 set -eu
-PACKAGES="chromium gcc-arm-none-eabi binutils-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm ser2net make git"
+PACKAGES="chromium poppler-utils gcc-arm-none-eabi binutils-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm ser2net make git"
 
 missing=""
 for p in $PACKAGES; do

@@ -387,11 +387,25 @@ def test_simulated_boards_keys_live_under_the_simulated_bench(tmp_path: Path) ->
     finally:
         subprocess.run([DBCH, "sim", "stop", "--all"], env=env, capture_output=True)
     saved = os.environ.pop("DBCH_KEYS", None)
+    saved_home = os.environ.get("DBCH_SIM_HOME")
     try:
         os.environ["XDG_STATE_HOME"] = str(tmp_path / "state")
         assert keys_dir("rp2") == tmp_path / "state" / "dbch" / "keys"
         assert keys_dir("qemu") == keys_dir("linux") != keys_dir("rp2")
+        # A simulated board's key kept with real boards' before (earlier versions) is still
+        # found; new keys go to the simulated bench's store only.
+        os.environ["DBCH_SIM_HOME"] = str(tmp_path / "sim2")
+        uid, old = b"\x01" * 8, keys.new_key()
+        KeyStore.for_platform("rp2").add(uid, old)
+        sim_store = KeyStore.for_platform("linux")
+        assert sim_store.find(uid, keys.key_id(old)) == old
+        sim_store.add(uid, keys.new_key())
+        assert sim_store.path(uid).parent == tmp_path / "sim2" / "keys"
+        assert KeyStore.for_platform("rp2").keys(uid) == [old]
     finally:
         os.environ.pop("XDG_STATE_HOME")
+        os.environ.pop("DBCH_SIM_HOME", None)
+        if saved_home is not None:
+            os.environ["DBCH_SIM_HOME"] = saved_home
         if saved is not None:
             os.environ["DBCH_KEYS"] = saved

@@ -186,7 +186,30 @@ def _shown(field: str, value: Any, unit: str = "") -> str:
     return f"{value} {unit}".strip()
 
 
-def render_html(reports: list[CheckReport]) -> str:
+def _fleet_table(reports: list[CheckReport], run_s: float | None) -> str:
+    """A fleet report's opening: one row per board (verdict, failures, a link to its
+    section) and the run's time, starting and deploying boards included."""
+    rows = "".join(
+        f'<tr><td><a href="#{_anchor(i)}">{html.escape(rep.board)}</a></td>'
+        f'<td class="{html.escape(rep.result)}">{rep.result}</td>'
+        f"<td>{len(rep.failures)}</td>"
+        f"<td>{html.escape(', '.join(r.check for r in rep.failures[:3]))}</td></tr>"
+        for i, rep in enumerate(reports)
+    )
+    passed = sum(r.result == "pass" for r in reports)
+    took = f" in {run_s:.1f} s (starting and deploying boards included)" if run_s else ""
+    return (
+        f'<p id="fleet">{len(reports)} boards{took}: {passed} pass, '
+        f"{len(reports) - passed} not.</p><table><tr><th>board</th><th>verdict</th>"
+        f"<th>failures</th><th>first failed checks</th></tr>{rows}</table>"
+    )
+
+
+def _anchor(i: int) -> str:
+    return f"board-{i + 1}"
+
+
+def render_html(reports: list[CheckReport], run_s: float | None = None) -> str:
     kinds = {bench_kind(r.simulated) for r in reports} or {"UNKNOWN BENCH"}
     banner = " and ".join(sorted(kinds))
     warning = (
@@ -198,11 +221,14 @@ def render_html(reports: list[CheckReport]) -> str:
         f'<p class="{"fail" if "SIMULATED" in kinds else "pass"}" id="bench">'
         f"{banner}{warning}</p><h1>DBCH configuration check</h1>"
     ]
-    for rep in reports:
+    if len(reports) > 1:
+        body.append(_fleet_table(reports, run_s))
+    for i, rep in enumerate(reports):
         cls = {"pass": "pass", "fail": "fail"}.get(rep.result, "unchecked")
         body.append(
-            f'<h2>{html.escape(rep.board)}: <span class="{cls}">{rep.result}</span>'
-            f"</h2><p>Table <b>{html.escape(rep.table.id)}</b> "
+            f'<h2 id="{_anchor(i)}">{html.escape(rep.board)}: '
+            f'<span class="{cls}">{rep.result}</span></h2>'
+            f"<p>Table <b>{html.escape(rep.table.id)}</b> "
             f"({html.escape(rep.table.title)}), region <b>{rep.region}</b>, question "
             f"<b>{rep.mode}</b> ({MODE_TEXT[rep.mode]}). "
             f"{len(rep.failures)} failed, {len(rep.unchecked)} unchecked of "
@@ -255,8 +281,46 @@ def render_html(reports: list[CheckReport]) -> str:
     )
 
 
-def write_html(path: Path, reports: list[CheckReport]) -> None:
-    path.write_text(render_html(reports))
+def write_html(path: Path, reports: list[CheckReport], run_s: float | None = None) -> None:
+    path.write_text(render_html(reports, run_s))
+
+
+CHROMIUM_PROGRAMS = ("chromium", "chromium-browser")
+PRINT_TIMEOUT_S = 120
+
+
+def write_pdf(html_path: Path, pdf_path: Path) -> None:
+    """The HTML report printed to PDF by headless Chromium: a file an auditor opens
+    anywhere. Raises DbchError when Chromium is missing or fails."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    from dbch.errors import DbchError
+
+    program = next((p for p in map(shutil.which, CHROMIUM_PROGRAMS) if p), None)
+    if program is None:
+        raise DbchError("printing a PDF needs Chromium (Debian: apt install chromium)")
+    with tempfile.TemporaryDirectory(prefix="dbch-chromium-") as profile:
+        out = subprocess.run(
+            [
+                program,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                f"--user-data-dir={profile}",
+                "--no-pdf-header-footer",
+                f"--print-to-pdf={pdf_path.resolve()}",
+                html_path.resolve().as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=PRINT_TIMEOUT_S,
+        )
+    if out.returncode != 0 or not pdf_path.exists():
+        raise DbchError(f"Chromium could not print {html_path}: {out.stderr.strip()[-300:]}")
 
 
 # --- fleets ---------------------------------------------------------------------------
@@ -325,7 +389,7 @@ def write_fleet(
     )
     if reports:
         write_junit(out / "junit.xml", reports)
-        write_html(out / "report.html", reports)
+        write_html(out / "report.html", reports, wall)
 
 
 def jsonable(v: Any) -> Any:

@@ -218,6 +218,12 @@ def add_check_args(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="also write a self-contained HTML report with the channel-plan chart",
     )
+    p.add_argument(
+        "--pdf",
+        type=Path,
+        metavar="FILE",
+        help="also print the HTML report to PDF (headless Chromium): opens anywhere",
+    )
     p.epilog = (
         "Exit 0: every check passed; 1: a check failed or could not be checked; "
         "2: the check could not run (port, table)."
@@ -267,6 +273,11 @@ def add_fleet_args(p: argparse.ArgumentParser) -> None:
         help="evidence folder (default: evidence/fleet-ACTION-TIME)",
     )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument(
+        "--pdf",
+        action="store_true",
+        help="check: also print the fleet's HTML report to report.pdf (headless Chromium)",
+    )
     p.epilog = (
         "Exit 0: every board passed; 1: a board failed (refused, non-conforming); "
         "2: a board could not be reached or its port is in use by another run."

@@ -38,7 +38,7 @@ def do_check(args: argparse.Namespace) -> int:
     target = lab.target_for_port(args.port, witness_id=args.witness)
     since = None if args.whole_air_log else args.since
     report = check_target(target, table, args.region, since, args.mode, args.operator)
-    _write_reports([report], args.junit, args.html)
+    _write_reports([report], args.junit, args.html, args.pdf)
     if args.json:
         print_json(evidence.records([report]))
     else:
@@ -73,12 +73,24 @@ def _short(v: Any) -> str:
     return s[:8] + "…" + s[-8:] if len(s) > 24 and " " not in s else s
 
 
-def _write_reports(reports: list[CheckReport], junit: Path | None, html: Path | None) -> None:
+def _write_reports(
+    reports: list[CheckReport], junit: Path | None, html: Path | None, pdf: Path | None = None
+) -> None:
     for path, write in ((junit, evidence.write_junit), (html, evidence.write_html)):
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             write(path, reports)
             progress(f"wrote {path}")
+    if pdf is not None:
+        import tempfile
+
+        pdf.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="dbch-report-") as tmp:
+            page = html or Path(tmp) / "report.html"
+            if html is None:
+                evidence.write_html(page, reports)
+            evidence.write_pdf(page, pdf)
+        progress(f"wrote {pdf}")
 
 
 def _fleet_targets(args: argparse.Namespace) -> list[Target]:
@@ -145,6 +157,9 @@ def do_fleet(args: argparse.Namespace) -> int:
     work = time.monotonic() - started
     wall = time.monotonic() - began
     evidence.write_fleet(out, args.action, table.id, outcomes, wall, work, args.region)
+    if args.pdf and (out / "report.html").exists():
+        evidence.write_pdf(out / "report.html", out / "report.pdf")
+        progress(f"wrote {out / 'report.pdf'}")
     summary = evidence.fleet_summary(outcomes, wall, work, args.region)
     if args.json:
         print_json(

@@ -74,24 +74,33 @@ def rotation_pad(old_key: bytes, uid: bytes, ctr: int) -> bytes:
 
 
 class KeyStore:
-    def __init__(self, root: Path | None = None):
+    def __init__(self, root: Path | None = None, earlier: Path | None = None):
         self.root = root or keys_dir()
+        # Where this host kept such keys before (simulated boards' keys were kept with real
+        # boards' until 0.1): read when the store has none for a board, never written.
+        self.earlier = earlier
 
     @classmethod
     def for_platform(cls, platform: str | None) -> KeyStore:
         """The store for a board whose agent reports this sys.platform."""
-        return cls(keys_dir(platform))
+        root = keys_dir(platform)
+        earlier = keys_dir() if root != keys_dir() else None
+        return cls(root, earlier)
 
     def path(self, uid: bytes) -> Path:
         return self.root / f"{uid.hex()}.json"
 
     def keys(self, uid: bytes) -> list[bytes]:
         """Newest first."""
-        try:
-            data = json.loads(self.path(uid).read_text())
-        except FileNotFoundError:
-            return []
-        return [bytes.fromhex(k) for k in data.get("keys", [])]
+        for path in (self.path(uid), self.earlier and self.earlier / self.path(uid).name):
+            if path is None:
+                continue
+            try:
+                data = json.loads(path.read_text())
+            except FileNotFoundError:
+                continue
+            return [bytes.fromhex(k) for k in data.get("keys", [])]
+        return []
 
     def current(self, uid: bytes) -> bytes | None:
         keys = self.keys(uid)
