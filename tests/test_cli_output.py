@@ -80,3 +80,37 @@ def test_streams_are_json_lines_with_utc_and_records_carry_names(hub_board) -> N
     assert set(changed) == {"seq", "t", "utc", "kind", "name", "fields"}
     reset = [r for r in logs if r["kind"] == "reset"][-1]
     assert reset["name"] == "reset" and "cause" in reset["fields"]
+
+
+def test_console_and_sim_actions_speak_json(hub_board) -> None:
+    ensure_agent(hub_board)
+    proc = subprocess.Popen(
+        [DBCH, "console", "--port", hub_board.port, "--seconds", "4", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    import time
+
+    time.sleep(0.8)
+    reset = run("sim", "reset", hub_board.id, "--json")  # the ready event comes to console
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    lines = [json.loads(x) for x in out.splitlines()]
+    assert lines and all(UTC.fullmatch(x["utc"]) for x in lines)
+    assert {x["kind"] for x in lines} <= {"text", "event", "bad_frame"}
+    ready = next(x for x in lines if x["kind"] == "event" and x["event"]["ev"] == "ready")
+    assert set(ready) == {"utc", "kind", "event"} and ready["event"]["board"] == hub_board.board
+
+    assert reset.returncode == 0, reset.stderr
+    said = json.loads(reset.stdout)
+    assert UTC.fullmatch(said.pop("utc"))
+    assert {"action": "reset", "unlock": False, "id": hub_board.id}.items() <= said.items()
+    assert said["board"] == hub_board.board and said["powered"] is True
+    killed = run("sim", "kill", hub_board.id, "--json")
+    assert json.loads(killed.stdout)["action"] == "kill"
+    assert run("sim", "start", "--id", "json-stop", "--json").returncode == 0
+    stopped = run("sim", "stop", "json-stop", "--json")
+    assert {"action": "stop", "stopped": ["json-stop"]}.items() <= json.loads(
+        stopped.stdout
+    ).items()

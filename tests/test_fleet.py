@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -51,6 +52,13 @@ def test_fleet_apply_and_check_16_simulated_boards(fleet_env, tmp_path: Path) ->
     summary = json.loads(out.stdout)
     assert summary["counts"] == {"pass": 16} and len(summary["boards"]) == 16
     assert "starting 15" in out.stderr or "starting 16" in out.stderr  # it said what it did
+    # Progress as JSON Lines on stderr, one per board as it ends (stdout: the summary).
+    progress = [json.loads(x) for x in out.stderr.splitlines() if x.startswith("{")]
+    assert [p["done"] for p in progress] == list(range(1, 17))
+    names = {b["name"] for b in summary["boards"]}
+    for p in progress:
+        assert p["kind"] == "progress" and p["total"] == 16 and p["board"] in names
+        assert p["result"] == "pass" and re.fullmatch(r"\d{4}-.*\+00:00", p["utc"])
 
     evidence = tmp_path / "check"
     out = dbch(fleet_env, "fleet", "check", "--sim", "16", *table, "--out", str(evidence))

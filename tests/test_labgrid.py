@@ -136,7 +136,7 @@ def test_an_exporter_killed_mid_fleet_fails_its_boards_only(lab: Lab, tmp_path: 
     try:
         assert proc.stderr is not None
         seen = ""
-        while "[1/4]" not in seen:  # the first board (bench1's) is done: cut bench2 off
+        while '"done":1,' not in seen:  # the first board (bench1's) is done: cut bench2 off
             line = proc.stderr.readline()
             assert line, f"fleet ended early: {seen}"
             seen += line

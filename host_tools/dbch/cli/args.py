@@ -83,6 +83,11 @@ def add_unlock_args(p: argparse.ArgumentParser) -> None:
 def add_console_args(p: argparse.ArgumentParser) -> None:
     add_port_arg(p)
     p.add_argument("--seconds", type=float, default=None, help="stop after this long")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="JSON Lines: {utc, kind: text|event|bad_frame, ...} per line",
+    )
 
 
 def add_deploy_args(p: argparse.ArgumentParser) -> None:
@@ -272,7 +277,11 @@ def add_fleet_args(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="evidence folder (default: evidence/fleet-ACTION-TIME)",
     )
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the summary as JSON; progress becomes JSON Lines on stderr",
+    )
     p.add_argument(
         "--pdf",
         action="store_true",
@@ -373,13 +382,16 @@ def add_sim_args(p: argparse.ArgumentParser) -> None:
         help="hold the board's unlock button through the reset: a locked board starts "
         "unlocked until its next reset (board.json: unlock)",
     )
+    s.add_argument("--json", action="store_true", help="print JSON")
 
     s = sub.add_parser("kill", help="cut a simulated board's power at this instant (it restarts)")
-    s.add_argument("id")
+    s.add_argument("id", help="the board's id (dbch sim list)")
+    s.add_argument("--json", action="store_true", help="print JSON")
 
     s = sub.add_parser("stop", help="stop simulated boards (their flash is kept)")
-    s.add_argument("ids", nargs="*", metavar="ID")
+    s.add_argument("ids", nargs="*", metavar="ID", help="the boards' ids (dbch sim list)")
     s.add_argument("--all", action="store_true", help="stop every running board")
+    s.add_argument("--json", action="store_true", help="print JSON")
     p.epilog = "Boards live under $DBCH_SIM_HOME (default ~/.local/state/dbch/sim)."
 
 

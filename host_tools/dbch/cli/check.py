@@ -153,7 +153,8 @@ def do_fleet(args: argparse.Namespace) -> int:
 
     job = apply_one if args.action == "apply" else check_one
     started = time.monotonic()
-    outcomes = run_each(targets, job, args.jobs, ProgressBar(len(targets), "boards").update)
+    bar = ProgressBar(len(targets), "boards", json_lines=args.json)
+    outcomes = run_each(targets, job, args.jobs, bar.update)
     work = time.monotonic() - started
     wall = time.monotonic() - began
     evidence.write_fleet(out, args.action, table.id, outcomes, wall, work, args.region)

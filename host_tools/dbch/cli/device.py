@@ -6,7 +6,7 @@ import argparse
 import time
 from typing import Any
 
-from dbch.cli.printing import device_text, print_json, progress
+from dbch.cli.printing import device_text, print_json, print_json_line, progress, utc_now
 from dbch.errors import DbchError, ProtocolError
 from dbch.gbcs.alerts import describe_event
 from dbch.link.client import AgentClient
@@ -132,15 +132,24 @@ def do_console(args: argparse.Namespace) -> int:
                 continue
             text, frame_text = split_line(line)
             if text:
-                print(device_text(text), flush=True)
+                if args.json:  # JSON Lines, each with the host's UTC time
+                    print_json_line({"utc": utc_now(), "kind": "text", "text": device_text(text)})
+                else:
+                    print(device_text(text), flush=True)
             if frame_text is not None:
                 try:
                     frame = decode_frame(frame_text)
                 except ProtocolError as e:
-                    print(f"<bad frame: {e}>", flush=True)
+                    if args.json:
+                        print_json_line({"utc": utc_now(), "kind": "bad_frame", "error": str(e)})
+                    else:
+                        print(f"<bad frame: {e}>", flush=True)
                     continue
                 if frame.kind == KIND_EVENT:
                     body = frame.decode_body()
+                    if args.json:
+                        print_json_line({"utc": utc_now(), "kind": "event", "event": body})
+                        continue
                     shown = describe_event(body) if isinstance(body, dict) else repr(body)
                     print(f"<event {shown}>", flush=True)
     return 0

@@ -76,9 +76,10 @@ def progress(msg: str) -> None:
 class ProgressBar:
     """`[#####-----] 8/16 boards, 1 failed` on a terminal; one line per board otherwise."""
 
-    def __init__(self, total: int, what: str, stream: Any = None):
+    def __init__(self, total: int, what: str, stream: Any = None, json_lines: bool = False):
         self.total, self.what = total, what
         self.stream = stream or sys.stderr
+        self.json_lines = json_lines  # one JSON object per board, for scripts
         self.done = 0
         self.failed = 0
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
@@ -88,7 +89,19 @@ class ProgressBar:
         with self.lock:
             self.done += 1
             self.failed += outcome.result != "pass"
-            if self.tty:
+            if self.json_lines:
+                record = {
+                    "utc": utc_now(),
+                    "kind": "progress",
+                    "done": self.done,
+                    "total": self.total,
+                    "board": outcome.target.name,
+                    "result": outcome.result,
+                    "detail": outcome.detail,
+                    "seconds": round(outcome.seconds, 3),
+                }
+                self.stream.write(json.dumps(record, separators=(",", ":")) + "\n")
+            elif self.tty:
                 width = 30
                 fill = width * self.done // max(1, self.total)
                 self.stream.write(

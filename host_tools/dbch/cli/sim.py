@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from dbch.cli.printing import print_json, print_table
+from dbch.cli.printing import print_json, print_table, utc_now
 from dbch.errors import DbchError
 from dbch.sim.bench import Bench
 
@@ -30,17 +30,28 @@ def do_sim(args: argparse.Namespace) -> int:
     elif verb == "list":
         _show([b.info() for b in bench.boards()], args.json)
     elif verb == "reset":
-        bench.board(args.id).reset(hold_unlock=args.unlock)
-        print(f"{args.id}: reset" + (" with the unlock button held" if args.unlock else ""))
+        board = bench.board(args.id)
+        board.reset(hold_unlock=args.unlock)
+        text = f"{args.id}: reset" + (" with the unlock button held" if args.unlock else "")
+        _said(args.json, text, {"action": "reset", "unlock": args.unlock, **board.info()})
     elif verb == "kill":
-        bench.board(args.id).kill()
-        print(f"{args.id}: power cut, restarted")
+        board = bench.board(args.id)
+        board.kill()
+        _said(args.json, f"{args.id}: power cut, restarted", {"action": "kill", **board.info()})
     elif verb == "stop":
         if not args.ids and not args.all:
             raise DbchError("sim stop: name boards or use --all")
         stopped = bench.stop(None if args.all else args.ids)
-        print(f"stopped: {', '.join(stopped) or 'none running'}")
+        text = f"stopped: {', '.join(stopped) or 'none running'}"
+        _said(args.json, text, {"action": "stop", "stopped": stopped})
     return 0
+
+
+def _said(as_json: bool, text: str, record: dict) -> None:
+    if as_json:
+        print_json({**record, "utc": utc_now()})
+    else:
+        print(text)
 
 
 def _show(infos: list[dict], as_json: bool) -> None:
