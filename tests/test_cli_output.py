@@ -114,3 +114,30 @@ def test_console_and_sim_actions_speak_json(hub_board) -> None:
     assert {"action": "stop", "stopped": ["json-stop"]}.items() <= json.loads(
         stopped.stdout
     ).items()
+
+
+def test_quiet_and_verbose_on_every_command(hub_board) -> None:
+    from dbch.cli import COMMANDS, build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "verb").choices
+    for verb in COMMANDS:
+        options = {o for a in commands[verb]._actions for o in a.option_strings}
+        assert {"-q", "--quiet", "-v", "--verbose"} <= options, verb
+    ensure_agent(hub_board)
+    port = f"sim:{hub_board.id}"
+    quiet = run("-q", "fleet", "check", "--ports", port, *TABLE_ARGS, "--out", "/dev/null/x")
+    # Errors are still shown, as one line (an unusable --out folder was a traceback).
+    assert quiet.returncode == 2, quiet.stderr
+    assert quiet.stderr == "dbch: /dev/null/x: Not a directory\n"
+    for argv in (["-q", "status", "--port", port], ["status", "--port", port, "-q"]):
+        out = run(*argv)
+        assert out.returncode == 0 and out.stderr == "" and "firmware" in out.stdout
+    loud = run("status", "--port", port, "-v")
+    assert loud.returncode == 0
+    assert re.search(r"\[debug\] dbch\.link: -> status \(request \d+", loud.stderr)
+    assert re.search(r"\[debug\] dbch\.link: <- status \(request \d+\) in [\d.]+ ms", loud.stderr)
+    assert run("status", "--port", port).stderr == ""  # neither: no debug lines
+
+
+TABLE_ARGS = ["--table", "sec-2018-03", "--region", "north"]

@@ -131,13 +131,35 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "LG_COORDINATOR for the command). Exit codes: 0 ok, 1 failed, 2 could not run.",
     )
     parser.add_argument("--version", action="version", version=f"dbch {__version__}")
+    _add_verbosity(parser, suppress=False)
+    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: a command's copy must not overwrite `dbch -q COMMAND` with its default.
+    _add_verbosity(common, suppress=True)
     sub = parser.add_subparsers(dest="verb", metavar="COMMAND", required=True)
     for verb, cmd in COMMANDS.items():
         if only is not None and verb != only:
             continue
-        p = sub.add_parser(verb, help=cmd.help, description=cmd.help)
+        p = sub.add_parser(verb, help=cmd.help, description=cmd.help, parents=[common])
         cmd.add_args(p)
     return parser
+
+
+def _add_verbosity(p: argparse.ArgumentParser, suppress: bool) -> None:
+    """-q/-v on every command, before or after its name."""
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="only results and errors: no progress, no board console lines",
+    )
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=argparse.SUPPRESS if suppress else 0,
+        help="also the tools' debug log: each link request and reply, mpremote's steps",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,12 +181,16 @@ def _run(args: argparse.Namespace) -> int:
     try:
         from dbch.cli import printing
 
-        printing.setup()
+        printing.setup(args.quiet, args.verbose)
         module = importlib.import_module(f"dbch.cli.{COMMANDS[args.verb].module}")
         return int(getattr(module, handler_name(args.verb))(args) or 0)
     except DbchError as e:
         print(f"dbch: {e}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:  # a file or folder the user named: one line, not a traceback
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"dbch: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         if args.verb in STOPPED_BY_CTRL_C:
             return 0  # the way to end a stream, as picocom and miniterm do

@@ -38,14 +38,28 @@ class DeviceFormatter(logging.Formatter):
         return "[device] " + _CONTROL.sub("", record.getMessage())
 
 
-def setup() -> None:
-    """What the board prints outside frames is shown on stderr as `[device] ...`."""
+_quiet = False
+
+
+def setup(quiet: bool = False, verbose: int = 0) -> None:
+    """What the board prints outside frames is shown on stderr as `[device] ...`.
+    `quiet` (-q): no progress and no device lines, only results and errors; `verbose` (-v):
+    the tools' own debug log too (each request and reply on the link, mpremote's steps)."""
+    global _quiet
+    _quiet = quiet
     log = logging.getLogger("dbch.device")
     if not log.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(DeviceFormatter())
         log.addHandler(handler)
         log.propagate = False
+    log.setLevel(logging.ERROR if quiet else logging.WARNING)
+    tools = logging.getLogger("dbch")
+    if verbose and not tools.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("[debug] %(name)s: %(message)s"))
+        tools.addHandler(handler)
+        tools.setLevel(logging.DEBUG)
 
 
 def print_json(value: Any) -> None:
@@ -69,6 +83,8 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
 
 
 def progress(msg: str) -> None:
+    if _quiet:
+        return
     sys.stderr.write(msg + "\n")
     sys.stderr.flush()
 
@@ -101,6 +117,8 @@ class ProgressBar:
                     "seconds": round(outcome.seconds, 3),
                 }
                 self.stream.write(json.dumps(record, separators=(",", ":")) + "\n")
+            elif _quiet:
+                pass
             elif self.tty:
                 width = 30
                 fill = width * self.done // max(1, self.total)

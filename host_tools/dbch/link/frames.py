@@ -21,7 +21,7 @@ from typing import Any
 
 import cbor2
 
-from dbch.errors import AtReplError, DeviceError, ProtocolError, TransportError
+from dbch.errors import AtReplError, DbchError, DeviceError, ProtocolError, TransportError
 from dbch.link.transport import Transport
 
 MARK = b"\x1e"
@@ -91,6 +91,7 @@ def split_line(line: bytes) -> tuple[bytes, bytes | None]:
 # shown on stderr by Python's last-resort handler when nothing is configured; the CLI
 # prefixes it with "[device]".
 console_log = logging.getLogger("dbch.device")
+link_log = logging.getLogger("dbch.link")  # each request and reply: `dbch -v`
 
 
 def default_console(text: bytes) -> None:
@@ -141,7 +142,17 @@ class Link:
     ) -> Any:
         seq = self.next_seq()
         line = encode_request(seq, command, args)
-        return self.exchange(line, seq, timeout, retries)
+        link_log.debug("-> %s (request %d, %d B)", command, seq, len(line))
+        start = time.monotonic()
+        try:
+            reply = self.exchange(line, seq, timeout, retries)
+        except DbchError as e:
+            link_log.debug("<- %s (request %d): %s", command, seq, e)
+            raise
+        link_log.debug(
+            "<- %s (request %d) in %.1f ms", command, seq, (time.monotonic() - start) * 1e3
+        )
+        return reply
 
     def exchange(self, line: bytes, seq: int, timeout: float, retries: int) -> Any:
         for attempt in range(retries + 1):
