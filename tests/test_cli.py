@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -132,3 +133,43 @@ def test_device_console_text_cannot_drive_the_users_terminal() -> None:
     # the lines the link hands to the dbch.device logger (what `dbch` commands show)
     record = logging.LogRecord("dbch.device", logging.WARNING, "", 0, "%s", (raw.decode(),), None)
     assert DeviceFormatter().format(record) == "[device] ok red end c tab\tkept"
+
+
+def complete(line: str, tmp_path: Path) -> list[str]:
+    """What the shell gets for `line` (argcomplete's protocol: the shell runs dbch with the
+    line in COMP_LINE and reads the answer from a file)."""
+    answer = tmp_path / "completions"
+    answer.write_text("")
+    env = {
+        **os.environ,
+        "_ARGCOMPLETE": "1",
+        "COMP_LINE": line,
+        "COMP_POINT": str(len(line)),
+        "_ARGCOMPLETE_IFS": "\n",
+        "_ARGCOMPLETE_STDOUT_FILENAME": str(answer),
+    }
+    out = subprocess.run([DBCH], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return [c.strip() for c in answer.read_text().splitlines()]
+
+
+def test_shell_completion_of_commands_actions_and_options(tmp_path: Path) -> None:
+    assert complete("dbch fle", tmp_path) == ["fleet"]
+    assert {"apply", "check"} <= set(complete("dbch fleet ", tmp_path))
+    assert "--places" in complete("dbch fleet check --pl", tmp_path)
+    assert set(complete("dbch sim ", tmp_path)) >= {"start", "list", "reset", "kill", "stop"}
+    for shell in ("bash", "zsh"):
+        code = run("completion", shell)
+        assert code.returncode == 0 and "dbch" in code.stdout
+        syntax = subprocess.run(["bash", "-n"], input=code.stdout, text=True, capture_output=True)
+        if shell == "bash":
+            assert syntax.returncode == 0, syntax.stderr
+
+
+def test_the_readme_lists_every_command() -> None:
+    from dbch.cli import COMMANDS
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme[readme.index("## The `dbch` command") :]
+    missing = [v for v in COMMANDS if not re.search(rf"`(dbch )?{re.escape(v)}[` ]", table)]
+    assert not missing, f"README's command table lacks {missing}"

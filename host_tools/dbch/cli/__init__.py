@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable
 from typing import NamedTuple
@@ -109,6 +110,9 @@ COMMANDS: dict[str, Command] = {
     "bench": Command(
         "bench", a.add_bench_args, "measure link, apply, gate, memory and fleet (make bench)"
     ),
+    "completion": Command(
+        "completion", a.add_completion_args, 'shell completion: eval "$(dbch completion bash)"'
+    ),
 }
 
 
@@ -163,6 +167,10 @@ def _add_verbosity(p: argparse.ArgumentParser, suppress: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (dbch completion)
+        import argcomplete
+
+        argcomplete.autocomplete(build_parser())  # answers and exits
     argv = sys.argv[1:] if argv is None else argv
     verb = next((a for a in argv if not a.startswith("-")), None)
     args = build_parser(verb if verb in COMMANDS else None).parse_args(argv)

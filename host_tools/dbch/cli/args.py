@@ -556,3 +556,12 @@ def add_firmware_args(p: argparse.ArgumentParser) -> None:
         "Sources: $MICROPYTHON_DIR (your checkout) or the vendored tarballs in "
         "../shared/vendor ($DBCH_VENDOR). Outputs and the log: build/firmware/."
     )
+
+
+def add_completion_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("shell", choices=("bash", "zsh", "fish"), help="the shell to complete in")
+    p.epilog = (
+        'bash: add `eval "$(dbch completion bash)"` to ~/.bashrc; zsh: '
+        '`eval "$(dbch completion zsh)"` in ~/.zshrc; fish: '
+        "`dbch completion fish | source` in config.fish."
+    )
