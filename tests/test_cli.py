@@ -173,3 +173,22 @@ def test_the_readme_lists_every_command() -> None:
     table = readme[readme.index("## The `dbch` command") :]
     missing = [v for v in COMMANDS if not re.search(rf"`(dbch )?{re.escape(v)}[` ]", table)]
     assert not missing, f"README's command table lacks {missing}"
+
+
+def test_every_argument_of_every_command_has_help() -> None:
+    import argparse
+
+    from dbch.cli import build_parser
+
+    missing = []
+
+    def walk(p: argparse.ArgumentParser, path: str) -> None:
+        for a in p._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for name, sub in a.choices.items():
+                    walk(sub, f"{path} {name}")
+            elif not a.help:
+                missing.append(f"{path} {a.option_strings or a.dest}")
+
+    walk(build_parser(), "dbch")
+    assert not missing, missing

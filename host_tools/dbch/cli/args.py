@@ -400,10 +400,10 @@ def add_boards_args(p: argparse.ArgumentParser) -> None:
     s = sub.add_parser("list", help="every board and its simulated twin")
     s.add_argument("--json", action="store_true", help="print JSON")
     s = sub.add_parser("show", help="one board's definition")
-    s.add_argument("id")
+    s.add_argument("id", help="board id (dbch boards list)")
     s.add_argument("--json", action="store_true", help="print JSON")
     s = sub.add_parser("validate", help="check board.json files against the schema")
-    s.add_argument("files", nargs="+", type=Path)
+    s.add_argument("files", nargs="+", type=Path, help="board.json files")
 
 
 def add_witness_args(p: argparse.ArgumentParser) -> None:
@@ -421,17 +421,17 @@ def add_tables_args(p: argparse.ArgumentParser) -> None:
     s.add_argument("--region", choices=REGIONS, help="only this CSP region")
     s.add_argument("--json", action="store_true", help="print JSON")
     s = sub.add_parser("validate", help="check table files against the schema")
-    s.add_argument("files", nargs="+", type=Path)
+    s.add_argument("files", nargs="+", type=Path, help="table .toml files")
     s = sub.add_parser("diff", help="what changed between two versions, per region")
-    s.add_argument("old")
-    s.add_argument("new")
+    s.add_argument("old", help="the earlier table: version id or .toml file")
+    s.add_argument("new", help="the later table: version id or .toml file")
     s.add_argument("--json", action="store_true", help="print JSON")
     s = sub.add_parser(
         "impact",
         help="devices that conform to OLD but not to NEW (exit 1 if there are any)",
     )
-    s.add_argument("old")
-    s.add_argument("new")
+    s.add_argument("old", help="the table the boards run: version id or .toml file")
+    s.add_argument("new", help="the table coming in: version id or .toml file")
     s.add_argument(
         "--status",
         required=True,
@@ -449,7 +449,7 @@ def add_gbcs_args(p: argparse.ArgumentParser) -> None:
     src = s.add_mutually_exclusive_group(required=True)
     src.add_argument("--table", help="table id (with --region)")
     src.add_argument("--duis", type=Path, help="a 6.28 SetCHFSubGHzConfiguration request")
-    s.add_argument("--region", choices=REGIONS)
+    s.add_argument("--region", choices=REGIONS, help="CSP region (with --table)")
     s.add_argument("--pretty", action="store_true", help="one group of bytes per element")
     s = sub.add_parser("decode", help="the fields of a DLMS-encoded configuration")
     s.add_argument("hex", help="hex bytes; may be a longer GBCS payload containing the structure")
@@ -459,11 +459,11 @@ def add_gbcs_args(p: argparse.ArgumentParser) -> None:
 def add_duis_args(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="duis_verb", metavar="ACTION", required=True)
     s = sub.add_parser("import", help="read a 6.28 SetCHFSubGHzConfiguration request")
-    s.add_argument("file", type=Path)
+    s.add_argument("file", type=Path, help="the request XML file")
     s.add_argument("--json", action="store_true", help="print JSON")
     s = sub.add_parser("export", help="write a 6.28 request for a table region (unsigned)")
     s.add_argument("id", help="table id or .toml file")
-    s.add_argument("--region", required=True, choices=REGIONS)
+    s.add_argument("--region", required=True, choices=REGIONS, help="CSP region")
     s.add_argument(
         "--request-id",
         default="00-00-00-00-00-00-00-00:00-00-00-00-00-00-00-00:1",
@@ -488,7 +488,12 @@ def add_bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-n", type=int, default=500, help="round trips per repetition")
     p.add_argument("--cli-n", type=int, default=5, help="processes per repetition")
     p.add_argument("--only", nargs="*", choices=SECTIONS, help="run only these sections")
-    p.add_argument("--out", type=Path, default=paths.build_dir() / "bench.json")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=paths.build_dir() / "bench.json",
+        help="where the figures go as JSON (default build/bench.json)",
+    )
     p.add_argument(
         "--doc",
         type=Path,
