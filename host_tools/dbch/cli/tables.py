@@ -9,7 +9,8 @@ import sys
 from dbch.cli.printing import print_json, print_table
 from dbch.errors import TableError
 from dbch.gbcs import channel_plan as plan
-from dbch.gbcs import dlms, duis
+from dbch.gbcs import dlms, duis, messages
+from dbch.gbcs.channel_plan import ChannelPlanError
 from dbch.gbcs.compare import describe
 from dbch.gbcs.subghz_config import FIELDS, SubGhzConfig, agent_record, content_hash
 from dbch.gbcs.table_diff import diff, impact, load_device_records
@@ -231,6 +232,13 @@ def do_gbcs(args: argparse.Namespace) -> int:
         return 0
     try:
         payload = dlms.parse_hex(args.hex)
+    except dlms.DlmsError as e:
+        raise TableError("HEX", "", str(e)) from None
+    try:  # a DBCH01/DBCH02 response or an alert; else a configuration (DBCH03/04)
+        return _show_message(messages.decode(payload), args.json)
+    except (dlms.DlmsError, ChannelPlanError):
+        pass
+    try:
         offset, cfg = dlms.find(payload)
     except dlms.DlmsError as e:
         raise TableError("HEX", "", str(e)) from None
@@ -257,6 +265,41 @@ def do_gbcs(args: argparse.Namespace) -> int:
         for p in problems:
             print(f"problem: {p}", file=sys.stderr)
     return 1 if problems else 0
+
+
+def _show_message(decoded: dict, as_json: bool) -> int:
+    """A decoded DBCH01/DBCH02 response or alert; exit 1 when it reports an error or the
+    configuration it carries has problems (e.g. the masked band enabled)."""
+    problems = decoded.get("problems", [])
+    bad = decoded.get("result") == "error" or bool(problems)
+    if as_json:
+        print_json(decoded)
+        return 1 if bad else 0
+    if "alert_code" in decoded:
+        print(
+            f"alert 0x{decoded['alert_code']:04X} {decoded['name']} at {decoded.get('date_time')}"
+        )
+        for key, value in (decoded.get("configuration") or {}).items():
+            print(f"  {key:32} {describe(key, value)}")
+    elif decoded["use_case"] == "DBCH01":
+        print(f"DBCH01 {decoded['result']}: operating channel {_channel_text(decoded)}")
+    else:
+        print(f"DBCH02 {decoded['result']}: {len(decoded['entries'])} channel changes")
+        print_table(
+            ["TIME", "ALERT", "CHANNEL", "REST"],
+            [
+                (e["time"], f"0x{e['code']:04X} {e['alert']}", _channel_text(e), e["rest"])
+                for e in decoded["entries"]
+            ],
+        )
+    for p in problems:
+        print(f"problem: {p}", file=sys.stderr)
+    return 1 if bad else 0
+
+
+def _channel_text(d: dict) -> str:
+    masked = ", masked band: not allowed since the 2018 decision" if d["masked_band"] else ""
+    return f"p{d['page']}/ch{d['channel']} ({plan.mhz(d['freq_hz'])} MHz){masked}"
 
 
 def do_duis(args: argparse.Namespace) -> int:
