@@ -63,13 +63,36 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         world = Lab(loop, bench, started, home)
         for host in HOSTS:
             world.export(host)
-            loop.create_places(host)
+        loop.create_places("bench1")
+        # bench2's places the way a lab engineer makes them: dbch lab places --run
+        made = world.dbch("lab", "places", "--sim", "b1,b2", "--exporter", "bench2")
+        assert made.returncode == 0, made.stderr  # (printed, not run, the first time)
+        assert "labgrid-client -p b1 add-match bench2/b1/NetworkSerialPort" in made.stdout
+        made = world.dbch(
+            "lab", "places", "--sim", "b1,b2", "--exporter", "bench2", "--region", "north", "--run"
+        )
+        assert made.returncode == 0, made.stderr
         loop.start_exporter("bench3", from_sim([started["blank"]]))
         loop.create_places("bench3", tags=False)  # not dbch=1: fleets leave it alone
         yield world
     finally:
         loop.close()
         bench.stop()
+
+
+def test_exporter_config_from_the_cli_is_what_the_lab_runs(lab: Lab) -> None:
+    import yaml
+    from dbch.lg.exporter import exporter_yaml
+
+    out = lab.dbch("lab", "exporter-config", "--sim", "a1,a2")
+    assert out.returncode == 0, out.stderr
+    boards = [lab.boards["a1"], lab.boards["a2"]]
+    assert yaml.safe_load(out.stdout) == yaml.safe_load(exporter_yaml(from_sim(boards)))
+    assert yaml.safe_load(out.stdout)["a1"] == {
+        "RawSerialPort": {"port": lab.boards["a1"].port, "speed": 115200}
+    }
+    bad = lab.dbch("lab", "exporter-config", "--sim", "nosuch")
+    assert bad.returncode == 2 and "no running simulated board nosuch" in bad.stderr
 
 
 def test_the_venv_has_one_serial_package_and_pip_check_passes() -> None:

@@ -586,9 +586,11 @@ def check_client(
 ) -> CheckReport:
     """Check the agent behind an open connection; `emissions`: the witness's records for
     this board, or None where there is no witness (real hardware)."""
-    hello = hub.hello()
-    cfg = hub.get_config()
-    status = hub.status()
+    from dbch.link.client import Hello
+
+    # One round trip for the three (each is a few milliseconds through a network port).
+    hello_reply, cfg, status = hub.call_many("hello", "get_config", "status")
+    hello = Hello.from_wire(hello_reply)
     label = f"{name or hub.port} ({hello.board}, uid {hello.uid.hex()})"
     return run_check(
         table, region, cfg, status, emissions, label, mode, _gain(hello.board), simulated, operator

@@ -41,12 +41,15 @@ def do_lab(args: argparse.Namespace) -> int:
         else:
             print(text, end="")
         return 0
-    commands = exporter.place_commands(boards, args.exporter or socket.gethostname())
+    name = args.exporter or socket.gethostname()
     if not args.run:
-        print(exporter.place_script(boards, args.exporter or socket.gethostname()), end="")
+        print(exporter.place_script(boards, name), end="")
         return 0
+    commands = exporter.place_commands(boards, name)
+    from dbch.lg.loopback import program
+
     for cmd in commands:
-        out = subprocess.run(cmd, capture_output=True, text=True)
+        out = subprocess.run([program(cmd[0]), *cmd[1:]], capture_output=True, text=True)
         if out.returncode != 0 and "already exists" not in out.stderr:
             raise DbchError(f"{' '.join(cmd)}: {out.stderr.strip() or out.returncode}")
     progress(f"{len(boards)} places ready")

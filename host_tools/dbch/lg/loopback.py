@@ -23,7 +23,7 @@ from dbch.link.ser2net import free_tcp_port
 START_TIMEOUT_S = 30.0
 
 
-def _program(name: str) -> str:
+def program(name: str) -> str:
     """labgrid's programs come with the Python package, beside this interpreter."""
     beside = Path(sys.executable).parent / name
     return str(beside) if beside.exists() else name
@@ -54,7 +54,7 @@ class LoopbackLab:
 
     def start(self) -> LoopbackLab:
         self.coordinator = self._spawn(
-            "coordinator", [_program("labgrid-coordinator"), "-l", self.address]
+            "coordinator", [program("labgrid-coordinator"), "-l", self.address]
         )
         host, port = self.address.split(":")
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -74,7 +74,7 @@ class LoopbackLab:
     ) -> subprocess.CompletedProcess[str]:
         """labgrid-client against this lab; `user`: as another user (LG_USERNAME)."""
         out = subprocess.run(
-            [_program("labgrid-client"), "-x", self.address, *args],
+            [program("labgrid-client"), "-x", self.address, *args],
             capture_output=True,
             text=True,
             timeout=60,
@@ -93,7 +93,7 @@ class LoopbackLab:
         self.exporters[name] = self._spawn(
             name,
             [
-                _program("labgrid-exporter"),
+                program("labgrid-exporter"),
                 "--name",
                 name,
                 "--hostname",

@@ -120,6 +120,17 @@ class AgentClient:
         check_reply(command, reply)
         return reply
 
+    def call_many(self, *commands: str) -> list[Any]:
+        """Several open (unsigned, argument-free) commands in one round trip, their replies
+        in order and each checked against the wire contract."""
+        if any(c in PROTECTED for c in commands):
+            raise ValueError("call_many takes open commands only")
+        timeout = max(timeout_for(c, self.timeout, self.slow_timeout) for c in commands)
+        replies = self.link.request_many([(c, None) for c in commands], timeout, self.retries)
+        for command, reply in zip(commands, replies, strict=True):
+            check_reply(command, reply)
+        return replies
+
     # --- authorisation (keys.py) ---
     def auth_info(self) -> dict[str, Any]:
         """The board's key id (None: no key provisioned) and the last counter it accepted."""
