@@ -96,6 +96,8 @@ def bench_fleet(bench: Bench, reps: int, res: Results, sizes: tuple[int, ...] = 
             f"wall time to check 8 boards at once vs {one}",
         )
     )
+    for b in boards:  # idle boards still cost CPU: the sections after this one run without
+        b.stop()
 
 
 def _cpu_s(boards: list[SimBoard]) -> float:
