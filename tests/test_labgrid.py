@@ -53,6 +53,9 @@ class Lab:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     home = tmp_path_factory.mktemp("lab-sim")
+    # One key store for this process's deploys and the dbch commands it runs.
+    saved_keys = os.environ.get("DBCH_KEYS")
+    os.environ["DBCH_KEYS"] = str(home / "keys")
     bench = Bench(home)
     ids = [i for ids in HOSTS.values() for i in ids] + ["blank"]
     started = {b.id: b for b in bench.start(ids=ids, erase=True)}
@@ -78,6 +81,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     finally:
         loop.close()
         bench.stop()
+        if saved_keys is None:
+            os.environ.pop("DBCH_KEYS", None)
+        else:
+            os.environ["DBCH_KEYS"] = saved_keys
 
 
 def test_exporter_config_from_the_cli_is_what_the_lab_runs(lab: Lab) -> None:
@@ -175,6 +182,8 @@ def test_an_exporter_killed_mid_fleet_fails_its_boards_only(lab: Lab, tmp_path: 
     for gone in ("b1", "b2"):
         assert boards[gone]["result"] == "error", boards[gone]
         assert "rfc2217://127.0.0.1" in boards[gone]["detail"]  # says which connection
+        detail = boards[gone]["detail"]
+        assert "nothing serves it now" in detail or "connection lost" in detail  # and why
     assert "b1" not in lab.holders()
 
 

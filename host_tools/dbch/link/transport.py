@@ -132,7 +132,8 @@ class Transport:
                 if waiting:
                     self._buf += self.serial.read(waiting)
         except (serial.SerialException, OSError) as e:
-            raise TransportError(f"{self.url}: read failed: {e}") from None
+            lost = "" if self._local else " (connection lost: the server or its board went away)"
+            raise TransportError(f"{self.url}: read failed: {e}{lost}") from None
 
     def _fill_fd(self, timeout: float) -> None:
         try:
@@ -195,4 +196,10 @@ def _open_error(url: str, e: serial.SerialException) -> TransportError:
         or (getattr(e, "errno", None) in (errno.EAGAIN, errno.EWOULDBLOCK))
     ):
         return PortBusyError(f"{url}: port in use by another program")
+    text = text.removeprefix(f"Could not open port {url}: ")  # pyserial repeats the URL
+    if not _is_local(url) and "Connection refused" in text:
+        return TransportError(
+            f"{url}: connection refused: nothing serves it now (is its ser2net, labgrid "
+            "exporter or `dbch serve-port` running?)"
+        )
     return TransportError(f"{url}: cannot open: {text}")
