@@ -59,8 +59,8 @@ class Held:
 
 @dataclass
 class Places:
-    """One session with the coordinator for the life of a command. Not thread-safe by itself:
-    everything goes through one event loop, guarded by a lock."""
+    """One session with the coordinator for the life of a command. Every call goes through
+    its one event loop, one at a time (a lock), so fleet threads may share it."""
 
     address: str = field(default_factory=coordinator_address)
     held: dict[str, Held] = field(default_factory=dict)
@@ -91,7 +91,7 @@ class Places:
                 session = ClientSession(address, self._loop)
                 try:
                     self._run(asyncio.wait_for(session.start(), CONNECT_TIMEOUT_S))
-                except (TimeoutError, Exception) as e:  # grpc and labgrid's own errors
+                except Exception as e:  # a timeout, grpc's errors and labgrid's own
                     self._loop.close()
                     self._loop = None
                     raise TransportError(
