@@ -26,13 +26,18 @@ def faulty_client(port: str) -> AgentClient:
 
 
 def run_operations(hub: AgentClient, n: int, rng: random.Random) -> dict[str, int]:
-    """n operations of three kinds; returns how many of each completed correctly."""
-    done = {"changes": 0, "echoes": 0, "reads": 0}
+    """n operations of four kinds; returns how many of each completed correctly."""
+    done = {"changes": 0, "echoes": 0, "reads": 0, "pipelined": 0}
     expected = None
     for i in range(n):
-        kind = i % 3
+        kind = i % 4
+        if kind == 3:  # three requests in one write (a check's): every reply, in order
+            hello, cfg, status = hub.call_many("hello", "get_config", "status")
+            assert hello["board"] and cfg["hash"] == expected and "uptime_ms" in status
+            done["pipelined"] += 1
+            continue
         if kind == 0:  # an authorised change: the board's counter moves by exactly one
-            record = RECORDS[(i // 3) % 2]
+            record = RECORDS[(i // 4) % 2]
             expected = content_hash(record)
             assert hub.apply_config(record)["hash"] == expected
             done["changes"] += 1
