@@ -13,8 +13,8 @@ from dbch.link.frames import KIND_ERROR, KIND_REPLY, Link, encode_frame, encode_
 from dbch.link.transport import Transport
 
 
-def reply(link: Link, seq: int, timeout: float = 2.0) -> protocol.Frame:
-    return link._await_reply(seq, timeout)
+def reply(link: Link, seq: int, timeout: float = 2.0) -> protocol.Frame | None:
+    return link._await_replies({seq}, timeout).get(seq)
 
 
 def error_code(frame: protocol.Frame) -> str:

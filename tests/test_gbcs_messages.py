@@ -73,10 +73,7 @@ def test_a_dlms_date_time_reads_as_iso() -> None:
         messages.date_time(bytes.fromhex("07E80C1FFF173B3A00FFC4FF"))
         == "2024-12-31T23:59:58+01:00"
     )
-    assert (
-        messages.date_time(bytes.fromhex("07E80601FF0C00000000000000")[:12])
-        == "2024-06-01T12:00:00Z"
-    )
+    assert messages.date_time(bytes.fromhex("07E80601FF0C000000000000")) == "2024-06-01T12:00:00Z"
     assert messages.date_time(b"\x01\x02") == "0102"
 
 

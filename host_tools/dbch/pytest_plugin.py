@@ -122,11 +122,13 @@ def _labgrid_agent(config: pytest.Config) -> Any:
     target = _labgrid_target(config)
     if target is None:
         return None
+    from labgrid.exceptions import NoDriverFoundError
+
     from dbch.lg import driver as lg_driver
 
     try:
         strategy = target.get_driver(lg_driver.DbchStrategy)
-    except Exception:  # labgrid's NoDriverFoundError: no strategy in the environment
+    except NoDriverFoundError:  # the environment binds no strategy: the board as it is
         strategy = None
     if strategy is not None:
         strategy.transition("configured" if strategy.table else "agent")

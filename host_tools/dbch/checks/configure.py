@@ -7,14 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dbch.gbcs.subghz_config import agent_record, content_hash
+from dbch.gbcs.subghz_config import content_hash
 from dbch.gbcs.tables import TableVersion, get_table
 from dbch.link.client import AgentClient
-
-
-def region_record(table: TableVersion, region: str) -> bytes:
-    """The agent record of `table`'s `region` (the configuration and its regulatory limits)."""
-    return agent_record(table.region(region).config(), table.regulatory)
 
 
 @dataclass(frozen=True)
@@ -35,7 +30,7 @@ class Applied:
 def apply_table(hub: AgentClient, table: TableVersion | str, region: str) -> Applied:
     """Apply `table`'s `region` (signed with the board's bench key)."""
     t = get_table(table) if isinstance(table, str) else table
-    record = region_record(t, region)
+    record = t.record(region)
     return Applied(hub.apply_config(record, t.id, region), content_hash(record))
 
 
@@ -43,6 +38,4 @@ def is_configured(hub: AgentClient, table: TableVersion | str, region: str) -> b
     """True when the configuration in force is `table`'s `region`, byte for byte."""
     t = get_table(table) if isinstance(table, str) else table
     cfg = hub.get_config()
-    return bool(cfg.get("configured")) and cfg.get("hash") == content_hash(
-        region_record(t, region)
-    )
+    return bool(cfg.get("configured")) and cfg.get("hash") == t.record_hash(region)

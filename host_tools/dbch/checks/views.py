@@ -22,7 +22,6 @@ from dbch.checks.targets import Target
 from dbch.gbcs import channel_plan as plan
 from dbch.gbcs import provenance
 from dbch.gbcs.compare import compare
-from dbch.gbcs.subghz_config import agent_record, content_hash
 from dbch.gbcs.tables import HOUR_S, TableVersion
 
 if TYPE_CHECKING:
@@ -144,7 +143,7 @@ def config_view(
             )
         )
     out += regulatory_view(table, cfg.get("regulatory") or {})
-    expected = content_hash(agent_record(table.region(region).config(), table.regulatory))
+    expected = table.record_hash(region)
     same = cfg.get("hash") == expected
     conforming = all(r.result == "pass" for r in out)
     if mode == "conform":
@@ -526,7 +525,7 @@ def run_check(
     records += radio_view(table, region, status, gain_dbi)
     records += witness_view(table, region, emissions)
     stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    table_hash = content_hash(agent_record(table.region(region).config(), table.regulatory))
+    table_hash = table.record_hash(region)
     fw = (status.get("fw") or {}).get("hash")
     who = run_identity(operator)
     for r in records:

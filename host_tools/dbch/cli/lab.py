@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import socket
-import subprocess
 
 from dbch.cli.printing import progress
 from dbch.errors import DbchError
@@ -45,12 +44,8 @@ def do_lab(args: argparse.Namespace) -> int:
     if not args.run:
         print(exporter.place_script(boards, name), end="")
         return 0
-    commands = exporter.place_commands(boards, name)
-    from dbch.lg.loopback import program
+    from dbch.lg.loopback import create_places
 
-    for cmd in commands:
-        out = subprocess.run([program(cmd[0]), *cmd[1:]], capture_output=True, text=True)
-        if out.returncode != 0 and "already exists" not in out.stderr:
-            raise DbchError(f"{' '.join(cmd)}: {out.stderr.strip() or out.returncode}")
+    create_places(boards, name)
     progress(f"{len(boards)} places ready")
     return 0

@@ -72,10 +72,12 @@ def utc_now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
-def print_json_line(value: Any) -> None:
-    """One record of a stream: JSON on one line, flushed at once (JSON Lines)."""
-    sys.stdout.write(json.dumps(to_jsonable(value), separators=(",", ":")) + "\n")
-    sys.stdout.flush()
+def print_json_line(value: Any, stream: Any = None) -> None:
+    """One record of a stream: JSON on one line, flushed at once (JSON Lines); stdout
+    unless told (fleet progress goes to stderr)."""
+    out = stream or sys.stdout
+    out.write(json.dumps(to_jsonable(value), separators=(",", ":")) + "\n")
+    out.flush()
 
 
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
@@ -116,10 +118,11 @@ class ProgressBar:
                     "detail": outcome.detail,
                     "seconds": round(outcome.seconds, 3),
                 }
-                self.stream.write(json.dumps(record, separators=(",", ":")) + "\n")
-            elif _quiet:
-                pass
-            elif self.tty:
+                print_json_line(record, self.stream)
+                return
+            if _quiet:
+                return
+            if self.tty:
                 width = 30
                 fill = width * self.done // max(1, self.total)
                 self.stream.write(

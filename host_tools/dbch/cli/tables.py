@@ -12,7 +12,7 @@ from dbch.gbcs import channel_plan as plan
 from dbch.gbcs import dlms, duis, messages
 from dbch.gbcs.channel_plan import ChannelPlanError
 from dbch.gbcs.compare import describe
-from dbch.gbcs.subghz_config import FIELDS, SubGhzConfig, agent_record, content_hash
+from dbch.gbcs.subghz_config import FIELDS, SubGhzConfig
 from dbch.gbcs.table_diff import diff, impact, load_device_records
 from dbch.gbcs.tables import REGIONS, TableVersion, all_tables, get_table, load_table_file
 from dbch.output import key_values
@@ -43,7 +43,7 @@ def _show(t: TableVersion, region: str | None, as_json: bool) -> None:
                             k: {"value": q.value, "rule": q.rule, "placeholder": q.placeholder}
                             for k, q in t.region(r).requirements.items()
                         },
-                        "hash": content_hash(agent_record(t.region(r).config(), t.regulatory)),
+                        "hash": t.record_hash(r),
                         "channels": [
                             {
                                 "page": c.page,

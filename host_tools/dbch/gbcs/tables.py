@@ -30,6 +30,8 @@ from dbch.gbcs.subghz_config import (
     FieldSpec,
     Regulatory,
     SubGhzConfig,
+    agent_record,
+    content_hash,
 )
 
 STATUSES = ("draft", "in_force", "superseded")
@@ -103,6 +105,14 @@ class TableVersion:
                 self.id, "region", f"unknown region {name!r} (known: {', '.join(REGIONS)})"
             )
         return self.regions[name]
+
+    def record(self, region: str) -> bytes:
+        """The agent record of a region: its configuration and this version's limits (what
+        `dbch apply` sends and the agent hashes)."""
+        return agent_record(self.region(region).config(), self.regulatory)
+
+    def record_hash(self, region: str) -> str:
+        return content_hash(self.record(region))
 
     def placeholders(self) -> list[tuple[str, str]]:
         """(where, why) for every placeholder value in this version."""

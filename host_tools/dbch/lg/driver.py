@@ -130,8 +130,7 @@ class DbchAgentDriver(Driver):
         from dbch.boards.deploy import firmware_hash
 
         try:
-            self.hub().wait_ready(3.0, give_up_at_repl=True)
-            return self.hello().get("fw_hash") == firmware_hash()
+            return self.hub().wait_ready(3.0, give_up_at_repl=True).fw_hash == firmware_hash()
         except DbchError:
             return False
 

@@ -2,7 +2,8 @@
 serving its boards through ser2net) and places, as real processes.
 
 The tests, `make bench` and scripts use it to bring a simulated lab up and use it exactly as
-a real one: `dbch fleet check --places dbch=1` with LG_COORDINATOR set to `address`.
+a real one: `dbch fleet check --places dbch=1` with LG_COORDINATOR set to `address`. Its
+labgrid-client helpers also make the places of a real lab (`dbch lab places --run`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,33 @@ def program(name: str) -> str:
     """labgrid's programs come with the Python package, beside this interpreter."""
     beside = Path(sys.executable).parent / name
     return str(beside) if beside.exists() else name
+
+
+def labgrid_client(
+    *args: str, address: str | None = None, user: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """labgrid-client with `args`, at `address` (else LG_COORDINATOR), as `user` (else the
+    login: LG_USERNAME)."""
+    where = ["-x", address] if address else []
+    return subprocess.run(
+        [program("labgrid-client"), *where, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **({"LG_USERNAME": user} if user else {})},
+    )
+
+
+def create_places(
+    boards: list[ExportedBoard], exporter: str, address: str | None = None, tags: bool = True
+) -> None:
+    """Run place_commands with labgrid-client (a place that exists already is kept)."""
+    for cmd in place_commands(boards, exporter):
+        if cmd[3] == "set-tags" and not tags:
+            continue
+        out = labgrid_client(*cmd[1:], address=address)
+        if out.returncode != 0 and "already exists" not in out.stderr:
+            raise DbchError(f"{' '.join(cmd)}: {out.stderr.strip() or out.returncode}")
 
 
 class LoopbackLab:
@@ -73,13 +101,7 @@ class LoopbackLab:
         self, *args: str, check: bool = True, user: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         """labgrid-client against this lab; `user`: as another user (LG_USERNAME)."""
-        out = subprocess.run(
-            [program("labgrid-client"), "-x", self.address, *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={**os.environ, **({"LG_USERNAME": user} if user else {})},
-        )
+        out = labgrid_client(*args, address=self.address, user=user)
         if check and out.returncode != 0:
             raise DbchError(f"labgrid-client {' '.join(args)}: {out.stderr.strip()}")
         return out
@@ -121,10 +143,7 @@ class LoopbackLab:
 
     def create_places(self, exporter: str, tags: bool = True) -> None:
         """A place per board of `exporter`, matched to it (tagged unless `tags` is False)."""
-        for cmd in place_commands(self.boards[exporter], exporter):
-            if cmd[3] == "set-tags" and not tags:
-                continue
-            self.client(*cmd[1:])
+        create_places(self.boards[exporter], exporter, self.address, tags)
 
     def stop_exporter(self, name: str) -> None:
         """Kill the exporter and the ser2net processes it started: its boards are gone."""

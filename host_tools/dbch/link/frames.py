@@ -98,13 +98,6 @@ def default_console(text: bytes) -> None:
     console_log.warning("%s", text.decode("utf-8", "replace"))
 
 
-def _transit_damage(frame: Frame) -> bool:
-    with contextlib.suppress(ProtocolError):
-        body = frame.decode_body()
-        return isinstance(body, dict) and body.get("code") in TRANSIT_DAMAGE
-    return False
-
-
 class Link:
     """Requests and replies over a transport, matched by sequence number.
 
@@ -169,125 +162,85 @@ class Link:
     ) -> list[Any]:
         """Several read-only requests sent at once and their replies collected, in order:
         one round trip instead of one each (on a network port each costs milliseconds).
-        The agent answers them one after the other; any whose reply is lost is sent again
-        (the same bytes, as `request` does). Only for small requests: together they must fit
-        the board's receive buffer (a few hundred bytes on the smallest)."""
+        The agent answers them one after the other. Only for small requests: together they
+        must fit the board's receive buffer (a few hundred bytes on the smallest)."""
         lines = {}
         for command, args in calls:
             seq = self.next_seq()
             lines[seq] = encode_request(seq, command, args)
-        order = list(lines)
-        link_log.debug(
-            "-> %s (requests %d..%d)", ", ".join(c for c, _ in calls), order[0], order[-1]
-        )
-        frames: dict[int, Frame] = {}
+        names = ", ".join(c for c, _ in calls)
+        link_log.debug("-> %s (requests %s)", names, ", ".join(map(str, lines)))
+        replies = self._exchange(lines, timeout, retries)
+        return [replies[seq] for seq in lines]
+
+    def exchange(self, line: bytes, seq: int, timeout: float, retries: int) -> Any:
+        return self._exchange({seq: line}, timeout, retries)[seq]
+
+    def _exchange(self, lines: dict[int, bytes], timeout: float, retries: int) -> dict[int, Any]:
+        """Send the requests (sequence number -> line) in one write and collect every reply
+        body. A request whose reply is lost, or arrives damaged, is sent again with the same
+        sequence number and bytes; the agent recognises the retry and answers from its
+        cache, so nothing is applied twice."""
+        done: dict[int, Any] = {}
         for attempt in range(retries + 1):
-            pending = [seq for seq in order if seq not in frames]
-            if not pending:
-                break
+            pending = [seq for seq in lines if seq not in done]
             if attempt:
                 self.stats["retries"] += len(pending)
             self.at_repl = False
             self._sent_text = lines[pending[-1]][1:].rstrip()
             self.transport.write(b"".join(lines[seq] for seq in pending))
             self.stats["sent"] += len(pending)
-            self._await_replies(set(pending), frames, timeout)
-            if self.at_repl:
-                raise AtReplError(
-                    f"{self.transport.url}: the board is at the MicroPython REPL, not running "
-                    "the agent: reset it or run `dbch deploy`"
-                )
-        missing = [seq for seq in order if seq not in frames]
-        if missing:
-            raise TransportError(
-                f"{self.transport.url}: no reply to request {missing[0]} after {retries + 1} "
-                f"attempts of {timeout:g} s (is the agent running? try `dbch console`)"
-            )
-        out = []
-        for seq in order:
-            body = frames[seq].decode_body()
-            if frames[seq].kind == KIND_REPLY:
-                out.append(body)
-            elif isinstance(body, dict) and "code" in body:
+            for seq, frame in self._await_replies(set(pending), timeout).items():
+                body = frame.decode_body()
+                if frame.kind == KIND_REPLY:
+                    done[seq] = body
+                    continue
+                if not isinstance(body, dict) or "code" not in body:
+                    raise ProtocolError(f"malformed error reply: {body!r}")
+                if body["code"] in TRANSIT_DAMAGE and attempt < retries:
+                    self.stats["damaged"] += 1
+                    continue  # damaged on the way in: send it again
                 raise DeviceError(str(body["code"]), body.get("field"), body.get("msg"))
-            else:
-                raise ProtocolError(f"malformed error reply: {body!r}")
-        return out
-
-    def _await_replies(self, wanted: set[int], frames: dict[int, Frame], timeout: float) -> None:
-        """Collect replies to `wanted` into `frames` until all came, the time is up, or the
-        board restarted (its ready event: what it had not answered is lost)."""
-        deadline = time.monotonic() + timeout
-        while wanted - frames.keys():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or self.at_repl:
-                return
-            frame = self.read_frame(remaining)
-            if frame is None:
-                continue
-            if frame.kind == KIND_EVENT and self.events and self.events[-1].get("ev") == "ready":
-                self.stats["restarts"] += 1
-                return
-            if frame.kind in (KIND_REPLY, KIND_ERROR):
-                if frame.seq in wanted:
-                    if frame.kind == KIND_ERROR and _transit_damage(frame):
-                        self.stats["damaged"] += 1
-                        continue  # damaged on the way in: sent again on the next attempt
-                    frames[frame.seq] = frame
-                else:
-                    self.stats["stale"] += 1
-
-    def exchange(self, line: bytes, seq: int, timeout: float, retries: int) -> Any:
-        for attempt in range(retries + 1):
-            if attempt:
-                self.stats["retries"] += 1
-            self.at_repl = False
-            self._sent_text = line[1:].rstrip()
-            self.transport.write(line)
-            self.stats["sent"] += 1
-            frame = self._await_reply(seq, timeout)
-            if frame is None and self.at_repl:
+            if len(done) == len(lines):
+                return done
+            if self.at_repl:
                 raise AtReplError(
                     f"{self.transport.url}: the board is at the MicroPython REPL, not running "
                     "the agent: reset it (`dbch sim reset ID` for a simulated board, or the "
                     "reset button) or run `dbch deploy`"
                 )
-            if frame is None:
-                continue  # lost, or the board restarted (its ready event): send again now
-            body = frame.decode_body()
-            if frame.kind == KIND_REPLY:
-                return body
-            if not isinstance(body, dict) or "code" not in body:
-                raise ProtocolError(f"malformed error reply: {body!r}")
-            if body["code"] in TRANSIT_DAMAGE and attempt < retries:
-                self.stats["damaged"] += 1
-                continue  # damaged on the way in: send it again
-            raise DeviceError(str(body["code"]), body.get("field"), body.get("msg"))
+            # otherwise lost, or the board restarted (its ready event): send again now
+        missing = next(seq for seq in lines if seq not in done)
         raise TransportError(
-            f"{self.transport.url}: no reply to request {seq} after {retries + 1} attempts "
+            f"{self.transport.url}: no reply to request {missing} after {retries + 1} attempts "
             f"of {timeout:g} s (is the agent running? try `dbch console`)"
         )
 
-    def _await_reply(self, seq: int, timeout: float) -> Frame | None:
+    def _await_replies(self, wanted: set[int], timeout: float) -> dict[int, Frame]:
+        """The replies (or error replies) to `wanted` that arrive before the time is up, the
+        REPL is seen, or the board restarts."""
+        got: dict[int, Frame] = {}
         deadline = time.monotonic() + timeout
-        while True:
+        while len(got) < len(wanted):
             remaining = deadline - time.monotonic()
             if remaining <= 0 or self.at_repl:
-                return None
+                break
             frame = self.read_frame(remaining)
             if frame is None:
                 continue
             if frame.kind == KIND_EVENT and self.events and self.events[-1].get("ev") == "ready":
-                # The board started again (a power cut or reset) and forgot the request:
+                # The board started again (a power cut or reset) and forgot the requests:
                 # retry at once rather than after the whole timeout. A signed request sent
                 # again is recognised by the agent (auth.py), so it never runs twice.
                 self.stats["restarts"] += 1
-                return None
+                break
             if frame.kind in (KIND_REPLY, KIND_ERROR):
-                if frame.seq == seq:
+                if frame.seq in wanted:
                     self.last_reply_line = self._last_line
-                    return frame
-                self.stats["stale"] += 1  # a reply to an earlier attempt or request
+                    got[frame.seq] = frame
+                else:
+                    self.stats["stale"] += 1  # a reply to an earlier attempt or request
+        return got
 
     def read_frame(self, timeout: float) -> Frame | None:
         """The next frame (events are queued as well as returned); None on timeout."""

@@ -37,38 +37,50 @@ class Serial(rfc2217.Serial):
             if mode == _DATA and sub is None and IAC not in data:
                 self._read_buffer.put(data)  # the common case: one item, not len(data)
                 continue
-            plain = bytearray()
-            for i in range(len(data)):
-                byte = data[i : i + 1]
-                if mode == _DATA:
-                    if byte == IAC:
-                        mode = _IAC_SEEN
-                    elif sub is not None:
+            try:
+                mode, sub, command = self._telnet(data, mode, sub, command)
+            except OSError:  # answering a negotiation on a connection the server closed
+                self._read_buffer.put(None)
+                return
+
+    def _telnet(
+        self, data: bytes, mode: int, sub: bytearray | None, command: bytes
+    ) -> tuple[int, bytearray | None, bytes]:
+        """A chunk with Telnet commands in it, byte by byte (pyserial's state machine);
+        its data bytes are queued as one item. Returns the machine's state."""
+        plain = bytearray()
+        for i in range(len(data)):
+            byte = data[i : i + 1]
+            if mode == _DATA:
+                if byte == IAC:
+                    mode = _IAC_SEEN
+                elif sub is not None:
+                    sub += byte
+                else:
+                    plain += byte
+            elif mode == _IAC_SEEN:
+                mode = _DATA
+                if byte == IAC:  # an escaped 0xFF data byte
+                    if sub is not None:
                         sub += byte
                     else:
                         plain += byte
-                elif mode == _IAC_SEEN:
-                    mode = _DATA
-                    if byte == IAC:  # an escaped 0xFF data byte
-                        if sub is not None:
-                            sub += byte
-                        else:
-                            plain += byte
-                    elif byte == SB:
-                        sub = bytearray()
-                    elif byte == SE:
-                        if sub is not None:
-                            self._telnet_process_subnegotiation(bytes(sub))
-                        sub = None
-                    elif byte in (DO, DONT, WILL, WONT):
-                        command, mode = byte, _NEGOTIATE
-                    else:
-                        self._telnet_process_command(byte)
-                else:  # _NEGOTIATE: the option after DO/DONT/WILL/WONT
-                    self._telnet_negotiate_option(command, byte)
-                    mode = _DATA
-            if plain:
-                self._read_buffer.put(bytes(plain))
+                elif byte == SB:
+                    sub = bytearray()
+                elif byte == SE:
+                    if sub is not None:
+                        self._telnet_process_subnegotiation(bytes(sub))
+                    sub = None
+                elif byte in (DO, DONT, WILL, WONT):
+                    command, mode = byte, _NEGOTIATE
+                else:
+                    self._telnet_process_command(byte)
+            else:  # _NEGOTIATE: the option after DO/DONT/WILL/WONT
+                self._telnet_negotiate_option(command, byte)
+                mode = _DATA
+        if plain:
+            self._read_buffer.put(bytes(plain))
+        return mode, sub, command
 
 
 def open_port(url: str, baudrate: int, timeout: float) -> Serial:

@@ -11,7 +11,6 @@ import errno
 import os
 import select
 import socket
-import threading
 import time
 from typing import Any
 
@@ -22,20 +21,6 @@ from dbch.link import rfc2217
 
 BAUDRATE = 115200
 REMOTE_POLL_S = 0.05
-
-
-def _quiet_rfc2217_reader(args: threading.ExceptHookArgs) -> None:
-    # pyserial's RFC 2217 reader thread dies with a traceback when the server closes the
-    # connection (ser2net refusing a second client, an exporter stopped); the next read or
-    # write reports it as a TransportError, once and plainly.
-    name = args.thread.name if args.thread is not None else ""
-    if name.startswith("pySerial RFC 2217 reader") and issubclass(args.exc_type, OSError):
-        return
-    _default_excepthook(args)
-
-
-_default_excepthook = threading.excepthook
-threading.excepthook = _quiet_rfc2217_reader
 
 
 class Transport:
@@ -133,7 +118,8 @@ class Transport:
                     self._buf += self.serial.read(waiting)
         except (serial.SerialException, OSError) as e:
             lost = "" if self._local else " (connection lost: the server or its board went away)"
-            raise TransportError(f"{self.url}: read failed: {e}{lost}") from None
+            why = str(e).removeprefix("read failed: ")  # pyserial's socket:// says it too
+            raise TransportError(f"{self.url}: read failed: {why}{lost}") from None
 
     def _fill_fd(self, timeout: float) -> None:
         try:

@@ -12,7 +12,6 @@ from dbch.boards.deploy import deploy
 from dbch.checks.fleet import run_each
 from dbch.checks.targets import Target
 from dbch.checks.views import check_target
-from dbch.gbcs.subghz_config import agent_record
 from dbch.gbcs.tables import HOUR_S, get_table
 from dbch.link.client import AgentClient
 from dbch.perf.common import Figure, Results, _median_ms
@@ -29,7 +28,7 @@ def bench_fleet(bench: Bench, reps: int, res: Results, sizes: tuple[int, ...] = 
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda b: deploy(b.port, FLEET_BOARD), boards))
     targets = [sim_target(b) for b in boards]
-    record = agent_record(table.region("north").config(), table.regulatory)
+    record = table.record("north")
 
     def apply_one(t: Target) -> tuple[str, str, Any]:
         with AgentClient(t.port, on_console=None) as hub:

@@ -19,7 +19,6 @@ from dbch.boards.deploy import deploy
 from dbch.checks.fleet import run_each
 from dbch.checks.targets import Target
 from dbch.checks.views import check_client
-from dbch.gbcs.subghz_config import agent_record
 from dbch.gbcs.tables import get_table
 from dbch.lg.exporter import from_sim
 from dbch.lg.loopback import LoopbackLab
@@ -35,7 +34,7 @@ COUNT = 8
 def bench_labgrid(bench: Bench, reps: int, res: Results) -> None:
     boards = bench.start(board=BOARD, count=COUNT, erase=True)
     table = get_table("sec-2018-03")
-    record = agent_record(table.region("north").config(), table.regulatory)
+    record = table.record("north")
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(lambda b: deploy(b.port, BOARD), boards))
     for b in boards:
