@@ -17,7 +17,7 @@ FAULT_TESTS := tests/test_power_cuts.py tests/test_fuzz.py tests/test_link_fault
 	tests/test_security.py tests/test_radio_faults.py tests/test_resources.py tests/test_lock.py \
 	tests/test_deploy.py
 
-.PHONY: all demo test lint bench soak clean system firmware
+.PHONY: all demo test test-boards lint bench soak clean system firmware micropython
 
 all: test
 
@@ -49,6 +49,17 @@ lint: $(STAMP)
 # DBCH_REQUIRE_SYSTEM: tests that need a Debian package fail, not skip, when it is missing.
 test: lint system
 	DBCH_REQUIRE_SYSTEM=1 $(BIN)/pytest
+
+# Just the tests that need MicroPython's source (board builds, QEMU twins): on a machine
+# with a checkout, run them on purpose; without one they skip, saying how to get it.
+test-boards: system $(STAMP)
+	DBCH_REQUIRE_SYSTEM=1 $(BIN)/pytest -m micropython_source
+
+# MicroPython's source never enters this repository. This clones the pinned commits
+# (boards/micropython.toml: MicroPython, stm32lib, CMSIS_6, tinyusb) into the default place,
+# $$XDG_CACHE_HOME/dbch/micropython; MICROPYTHON_DIR=... names your own checkout instead.
+micropython: $(STAMP) system
+	$(BIN)/dbch firmware source --fetch
 
 # A board's MicroPython image with the agent frozen in, and its 32-bit QEMU twin; fails
 # when the image does not fit. MICROPYTHON_DIR=... builds from your own checkout.

@@ -224,3 +224,33 @@ def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untype
     out = paths.build_dir() / "fault-summary.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(_SOAK.counts, indent=1) + "\n")
+
+
+# --- tests that need MicroPython's source (a board build or a QEMU twin) ------------------
+# Marked by hand (`micropython_source`), or found by what they use: the WL55's twin
+# fixture, or a parameter that picks the qemu twin. Without a source (CI has none) they
+# skip with the advice `dbch firmware build` gives; `make test-boards` runs just them.
+_NEEDS_SOURCE_FIXTURES = {"small_board"}
+_NEEDS_SOURCE_PARAMS = {"qemu", "small_board"}
+
+
+def needs_micropython_source(item: pytest.Item) -> bool:
+    if item.get_closest_marker("micropython_source"):
+        return True
+    if _NEEDS_SOURCE_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return True
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and any(
+        isinstance(v, str) and v in _NEEDS_SOURCE_PARAMS for v in callspec.params.values()
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    from dbch.boards.mpsource import missing_reason
+
+    needing = [item for item in items if needs_micropython_source(item)]
+    reason = missing_reason() if needing else None
+    for item in needing:
+        item.add_marker(pytest.mark.micropython_source)
+        if reason:
+            item.add_marker(pytest.mark.skip(reason=reason))

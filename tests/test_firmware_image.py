@@ -27,6 +27,7 @@ def wl55() -> ImageReport:
     return build_board_image("NUCLEO_WL55")
 
 
+@pytest.mark.micropython_source
 def test_the_wl55_image_fits_below_its_filesystem(wl55: ImageReport) -> None:
     wl55.check_fits()  # raises with the figures when text + data reaches the filesystem
     assert wl55.code_end == wl55.fs_start and wl55.fs_end == FLASH_END
@@ -34,12 +35,14 @@ def test_the_wl55_image_fits_below_its_filesystem(wl55: ImageReport) -> None:
     assert "spare" in wl55.summary()
 
 
+@pytest.mark.micropython_source
 def test_the_board_file_takes_its_heap_and_filesystem_from_the_build(wl55: ImageReport) -> None:
     board = get_board("NUCLEO_WL55")
     assert board.heap_kb == wl55.heap // 1024, f"the build's GC heap is {wl55.heap} B"
     assert board.fs_kb * 1024 == wl55.fs_bytes
 
 
+@pytest.mark.micropython_source
 def test_an_image_that_reaches_the_filesystem_fails_with_its_figures(wl55: ImageReport) -> None:
     over = dataclasses.replace(wl55, code_end=wl55.flash_start + wl55.code - 100)
     with pytest.raises(FirmwareError, match=r"does not fit: text \+ data .* 100 B over"):
@@ -55,6 +58,7 @@ def test_a_link_that_overflows_the_code_region_says_it_does_not_fit(tmp_path: Pa
         _run(cmd, tmp_path / "log", "the test build")
 
 
+@pytest.mark.micropython_source
 def test_only_the_boards_own_radio_drivers_are_frozen(wl55: ImageReport) -> None:
     agent = {f"dbchagent.{p.stem}" for p in (FIRMWARE / "dbchagent").glob("*.py")}
     assert agent <= set(wl55.modules)
@@ -83,6 +87,7 @@ def _frozen_sources(wl55: ImageReport) -> list[Path]:
     return files
 
 
+@pytest.mark.micropython_source
 def test_the_agent_uses_only_modules_and_names_the_board_build_has(wl55: ImageReport) -> None:
     modules, names = _board_names(wl55)
     ours = {"dbchagent", "subghz", "dbch_board", "dbch_build"}  # frozen, or deployed
@@ -125,6 +130,7 @@ def test_the_agent_uses_only_modules_and_names_the_board_build_has(wl55: ImageRe
     assert not missing, sorted(set(missing))
 
 
+@pytest.mark.micropython_source
 def test_the_static_check_sees_a_name_the_build_left_out(wl55: ImageReport) -> None:
     # The check above is only worth having if a trimmed-away name is really absent.
     modules, names = _board_names(wl55)
@@ -132,6 +138,7 @@ def test_the_static_check_sees_a_name_the_build_left_out(wl55: ImageReport) -> N
     assert {"kbd_intr", "heap_lock", "crc32", "ticks_ms", "unique_id"} <= names
 
 
+@pytest.mark.micropython_source
 def test_the_qemu_twin_has_the_boards_modules(wl55: ImageReport) -> None:
     # Built from the same feature fragment: the twin differs from the board only in what
     # each needs to exist (the board's stm radio module; the twin's _twin C module).

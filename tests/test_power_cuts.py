@@ -14,6 +14,7 @@ import statistics
 import time
 
 import cbor2
+import pytest
 from conftest import SMALL_BOARD, start_deployed, two_records
 from dbch.gbcs.subghz_config import content_hash
 from dbch.link import auth as keys
@@ -57,6 +58,7 @@ def test_power_cuts_leave_old_or_new_a_readable_log_and_a_counter_that_only_grow
         board.stop()
 
 
+@pytest.mark.micropython_source
 def test_power_cuts_on_the_wl55s_32_bit_twin(bench: Bench, soak_counts) -> None:
     """The same on the NUCLEO-WL55's QEMU twin: the agent frozen, the board's heap, its own
     24 KB filesystem of 2 KB blocks (flash by semihosting, kept across QEMU being killed)."""

@@ -31,6 +31,7 @@ from dbch.link.frames import KIND_REQUEST, encode_frame
 from dbch.sim.bench import Bench, SimBoard
 from dbch.sim.targets import sim_target
 
+pytestmark = pytest.mark.micropython_source  # every test here runs a QEMU twin
 TABLE = get_table("sec-2018-03")
 DBCH = str(Path(sys.executable).parent / "dbch")
 

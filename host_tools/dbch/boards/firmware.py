@@ -1,11 +1,10 @@
 """Building MicroPython firmware with the agent frozen in, and reading its budgets.
 
 `make firmware BOARD=NUCLEO_WL55` (dbch firmware build) builds the board's image from a
-MicroPython source tree: `MICROPYTHON_DIR` (an engineer's own checkout) or, when unset,
-the vendored tarballs beside the project (`../shared/vendor/`, or `DBCH_VENDOR`), unpacked
-once under build/. The port gets one project-owned board folder
-(`boards/<ID>/micropython/`: configuration, linker script, the feature fragment shared with
-the board's QEMU twin); MicroPython's own tree is never edited.
+MicroPython source tree found by boards/mpsource.py (`MICROPYTHON_DIR`, else the default
+checkout that `make micropython` clones; never inside this repository). The port gets one
+project-owned board folder (`boards/<ID>/micropython/`: configuration, linker script, the
+feature fragment shared with the board's QEMU twin); MicroPython's own tree is never edited.
 
 Budgets are read from the build, never estimated: text + data from the ELF, the code
 region's end (where the filesystem starts), the filesystem and the GC heap from the linker
@@ -21,15 +20,14 @@ import os
 import re
 import shutil
 import subprocess
-import tarfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from dbch import paths
+from dbch.boards.mpsource import find_source
 from dbch.errors import DbchError
 
-VENDOR_TARBALLS = ("micropython-1c3c2011.tar.xz", "micropython-stm32wl-deps.tar.xz")
 TOOLCHAIN = ("arm-none-eabi-gcc", "arm-none-eabi-size")
 Progress = Callable[[str], None]
 
@@ -39,56 +37,18 @@ class FirmwareError(DbchError):
 
 
 # --- sources ---------------------------------------------------------------------------
-def vendor_dir() -> Path:
-    env = os.environ.get("DBCH_VENDOR")
-    return Path(env) if env else paths.project_root().parent / "shared" / "vendor"
-
-
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def micropython_source(progress: Progress | None = None) -> tuple[Path, str]:
-    """(the MicroPython tree, a key naming its contents). `MICROPYTHON_DIR` if set; else
-    the vendored tarballs, unpacked once under build/micropython/."""
-    env = os.environ.get("MICROPYTHON_DIR")
-    if env:
-        root = Path(env).resolve()
-        if not (root / "py" / "mpconfig.h").is_file():
-            raise FirmwareError(f"MICROPYTHON_DIR={env}: not a MicroPython source tree")
-        rev = subprocess.run(
-            ["git", "-C", str(root), "describe", "--always", "--dirty"],
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        return root, f"dir:{root}:{rev or 'no-git'}"
-    vendor = vendor_dir()
-    tarballs = [vendor / n for n in VENDOR_TARBALLS]
-    missing = [str(t) for t in tarballs if not t.is_file()]
-    if missing:
-        raise FirmwareError(
-            f"no MicroPython source: set MICROPYTHON_DIR to a checkout, or provide "
-            f"{', '.join(missing)}"
-        )
-    key = hashlib.sha256("".join(_file_digest(t) for t in tarballs).encode()).hexdigest()
-    dest = paths.build_dir() / "micropython" / key[:12]
-    if not (dest / ".unpacked").exists():
-        if progress:
-            progress(f"unpacking MicroPython sources into {dest}")
-        tmp = dest.with_name(dest.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        for t in tarballs:
-            with tarfile.open(t) as tar:
-                tar.extractall(tmp, filter="tar")
-        shutil.rmtree(dest, ignore_errors=True)
-        tmp.rename(dest)
-        (dest / ".unpacked").touch()
-    return dest / "micropython", f"vendor:{key}"
+    """(the MicroPython tree, a key naming the contents the builds read): MICROPYTHON_DIR
+    or the default checkout (boards/mpsource.py); a tree that differs from the pins is
+    used with a warning naming the difference."""
+    source = find_source()
+    if source.differences and progress and source.root not in _warned:
+        _warned.add(source.root)  # once per process, not once per build step
+        progress(source.warning())
+    return source.root, source.key
+
+
+_warned: set[Path] = set()
 
 
 _OVERFLOW = re.compile(r"region `(\w+)' overflowed by (\d+) bytes")
@@ -350,6 +310,16 @@ def build_board_image(
     report_file.write_text(json.dumps({"image": asdict(report)}, indent=1))
     _prune(out)
     return report
+
+
+def cached_builds(src: Path) -> list[tuple[Path, str]]:
+    """Each cached image's and twin's build folder, and mpy-cross's in the source, with the
+    folder of `src` its make ran in."""
+    found = [
+        (build, "ports/" + build.parent.name.split("-")[-2])  # BOARD-stm32-KEY, BOARD-qemu-KEY
+        for build in sorted((paths.build_dir() / "firmware").glob("*-*-*/build"))
+    ]
+    return [*found, (src / "mpy-cross" / "build", "mpy-cross")]
 
 
 def _prune(keep: Path) -> None:

@@ -557,9 +557,30 @@ def add_firmware_args(p: argparse.ArgumentParser) -> None:
         help="build the board's 32-bit QEMU twin (ports/qemu) instead of its image",
     )
     s.add_argument("--json", action="store_true", help="print the budgets as JSON")
+    s = sub.add_parser(
+        "source",
+        help="where MicroPython's source is found and how it differs from the pins; "
+        "--fetch clones the pinned commits (make micropython)",
+    )
+    s.add_argument(
+        "--fetch",
+        action="store_true",
+        help="clone the pinned commits (MicroPython, stm32lib, CMSIS_6, tinyusb) into the "
+        "default place, or --dir",
+    )
+    s.add_argument("--dir", type=Path, metavar="DIR", help="with --fetch: clone here instead")
+    s.add_argument("--force", action="store_true", help="with --fetch: replace what is there")
+    s.add_argument(
+        "--write-manifest",
+        action="store_true",
+        help="maintainers: rewrite boards/micropython.sha256 from the source and the cached "
+        "builds (after moving the pins)",
+    )
+    s.add_argument("--json", action="store_true", help="print JSON")
     p.epilog = (
-        "Sources: $MICROPYTHON_DIR (your checkout) or the vendored tarballs in "
-        "../shared/vendor ($DBCH_VENDOR). Outputs and the log: build/firmware/."
+        "MicroPython's source, in this order: $MICROPYTHON_DIR (your checkout); the default "
+        "checkout ($XDG_CACHE_HOME/dbch/micropython, which `make micropython` clones). The "
+        "pins: boards/micropython.toml and .sha256. Outputs and the log: build/firmware/."
     )
 
 

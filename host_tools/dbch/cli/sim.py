@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from dbch.cli.printing import print_json, print_table, utc_now
+from dbch.cli.printing import print_json, print_table, progress, utc_now
 from dbch.errors import DbchError
 from dbch.sim.bench import Bench
 
@@ -25,6 +25,7 @@ def do_sim(args: argparse.Namespace) -> int:
             trace_spi=args.trace_spi,
             twin=args.twin,
             icount=args.icount,
+            progress=progress,
         )
         _show([b.info() for b in boards], args.json)
     elif verb == "list":

@@ -22,7 +22,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -216,18 +216,28 @@ class Bench:
         heap_kb: int | None = None,
         twin: str | None = None,
         icount: int | None = None,
+        progress: Callable[[str], None] | None = None,
     ) -> list[SimBoard]:
         """Start `count` boards of type `board` (or the named `ids`) and wait for their ports.
         `twin`: unix or qemu (default: the board's own, board.json sim.twin); `icount`: a
-        QEMU twin's fixed instruction rate (QEMU -icount shift)."""
+        QEMU twin's fixed instruction rate (QEMU -icount shift); `progress` hears about a
+        twin's build (a minute the first time) and a source that differs from the pins."""
         definition = get_board(board)
-        twin = twin or definition.sim.twin
         kernel = None
-        if twin == "qemu":
+        if (twin or definition.sim.twin) == "qemu":
             from dbch.boards.firmware import FirmwareError, build_qemu_twin
+            from dbch.boards.mpsource import SourceError
 
             try:
-                kernel = build_qemu_twin(definition.id)
+                kernel = build_qemu_twin(definition.id, progress=progress)
+            except SourceError as e:
+                if twin is None:  # the board's own twin, not asked for by name
+                    raise SimError(
+                        f"{definition.id}'s twin is its own MicroPython build in QEMU, which "
+                        f"needs MicroPython's source ({e}); meanwhile `--twin unix` runs the "
+                        f"agent on the 64-bit unix VM"
+                    ) from None
+                raise SimError(f"no QEMU twin for {definition.id}: {e}") from None
             except FirmwareError as e:
                 raise SimError(f"no QEMU twin for {definition.id}: {e}") from None
         with self._locked():
