@@ -245,6 +245,17 @@ def needs_micropython_source(item: pytest.Item) -> bool:
     )
 
 
+def own_twin_or_unix(board: str) -> str | None:
+    """The board's own twin (None) where MicroPython's source can build it, else the unix
+    twin: for tests about the agent or a driver rather than about the board's build."""
+    from dbch.boards.definitions import get_board
+    from dbch.boards.mpsource import missing_reason
+
+    if get_board(board).sim.twin == "qemu" and missing_reason():
+        return "unix"
+    return None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     from dbch.boards.mpsource import missing_reason
 

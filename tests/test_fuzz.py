@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import cbor2
 import pytest
-from conftest import apply, ensure_agent
+from conftest import apply, ensure_agent, start_deployed
 from dbch.errors import DeviceError, ProtocolError, TransportError
 from dbch.gbcs import channel_plan as plan
 from dbch.gbcs.tables import get_table
@@ -223,8 +223,15 @@ def test_a_burst_of_generated_frames(request: pytest.FixtureRequest, soak_counts
     """Frames as fast as the board takes them (a reply or error is awaited for each that
     asks for one, a liveness check every 100): the volume `make soak` counts, on the
     Pico's unix twin."""
-    board: SimBoard = request.getfixturevalue("hub_board")
-    ensure_agent(board)
+    # A board of its own: the `fuzzed` fixture may still hold the hub board's port.
+    board = start_deployed(request.getfixturevalue("bench"))
+    try:
+        run_burst(board, soak_counts)
+    finally:
+        board.stop()
+
+
+def run_burst(board: SimBoard, soak_counts) -> None:
     rng = random.Random(2018)
     with AgentClient(board.port, on_console=None) as hub:
         config_hash = apply(hub, get_table("sec-2018-03"))["hash"]

@@ -155,6 +155,7 @@ def test_flash_persists_across_stop_and_start(bench) -> None:
         again.stop()
 
 
+@pytest.mark.micropython_source  # the WL55's own twin is its QEMU build
 def test_erased_board_boots_to_the_repl(bench) -> None:
     (b,) = bench.start(board="NUCLEO_WL55", ids=["blank"], erase=True)
     try:

@@ -149,7 +149,7 @@ def bench_twin(bench: Bench, res: Results, n: int = 20) -> None:
 
 
 def bench_roomy_boards(bench: Bench, res: Results) -> None:
-    """The boards whose images are not built here (the vendored sources hold no RP2040 or
+    """The boards whose images are not built here (the pinned source builds no RP2040 or
     ESP32 port): the agent's .mpy files on their filesystems, and its peak heap on a QEMU
     twin given the board's heap, running from those files as the board does."""
     from dbch.boards.definitions import all_boards
