@@ -288,3 +288,14 @@ def test_a_fetch_that_cannot_reach_upstream_leaves_nothing_and_says_why(
     assert out.returncode == 2 and "cannot fetch https://github.com/hathach/tinyusb" in out.stderr
     assert "Traceback" not in out.stderr
     assert not (tmp_path / "cache" / "dbch" / "micropython").exists()
+
+
+def test_no_file_of_micropythons_source_is_in_the_repository() -> None:
+    tracked = set(
+        subprocess.run(
+            ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.splitlines()
+    )
+    # every file the builds read comes from the checkout, none from here
+    assert not tracked & set(mpsource.read_manifest())
+    assert not any(p.startswith(("py/", "ports/", "lib/stm32lib/", "mpy-cross/")) for p in tracked)
