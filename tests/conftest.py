@@ -108,6 +108,23 @@ def hub(hub_board: SimBoard) -> Iterator[AgentClient]:
         yield client
 
 
+# --- the DCC's public artefacts (never copied into the repository) ------------------------
+DCC = Path(os.environ.get("DBCH_DCC_DIR") or ROOT.parent / "shared" / "dcc")
+
+
+@pytest.fixture(scope="session")
+def dcc() -> Path:
+    """The DCC's public artefacts beside the project (../shared/dcc: RTDS vectors, DUIS
+    templates and schema; its README names each source and commit). Tests that read them
+    skip, saying so, where the folder is absent."""
+    if not (DCC / "rtds").is_dir():
+        pytest.skip(
+            f"{DCC} is absent: the DCC's public artefacts (RTDS vectors, DUIS templates, the "
+            "DUIS schema) are read from there and never copied into this repository"
+        )
+    return DCC
+
+
 # --- tables on boards -------------------------------------------------------------------
 SHIPPED = Path(__file__).parents[1] / "tables" / "sec-2018-03.toml"
 

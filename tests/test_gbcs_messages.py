@@ -1,26 +1,33 @@
 """Decoders for the DBCH use cases' GBCS messages (dbch.gbcs.messages, `dbch gbcs decode`)
-against SmartDCC's public RTDS vectors (tests/data/rtds/README.md names their source)."""
+against SmartDCC's public RTDS 4.5.0 vectors, read from ../shared/dcc/rtds (its README names
+their source and commit; the `dcc` fixture skips where that folder is absent)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from dbch.gbcs import dlms, messages
 from dbch.gbcs.alerts import alert_name
 
-RTDS = Path(__file__).parent / "data" / "rtds"
 DBCH = str(Path(sys.executable).parent / "dbch")
 
 
-def vector(name: str) -> bytes:
-    return dlms.parse_hex((RTDS / f"{name}_GBCS.HEX").read_text())
+@pytest.fixture
+def rtds(dcc: Path) -> Path:
+    return dcc / "rtds"
 
 
-def test_dbch01_response_is_the_operating_channel() -> None:
+@pytest.fixture
+def vector(rtds: Path) -> Callable[[str], bytes]:
+    return lambda name: dlms.parse_hex((rtds / f"{name}_GBCS.HEX").read_text())
+
+
+def test_dbch01_response_is_the_operating_channel(vector: Callable[[str], bytes]) -> None:
     got = messages.decode(vector("DBCH01_6.31_SUCCESS_RESPONSE"))
     assert got == {
         "use_case": "DBCH01",
@@ -33,12 +40,17 @@ def test_dbch01_response_is_the_operating_channel() -> None:
     }
 
 
-def test_dbch01_error_response_says_error_with_its_result() -> None:
+def test_dbch01_error_response_says_error_with_its_result(vector: Callable[[str], bytes]) -> None:
     got = messages.decode(vector("DBCH01_6.31_ERROR_RESPONSE"))
-    assert got == {"use_case": "DBCH01", "result": "error", "data_access_results": [1]}
+    assert got == {
+        "use_case": "DBCH01",
+        "result": "error",
+        "data_access_results": [1],
+        "data_access_result_names": ["hardware-fault"],
+    }
 
 
-def test_dbch02_response_is_the_channel_change_log() -> None:
+def test_dbch02_response_is_the_channel_change_log(vector: Callable[[str], bytes]) -> None:
     got = messages.decode(vector("DBCH02_6.32_SUCCESS_RESPONSE"))
     assert got["use_case"] == "DBCH02" and got["result"] == "success"
     entries = got["entries"]
@@ -57,7 +69,9 @@ def test_dbch02_response_is_the_channel_change_log() -> None:
     assert [e["masked_band"] for e in entries] == [p == 31 for p in [w >> 27 for w in words]]
 
 
-def test_the_configuration_changed_alert_carries_what_dbch04_set() -> None:
+def test_the_configuration_changed_alert_carries_what_dbch04_set(
+    vector: Callable[[str], bytes],
+) -> None:
     got = messages.decode(vector("DBCH04_6.28_NA_SUCCESS_ALERT_DBCH09"))
     assert got["alert_code"] == 0x8F2A and got["name"] == alert_name(0x8F2A)
     assert got["date_time"] == "2015-01-01T00:00:00"
@@ -85,8 +99,8 @@ def test_a_dlms_date_time_reads_as_iso() -> None:
         ("DBCH04_6.28_NA_SUCCESS_ALERT_DBCH09", 1, "alert 0x8F2A Sub GHz configuration changed"),
     ],
 )
-def test_gbcs_decode_shows_them(name: str, code: int, shown: str) -> None:
-    hex_text = (RTDS / f"{name}_GBCS.HEX").read_text().strip()
+def test_gbcs_decode_shows_them(rtds: Path, name: str, code: int, shown: str) -> None:
+    hex_text = (rtds / f"{name}_GBCS.HEX").read_text().strip()
     out = subprocess.run([DBCH, "gbcs", "decode", hex_text], capture_output=True, text=True)
     assert out.returncode == code, out.stderr  # 1: the alert's configuration enables page 31
     assert shown in out.stdout
@@ -96,7 +110,17 @@ def test_gbcs_decode_shows_them(name: str, code: int, shown: str) -> None:
     assert js.returncode == code and json.loads(js.stdout)
 
 
-def test_a_truncated_message_is_one_line_and_exit_2() -> None:
-    hex_text = (RTDS / "DBCH02_6.32_SUCCESS_RESPONSE_GBCS.HEX").read_text().strip()[:200]
+def test_a_truncated_message_is_one_line_and_exit_2(rtds: Path) -> None:
+    hex_text = (rtds / "DBCH02_6.32_SUCCESS_RESPONSE_GBCS.HEX").read_text().strip()[:200]
     out = subprocess.run([DBCH, "gbcs", "decode", hex_text], capture_output=True, text=True)
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("name", ["DBCH01_6.31_ERROR_RESPONSE", "DBCH02_6.32_ERROR_RESPONSE"])
+def test_error_responses_show_their_result_in_text_too(rtds: Path, name: str) -> None:
+    # Text mode read keys only a success has (KeyError: 'masked_band', 'entries').
+    hex_text = (rtds / f"{name}_GBCS.HEX").read_text().strip()
+    out = subprocess.run([DBCH, "gbcs", "decode", hex_text], capture_output=True, text=True)
+    assert "Traceback" not in out.stderr, out.stderr
+    assert out.returncode == 1, out.stderr  # the hub refused: a result, not a failure to read
+    assert f"{name[:6]} error response: data-access-result" in out.stdout

@@ -331,18 +331,19 @@ def test_gbcs_decode_reports_problems_of_a_well_formed_structure(tmp_path: Path)
     assert out.returncode == 1 and "not compliant with the SEC" in out.stderr
 
 
-# SmartDCC's own 6.28 template: @smartdcc/duis-templates 0.7.0 (npm, GPL-3.0-or-later),
-# templates/DBCH04_6.28_SUCCESS_REQUEST_DUIS.XML, carried as test data.
-TEMPLATE = Path(__file__).parent / "data" / "duis_templates_DBCH04_6.28_SUCCESS_REQUEST.XML"
+# SmartDCC's own 6.28 template (@smartdcc/duis-templates), read from ../shared/dcc.
+@pytest.fixture
+def template(dcc: Path) -> Path:
+    return dcc / "duis-templates" / "DBCH04_6.28_SUCCESS_REQUEST_DUIS.XML"
 
 
-def test_duis_export_writes_what_the_dcc_templates_carry(tmp_path: Path) -> None:
+def test_duis_export_writes_what_the_dcc_templates_carry(tmp_path: Path, template: Path) -> None:
     import xml.etree.ElementTree as ET
 
     from dbch.gbcs import duis
 
-    template = ET.parse(TEMPLATE).getroot()
-    cfg = duis.read_file(TEMPLATE)
+    cfg = duis.read_file(template)
+    template = ET.parse(template).getroot()
     rid = duis.request_id("90-b3-d5-1f-30-01-00-00", "00-DB-12-34-56-78-90-A2", 1000)
     ours = ET.fromstring(duis.write_set_config(cfg, rid, signature_placeholder=True))
     assert ours.get("schemaVersion") == template.get("schemaVersion") == "5.4"
@@ -358,8 +359,10 @@ def test_duis_export_writes_what_the_dcc_templates_carry(tmp_path: Path) -> None
     assert out.returncode == 2 and "not an EUI-64" in out.stderr
 
 
-def test_duis_import_refuses_channel_62_in_the_27_to_34_element(tmp_path: Path) -> None:
-    text = TEMPLATE.read_text().replace("<sr:Channel29/>", "<sr:Channel62/>")
+def test_duis_import_refuses_channel_62_in_the_27_to_34_element(
+    tmp_path: Path, template: Path
+) -> None:
+    text = template.read_text().replace("<sr:Channel29/>", "<sr:Channel62/>")
     bad = tmp_path / "sixty-two.xml"
     bad.write_text(text)
     out = dbch("duis", "import", str(bad))

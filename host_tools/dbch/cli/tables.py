@@ -281,6 +281,14 @@ def _show_message(decoded: dict, as_json: bool) -> int:
         )
         for key, value in (decoded.get("configuration") or {}).items():
             print(f"  {key:32} {describe(key, value)}")
+    elif decoded.get("result") == "error":  # an error response carries no data, only why
+        results = ", ".join(
+            f"{n} ({code})"
+            for code, n in zip(
+                decoded["data_access_results"], decoded["data_access_result_names"], strict=True
+            )
+        )
+        print(f"{decoded['use_case']} error response: data-access-result {results}")
     elif decoded["use_case"] == "DBCH01":
         print(f"DBCH01 {decoded['result']}: operating channel {_channel_text(decoded)}")
     else:

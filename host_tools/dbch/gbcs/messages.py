@@ -155,12 +155,44 @@ def channel(word: int) -> dict[str, Any]:
     }
 
 
+# DLMS/COSEM Data-Access-Result (IEC 62056-5-3, the ASN.1 type of that name), the values a
+# Get/Set-Response carries per attribute; as listed in public decoders, e.g.
+# https://github.com/cjhdev/dlms_trouble/blob/master/lib/dlms_trouble/data_access_result.rb
+DATA_ACCESS_RESULTS = {
+    0: "success",
+    1: "hardware-fault",
+    2: "temporary-failure",
+    3: "read-write-denied",
+    4: "object-undefined",
+    9: "object-class-inconsistent",
+    11: "object-unavailable",
+    12: "type-unmatched",
+    13: "scope-of-access-violated",
+    14: "data-block-unavailable",
+    15: "long-get-aborted",
+    16: "no-long-get-in-progress",
+    17: "long-set-aborted",
+    18: "no-long-set-in-progress",
+    19: "data-block-number-invalid",
+    250: "other-reason",
+}
+
+
+def data_access_result_name(code: int) -> str:
+    return DATA_ACCESS_RESULTS.get(code, f"unknown ({code})")
+
+
 def _error(msg: GbcsMessage) -> dict[str, Any] | None:
     """An error response (a non-zero data-access-result, null data), as its use case and
-    the results; None for a success."""
+    the results (numbers, and their names); None for a success."""
     if _result(msg) == "success":
         return None
-    return {"use_case": msg.use_case, "result": "error", "data_access_results": msg.results}
+    return {
+        "use_case": msg.use_case,
+        "result": "error",
+        "data_access_results": msg.results,
+        "data_access_result_names": [data_access_result_name(r) for r in msg.results],
+    }
 
 
 def dbch01(msg: GbcsMessage) -> dict[str, Any]:
