@@ -16,6 +16,7 @@ step "The SEC configuration table versions, and what changed between them"
 dbch tables list
 echo
 dbch tables diff sec-2017-12-draft sec-2018-03
+dbch tables diff sec-2018-03 sec-2018-03-r1
 
 step "Boards this project knows (each has a simulated twin)"
 dbch boards list
@@ -31,7 +32,7 @@ step "Talk to the agent over its framed link"
 dbch hello --port "$PORT"
 
 step "Apply the March 2018 table for CSP North (stored, applied to the radio, read back)"
-dbch apply --port "$PORT" --table sec-2018-03 --region north
+dbch apply --port "$PORT" --table sec-2018-03-r1 --region north
 dbch channel --port "$PORT"
 
 step "Try to transmit in the masked 915 MHz band: the transmit gate refuses"
@@ -52,7 +53,7 @@ dbch witness --sim demo --last 5
 
 step "Check the board against the table: its configuration, its radio readback, the witness"
 mkdir -p build
-dbch check --port "$PORT" --table sec-2018-03 --region north \
+dbch check --port "$PORT" --table sec-2018-03-r1 --region north \
   --html build/demo-report.html --junit build/demo-junit.xml
 
 step "Stop the board (no processes left behind)"

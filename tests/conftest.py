@@ -126,12 +126,12 @@ def dcc() -> Path:
 
 
 # --- tables on boards -------------------------------------------------------------------
-SHIPPED = Path(__file__).parents[1] / "tables" / "sec-2018-03.toml"
+SHIPPED = Path(__file__).parents[1] / "tables" / "sec-2018-03-r1.toml"
 
 
 def table_variant(tmp_path: Path, name: str, **edits: str) -> TableVersion:
-    """sec-2018-03 with lines replaced (field -> new TOML line) and a new id."""
-    text = SHIPPED.read_text().replace('id = "sec-2018-03"', f'id = "{name}"')
+    """sec-2018-03-r1 (in force) with lines replaced (field -> new TOML line), a new id."""
+    text = SHIPPED.read_text().replace('id = "sec-2018-03-r1"', f'id = "{name}"')
     for key, line in edits.items():
         lines = [ln for ln in text.splitlines() if ln.startswith(key + " =")]
         assert lines, key
@@ -153,7 +153,7 @@ def two_records() -> list[bytes]:
     with at most 4 channel changes a week (the shipped tables' regions share their values)."""
     from dbch.gbcs.subghz_config import SubGhzConfig
 
-    t = get_table("sec-2018-03")
+    t = get_table("sec-2018-03-r1")
     values = t.region("north").config().values()
     first = agent_record(SubGhzConfig.from_values(values), t.regulatory)
     values[6] = 4  # max_channel_changes_per_week

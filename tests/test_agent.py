@@ -35,11 +35,11 @@ def air_count(board: SimBoard) -> int:
 
 # --- configuration ------------------------------------------------------------------------
 def test_set_and_read_back_every_field(hub: AgentClient) -> None:
-    table = get_table("sec-2018-03")
+    table = get_table("sec-2018-03-r1")
     result = apply(hub, table, "south")
     assert result["radio"]["state"] == "ready"
     cfg = hub.get_config()
-    assert cfg["configured"] and cfg["table"] == "sec-2018-03" and cfg["region"] == "south"
+    assert cfg["configured"] and cfg["table"] == "sec-2018-03-r1" and cfg["region"] == "south"
     assert cfg["fields"] == table.region("south").config().as_dict()
     reg = table.regulatory
     assert cfg["regulatory"] == {
@@ -52,7 +52,7 @@ def test_set_and_read_back_every_field(hub: AgentClient) -> None:
 
 
 def test_operating_channel_is_allowed_and_reported_as_a_mask_word(hub: AgentClient) -> None:
-    apply(hub, get_table("sec-2018-03"))
+    apply(hub, get_table("sec-2018-03-r1"))
     ch = hub.get_channel()
     assert plan.decode_operating_word(ch["word"]) == plan.Channel(ch["page"], ch["channel"])
     assert ch["page"] in (28, 29, 30) and ch["freq_hz"] == plan.centre_hz(
@@ -68,16 +68,25 @@ def test_operating_channel_is_allowed_and_reported_as_a_mask_word(hub: AgentClie
         (lambda v: v.__setitem__(0, 0xE8000006), "page28"),  # page 29 bits in page 28
         (lambda v: v.__setitem__(1, 0xE8000200), "page29"),  # reserved bit
         (lambda v: v.__setitem__(5, v[4]), "limited_critical_threshold"),  # not above Limited
-        (lambda v: v.__setitem__(5, 9000), "limited_critical_threshold"),  # above the cap
+        (lambda v: v.__setitem__(5, 9000), "limited_critical_threshold"),  # 90 %: out of range
         (lambda v: v.__setitem__(10, 10001), "non_gsme_poor_comms_threshold"),  # > 100 %
         (lambda v: v.__setitem__(6, 256), "max_channel_changes_per_week"),  # u8
+        # The DUIS 5.4 schema's ranges (the agent's last line; the host refuses first):
+        (lambda v: v.__setitem__(5, 208), "limited_critical_threshold"),  # one decimal place
+        (lambda v: v.__setitem__(5, 250), "limited_critical_threshold"),  # below 2.5 %
+        (lambda v: v.__setitem__(4, 40), "normal_limited_threshold"),  # 0.5 % at least
+        (lambda v: v.__setitem__(6, 8), "max_channel_changes_per_week"),  # 1..7
+        (lambda v: v.__setitem__(7, 1), "gsme_curfew"),  # above 1
+        (lambda v: v.__setitem__(9, 21), "channel_noisier_threshold"),  # 0..20
+        (lambda v: v.__setitem__(12, 60), "local_ch_noise_period"),  # above 60
+        (lambda v: v.__setitem__(14, 99), "local_ch_retry_percentage"),  # 1.00 % at least
         (lambda v: v.__setitem__(0, 28 << 27), "page28"),  # no channel anywhere
     ],
 )
 def test_invalid_configurations_are_refused_and_change_nothing(hub, mutate, field) -> None:
     import cbor2
 
-    table = get_table("sec-2018-03")
+    table = get_table("sec-2018-03-r1")
     before = apply(hub, table)["hash"]
     values = table.region("north").config().values()
     if field == "page28" and mutate.__code__.co_consts[-1] == 28 << 27:
@@ -89,6 +98,19 @@ def test_invalid_configurations_are_refused_and_change_nothing(hub, mutate, fiel
     assert e.value.code == "invalid_config" and e.value.field == field
     assert hub.get_config()["hash"] == before  # nothing changed
     assert hub.status()["radio"]["state"] == "ready"
+
+
+def test_a_critical_threshold_at_the_regulated_cap_is_refused(hub) -> None:
+    import cbor2
+
+    table = get_table("sec-2018-03-r1")
+    before = apply(hub, table)["hash"]
+    values = table.region("north").config().values()  # Limited/Critical 2.1 %: 75.6 s/h
+    caps = [75_600, 100_000, 90_000, 90_000, -870, 140]
+    with pytest.raises(DeviceError) as e:
+        hub.apply_config(cbor2.dumps([1, values, caps]), "bad", "north")
+    assert (e.value.code, e.value.field) == ("invalid_config", "limited_critical_threshold")
+    assert hub.get_config()["hash"] == before
 
 
 def test_malformed_records_name_the_problem(hub: AgentClient) -> None:
@@ -109,7 +131,7 @@ def test_malformed_records_name_the_problem(hub: AgentClient) -> None:
 
 # --- the gate ------------------------------------------------------------------------------
 def test_every_frequency_path_refuses_915_to_921_mhz(hub: AgentClient, hub_board) -> None:
-    apply(hub, get_table("sec-2018-03"))
+    apply(hub, get_table("sec-2018-03-r1"))
     since = air_count(hub_board)
     for f in (915_350_000, 918_000_000, 920_950_000, 915_000_000, 914_950_000):
         res = hub.test_tx(f)
@@ -156,7 +178,7 @@ def test_unconfigured_board_transmits_nothing(bench: Bench) -> None:
 def test_listen_before_talk_refuses_a_busy_channel(hub: AgentClient, hub_board) -> None:
     from dbch.sim.layout import read_json, write_json
 
-    apply(hub, get_table("sec-2018-03"))
+    apply(hub, get_table("sec-2018-03-r1"))
     ch = hub.get_channel()
     cfg_path = hub_board.bench.folder.config
     cfg = read_json(cfg_path)
@@ -175,12 +197,12 @@ def test_readback_mismatch_locks_the_radio(bench: Bench) -> None:
     board = start_deployed(bench, "FEATHER_RP2040_RFM95")
     try:
         with AgentClient(board.port, on_console=None) as hub:
-            apply(hub, get_table("sec-2018-03"))
+            apply(hub, get_table("sec-2018-03-r1"))
             board.set_faults(skew_readback=True)
             res = hub.apply_config(
                 agent_record(
-                    get_table("sec-2018-03").region("south").config(),
-                    get_table("sec-2018-03").regulatory,
+                    get_table("sec-2018-03-r1").region("south").config(),
+                    get_table("sec-2018-03-r1").regulatory,
                 )
             )
             assert res["radio"]["state"] == "locked" and "readback" in res["radio"]["reason"]

@@ -25,7 +25,7 @@ from dbch.link.ser2net import Ser2net
 from dbch.sim.bench import Bench, SimBoard
 
 DBCH = str(Path(sys.executable).parent / "dbch")
-TABLE = get_table("sec-2018-03")
+TABLE = get_table("sec-2018-03-r1")
 RECORD_KEYS = {
     "check",
     "view",
@@ -134,7 +134,7 @@ def test_a_configuration_altered_behind_the_hosts_back_fails_naming_the_field(
 ) -> None:
     # Another tool sets a configuration that still calls itself the 2018 table.
     altered = table_variant(
-        tmp_path, "sec-2018-03", max_channel_changes_per_week="max_channel_changes_per_week = 9"
+        tmp_path, "sec-2018-03-r1", max_channel_changes_per_week="max_channel_changes_per_week = 9"
     )
     with AgentClient(good_board.port, on_console=None) as hub:
         apply(hub, altered)

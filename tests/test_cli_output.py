@@ -67,7 +67,7 @@ def test_streams_are_json_lines_with_utc_and_records_carry_names(hub_board) -> N
     ensure_agent(hub_board)
     port = f"sim:{hub_board.id}"
     with AgentClient(hub_board.port, on_console=None) as hub:
-        apply(hub, get_table("sec-2018-03"))
+        apply(hub, get_table("sec-2018-03-r1"))
     out = run("monitor", "--port", port, "--json", "--seconds", "1.5")
     lines = [json.loads(x) for x in out.stdout.splitlines()]
     assert lines and all(UTC.fullmatch(x["utc"]) for x in lines)
@@ -140,4 +140,16 @@ def test_quiet_and_verbose_on_every_command(hub_board) -> None:
     assert run("status", "--port", port).stderr == ""  # neither: no debug lines
 
 
-TABLE_ARGS = ["--table", "sec-2018-03", "--region", "north"]
+TABLE_ARGS = ["--table", "sec-2018-03-r1", "--region", "north"]
+
+
+def test_a_boards_invalid_config_is_shown_with_the_duis_element() -> None:
+    from dbch.cli.printing import error_text
+    from dbch.errors import DeviceError
+
+    e = DeviceError("invalid_config", "limited_critical_threshold", "208 not in 160..240 step 10")
+    assert error_text(e) == (
+        "device refused: invalid_config (LimitedCriticalDutyCycleThreshold, "
+        "limited_critical_threshold): 208 not in 160..240 step 10"
+    )
+    assert error_text(DeviceError("busy")) == "device refused: busy"

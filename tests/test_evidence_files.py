@@ -18,7 +18,7 @@ from dbch.gbcs.tables import get_table
 from junitparser import Failure, JUnitXml, Skipped
 from test_checks import emission, readings
 
-TABLE = get_table("sec-2018-03")
+TABLE = get_table("sec-2018-03-r1")
 
 
 def report(board: str = "sim1 (PICO, uid 01)", wrong_channel: bool = False, simulated=True):

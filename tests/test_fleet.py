@@ -36,7 +36,7 @@ def dbch(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_fleet_apply_and_check_16_simulated_boards(fleet_env, tmp_path: Path) -> None:
-    table = ["--table", "sec-2018-03", "--region", "north"]
+    table = ["--table", "sec-2018-03-r1", "--region", "north"]
     out = dbch(
         fleet_env,
         "fleet",
@@ -76,7 +76,7 @@ def test_fleet_apply_and_check_16_simulated_boards(fleet_env, tmp_path: Path) ->
 
 
 def test_a_busy_port_is_reported_and_a_failing_board_fails_the_run(fleet_env, tmp_path) -> None:
-    table = ["--table", "sec-2018-03", "--region", "north"]
+    table = ["--table", "sec-2018-03-r1", "--region", "north"]
     started = json.loads(dbch(fleet_env, "sim", "start", "--count", "3", "--json").stdout)
     ids = [b["id"] for b in started]
     ports = ",".join(f"sim:{i}" for i in ids)
@@ -222,7 +222,7 @@ def test_a_fleet_keeps_to_one_board_type_and_says_what_a_fresh_board_needs(
     # and its time left out starting and deploying the boards.
     other = dbch(fleet_env, "sim", "start", "--board", "PICO_CC1101", "--erase")
     assert other.returncode == 0, other.stderr
-    table = ["--table", "sec-2018-03", "--region", "south"]
+    table = ["--table", "sec-2018-03-r1", "--region", "south"]
     out = dbch(fleet_env, "fleet", "check", "--sim", "2", *table, "--out", str(tmp_path / "c"))
     assert out.returncode == 1
     assert out.stdout.count("not configured: run `dbch fleet apply`") == 2, out.stdout

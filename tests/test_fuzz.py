@@ -99,7 +99,7 @@ def fuzzed(request: pytest.FixtureRequest, soak_counts) -> Iterator[Fuzzed]:
     hub_board: SimBoard = request.getfixturevalue(request.param)
     ensure_agent(hub_board)
     with AgentClient(hub_board.port, on_console=None) as hub:
-        config_hash = apply(hub, get_table("sec-2018-03"))["hash"]
+        config_hash = apply(hub, get_table("sec-2018-03-r1"))["hash"]
         air_start = len(read_air_log(hub_board.bench.folder.air_log, hub_board.id))
         f = Fuzzed(hub_board, hub, config_hash, air_start)
         yield f
@@ -234,7 +234,7 @@ def test_a_burst_of_generated_frames(request: pytest.FixtureRequest, soak_counts
 def run_burst(board: SimBoard, soak_counts) -> None:
     rng = random.Random(2018)
     with AgentClient(board.port, on_console=None) as hub:
-        config_hash = apply(hub, get_table("sec-2018-03"))["hash"]
+        config_hash = apply(hub, get_table("sec-2018-03-r1"))["hash"]
         air_start = len(read_air_log(board.bench.folder.air_log, board.id))
         f = Fuzzed(board, hub, config_hash, air_start)
         for i in range(BURST):

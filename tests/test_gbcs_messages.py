@@ -79,7 +79,7 @@ def test_the_configuration_changed_alert_carries_what_dbch04_set(
     assert got["configuration"] == commanded.as_dict()
     assert got["configuration"]["page31"] == 0xF8000006
     # GBCS allows page 31; the 2018 decision masks it: flagged as a problem.
-    assert any("page31" in p for p in got["problems"])
+    assert any("UpperBandSubGHzChannels0To26" in p for p in got["problems"])
 
 
 def test_a_dlms_date_time_reads_as_iso() -> None:

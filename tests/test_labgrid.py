@@ -22,9 +22,9 @@ from dbch.link.client import AgentClient
 from dbch.sim.bench import Bench, SimBoard
 
 DBCH = str(Path(sys.executable).parent / "dbch")
-TABLE = ["--table", "sec-2018-03", "--region", "north"]
+TABLE = ["--table", "sec-2018-03-r1", "--region", "north"]
 HOSTS = {"bench1": ["a1", "a2"], "bench2": ["b1", "b2"]}
-LABGRID_RUN = ["--lg-env", "env.yaml", "--dbch-table", "sec-2018-03"]
+LABGRID_RUN = ["--lg-env", "env.yaml", "--dbch-table", "sec-2018-03-r1"]
 LABGRID_RUN += ["--dbch-evidence", "evidence.json", "test_hub.py"]
 
 
@@ -200,8 +200,8 @@ def test_the_strategy_brings_a_blank_board_to_configured(lab: Lab, tmp_path: Pat
         assert not agent.firmware_current()  # blank: MicroPython's REPL, no agent
         strategy.transition("configured")
         assert agent.firmware_current()
-        assert agent.configured_as("sec-2018-03", "north")
-        assert agent.check("sec-2018-03", "north").result == "pass"
+        assert agent.configured_as("sec-2018-03-r1", "north")
+        assert agent.check("sec-2018-03-r1", "north").result == "pass"
         strategy.transition("configured")  # already there: nothing is redone
         target.deactivate_all_drivers()
     finally:
@@ -220,7 +220,7 @@ def environment_yaml(place: str, coordinator: str) -> str:
               DbchAgentDriver:
                 board: PICO_WAVESHARE_SX1262
               DbchStrategy:
-                table: sec-2018-03
+                table: sec-2018-03-r1
                 region: north
         options:
           coordinator_address: {coordinator}

@@ -61,7 +61,12 @@ def test_fixtures_on_a_simulated_board_write_evidence_next_to_junit(
 ) -> None:
     pytester.makepyfile(INNER_SUITE)
     result = pytester.runpytest_subprocess(
-        "--junitxml=out/run.xml", "-s", "--dbch-table", "sec-2018-03", "--dbch-region", "central"
+        "--junitxml=out/run.xml",
+        "-s",
+        "--dbch-table",
+        "sec-2018-03-r1",
+        "--dbch-region",
+        "central",
     )
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*WITNESS True pass"])
@@ -69,7 +74,7 @@ def test_fixtures_on_a_simulated_board_write_evidence_next_to_junit(
     assert {r["test"] for r in records} == {
         "test_fixtures_on_a_simulated_board_write_evidence_next_to_junit.py::test_apply_and_check"
     }
-    assert {r["table"] for r in records} == {"sec-2018-03"}
+    assert {r["table"] for r in records} == {"sec-2018-03-r1"}
     assert {r["region"] for r in records} == {"central"}
     assert {r["result"] for r in records} == {"pass"}
     assert (pytester.path / "out" / "run.xml").exists()

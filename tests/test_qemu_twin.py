@@ -32,7 +32,7 @@ from dbch.sim.bench import Bench, SimBoard
 from dbch.sim.targets import sim_target
 
 pytestmark = pytest.mark.micropython_source  # every test here runs a QEMU twin
-TABLE = get_table("sec-2018-03")
+TABLE = get_table("sec-2018-03-r1")
 DBCH = str(Path(sys.executable).parent / "dbch")
 
 
@@ -244,7 +244,7 @@ def test_a_duis_request_applies_on_the_twin(twin: SimBoard, tmp_path: Path) -> N
     ensure_agent(twin)
     duis = tmp_path / "north.xml"
     subprocess.run(
-        [DBCH, "duis", "export", "sec-2018-03", "--region", "north", "-o", str(duis)],
+        [DBCH, "duis", "export", "sec-2018-03-r1", "--region", "north", "-o", str(duis)],
         check=True,
     )
     out = subprocess.run(

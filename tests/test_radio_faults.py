@@ -43,7 +43,7 @@ def test_a_radio_fault_mid_run_locks_the_gate_until_reset(fast_bench, board_type
     deploy(board.port, board_type)
     air = fast_bench.folder.air_log
     with AgentClient(board.port, on_console=None) as hub:
-        apply(hub, get_table("sec-2018-03"))
+        apply(hub, get_table("sec-2018-03-r1"))
         assert hub.traffic(frames=100000, size=20, interval_ms=50)["started"]
         deadline = time.monotonic() + 10
         while len(read_air_log(air, board.id)) < 5 and time.monotonic() < deadline:

@@ -54,7 +54,7 @@ def chromium(tmp_path: Path):
 
 
 def report_file(tmp_path: Path) -> Path:
-    table = get_table("sec-2018-03")
+    table = get_table("sec-2018-03-r1")
     cfg, st = readings(table)
     seen = [emission(float(i), 863_250_000) for i in range(5)] + [emission(9.0, 865_050_000)]
     path = tmp_path / "report.html"

@@ -35,7 +35,7 @@ def collect_replies(hub: AgentClient, seqs: set[int], timeout: float) -> dict[in
 def test_a_flood_of_requests_is_answered_every_one(small_board: SimBoard) -> None:
     ensure_agent(small_board)
     with AgentClient(small_board.port, on_console=None) as hub:
-        before = apply(hub, get_table("sec-2018-03"))["hash"]
+        before = apply(hub, get_table("sec-2018-03-r1"))["hash"]
         biggest = hub.hello().max_request - 40
         rng = random.Random(3)
         lines, seqs = [], set()
@@ -125,7 +125,7 @@ def test_the_frozen_agent_interns_almost_no_names_at_run_time(small_board: SimBo
     # getattr with made-up strings or .mpy files loaded from flash, would show here).
     ensure_agent(small_board)
     with AgentClient(small_board.port, on_console=None) as hub:
-        apply(hub, get_table("sec-2018-03"))
+        apply(hub, get_table("sec-2018-03-r1"))
         hub.scan()
     out = mpremote(
         small_board.port, "resume", "exec", "import micropython; micropython.qstr_info()"

@@ -30,7 +30,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 DBCH = str(Path(sys.executable).parent / "dbch")
-TABLE = get_table("sec-2018-03")
+TABLE = get_table("sec-2018-03-r1")
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -379,7 +379,7 @@ def test_simulated_boards_keys_live_under_the_simulated_bench(tmp_path: Path) ->
         assert out.returncode == 0, out.stderr
         assert len(list((tmp_path / "sim" / "keys").glob("*.json"))) == 1
         assert not (tmp_path / "state" / "dbch" / "keys").exists()
-        table = ["--table", "sec-2018-03", "--region", "north"]
+        table = ["--table", "sec-2018-03-r1", "--region", "north"]
         out = subprocess.run(
             [DBCH, "apply", "--port", "sim:k1", *table], env=env, capture_output=True, text=True
         )

@@ -14,21 +14,31 @@ from dbch.gbcs import channel_plan as plan
 from dbch.gbcs.compare import compare, conforms
 from dbch.gbcs.subghz_config import SubGhzConfig
 from dbch.gbcs.table_diff import diff, impact, load_device_records
-from dbch.gbcs.tables import REGIONS, all_tables, get_table, load_table_file
+from dbch.gbcs.tables import REGIONS, all_tables, get_table, in_force, load_table_file
 
 DBCH = str(Path(sys.executable).parent / "dbch")
-SHIPPED = Path(__file__).parents[1] / "tables" / "sec-2018-03.toml"
+TABLES = Path(__file__).parents[1] / "tables"
+SHIPPED = TABLES / "sec-2018-03.toml"  # superseded: DUIS cannot carry one of its values
+IN_FORCE = TABLES / "sec-2018-03-r1.toml"
 
 
 def dbch(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([DBCH, *args], capture_output=True, text=True, timeout=60)
 
 
-def test_both_shipped_versions_load() -> None:
+def test_the_shipped_versions_load_each_superseded_by_the_next() -> None:
     ids = [t.id for t in all_tables()]
-    assert ids == ["sec-2017-12-draft", "sec-2018-03"]
-    new = get_table("sec-2018-03")
-    assert new.supersedes == "sec-2017-12-draft" and new.status == "in_force"
+    assert ids == ["sec-2017-12-draft", "sec-2018-03", "sec-2018-03-r1"]
+    old, new = get_table("sec-2018-03"), get_table("sec-2018-03-r1")
+    assert old.supersedes == "sec-2017-12-draft" and new.supersedes == "sec-2018-03"
+    # A shipped version is never edited: its successor makes it superseded.
+    assert 'status = "in_force"' in SHIPPED.read_text()
+    assert (old.status, new.status, in_force().id) == ("superseded", "in_force", new.id)
+    assert get_table("sec-2017-12-draft").status == "superseded"
+    # The correction changes the one value DUIS cannot carry, and nothing else.
+    assert [(c.region, c.field) for c in diff(old, new).changes] == [
+        (r, "limited_critical_threshold") for r in REGIONS
+    ]
 
 
 def test_915_masking_per_region_follows_the_record() -> None:
@@ -41,7 +51,7 @@ def test_915_masking_per_region_follows_the_record() -> None:
 
 
 def test_unconfirmed_values_are_marked_placeholders() -> None:
-    t = get_table("sec-2018-03")
+    t = get_table("sec-2018-03-r1")
     where = dict(t.placeholders())
     assert "regions.north.page28" in where and "regulatory.max_tx_power_dbm" in where
     assert "regions.north.page31" not in where  # the masking is confirmed
@@ -66,7 +76,8 @@ def _write(tmp_path: Path, text: str) -> Path:
         ),
         (
             ("[regions.south]", "[regions.south]\nlimited_critical_threshold = 100"),
-            "regions.south.limited_critical_threshold: must be above normal_limited_threshold",
+            "regions.south.limited_critical_threshold: LimitedCriticalDutyCycleThreshold 1 % "
+            "must be above NormalLimitedDutyCycleThreshold 1.5 %",
         ),
         (
             ("[regions.south]", "[regions.south]\nlimited_critical_threshold = 2600"),
@@ -105,7 +116,7 @@ def _write(tmp_path: Path, text: str) -> Path:
 )
 def test_bad_table_files_name_file_field_and_reason(tmp_path: Path, edit, message: str) -> None:
     old, new = edit
-    text = SHIPPED.read_text().replace('id = "sec-2018-03"', 'id = "x"', 1)
+    text = IN_FORCE.read_text().replace('id = "sec-2018-03-r1"', 'id = "x"', 1)
     if old.startswith("id = "):
         text = text.replace('id = "x"', new, 1)
     else:
@@ -124,16 +135,16 @@ def test_malformed_toml_is_reported_and_nothing_is_loaded(tmp_path: Path) -> Non
 
 
 def test_a_user_version_is_picked_up_without_code(tmp_path: Path, monkeypatch) -> None:
-    text = SHIPPED.read_text().replace('id = "sec-2018-03"', 'id = "sec-2026-01"')
-    text = text.replace('supersedes = "sec-2017-12-draft"', 'supersedes = "sec-2018-03"')
+    text = IN_FORCE.read_text().replace('id = "sec-2018-03-r1"', 'id = "sec-2026-01"')
+    text = text.replace('supersedes = "sec-2018-03"', 'supersedes = "sec-2018-03-r1"')
     (tmp_path / "sec-2026-01.toml").write_text(text)
     monkeypatch.setenv("DBCH_TABLES_PATH", str(tmp_path))
     assert "sec-2026-01" in [t.id for t in all_tables()]
-    assert get_table("sec-2026-01").supersedes == "sec-2018-03"
+    assert get_table("sec-2026-01").supersedes == "sec-2018-03-r1"
 
 
 def test_compare_passes_the_table_itself_and_names_failing_fields() -> None:
-    t = get_table("sec-2018-03")
+    t = get_table("sec-2018-03-r1")
     cfg = t.region("north").config()
     assert conforms(compare(t, "north", cfg))
     bad = SubGhzConfig(
@@ -153,7 +164,7 @@ def test_compare_passes_the_table_itself_and_names_failing_fields() -> None:
 
 
 def test_a_field_the_device_did_not_report_is_unchecked_not_passed() -> None:
-    t = get_table("sec-2018-03")
+    t = get_table("sec-2018-03-r1")
     values = t.region("south").config().as_dict()
     values["gsme_curfew"] = None
     results = {r.field: r for r in compare(t, "south", values)}
@@ -196,20 +207,32 @@ def test_impact_lists_north_devices_the_2018_version_leaves_out(tmp_path: Path) 
 
 def test_tables_cli(tmp_path: Path) -> None:
     out = dbch("tables", "list", "--json")
-    assert [t["id"] for t in json.loads(out.stdout)] == ["sec-2017-12-draft", "sec-2018-03"]
-    out = dbch("tables", "show", "sec-2018-03", "--region", "north")
+    assert [t["id"] for t in json.loads(out.stdout)] == [
+        "sec-2017-12-draft",
+        "sec-2018-03",
+        "sec-2018-03-r1",
+    ]
+    out = dbch("tables", "show", "sec-2018-03-r1", "--region", "north")
     assert out.returncode == 0 and "915.35" in out.stdout and "placeholder" in out.stdout
-    shown = json.loads(dbch("tables", "show", "sec-2018-03", "--json").stdout)
+    shown = json.loads(dbch("tables", "show", "sec-2018-03-r1", "--json").stdout)
     north = shown["regions"]["north"]["channels"]
     assert not any(c["allowed"] for c in north if c["page"] == 31)
     assert len(shown["regions"]["north"]["hash"]) == 64
     out = dbch("tables", "diff", "sec-2017-12-draft", "sec-2018-03")
     assert "north" in out.stdout and "915.35-920.55 MHz" in out.stdout
+    out = dbch("tables", "validate", str(IN_FORCE))
+    assert out.returncode == 0 and "ok (sec-2018-03-r1" in out.stdout
+    # Readable, but a value DUIS cannot carry: refused by name, in DUIS units, exit 1.
     out = dbch("tables", "validate", str(SHIPPED))
-    assert out.returncode == 0
+    assert out.returncode == 1 and "refused (sec-2018-03)" in out.stdout
+    assert (
+        "regions.north.limited_critical_threshold: 2.08 % is too precise for "
+        "LimitedCriticalDutyCycleThreshold (DUIS 5.4 allows above 1.5 and below 2.5 %, one "
+        "decimal place)"
+    ) in out.stdout
     bad = tmp_path / "bad.toml"
     bad.write_text(
-        SHIPPED.read_text().replace("[regions.north]", "[regions.north]\npage31 = 0xE8000006")
+        IN_FORCE.read_text().replace("[regions.north]", "[regions.north]\npage31 = 0xE8000006")
     )
     out = dbch("tables", "validate", str(bad))
     assert out.returncode == 2
@@ -236,17 +259,17 @@ def test_gbcs_and_duis_cli(tmp_path: Path) -> None:
         "020F 0420E0000006 0420E8000006 0420F0000006 0420F8000006 120082 1200DC 1105 "
         "120007 1107 110C 121770 1182 120064 120FA0 120BB8"
     )
-    hexstr = dbch("gbcs", "encode", "--table", "sec-2018-03", "--region", "south").stdout
+    hexstr = dbch("gbcs", "encode", "--table", "sec-2018-03-r1", "--region", "south").stdout
     decoded = json.loads(dbch("gbcs", "decode", "AABB" + hexstr.strip(), "--json").stdout)
     assert decoded["offset"] == 2 and decoded["valid"]
     assert decoded["fields"]["page31"] == 0xF8000000
-    out = dbch("gbcs", "encode", "--table", "sec-2018-03")
+    out = dbch("gbcs", "encode", "--table", "sec-2018-03-r1")
     assert out.returncode == 2 and "--region" in out.stderr
     xml = tmp_path / "south.xml"
-    out = dbch("duis", "export", "sec-2018-03", "--region", "south", "-o", str(xml))
+    out = dbch("duis", "export", "sec-2018-03-r1", "--region", "south", "-o", str(xml))
     assert out.returncode == 0 and "unsigned" in out.stderr
     imported = json.loads(dbch("duis", "import", str(xml), "--json").stdout)
-    assert imported["fields"] == get_table("sec-2018-03").region("south").config().as_dict()
+    assert imported["fields"] == get_table("sec-2018-03-r1").region("south").config().as_dict()
     broken = tmp_path / "broken.xml"
     broken.write_text("<sr:Request")
     out = dbch("duis", "import", str(broken))
@@ -254,7 +277,7 @@ def test_gbcs_and_duis_cli(tmp_path: Path) -> None:
 
 
 def test_conform_mode_fails_a_difference_from_a_placeholder_and_says_so() -> None:
-    t = get_table("sec-2018-03")
+    t = get_table("sec-2018-03-r1")
     cfg = t.region("north").config().as_dict()
     field = "max_channel_changes_per_week"  # a placeholder in the shipped table
     req = t.region("north").requirements[field]
@@ -275,7 +298,7 @@ def test_impact_takes_the_records_config_and_status_write(hub_board, tmp_path: P
     from conftest import apply, ensure_agent, table_variant
     from dbch.link.client import AgentClient
 
-    old = get_table("sec-2018-03")
+    old = get_table("sec-2018-03-r1")
     stricter = table_variant(
         tmp_path, "sec-2099-01", max_channel_changes_per_week="max_channel_changes_per_week = 3"
     )
@@ -309,7 +332,7 @@ def test_gbcs_decode_reports_problems_of_a_well_formed_structure(tmp_path: Path)
     # instead of decoded with its problems; masked channels must read as a departure from
     # the 2018 decision, not as invalid GBCS.
     good = bytes.fromhex(
-        dbch("gbcs", "encode", "--table", "sec-2018-03", "--region", "north").stdout.strip()
+        dbch("gbcs", "encode", "--table", "sec-2018-03-r1", "--region", "north").stdout.strip()
     )
     words = [good[2 + 6 * i : 8 + 6 * i] for i in range(4)]
     swapped = good[:2] + words[1] + words[0] + words[2] + words[3] + good[26:]
@@ -317,8 +340,8 @@ def test_gbcs_decode_reports_problems_of_a_well_formed_structure(tmp_path: Path)
     assert out.returncode == 1, out.stderr
     got = json.loads(out.stdout)
     assert got["problems"] == [
-        "page28: top bits give page 29, expected 28",
-        "page29: top bits give page 28, expected 29",
+        "LowerBandSubGHzChannels0To26: top bits give page 29, expected 28",
+        "LowerBandSubGHzChannels27To34: top bits give page 28, expected 29",
     ]
     masked = bytearray(good)
     masked[22:26] = (0xF8000003).to_bytes(4, "big")  # page 31 channels 0 and 1
@@ -355,7 +378,7 @@ def test_duis_export_writes_what_the_dcc_templates_carry(tmp_path: Path, templat
     assert shape(ours)[:2] == shape(template)[:2]
     sig = [c.tag for c in ours.iter() if c.tag.startswith(f"{{{duis.DS_NS}}}")]
     assert sig[:4] == [c.tag for c in template.iter() if c.tag.startswith(f"{{{duis.DS_NS}}}")][:4]
-    out = dbch("duis", "export", "sec-2018-03", "--region", "north", "--target", "nonsense")
+    out = dbch("duis", "export", "sec-2018-03-r1", "--region", "north", "--target", "nonsense")
     assert out.returncode == 2 and "not an EUI-64" in out.stderr
 
 

@@ -25,7 +25,8 @@ MICROPYTHON = str(Path(sys.executable).parent / "micropython")
 FIRMWARE_FACTS = """
 import sys, json
 sys.path.insert(0, '{fw}')
-from dbchagent import cmd_system, errors
+from dbchagent import cmd_system, config_check, errors
+from dbchagent.config import NAMES
 from subghz import core, policy
 print(json.dumps({{
     'commands': [[n, p, list(a)] for n, _, p, a in cmd_system.TABLE],
@@ -34,6 +35,8 @@ print(json.dumps({{
     'half_bw_hz': policy.HALF_BW_HZ,
     'tol': [core.BITRATE, core.FDEV_HZ, core.BITRATE_TOL, core.FDEV_TOL, core.FREQ_TOL,
             core.SYNC_WORD],
+    'fields': list(NAMES),
+    'ranges': list(config_check._RANGES),
 }}))
 """
 
@@ -49,6 +52,18 @@ def firmware() -> dict:
         env={**os.environ, "MICROPYPATH": ""},
     )
     return json.loads(out.stdout)
+
+
+def test_the_configuration_ranges_agree(firmware: dict) -> None:
+    # The agent's last-line check (config_check._RANGES: two 16-bit bounds per scalar, the
+    # thresholds in steps of 10) against the host's one definition (the DUIS schema's).
+    from dbch.gbcs.subghz_config import FIELDS
+
+    assert firmware["fields"] == [f.key for f in FIELDS]
+    r = firmware["ranges"]
+    words = [r[i] | r[i + 1] << 8 for i in range(0, len(r), 2)]
+    board = [(words[2 * j], words[2 * j + 1], 10 if j < 2 else 1) for j in range(len(words) // 2)]
+    assert board == [f.gbcs_bounds() for f in FIELDS[4:]]
 
 
 def test_the_command_tables_agree(firmware: dict) -> None:

@@ -10,10 +10,24 @@ from subghz import policy
 
 _FORMAT = const(1)
 _MS_PER_HOUR = const(3600000)
-# Kind of each GBCS field: M mask word, P percent x 100 (at most 10000 = 100 %), B unsigned
-# 8-bit, W unsigned 16-bit; and the largest value of each kind (by letter)
-_KINDS = b"MMMMPPBWBBPBWPP"
-_MAX = {77: 0xFFFFFFFF, 80: 10000, 66: 255, 87: 0xFFFF}
+# What each scalar GBCS field (the 5th to the 15th) may hold, in GBCS units (percentages
+# x 100): the DUIS 5.4 schema's range (SubGHzConfiguration), as two 16-bit little-endian
+# bounds, both inclusive; the two duty-cycle thresholds also go in steps of 10 (one decimal
+# place of a percent in DUIS). The mask words are checked by channel_mask. The host's
+# definition is gbcs/subghz_config.FIELDS; tests/test_wire_contract.py keeps them equal.
+_RANGES = (
+    b"\x32\x00\xc8\x00"  # NormalLimitedDutyCycleThreshold 50..200: 0.5-2.0 %
+    b"\xa0\x00\xf0\x00"  # LimitedCriticalDutyCycleThreshold 160..240: above 1.5, below 2.5 %
+    b"\x01\x00\x07\x00"  # MaximumSubGHzChannelChangesPerWeek 1..7
+    b"\x02\x00\xff\xff"  # GSMECurfew above 1
+    b"\x01\x00\xff\x00"  # ChannelQuieterThreshold 1..255
+    b"\x00\x00\x14\x00"  # ChannelNoisierThreshold 0..20
+    b"\x64\x00\x10\x27"  # NonGSMEPoorCommsPercentageThreshold 100..10000: 1-100 %
+    b"\x32\x00\x96\x00"  # NonGSMEPoorCommsMeasurementPeriods 50..150
+    b"\x3d\x00\xff\xff"  # LocalCHNoiseMeasurementPeriod above 60
+    b"\x64\x00\x10\x27"  # LocalCHFailurePercentage 100..10000: 1-100 %
+    b"\x64\x00\x10\x27"  # LocalCHRetryPercentage 100..10000: 1-100 %
+)
 
 
 def refuse(field, msg):
@@ -40,14 +54,17 @@ def parse(record, table=None, region=None):
     if bytes(cbor.encode(item)) != bytes(record):
         raise refuse("record", "not in canonical form (shortest integers)")
     for i in range(len(NAMES)):
-        name, top = NAMES[i], _MAX[_KINDS[i]]
-        v = values[i]
-        if not _int(v) or not 0 <= v <= top:
-            raise refuse(name, "%r out of range 0..%d" % (v, top))
+        name, v = NAMES[i], values[i]
         if i < 4:
             why = channel_mask.check_word(v, 28 + i)
             if why:
                 raise refuse(name, why)
+            continue
+        j = 4 * i - 16
+        lo, hi = _RANGES[j] | _RANGES[j + 1] << 8, _RANGES[j + 2] | _RANGES[j + 3] << 8
+        step = 10 if i < 6 else 1
+        if not _int(v) or not lo <= v <= hi or v % step:
+            raise refuse(name, "%r not in %d..%d step %d" % (v, lo, hi, step))
     if policy.MASK_915 and values[3] & channel_mask.BITMAP:
         raise refuse("page31", "enables channels in the masked 915 MHz band (2018 SEC "
                                "decision; a firmware build option, not configurable)")

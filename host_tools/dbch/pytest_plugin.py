@@ -35,8 +35,8 @@ from dbch.boards.definitions import DEFAULT_BOARD, BoardDef, all_boards, get_boa
 from dbch.checks.configure import apply_table, is_configured  # apply_table: for suites
 from dbch.checks.targets import Target
 from dbch.checks.views import CheckReport, check_client
-from dbch.errors import DbchError
-from dbch.gbcs.tables import HOUR_S, REGIONS, TableVersion, all_tables, get_table
+from dbch.errors import DbchError, TableError
+from dbch.gbcs.tables import HOUR_S, REGIONS, TableVersion, get_table, in_force
 from dbch.link.client import AgentClient
 from dbch.link.ports import resolve_port
 
@@ -248,10 +248,10 @@ def dbch_table(request: pytest.FixtureRequest) -> TableChoice:
     if ref:
         table = get_table(ref)
     else:
-        live = [t for t in all_tables() if t.status == "in_force"]
-        if not live:
-            raise pytest.UsageError("no table version is in force: give --dbch-table")
-        table = live[-1]
+        try:
+            table = in_force()
+        except TableError as e:
+            raise pytest.UsageError(f"{e}: give --dbch-table") from None
     return TableChoice(
         table, request.config.getoption("dbch_region"), request.config.getoption("dbch_mode")
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dbch.gbcs.subghz_config import content_hash
+from dbch.gbcs.subghz_config import Regulatory, SubGhzConfig, agent_record, content_hash
 from dbch.gbcs.tables import TableVersion, get_table
 from dbch.link.client import AgentClient
 
@@ -27,10 +27,20 @@ class Applied:
         return self.reply.get("hash") == self.expected_hash and self.radio_state == "ready"
 
 
+def record_to_send(cfg: SubGhzConfig, regulatory: Regulatory) -> bytes:
+    """The agent record of `cfg`, refused here (ConfigError naming the DUIS element, the
+    value and the range) when GBCS, the DUIS schema or the regulated cap does not allow it:
+    the host refuses before sending, the agent refuses again as the last line."""
+    cfg.validate(regulatory.lowest_cap())
+    return agent_record(cfg, regulatory)
+
+
 def apply_table(hub: AgentClient, table: TableVersion | str, region: str) -> Applied:
-    """Apply `table`'s `region` (signed with the board's bench key)."""
+    """Apply `table`'s `region` (signed with the board's bench key); a version DUIS
+    cannot carry is refused before anything is sent."""
     t = get_table(table) if isinstance(table, str) else table
-    record = t.record(region)
+    t.require_duis(region)
+    record = record_to_send(t.region(region).config(), t.regulatory)
     return Applied(hub.apply_config(record, t.id, region), content_hash(record))
 
 

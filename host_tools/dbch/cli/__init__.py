@@ -193,7 +193,9 @@ def _run(args: argparse.Namespace) -> int:
         module = importlib.import_module(f"dbch.cli.{COMMANDS[args.verb].module}")
         return int(getattr(module, handler_name(args.verb))(args) or 0)
     except DbchError as e:
-        print(f"dbch: {e}", file=sys.stderr)
+        from dbch.cli.printing import error_text
+
+        print(f"dbch: {error_text(e)}", file=sys.stderr)
         return e.exit_code
     except OSError as e:  # a file or folder the user named: one line, not a traceback
         where = f"{e.filename}: " if e.filename else ""

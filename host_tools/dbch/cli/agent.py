@@ -9,38 +9,32 @@ import sys
 import time
 from typing import Any
 
+from dbch.checks.configure import record_to_send
 from dbch.cli.printing import print_json, print_json_line, print_table, progress, utc_now
-from dbch.errors import DbchError, TableError
+from dbch.errors import DbchError
 from dbch.gbcs import channel_plan as plan
 from dbch.gbcs import duis
 from dbch.gbcs.alerts import alert_name, describe_event
 from dbch.gbcs.compare import describe
-from dbch.gbcs.subghz_config import FIELDS, agent_record, content_hash
-from dbch.gbcs.tables import TableVersion, all_tables, get_table
+from dbch.gbcs.subghz_config import FIELDS, content_hash
+from dbch.gbcs.tables import get_table, in_force
 from dbch.link.client import AgentClient
 from dbch.link.ports import resolve_port
 from dbch.output import key_values
 
 
-def in_force_table() -> TableVersion:
-    """The newest table version in force: where a DUIS request takes its regulatory limits."""
-    live = [t for t in all_tables() if t.status == "in_force"]
-    if not live:
-        raise TableError("tables", "", "no table version is in force; give --table")
-    return live[-1]
-
-
 def do_apply(args: argparse.Namespace) -> int:
     if args.duis:
         cfg = duis.read_file(args.duis)
-        table = get_table(args.table) if args.table else in_force_table()
+        table = get_table(args.table) if args.table else in_force()
         label, region = "duis", args.region
     else:
         if not args.table or not args.region:
             raise DbchError("give --table and --region, or --duis FILE")
         table = get_table(args.table)
+        table.require_duis(args.region)
         cfg, label, region = table.region(args.region).config(), table.id, args.region
-    record = agent_record(cfg, table.regulatory)
+    record = record_to_send(cfg, table.regulatory)
     expected = content_hash(record)
     with AgentClient(resolve_port(args.port)) as hub:
         result = hub.apply_config(record, label, region)

@@ -137,3 +137,15 @@ class ProgressBar:
                     f"{outcome.result} {outcome.detail}\n"
                 )
             self.stream.flush()
+
+
+def error_text(e: Exception) -> str:
+    """An error as one line. A board's invalid_config names the field by its key (the
+    WL55's agent has no room for DUIS names): shown here with its DUIS element."""
+    from dbch.errors import DeviceError
+    from dbch.gbcs.subghz_config import FIELD_BY_KEY
+
+    if isinstance(e, DeviceError) and e.code == "invalid_config" and e.field in FIELD_BY_KEY:
+        spec = FIELD_BY_KEY[e.field]
+        return f"device refused: invalid_config ({spec.duis}, {e.field}): {e.msg}"
+    return str(e)

@@ -153,9 +153,18 @@ def do_tables(args: argparse.Namespace) -> int:
     elif verb == "show":
         _show(get_table(args.id), args.region, args.json)
     elif verb == "validate":
+        refused = 0
         for f in args.files:
             t = load_table_file(f, check_name=False)
-            print(f"{f}: ok ({t.id}, {len(t.placeholders())} placeholders)")
+            problems = t.duis_problems()  # readable, but not what a DUIS request can carry
+            if problems:
+                refused += 1
+                print(f"{f}: refused ({t.id}): DUIS cannot carry {len(problems)} values")
+                for p in problems:
+                    print(f"  {p}")
+            else:
+                print(f"{f}: ok ({t.id}, {len(t.placeholders())} placeholders)")
+        return 1 if refused else 0
     elif verb == "diff":
         d = diff(get_table(args.old), get_table(args.new))
         if args.json:
@@ -330,6 +339,7 @@ def do_duis(args: argparse.Namespace) -> int:
                 print(f"problem: {p}", file=sys.stderr)
         return 1 if problems else 0
     t = get_table(args.id)
+    t.require_duis(args.region)
     rid = args.request_id
     if args.originator or args.target or args.counter is not None:
         rid = duis.request_id(

@@ -6,11 +6,59 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import cbor2
 
+from dbch.errors import DbchError
 from dbch.gbcs import channel_plan as plan
+
+
+@dataclass(frozen=True)
+class DuisRange:
+    """A scalar's facets in the DUIS 5.4 schema (`DUIS Schema V5.4.xsd`, complexType
+    SubGHzConfiguration), in DUIS units: its bounds, whether each is inclusive, and the
+    decimal places allowed. The one definition of what DUIS can express; the agent carries
+    the same bounds in its own units (firmware/dbchagent/config_check.py, tested equal)."""
+
+    lo: Decimal
+    hi: Decimal | None = None  # None: only the DLMS type's own maximum
+    lo_inclusive: bool = True
+    hi_inclusive: bool = True
+    digits: int = 0
+
+    def text(self, unit: str = "") -> str:
+        """As the schema says it: "above 1.5 and below 2.5 %, one decimal place"."""
+        lo = f"{'at least' if self.lo_inclusive else 'above'} {self.lo}"
+        if self.hi is None:
+            span = lo
+        elif self.lo_inclusive and self.hi_inclusive:
+            span = f"{self.lo} to {self.hi}"
+        else:
+            span = f"{lo} and {'at most' if self.hi_inclusive else 'below'} {self.hi}"
+        places = {0: "a whole number", 1: "one decimal place", 2: "two decimal places"}
+        return f"{span}{unit}, {places[self.digits]}"
+
+    def problem(self, value: Decimal) -> str | None:
+        below = value < self.lo if self.lo_inclusive else value <= self.lo
+        above = self.hi is not None and (
+            value > self.hi if self.hi_inclusive else value >= self.hi
+        )
+        inexact = value != value.quantize(Decimal(1).scaleb(-self.digits))
+        return "out of range" if below or above else "too precise" if inexact else None
+
+
+def _range(lo: str, hi: str | None = None, digits: int = 0, excl: str = "") -> DuisRange:
+    """`excl`: which bounds are exclusive ("lo", "hi", "lo hi"), as minExclusive/maxExclusive
+    in the schema."""
+    return DuisRange(
+        Decimal(lo),
+        Decimal(hi) if hi is not None else None,
+        "lo" not in excl.split(),
+        "hi" not in excl.split(),
+        digits,
+    )
 
 
 @dataclass(frozen=True)
@@ -21,16 +69,55 @@ class FieldSpec:
     unit: str
     percent: bool = False  # percent x 100 in DLMS; written as a percentage in DUIS
     page: int | None = None  # mask fields: the page the word must carry
+    duis_range: DuisRange | None = None  # scalars: what the DUIS schema allows
 
     @property
     def maximum(self) -> int:
+        """The largest value of the field's DLMS type (percentages: 100.00 %)."""
         if self.dlms == "bitstring32":
             return 0xFFFFFFFF
         if self.percent:
             return 10000
         return 0xFFFF if self.dlms == "u16" else 0xFF
 
+    def duis_value(self, value: int) -> Decimal:
+        """A value in DUIS units (percent fields: 208 -> 2.08, 150 -> 1.5)."""
+        if not self.percent:
+            return Decimal(value)
+        return Decimal(format(Decimal(value).scaleb(-2).normalize(), "f"))
 
+    def duis_problem(self, value: int) -> str | None:
+        """Why DUIS cannot carry `value` (in this field's GBCS units), naming the element,
+        the value in DUIS units and the range the schema allows; None when it can."""
+        if self.duis_range is None:
+            return None
+        shown = self.duis_value(value)
+        why = self.duis_range.problem(shown)
+        if why is None:
+            return None
+        unit = " %" if self.percent else ""
+        return (
+            f"{shown}{unit} is {why} for {self.duis} "
+            f"(DUIS 5.4 allows {self.duis_range.text(unit)})"
+        )
+
+    def gbcs_bounds(self) -> tuple[int, int, int]:
+        """(lowest, highest, step) in GBCS units, both inclusive: what the agent checks
+        (firmware/dbchagent/config_check.py carries the same figures)."""
+        if self.duis_range is None:
+            return 0, self.maximum, 1
+        r, scale = self.duis_range, 100 if self.percent else 1
+        step = max(1, scale // 10**r.digits)
+        lo = int(r.lo * scale) + (0 if r.lo_inclusive else step)
+        if r.hi is None:
+            return lo, self.maximum, step
+        return lo, int(r.hi * scale) - (0 if r.hi_inclusive else step), step
+
+    def shown(self, value: int) -> str:
+        return f"{self.duis_value(value)}{' %' if self.percent else ''}"
+
+
+_PERCENTAGE = _range("1.00", "100.00", 2)
 # In GBCS order (the DLMS structure and the DUIS body list them this way).
 FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("page28", "LowerBandSubGHzChannels0To26", "bitstring32", "mask word", page=28),
@@ -43,6 +130,7 @@ FIELDS: tuple[FieldSpec, ...] = (
         "u16",
         "% x 100",
         percent=True,
+        duis_range=_range("0.5", "2.0", 1),
     ),
     FieldSpec(
         "limited_critical_threshold",
@@ -50,25 +138,69 @@ FIELDS: tuple[FieldSpec, ...] = (
         "u16",
         "% x 100",
         percent=True,
+        duis_range=_range("1.5", "2.5", 1, excl="lo hi"),
     ),
-    FieldSpec("max_channel_changes_per_week", "MaximumSubGHzChannelChangesPerWeek", "u8", "count"),
-    FieldSpec("gsme_curfew", "GSMECurfew", "u16", "unit uncertain"),
-    FieldSpec("channel_quieter_threshold", "ChannelQuieterThreshold", "u8", "dB (probably)"),
-    FieldSpec("channel_noisier_threshold", "ChannelNoisierThreshold", "u8", "dB (probably)"),
+    FieldSpec(
+        "max_channel_changes_per_week",
+        "MaximumSubGHzChannelChangesPerWeek",
+        "u8",
+        "count",
+        duis_range=_range("1", "7"),
+    ),
+    FieldSpec(
+        "gsme_curfew", "GSMECurfew", "u16", "unit uncertain", duis_range=_range("1", excl="lo")
+    ),
+    FieldSpec(
+        "channel_quieter_threshold",
+        "ChannelQuieterThreshold",
+        "u8",
+        "dB (probably)",
+        duis_range=_range("1", "255"),
+    ),
+    FieldSpec(
+        "channel_noisier_threshold",
+        "ChannelNoisierThreshold",
+        "u8",
+        "dB (probably)",
+        duis_range=_range("0", "20"),
+    ),
     FieldSpec(
         "non_gsme_poor_comms_threshold",
         "NonGSMEPoorCommsPercentageThreshold",
         "u16",
         "% x 100",
         percent=True,
-    ),
-    FieldSpec("non_gsme_poor_comms_periods", "NonGSMEPoorCommsMeasurementPeriods", "u8", "count"),
-    FieldSpec("local_ch_noise_period", "LocalCHNoiseMeasurementPeriod", "u16", "unit uncertain"),
-    FieldSpec(
-        "local_ch_failure_percentage", "LocalCHFailurePercentage", "u16", "% x 100", percent=True
+        duis_range=_PERCENTAGE,
     ),
     FieldSpec(
-        "local_ch_retry_percentage", "LocalCHRetryPercentage", "u16", "% x 100", percent=True
+        "non_gsme_poor_comms_periods",
+        "NonGSMEPoorCommsMeasurementPeriods",
+        "u8",
+        "count",
+        duis_range=_range("50", "150"),
+    ),
+    FieldSpec(
+        "local_ch_noise_period",
+        "LocalCHNoiseMeasurementPeriod",
+        "u16",
+        "unit uncertain",
+        duis_range=_range("60", excl="lo"),
+    ),
+    FieldSpec(
+        "local_ch_failure_percentage",
+        "LocalCHFailurePercentage",
+        "u16",
+        "% x 100",
+        percent=True,
+        duis_range=_PERCENTAGE,
+    ),
+    FieldSpec(
+        "local_ch_retry_percentage",
+        "LocalCHRetryPercentage",
+        "u16",
+        "% x 100",
+        percent=True,
+        duis_range=_PERCENTAGE,
     ),
 )
 FIELD_BY_KEY = {f.key: f for f in FIELDS}
@@ -76,8 +208,8 @@ MASK_KEYS = ("page28", "page29", "page30", "page31")
 SECONDS_PER_HOUR = 3600
 
 
-class ConfigError(ValueError):
-    """An invalid configuration value; `field` names it."""
+class ConfigError(DbchError, ValueError):
+    """An invalid configuration value; `field` names it (exit 2: the input cannot be used)."""
 
     def __init__(self, field: str, reason: str):
         self.field = field
@@ -134,52 +266,73 @@ class SubGhzConfig:
         return out
 
     def problems(self) -> list[str]:
-        """Every problem at once, each naming its field: invalid GBCS values, then what the
-        2018 decision forbids although GBCS allows it (channels enabled in 915-921 MHz)."""
-        out = [
-            f"{f.key}: {why}" for f in FIELDS if (why := _field_problem(f, getattr(self, f.key)))
-        ]
-        if not out and self.normal_limited_threshold >= self.limited_critical_threshold:
-            out.append(
-                "limited_critical_threshold: must be above normal_limited_threshold "
-                f"({self.limited_critical_threshold} <= {self.normal_limited_threshold})"
-            )
+        """Every problem at once, each naming its DUIS element, in DUIS units: values GBCS
+        or the DUIS schema cannot carry, then what the 2018 decision forbids although GBCS
+        allows it (channels enabled in 915-921 MHz)."""
+        out = [why for _, why in self._invalid()]
         w = self.page31
         chans = [c for c in range(27) if isinstance(w, int) and w >> 27 == 31 and w >> c & 1]
         if chans:
             lo, hi = plan.centre_hz(31, chans[0]), plan.centre_hz(31, chans[-1])
             out.append(
-                f"page31: enables channels {plan.format_channels(chans)} "
+                f"{FIELD_BY_KEY['page31'].duis}: enables channels {plan.format_channels(chans)} "
                 f"({plan.mhz(lo)}-{plan.mhz(hi)} MHz), masked in every region by the 2018 "
                 "decision: valid GBCS, not compliant with the SEC"
             )
         return out
 
-    def validate(self, regulated_ms_per_hour: int | None = None) -> SubGhzConfig:
-        """Raise ConfigError naming the first bad field; return self when all is well."""
+    def _invalid(self, duis: bool = True) -> list[tuple[str, str]]:
+        """(field key, why) for each value GBCS (and, with `duis`, the DUIS schema) cannot
+        carry, and the thresholds' order once each is valid on its own."""
+        out = []
         for f in FIELDS:
-            why = _field_problem(f, getattr(self, f.key))
-            if why:
-                raise ConfigError(f.key, why)
-        if self.normal_limited_threshold >= self.limited_critical_threshold:
-            raise ConfigError(
-                "limited_critical_threshold",
-                f"must be above normal_limited_threshold ({self.limited_critical_threshold} "
-                f"<= {self.normal_limited_threshold})",
+            v = getattr(self, f.key)
+            if why := _field_problem(f, v):
+                out.append((f.key, f"{f.duis}: {why}"))
+            elif duis and (why := f.duis_problem(v)):
+                out.append((f.key, why))
+        if not out and self.normal_limited_threshold >= self.limited_critical_threshold:
+            normal, critical = (
+                FIELD_BY_KEY["normal_limited_threshold"],
+                FIELD_BY_KEY["limited_critical_threshold"],
             )
+            out.append(
+                (
+                    critical.key,
+                    f"{critical.duis} {critical.shown(self.limited_critical_threshold)} must be "
+                    f"above {normal.duis} {normal.shown(self.normal_limited_threshold)}",
+                )
+            )
+        return out
+
+    def invalid_for_duis(self) -> list[tuple[str, str]]:
+        """(field key, why) for each value only the DUIS schema refuses."""
+        gbcs = set(self._invalid(duis=False))
+        return [p for p in self._invalid(duis=True) if p not in gbcs]
+
+    def validate(
+        self, regulated_ms_per_hour: int | None = None, duis: bool = True
+    ) -> SubGhzConfig:
+        """Raise ConfigError naming the first bad field; return self when all is well.
+        `duis=False` checks only what GBCS can carry (a historical table version whose
+        values DUIS cannot express is still read, to say which boards it configured)."""
+        for key, why in self._invalid(duis):
+            raise ConfigError(key, why)
         if regulated_ms_per_hour is not None:
             critical_ms = threshold_ms_per_hour(self.limited_critical_threshold)
             if critical_ms >= regulated_ms_per_hour:
+                critical = FIELD_BY_KEY["limited_critical_threshold"]
                 raise ConfigError(
-                    "limited_critical_threshold",
-                    f"{critical_ms / 1000:g} s/h must be below the regulated limit "
+                    critical.key,
+                    f"{critical.duis} {critical.shown(self.limited_critical_threshold)} "
+                    f"({critical_ms / 1000:g} s/h) must be below the regulated limit "
                     f"{regulated_ms_per_hour / 1000:g} s/h",
                 )
         return self
 
 
 def _field_problem(f: FieldSpec, v: object) -> str | None:
-    """Why one GBCS value is invalid for its field, or None."""
+    """Why one value is invalid for its field's GBCS type (or mask word), or None."""
     if not isinstance(v, int) or isinstance(v, bool):
         return "must be an integer"
     if not 0 <= v <= f.maximum:
@@ -196,10 +349,6 @@ def _field_problem(f: FieldSpec, v: object) -> str | None:
 def threshold_ms_per_hour(percent_x100: int) -> int:
     """A duty-cycle threshold in % x 100 as airtime per hour in ms (150 -> 54000)."""
     return percent_x100 * SECONDS_PER_HOUR * 1000 // 10000
-
-
-def masks_enable_page31(cfg: SubGhzConfig) -> bool:
-    return plan.decode_word(cfg.page31)[1] != []
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ a new file: nothing in the code names a table.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import os
@@ -114,6 +115,28 @@ class TableVersion:
     def record_hash(self, region: str) -> str:
         return content_hash(self.record(region))
 
+    def duis_problems(self) -> list[str]:
+        """Each value of each region a DUIS 6.28 request cannot carry (the DUIS 5.4
+        schema's ranges): such a version can be read, not exported or applied."""
+        return [
+            f"regions.{name}.{key}: {why}"
+            for name, region in self.regions.items()
+            for key, why in region.config().invalid_for_duis()
+        ]
+
+    def require_duis(self, region: str) -> None:
+        """TableError when a DUIS 6.28 request cannot carry this version's `region`: it is
+        read (to recognise boards configured under it), never exported or applied. Names
+        the version that supersedes it, if one does."""
+        problems = [p for p in self.duis_problems() if p.startswith(f"regions.{region}.")]
+        if not problems:
+            return
+        successors = [t.id for t in all_tables() if t.supersedes == self.id]
+        instead = f"; use {successors[-1]}, which supersedes it" if successors else ""
+        raise TableError(
+            self.id, "", f"{problems[0]}: this version can be read, not sent{instead}"
+        )
+
     def placeholders(self) -> list[tuple[str, str]]:
         """(where, why) for every placeholder value in this version."""
         out = [(f"regulatory.{k}", why) for k, why in self.regulatory_placeholders.items()]
@@ -210,8 +233,8 @@ def _region(name: str, common: Fields, own: Fields, regulatory: Regulatory) -> R
         else:
             own.fail(spec.key, "required (in this region or in [common])")
     region = RegionTable(name, reqs)
-    try:
-        region.config().validate(regulatory.lowest_cap())
+    try:  # what GBCS can carry; what DUIS can is TableVersion.duis_problems (tables validate)
+        region.config().validate(regulatory.lowest_cap(), duis=False)
     except ConfigError as e:
         source = own if own.has(e.field) else common
         source.fail(e.field, e.reason)
@@ -328,18 +351,32 @@ def all_tables() -> list[TableVersion]:
                     f"{t.id!r} is also defined in {_display(found[t.id].path or p)}",
                 )
             found[t.id] = t
+    # A version an in-force version supersedes is superseded, whatever its own file says:
+    # a shipped version is never edited, its successor names it.
+    replaced = {t.supersedes for t in found.values() if t.status == "in_force"}
+    for ref in replaced & found.keys():
+        found[ref] = dataclasses.replace(found[ref], status="superseded")
     return sorted(
         found.values(), key=lambda t: (t.effective or t.source.date or dt.date.min, t.id)
     )
+
+
+def in_force() -> TableVersion:
+    """The newest version in force: what a DUIS request's limits and a suite's default
+    table come from."""
+    live = [t for t in all_tables() if t.status == "in_force"]
+    if not live:
+        raise TableError("tables", "", "no table version is in force; give --table")
+    return live[-1]
 
 
 def get_table(ref: str) -> TableVersion:
     """A version by id, or a .toml file path (which need not live in tables/)."""
     if ref.endswith(".toml") or os.sep in ref:
         return load_table_file(Path(ref), check_name=False)
-    for d in table_dirs():
-        p = d / f"{ref}.toml"
-        if p.exists():
-            return load_table_file(p)
-    known = ", ".join(t.id for t in all_tables())
+    tables = all_tables()  # with the status its successors give it
+    for t in tables:
+        if t.id == ref:
+            return t
+    known = ", ".join(t.id for t in tables)
     raise TableError(ref, "", f"no such table version (known: {known})")

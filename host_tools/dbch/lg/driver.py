@@ -160,7 +160,7 @@ class DbchStrategy(Strategy):
     """Bring the board to a state: off, repl, agent or configured.
 
     Args:
-        table (str): table version for "configured" (e.g. sec-2018-03)
+        table (str): table version for "configured" (e.g. sec-2018-03-r1)
         region (str): CSP region for "configured" (north, central, south)
     """
 

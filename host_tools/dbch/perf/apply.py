@@ -92,7 +92,7 @@ def _vm_measure(port: str, code: str) -> dict[str, float]:
 
 
 def _two_records() -> list[bytes]:
-    table = get_table("sec-2018-03")
+    table = get_table("sec-2018-03-r1")
     values = table.region("north").config().values()
     first = agent_record(SubGhzConfig.from_values(values), table.regulatory)
     values[6] = 4

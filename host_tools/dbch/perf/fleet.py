@@ -24,7 +24,7 @@ FLEET_BOARD = "PICO_WAVESHARE_SX1262"
 
 def bench_fleet(bench: Bench, reps: int, res: Results, sizes: tuple[int, ...] = (1, 8, 32)):
     boards = bench.start(board=FLEET_BOARD, count=max(sizes), erase=True)
-    table = get_table("sec-2018-03")
+    table = get_table("sec-2018-03-r1")
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda b: deploy(b.port, FLEET_BOARD), boards))
     targets = [sim_target(b) for b in boards]

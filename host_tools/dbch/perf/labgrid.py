@@ -33,7 +33,7 @@ COUNT = 8
 
 def bench_labgrid(bench: Bench, reps: int, res: Results) -> None:
     boards = bench.start(board=BOARD, count=COUNT, erase=True)
-    table = get_table("sec-2018-03")
+    table = get_table("sec-2018-03-r1")
     record = table.record("north")
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(lambda b: deploy(b.port, BOARD), boards))
