@@ -14,7 +14,7 @@ def test_every_channel_frequency_follows_the_formulas() -> None:
             assert c.freq_hz == 915_350_000 + 200_000 * c.number
         else:
             assert c.freq_hz == 863_250_000 + 200_000 * c.number
-    # The known carriers of docs/radios.md
+    # The known carriers of docs/reference.md §5
     assert plan.centre_hz(28, 0) == 863_250_000
     assert plan.centre_hz(28, 26) == 868_450_000
     assert plan.centre_hz(29, 34) == 870_050_000

@@ -134,7 +134,7 @@ def test_a_configuration_altered_behind_the_hosts_back_fails_naming_the_field(
 ) -> None:
     # Another tool sets a configuration that still calls itself the 2018 table.
     altered = table_variant(
-        tmp_path, "sec-2018-03-r1", max_channel_changes_per_week="max_channel_changes_per_week = 9"
+        tmp_path, "sec-2018-03-r1", max_channel_changes_per_week="max_channel_changes_per_week = 3"
     )
     with AgentClient(good_board.port, on_console=None) as hub:
         apply(hub, altered)
@@ -142,7 +142,7 @@ def test_a_configuration_altered_behind_the_hosts_back_fails_naming_the_field(
     bad = failed(records)
     assert rc == 1
     assert "config.max_channel_changes_per_week" in bad and "config.hash" in bad
-    assert bad["config.max_channel_changes_per_week"]["value"] == 9
+    assert bad["config.max_channel_changes_per_week"]["value"] == 3
     assert bad["config.max_channel_changes_per_week"]["limit"] == 5
     assert not [c for c in bad if not c.startswith("config.")]  # radio and air are fine
 

@@ -84,7 +84,8 @@ def radio_error(board: SimBoard, body: str) -> str:
 
 
 # --- known answers -----------------------------------------------------------------------
-# docs/radios.md §0 table: carrier -> (SX126x RfFreq, SX127x/RFM69 Frf, CC1101 FREQ)
+# Known answers by the formulas of docs/reference.md §5: carrier -> (SX126x RfFreq,
+# SX127x/RFM69 Frf, CC1101 FREQ)
 FREQ_TABLE = {
     863_250_000: (0x35F40000, 0xD7D000, 0x2133B1),
     868_300_000: (0x3644CCCC, 0xD91333, 0x21656A),
@@ -119,7 +120,7 @@ def test_models_compute_the_same_carriers_from_the_words() -> None:
 
 
 EXPECTED_BUS = {
-    # docs/radios.md known answers, as the driver clocks them onto the SPI bus
+    # the known answers (docs/reference.md §5), as the driver clocks them onto the SPI bus
     "sx1262": [
         "86 36 44 CC CC",
         "8B 00 28 00 09 0A 00 8F 5C",

@@ -1,4 +1,4 @@
-# The GB Sub-GHz channel plan on the device (docs/gb-subghz.md §2; the host's twin is
+# The GB Sub-GHz channel plan on the device (docs/reference.md §1; the host's twin is
 # host_tools/dbch/channel_plan.py, and tests hold the two to the same answers).
 # Mask word: page in bits 27-31, bitmap in bits 0-26: page 28/31 bit n = channel n;
 # page 29 bits 0-7 = channels 27-34, bit 8 = channel 62, bits 9-26 reserved (zero);

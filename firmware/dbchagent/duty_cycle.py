@@ -1,4 +1,4 @@
-# Duty-cycle management (docs/gb-subghz.md §4): airtime over the last hour in 13 buckets
+# Duty-cycle management (docs/reference.md §3): airtime over the last hour in 13 buckets
 # (12 closed buckets of 300 s and the current one), compared with the thresholds of the
 # configuration (Limited, Critical) and the regulated cap of the page in use.
 # States: 0 Normal, 1 Limited, 2 Critical, 3 Regulated (nothing is sent), -1 unknown

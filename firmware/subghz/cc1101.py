@@ -48,7 +48,7 @@ _PA_868 = ((-30, 0x03), (-20, 0x0F), (-15, 0x1E), (-10, 0x27), (0, 0x50), (5, 0x
 
 
 def freq_word(f_hz):
-    # FREQ = f x 2^16 / 26 MHz, exact floor with small integers (docs/radios.md §0)
+    # FREQ = f x 2^16 / 26 MHz, exact floor with small integers (docs/reference.md §5)
     q, r = divmod(f_hz, 203125)
     return (q << 9) + ((r << 9) // 203125)
 

@@ -1,6 +1,6 @@
 # Shared logic of the Sub-GHz drivers: the GB868 PHY, argument checks, the last-moment
 # transmit guard, airtime, and the readback format. Chip modules implement the _methods.
-# GB868 PHY (docs/gb-subghz.md §3): 2-GFSK BT 0.5, 100 kbps, 35 kHz deviation, 8 octets of
+# GB868 PHY (docs/reference.md §2): 2-GFSK BT 0.5, 100 kbps, 35 kHz deviation, 8 octets of
 # preamble, SFD 0x904E, 2-octet PHR, PN9 whitening, 2-octet CRC, PSDU up to 127 octets.
 from micropython import const
 import time

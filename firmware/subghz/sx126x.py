@@ -57,7 +57,7 @@ _CAL_TIMEOUT_US = const(50000)  # Calibrate takes up to about 3.5 ms; image cal 
 
 
 def freq_word(f_hz):
-    # RfFreq = f * 2^25 / 32 MHz, exact floor with small integers (docs/radios.md §0)
+    # RfFreq = f * 2^25 / 32 MHz, exact floor with small integers (docs/reference.md §5)
     q, r = divmod(f_hz, 15625)
     return (q << 14) + ((r << 14) // 15625)
 

@@ -38,7 +38,7 @@ _FSTEP_NUM = const(15625)  # Fstep = 32 MHz / 2^19 = 15625 / 256 Hz
 
 
 def frf_word(f_hz):
-    # Frf = f x 2^19 / 32 MHz, exact floor with small integers (docs/radios.md §0)
+    # Frf = f x 2^19 / 32 MHz, exact floor with small integers (docs/reference.md §5)
     q, r = divmod(f_hz, 15625)
     return (q << 8) + ((r << 8) // 15625)
 

@@ -1,4 +1,4 @@
-"""GBCS alert codes on the hub's Sub-GHz side (docs/gb-subghz.md §5). The agent sends the
+"""GBCS alert codes on the hub's Sub-GHz side (docs/reference.md §4). The agent sends the
 code only; names live here, on the host, where memory is cheap."""
 
 from __future__ import annotations

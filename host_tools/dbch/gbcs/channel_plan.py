@@ -1,5 +1,5 @@
 """The GB Sub-GHz channel plan: pages 28-31, logical channels, centre frequencies, and the
-32-bit channel mask word (docs/gb-subghz §2). Every other module asks this one.
+32-bit channel mask word (docs/reference.md §1). Every other module asks this one.
 
 Mask word: bits 27-31 hold the page, bits 0-26 a bitmap of that page's channels:
 page 28 and 31 bit n = channel n; page 29 bits 0-7 = channels 27-34, bit 8 = channel 62
@@ -16,7 +16,7 @@ CHANNEL_SPACING_HZ = 200_000
 LOWER_BAND_BASE_HZ = 863_250_000  # pages 28-30: one grid of channels 0-62
 UPPER_BAND_BASE_HZ = 915_350_000  # page 31
 # The 915 MHz band the 2018 decision masks; a carrier needs half its occupied bandwidth
-# (about 100 kHz at 100 kbps GFSK) clear of it too (docs/radios.md §1).
+# (about 100 kHz at 100 kbps GFSK) clear of it too (docs/reference.md §2).
 MASKED_BAND_HZ = (915_000_000, 921_000_000)
 OCCUPIED_HALF_BW_HZ = 100_000
 

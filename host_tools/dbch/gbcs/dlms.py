@@ -1,7 +1,7 @@
 """GBCS DLMS (A-XDR) encoding of the Sub GHz Configuration Settings, COSEM 0-0:94.44.10.0.
 
 A structure of 15 (`02 0F`); a bit-string is `04 20` + 4 octets (32 bits, most significant
-first); a long-unsigned `12` + 2 octets; an unsigned `11` + 1 octet (docs/gb-subghz §5).
+first); a long-unsigned `12` + 2 octets; an unsigned `11` + 1 octet (docs/reference.md §4).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 configuration, write one from a table region. ElementTree parses and builds the XML; no
 string splicing.
 
-Body layout (docs/gb-subghz §5): the four mask elements, each holding one empty child per
+Body layout (docs/reference.md §4): the four mask elements, each holding one empty child per
 enabled channel named by its logical number (<sr:Channel28/>), then the eleven scalars as
 decimal text, percentages written as percent ("1.3" is 130 in DLMS).
 """

@@ -27,19 +27,21 @@ class Provenance:
 
 ZIGBEE_DUTY = Provenance(
     "zigbee",
-    "Zigbee R22 (05-3474-22) §D.10.2.1.3.2 as ZBOSS and Silicon Labs implement it: 100 s/h "
-    "on pages 28/29, 90 s/h on pages 30/31; LBT -87 dBm for 5 ms (docs/gb-subghz.md §4)",
+    "the Zigbee duty-cycle constants as ZBOSS implements them (zb_config_common.h, "
+    "ZB_MAC_DUTY_CYCLE_REGULATED_SYMBOLS_PAGES_28_29/30_31: 100 s/h on pages 28/29, 90 s/h "
+    "on pages 30/31; docs/reference.md §3); the LBT threshold -87 dBm is unverified",
 )
 ZIGBEE_PHY = Provenance(
     "zigbee",
-    "GB868 PHY: 2-GFSK 100 kbps, deviation 35 kHz, sync 0x904E (docs/gb-subghz.md §3, "
-    "from the Zigbee R22 GB868 annex as the ZBOSS and Silicon Labs stacks implement it)",
+    "GB868 PHY: 2-GFSK 100 kbps, deviation 35 kHz, sync 0x904E: what the drivers set; "
+    "unverified against a public document (docs/reference.md §2)",
 )
 TX_POWER = Provenance(
     "regulation",
-    "unverified: the SRD sub-bands' 25 mW ERP (14 dBm ERP; 500 mW in 869.40-869.65 MHz) "
-    "as summarised from ERC Rec 70-03 in docs/gb-subghz.md §4; EN 300 220 and UK IR 2030 "
-    "were not read, and the GB legal maximum for the DBCH is not in a public source. The "
+    "unverified: +14 dBm is the Zigbee stacks' default for the GB Sub-GHz PHY (ZBOSS "
+    "ZB_MAC_DEFAULT_TX_POWER_GB_EU_SUB_GHZ, docs/reference.md §3); ERC Rec 70-03, EN 300 220 "
+    "and UK IR 2030 were not read, and the GB legal maximum for the DBCH is not in a public "
+    "source read here. The "
     "limit is radiated: conducted power plus antenna gain (dBi - 2.15 for ERP) must stay "
     "within it (board.json antenna_gain_dbi)",
 )

@@ -2,5 +2,5 @@
 and the command line need, kept in a module that imports nothing."""
 
 REGIONS = ("north", "central", "south")
-# Duty cycle is counted over the last hour (docs/gb-subghz.md §4); checks look this far back.
+# Duty cycle is counted over the last hour (docs/reference.md §3); checks look this far back.
 HOUR_S = 3600.0

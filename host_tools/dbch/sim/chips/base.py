@@ -14,7 +14,7 @@ from typing import Any
 from dbch.sim.air import MASKED_BANDS_HZ, Air
 from dbch.sim.layout import BenchFolder
 
-HALF_BW_HZ = 100_000  # half the occupied bandwidth of 100 kbps GFSK (docs/radios.md §1)
+HALF_BW_HZ = 100_000  # half the occupied bandwidth of 100 kbps GFSK (docs/reference.md §2)
 
 
 class ChipBase:
