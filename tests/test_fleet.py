@@ -110,7 +110,7 @@ def test_a_busy_port_is_reported_and_a_failing_board_fails_the_run(fleet_env, tm
 
         # A board configured from a looser file fails, and a failure outranks busy.
         loose = table_variant(
-            tmp_path, "loose", max_channel_changes_per_week=("max_channel_changes_per_week = 9")
+            tmp_path, "loose", max_channel_changes_per_week=("max_channel_changes_per_week = 7")
         )
         assert (
             dbch(

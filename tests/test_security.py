@@ -16,7 +16,7 @@ from pathlib import Path
 
 import cbor2
 import pytest
-from conftest import MicroPython, apply, ensure_agent, start_deployed
+from conftest import MicroPython, apply, ensure_agent, start_deployed, two_records
 from dbch.errors import AuthError, DeviceError
 from dbch.gbcs import channel_plan as plan
 from dbch.gbcs.subghz_config import agent_record
@@ -116,8 +116,7 @@ def test_forgeries_and_replays_are_refused_logged_and_change_nothing(
         key = KeyStore().find(uid, hub.auth_info()["key_id"])
         assert key is not None
         ctr = hub.auth_info()["ctr"]
-        other = get_table("sec-2017-12-draft").region("central")
-        record = agent_record(other.config(), TABLE.regulatory)
+        record = two_records()[1]  # a valid configuration other than the one in force
         counted = hub.status()["counters"].get("auth_refused", 0)
         start = hub.status()["events"]["last_seq"]
 

@@ -451,8 +451,16 @@ def add_gbcs_args(p: argparse.ArgumentParser) -> None:
     src.add_argument("--duis", type=Path, help="a 6.28 SetCHFSubGHzConfiguration request")
     s.add_argument("--region", choices=REGIONS, help="CSP region (with --table)")
     s.add_argument("--pretty", action="store_true", help="one group of bytes per element")
-    s = sub.add_parser("decode", help="the fields of a DLMS-encoded configuration")
-    s.add_argument("hex", help="hex bytes; may be a longer GBCS payload containing the structure")
+    s = sub.add_parser(
+        "decode",
+        help="a DBCH GBCS message (command, response, alert: header, use case, payload in DUIS "
+        "names) or a bare DLMS configuration",
+    )
+    s.add_argument(
+        "input",
+        metavar="HEX|FILE|-",
+        help="the message as hex text, a file holding it (hex or binary), or - for stdin",
+    )
     s.add_argument("--json", action="store_true", help="print JSON")
 
 

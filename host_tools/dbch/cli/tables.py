@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from dbch.cli.printing import print_json, print_table
 from dbch.errors import TableError
 from dbch.gbcs import channel_plan as plan
 from dbch.gbcs import dlms, duis, messages
-from dbch.gbcs.channel_plan import ChannelPlanError
 from dbch.gbcs.compare import describe
 from dbch.gbcs.subghz_config import FIELDS, SubGhzConfig
 from dbch.gbcs.table_diff import diff, impact, load_device_records
@@ -239,18 +239,16 @@ def do_gbcs(args: argparse.Namespace) -> int:
         else:
             print(data.hex().upper())
         return 0
-    try:
-        payload = dlms.parse_hex(args.hex)
-    except dlms.DlmsError as e:
-        raise TableError("HEX", "", str(e)) from None
-    try:  # a DBCH01/DBCH02 response or an alert; else a configuration (DBCH03/04)
-        return _show_message(messages.decode(payload), args.json)
-    except (dlms.DlmsError, ChannelPlanError):
-        pass
-    try:
+    where, payload = _message_input(args.input)
+    if payload[:1] in (b"\xdd", b"\xdf"):  # a GBCS message: it reads whole, or exit 2
+        try:
+            return _show_message(messages.decode(payload), args.json)
+        except dlms.DlmsError as e:
+            raise TableError(where, "", str(e)) from None
+    try:  # a bare DLMS configuration, or one inside some other payload
         offset, cfg = dlms.find(payload)
     except dlms.DlmsError as e:
-        raise TableError("HEX", "", str(e)) from None
+        raise TableError(where, "", str(e)) from None
     problems = cfg.problems()
     if args.json:
         print_json(
@@ -276,42 +274,96 @@ def do_gbcs(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _is_file(arg: str) -> bool:
+    try:
+        return Path(arg).is_file()
+    except OSError:  # a long hex argument is no file name
+        return False
+
+
+def _message_input(arg: str) -> tuple[str, bytes]:
+    """(what to call it in an error, its octets): hex text, a file of hex or binary, or -."""
+    if arg == "-":
+        where, raw = "stdin", sys.stdin.buffer.read()
+    elif _is_file(arg):
+        where, raw = arg, Path(arg).read_bytes()
+    else:
+        where, raw = "HEX", arg.encode()
+    if where != "HEX" and raw[:1] in (b"\xdd", b"\xdf"):
+        return where, raw  # binary
+    try:
+        return where, dlms.parse_hex(raw.decode("ascii", errors="replace"))
+    except dlms.DlmsError as e:
+        raise TableError(where, "", str(e)) from None
+
+
 def _show_message(decoded: dict, as_json: bool) -> int:
-    """A decoded DBCH01/DBCH02 response or alert; exit 1 when it reports an error or the
-    configuration it carries has problems (e.g. the masked band enabled)."""
-    problems = decoded.get("problems", [])
-    bad = decoded.get("result") == "error" or bool(problems)
+    """A decoded DBCH message; exit 1 when it reports a problem (an error result, a
+    configuration DUIS or the SEC does not allow)."""
+    problems = messages.problems(decoded)
     if as_json:
         print_json(decoded)
-        return 1 if bad else 0
-    if "alert_code" in decoded:
-        print(
-            f"alert 0x{decoded['alert_code']:04X} {decoded['name']} at {decoded.get('date_time')}"
-        )
-        for key, value in (decoded.get("configuration") or {}).items():
-            print(f"  {key:32} {describe(key, value)}")
-    elif decoded.get("result") == "error":  # an error response carries no data, only why
-        results = ", ".join(
-            f"{n} ({code})"
-            for code, n in zip(
-                decoded["data_access_results"], decoded["data_access_result_names"], strict=True
+        return 1 if problems else 0
+    h = decoded["header"]
+    print(
+        f"{decoded['use_case'] or h['message_code']} {decoded['name']}: {h['cra_flag'].lower()}"
+        + (f" (DUIS {decoded['service_reference']})" if decoded.get("service_reference") else "")
+    )
+    rows = [
+        ("message code", h["message_code"]),
+        ("originator", f"{h['originator']} (counter {h['originator_counter']})"),
+        ("recipient", h["recipient"]),
+    ]
+    if "supplementary_remote_party_id" in h:
+        rows.append(
+            (
+                "remote party",
+                f"{h['supplementary_remote_party_id']} "
+                f"(counter {h.get('supplementary_remote_party_counter')})",
             )
         )
-        print(f"{decoded['use_case']} error response: data-access-result {results}")
-    elif decoded["use_case"] == "DBCH01":
-        print(f"DBCH01 {decoded['result']}: operating channel {_channel_text(decoded)}")
-    else:
-        print(f"DBCH02 {decoded['result']}: {len(decoded['entries'])} channel changes")
+    if h.get("mac_header"):
+        rows.append(("MAC", f"{h['mac']} (not verified: no GBCS keys here)"))
+    print(key_values(rows))
+    for req in decoded.get("requests", []):
+        print(
+            f"  {req['access']} {req['object']} {req['object_name']}, attribute {req['attribute']}"
+        )
+    for res in decoded.get("results", []):
+        print(f"  {res['access']}: data-access-result {res['result']} ({res['name']})")
+    if "alert_code" in decoded:
+        print(
+            f"  alert 0x{decoded['alert_code']:04X} {decoded['alert_name']} "
+            f"at {decoded.get('date_time')}"
+        )
+    if "channel" in decoded:
+        print(f"  operating channel {_channel_text(decoded['channel'])}")
+    if "log_period" in decoded:
+        print(f"  log from {decoded['log_period']['from']} to {decoded['log_period']['to']}")
+    for name, fields in (decoded.get("payload") or {}).items():
+        shown = ", ".join(
+            f"{k} {_channel_text(v) if isinstance(v, dict) else v}" for k, v in fields.items()
+        )
+        print(f"  {name}: {shown}")
+    for key, value in (decoded.get("configuration") or {}).items():
+        print(f"  {key:32} {describe(key, value)}")
+    if "entries" in decoded:
+        print(f"  {len(decoded['entries'])} channel changes")
         print_table(
-            ["TIME", "ALERT", "CHANNEL", "REST"],
+            ["TIME", "ALERT", "CHANNEL", "TRIGGER"],
             [
-                (e["time"], f"0x{e['code']:04X} {e['alert']}", _channel_text(e), e["rest"])
+                (
+                    e["time"],
+                    f"0x{e['code']:04X} {e['alert']}",
+                    _channel_text(e),
+                    e.get("ScanTrigger", e.get("rest")),
+                )
                 for e in decoded["entries"]
             ],
         )
     for p in problems:
         print(f"problem: {p}", file=sys.stderr)
-    return 1 if bad else 0
+    return 1 if problems else 0
 
 
 def _channel_text(d: dict) -> str:

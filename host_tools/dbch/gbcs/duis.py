@@ -25,9 +25,9 @@ BODY = "SetCHFSubGHzConfiguration"
 # The version the current templates carry: @smartdcc/duis-templates 0.7.0 (npm),
 # templates/DBCH04_6.28_SUCCESS_REQUEST_DUIS.XML, schemaVersion="5.4".
 SCHEMA_VERSION = "5.4"
-# The channels each lower-band element may list, by its name (27To34: 27-34). The templates
-# list only channels inside each name's range; whether the DUIS schema lets channel 62 into
-# 27To34 (page 29 carries a bit for it) is unverified: no copy of the schema was found.
+# The channels each lower-band element may list, by its name (27To34: 27-34): the DUIS 5.4
+# schema's Channels27To34 lists 27 to 34 only, so channel 62 (page 29 carries a bit for it)
+# cannot be asked for in DUIS.
 _ELEMENT_RANGE = {"LowerBandSubGHzChannels27To34": range(27, 35)}
 _DECIMAL = re.compile(r"\d+(\.\d+)?")
 _CHANNEL = re.compile(r"Channel(\d+)")
@@ -187,8 +187,8 @@ def write_set_config(
     if 62 in plan.decode_word(cfg.page29, 29)[1]:
         raise ConfigError(
             "page29",
-            "channel 62 has no place in a DUIS 6.28 request: its LowerBandSubGHzChannels27To34 "
-            "element lists 27-34 (whether the schema allows 62 is unverified)",
+            "channel 62 has no place in a DUIS 6.28 request: the DUIS 5.4 schema's "
+            "LowerBandSubGHzChannels27To34 lists channels 27-34 only",
         )
     ET.register_namespace("sr", NS)
     ET.register_namespace("ds", DS_NS)
