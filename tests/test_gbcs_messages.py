@@ -7,6 +7,7 @@ DLMS APDUs) and from the DUIS 5.4 schema's names for the alert payloads."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -165,7 +166,13 @@ def test_dbch02_command_asks_for_a_period_of_the_log(vector: Callable[[str], byt
     (req,) = got["requests"]
     assert req["selector"] == 1  # range descriptor
     assert req["selection"][0] == [1, "0-0:94.44.100", 2, 0]  # restricting object
-    assert got["log_period"] == {"from": 0x1C277880, "to": 0x1C367790}
+    # seconds from 2000-01-01Z: exactly the DUIS DBCH02 template's ReadLogPeriod
+    assert got["log_period"] == {
+        "from": 0x1C277880,
+        "to": 0x1C367790,
+        "from_utc": "2014-12-20T00:00:00Z",
+        "to_utc": "2014-12-31T09:00:00Z",
+    }
 
 
 def test_dbch02_response_is_the_channel_change_log_with_its_triggers(
@@ -185,6 +192,7 @@ def test_dbch02_response_is_the_channel_change_log_with_its_triggers(
     ]
     times = [e["time"] for e in entries]
     assert times == sorted(times) and times[0] == 0x1C277880
+    assert entries[0]["time_utc"] == "2014-12-20T00:00:00Z"
     assert [e["masked_band"] for e in entries] == [e["page"] == 31 for e in entries]
 
 
@@ -317,3 +325,49 @@ def test_a_dlms_date_time_reads_as_iso() -> None:
     )
     assert messages.date_time(bytes.fromhex("07E80601FF0C000000000000")) == "2024-06-01T12:00:00Z"
     assert messages.date_time(b"\x01\x02") == "0102"
+
+
+# --- composing: the inverse of decoding --------------------------------------------------------
+def test_a_composed_response_is_the_rtds_vector_but_for_its_mac(
+    vector: Callable[[str], bytes],
+) -> None:
+    from dbch.gbcs import compose
+
+    real = vector("DBCH01_6.31_SUCCESS_RESPONSE")
+    content = compose.access_response(1300, "get", compose.bit_string32(0xE0000001), 0)
+    ours = compose.signed("response", 1300, HUB, SUPPLIER, 0x010A, content, REMOTE, 1000)
+    assert ours[:-12] == real[:-12]  # every octet but the MAC (zeros here: no GBCS keys)
+    assert ours[-12:] == bytes(12)
+    alert = vector("DBCH07_NA_8F26_ALERT")
+    when = dt.datetime(2015, 1, 1, tzinfo=dt.UTC)
+    note = compose.data_notification(
+        4000, 0x8F26, when, compose.channel_changed(0xE0000001, "RemotePartyCommand")
+    )
+    ours = compose.signed("alert", 4000, HUB, SUPPLIER, 0x0111, note)
+    # the same but the date-time's weekday and clock status octets (the vector leaves
+    # them unspecified: FF, 00 00 80 00 FF) and the MAC
+    assert messages.decode(ours)["payload"] == messages.decode(alert)["payload"]
+    assert len(ours) == len(alert)
+
+
+@pytest.mark.parametrize(
+    ("code", "make", "expected"),
+    [
+        (0x8F20, lambda c: c.octet_string(c.eui_octets(HUB)), {"DeviceIDToSuspend": HUB}),
+        (
+            0x8F28,
+            lambda c: c.scan_assessment("TooManyScansToday", "GSMERequest"),
+            {"StatusCode": "TooManyScansToday", "ScanTrigger": "GSMERequest"},
+        ),
+    ],
+)
+def test_composed_alerts_decode_to_the_same_fields(code: int, make, expected: dict) -> None:
+    from dbch.gbcs import compose
+
+    when = dt.datetime(2026, 12, 4, 12, tzinfo=dt.UTC)
+    note = compose.data_notification(7, code, when, make(compose))
+    got = messages.decode(
+        compose.signed("alert", 7, HUB, SUPPLIER, compose.ALERT_MESSAGE_CODES[code], note)
+    )
+    assert got["date_time"] == "2026-12-04T12:00:00Z"
+    assert next(iter(got["payload"].values())) == expected

@@ -486,6 +486,38 @@ def add_duis_args(p: argparse.ArgumentParser) -> None:
         help="include the templates' ds:Signature element, empty, for a signing tool to fill",
     )
     s.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
+    s = sub.add_parser(
+        "run",
+        help="execute a DBCH DUIS request (6.28-6.32) on a board; write the DUIS Response the "
+        "DCC would return, and its alerts",
+    )
+    s.add_argument("request", type=Path, help="the DUIS request XML (e.g. a DUIS template)")
+    add_port_arg(s, required=False)
+    s.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        help="write the Response here (and the board's id beside it); default stdout",
+    )
+    s.add_argument(
+        "--alerts",
+        type=Path,
+        metavar="DIR",
+        help="where the alerts the board raised go as DUIS alerts (default: beside the response)",
+    )
+    s.add_argument(
+        "--strict-target",
+        action="store_true",
+        help="refuse when the board's EUI-64 is not the request's target",
+    )
+    s.add_argument(
+        "--acb",
+        metavar="EUI64",
+        default="00-00-00-00-00-00-00-00",
+        help="the Access Control Broker's system title the GBCS response goes to "
+        "(default all zeros: a DUIS request does not carry it)",
+    )
+    s.add_argument("--json", action="store_true", help="print a summary as JSON")
 
 
 def add_bench_args(p: argparse.ArgumentParser) -> None:

@@ -4,6 +4,7 @@ the industry uses for them."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -371,7 +372,74 @@ def _channel_text(d: dict) -> str:
     return f"p{d['page']}/ch{d['channel']} ({plan.mhz(d['freq_hz'])} MHz){masked}"
 
 
+def _duis_run(args: argparse.Namespace) -> int:
+    """`dbch duis run`: the logic is checks/duis_bench.py; here only files and words."""
+    from dbch.checks import duis_bench
+    from dbch.errors import TransportError
+    from dbch.link.client import AgentClient
+    from dbch.link.ports import resolve_port
+
+    try:
+        data = args.request.read_bytes()
+    except OSError as e:
+        raise TableError(str(args.request), "", f"cannot read: {e.strerror}") from None
+    request = duis.parse_request(data, str(args.request))
+    duis.request_id(request.originator, args.acb, 0)  # --acb must be an EUI-64
+    try:
+        with AgentClient(resolve_port(args.port)) as hub:
+            run = duis_bench.run(request, hub, args.acb.upper(), args.strict_target)
+    except TransportError as e:
+        raise TransportError(
+            f"{e}: the board did not answer {request.request_id}; no DUIS Response is written "
+            "(a DCC reports a device that does not answer as a DCC alert with CommandFailure; "
+            "its N code is unverified here)"
+        ) from None
+    out_dir = args.output.parent if args.output else Path.cwd()
+    alerts_dir = args.alerts or out_dir
+    alerts_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for code, seq, xml in run.alerts:
+        f = alerts_dir / f"alert-{code:04X}-{seq}.xml"
+        f.write_bytes(xml)
+        written.append(str(f))
+    if args.output:
+        args.output.write_bytes(run.response)
+        board_file = args.output.with_name(args.output.name + ".board.json")
+        board_file.write_text(json.dumps(run.board, indent=1) + "\n")
+    summary = {
+        "request_id": request.request_id,
+        "use_case": request.use_case,
+        "service_reference": request.service_reference,
+        "result": run.decoded.get("result"),
+        "refusal": run.refusal,
+        "board": run.board,
+        "response": str(args.output) if args.output else None,
+        "alerts": written,
+        "alerts_not_passed_on": [f"{c:04X}" for c in run.not_passed_on],
+        "gbcs": run.decoded,
+    }
+    if args.json:
+        print_json(summary)
+    else:
+        if not args.output:
+            sys.stdout.write(run.response.decode())
+        answered = run.board["answered_as"]
+        mismatch = "" if run.board["target_matches"] else f", answering as {answered}"
+        print(
+            f"{request.use_case} ({request.service_reference}) on {run.board['board']} "
+            f"{run.board['eui64']}{mismatch}: {run.decoded.get('result')}"
+            + (f" ({run.refusal})" if run.refusal else "")
+            + f"; {len(written)} alerts written"
+            + (f" to {alerts_dir}" if written else ""),
+            file=sys.stderr,
+        )
+        print("note: the GBCS MAC in the response is zeros, not a real MAC", file=sys.stderr)
+    return 0 if run.ok else 1
+
+
 def do_duis(args: argparse.Namespace) -> int:
+    if args.duis_verb == "run":
+        return _duis_run(args)
     if args.duis_verb == "import":
         cfg = duis.read_file(args.file)
         problems = cfg.problems()  # e.g. 915 MHz channels: valid DUIS, not SEC-compliant

@@ -9,8 +9,11 @@ decimal text, percentages written as percent ("1.3" is 130 in DLMS).
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import re
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -213,3 +216,111 @@ def write_set_config(
         _signature_placeholder(root)
     ET.indent(root)
     return ET.tostring(root, encoding="UTF-8", xml_declaration=True) + b"\n"
+
+
+# --- any DBCH request, and the responses a DCC returns ----------------------------------------
+# DUIS service reference -> (use case, body element), from the DUIS templates (DBCH01-05).
+DBCH_SERVICES = {
+    "6.28": ("DBCH04", "SetCHFSubGHzConfiguration"),
+    "6.29": ("DBCH05", "RequestCHFSubGHzChannelScan"),
+    "6.30": ("DBCH03", "ReadCHFSubGHzConfiguration"),
+    "6.31": ("DBCH01", "ReadCHFSubGHzChannel"),
+    "6.32": ("DBCH02", "ReadCHFSubGHzChannelLog"),
+}
+_REQUEST_ID = re.compile(
+    r"([0-9A-F]{2}(?:-[0-9A-F]{2}){7}):([0-9A-F]{2}(?:-[0-9A-F]{2}){7}):(\d+)"
+)
+
+
+@dataclass(frozen=True)
+class DuisRequest:
+    request_id: str
+    originator: str  # the business originator's EUI-64
+    target: str  # the device's EUI-64
+    counter: int
+    service_reference: str
+    use_case: str
+    config: SubGhzConfig | None = None  # 6.28
+    log_from: dt.datetime | None = None  # 6.32
+    log_to: dt.datetime | None = None
+
+
+def parse_request(xml: bytes, file: str = "<duis>") -> DuisRequest:
+    """Any DBCH DUIS request (6.28-6.32); TableError names the element and the reason."""
+    if b"<!DOCTYPE" in xml or b"<!ENTITY" in xml:
+        raise TableError(file, "", "DTDs and entities are not accepted in DUIS requests")
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError as e:
+        raise TableError(file, "", f"malformed XML: {e}") from None
+    if root.tag != _q("Request"):
+        raise TableError(file, "", f"root element is {root.tag}, expected sr:Request in {NS}")
+    rid = (root.findtext(f"{_q('Header')}/{_q('RequestID')}") or "").strip()
+    m = _REQUEST_ID.fullmatch(rid.upper())
+    if not m:
+        raise TableError(file, "Header.RequestID", f"{rid!r} is not ORIGINATOR:TARGET:COUNTER")
+    ref = (root.findtext(f"{_q('Header')}/{_q('ServiceReference')}") or "").strip()
+    if ref not in DBCH_SERVICES:
+        known = ", ".join(sorted(DBCH_SERVICES))
+        raise TableError(
+            file, "Header.ServiceReference", f"{ref!r} is not a DBCH service ({known})"
+        )
+    use_case, element = DBCH_SERVICES[ref]
+    body = root.find(f"{_q('Body')}/{_q(element)}")
+    if body is None:
+        raise TableError(file, f"Body.{element}", "missing")
+    fields: dict[str, object] = {}
+    if ref == "6.28":
+        fields["config"] = parse_set_config(xml, file)
+    elif ref == "6.32":
+        period = body.find(_q("ReadLogPeriod"))
+        for key, name in (("log_from", "StartDateTime"), ("log_to", "EndDateTime")):
+            text = (period.findtext(_q(name)) if period is not None else None) or ""
+            try:
+                fields[key] = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+            except ValueError:
+                raise TableError(
+                    file, f"{element}.ReadLogPeriod.{name}", f"{text!r} is not a date-time"
+                ) from None
+    return DuisRequest(
+        rid.upper(), m.group(1), m.group(2), int(m.group(3)), ref, use_case, **fields
+    )  # type: ignore[arg-type]
+
+
+def _response_root(response_code: str, when: dt.datetime, request_id: str | None) -> tuple:
+    ET.register_namespace("sr", NS)
+    root = ET.Element(_q("Response"), {"schemaVersion": SCHEMA_VERSION})
+    header = ET.SubElement(root, _q("Header"))
+    if request_id:
+        ET.SubElement(header, _q("RequestID")).text = request_id
+    ET.SubElement(header, _q("ResponseCode")).text = response_code
+    stamp = when.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    ET.SubElement(header, _q("ResponseDateTime")).text = stamp
+    return root, ET.SubElement(root, _q("Body"))
+
+
+def _xml(root: ET.Element) -> bytes:
+    ET.indent(root)
+    return ET.tostring(root, encoding="UTF-8", xml_declaration=True) + b"\n"
+
+
+def write_response(request: DuisRequest, gbcs: bytes, when: dt.datetime) -> bytes:
+    """The DUIS Response a DCC returns with a device's GBCS response: ResponseCode I0
+    (success: the device answered, whatever its GBCS result says)."""
+    root, body = _response_root("I0", when, request.request_id)
+    message = ET.SubElement(body, _q("ResponseMessage"))
+    ET.SubElement(message, _q("ServiceReference")).text = request.service_reference
+    ET.SubElement(message, _q("ServiceReferenceVariant")).text = request.service_reference
+    ET.SubElement(message, _q("GBCSPayload")).text = base64.b64encode(gbcs).decode()
+    return _xml(root)
+
+
+def write_device_alert(alert_code: int, gbcs: bytes, when: dt.datetime) -> bytes:
+    """A device alert as the DCC passes it on: a Response whose body is a
+    DeviceAlertMessage (the alert code, its GBCS message). ResponseCode I0: unverified for
+    alerts (the schema requires one; no text read here says which)."""
+    root, body = _response_root("I0", when, None)
+    message = ET.SubElement(body, _q("DeviceAlertMessage"))
+    ET.SubElement(message, _q("AlertCode")).text = f"{alert_code:04X}"
+    ET.SubElement(message, _q("GBCSPayload")).text = base64.b64encode(gbcs).decode()
+    return _xml(root)

@@ -23,6 +23,7 @@ error result, a configuration DUIS or the SEC does not allow) lists it under `pr
 
 from __future__ import annotations
 
+import datetime as dt
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -398,7 +399,8 @@ def log_entries(rows: Any) -> list[dict[str, Any]]:
             raise DlmsError(f"DBCH02: a log entry of unexpected shape: {row!r}")
         time, code, entry = row
         item: dict[str, Any] = {
-            "time": time,  # seconds; the epoch is not given by any text read here
+            "time": time,
+            "time_utc": gbcs_time(time),
             "code": code,
             "alert": alert_name(code),
             **channel(int.from_bytes(entry[:4], "big")),
@@ -467,7 +469,12 @@ def _meaning(use_case: str | None, out: dict[str, Any]) -> None:
             # range selection: (restricting object, from, to, columns); times as sent
             sel = out["requests"][0].get("selection")
             if isinstance(sel, list) and len(sel) >= 3:
-                out["log_period"] = {"from": sel[1], "to": sel[2]}
+                out["log_period"] = {
+                    "from": sel[1],
+                    "to": sel[2],
+                    "from_utc": gbcs_time(sel[1]),
+                    "to_utc": gbcs_time(sel[2]),
+                }
         elif use_case == "DBCH05" and data:
             out["scan_request"] = data[0]
         return
@@ -516,6 +523,16 @@ def decode(payload: bytes) -> dict[str, Any]:
     except plan.ChannelPlanError as e:
         raise DlmsError(f"{use_case}: {e}") from None
     return out
+
+
+def gbcs_time(seconds: Any) -> str | None:
+    """A log time as ISO 8601 UTC, counted from 2000-01-01T00:00:00Z: the RTDS DBCH02
+    command asks for 0x1C277880-0x1C367790, the DUIS template's 2014-12-20T00:00Z to
+    2014-12-31T09:00Z in that epoch (docs/tables.md)."""
+    if not isinstance(seconds, int):
+        return None
+    when = dt.datetime(2000, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=seconds)
+    return when.isoformat().replace("+00:00", "Z")
 
 
 def problems(decoded: dict[str, Any]) -> list[str]:
