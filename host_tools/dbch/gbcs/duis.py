@@ -58,8 +58,9 @@ def _text_int(el: ET.Element, file: str, where: str, percent: bool) -> int:
     return int(value)
 
 
-def parse_set_config(xml: bytes, file: str = "<duis>") -> SubGhzConfig:
-    """The configuration in a 6.28 request; TableError names the element and the reason."""
+def _request_root(xml: bytes, file: str) -> ET.Element:
+    """A DUIS Request's root element; TableError for anything else (no DTDs, no entities:
+    ElementTree would expand them)."""
     if b"<!DOCTYPE" in xml or b"<!ENTITY" in xml:
         raise TableError(file, "", "DTDs and entities are not accepted in DUIS requests")
     try:
@@ -68,6 +69,12 @@ def parse_set_config(xml: bytes, file: str = "<duis>") -> SubGhzConfig:
         raise TableError(file, "", f"malformed XML: {e}") from None
     if root.tag != _q("Request"):
         raise TableError(file, "", f"root element is {root.tag}, expected sr:Request in {NS}")
+    return root
+
+
+def parse_set_config(xml: bytes, file: str = "<duis>") -> SubGhzConfig:
+    """The configuration in a 6.28 request; TableError names the element and the reason."""
+    root = _request_root(xml, file)
     ref = root.findtext(f"{_q('Header')}/{_q('ServiceReference')}")
     if ref is None:
         raise TableError(file, "Header.ServiceReference", "missing")
@@ -247,14 +254,7 @@ class DuisRequest:
 
 def parse_request(xml: bytes, file: str = "<duis>") -> DuisRequest:
     """Any DBCH DUIS request (6.28-6.32); TableError names the element and the reason."""
-    if b"<!DOCTYPE" in xml or b"<!ENTITY" in xml:
-        raise TableError(file, "", "DTDs and entities are not accepted in DUIS requests")
-    try:
-        root = ET.fromstring(xml)
-    except ET.ParseError as e:
-        raise TableError(file, "", f"malformed XML: {e}") from None
-    if root.tag != _q("Request"):
-        raise TableError(file, "", f"root element is {root.tag}, expected sr:Request in {NS}")
+    root = _request_root(xml, file)
     rid = (root.findtext(f"{_q('Header')}/{_q('RequestID')}") or "").strip()
     m = _REQUEST_ID.fullmatch(rid.upper())
     if not m:
