@@ -17,7 +17,7 @@ FAULT_TESTS := tests/test_power_cuts.py tests/test_fuzz.py tests/test_link_fault
 	tests/test_security.py tests/test_radio_faults.py tests/test_resources.py tests/test_lock.py \
 	tests/test_deploy.py
 
-.PHONY: all demo test test-boards lint bench soak clean system firmware micropython
+.PHONY: all demo test check test-boards lint bench soak clean system firmware micropython
 
 all: test
 
@@ -49,6 +49,11 @@ lint: $(STAMP)
 # DBCH_REQUIRE_SYSTEM: tests that need a Debian package fail, not skip, when it is missing.
 test: lint system
 	DBCH_REQUIRE_SYSTEM=1 $(BIN)/pytest
+
+# The quick loop: lint, then every test that starts no simulated board, no QEMU twin and
+# no labgrid lab (markers: tests/conftest.py). A minute; `make test` runs everything.
+check: lint
+	$(BIN)/pytest -q -m "not unix_twin and not qemu_twin and not labgrid"
 
 # Just the tests that need MicroPython's source (board builds, QEMU twins): on a machine
 # with a checkout, run them on purpose; without one they skip, saying how to get it.

@@ -273,12 +273,30 @@ def own_twin_or_unix(board: str) -> str | None:
     return None
 
 
+# A test that starts a simulated board: found by the fixtures every bench comes from, or
+# marked by hand (`unix_twin`) where a test makes its own. `make check` leaves these out.
+_BOARD_FIXTURES = {"sim_home", "fleet_env", "fast_bench", "duty_board"}
+
+
+def needs_a_board(item: pytest.Item) -> bool:
+    if item.get_closest_marker("unix_twin") or needs_micropython_source(item):
+        return True
+    if _BOARD_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return True
+    callspec = getattr(item, "callspec", None)  # a board fixture chosen by a parameter
+    return callspec is not None and "hub_board" in callspec.params.values()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     from dbch.boards.mpsource import missing_reason
 
+    for item in items:
+        if needs_a_board(item):
+            item.add_marker(pytest.mark.unix_twin)
     needing = [item for item in items if needs_micropython_source(item)]
     reason = missing_reason() if needing else None
     for item in needing:
         item.add_marker(pytest.mark.micropython_source)
+        item.add_marker(pytest.mark.qemu_twin)
         if reason:
             item.add_marker(pytest.mark.skip(reason=reason))

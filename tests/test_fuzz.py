@@ -219,6 +219,7 @@ def damaged(line: bytes, seq: int) -> bool:
         return True
 
 
+@pytest.mark.unix_twin
 def test_a_burst_of_generated_frames(request: pytest.FixtureRequest, soak_counts) -> None:
     """Frames as fast as the board takes them (a reply or error is awaited for each that
     asks for one, a liveness check every 100): the volume `make soak` counts, on the

@@ -21,6 +21,7 @@ from dbch.lg.loopback import LoopbackLab
 from dbch.link.client import AgentClient
 from dbch.sim.bench import Bench, SimBoard
 
+pytestmark = [pytest.mark.labgrid, pytest.mark.unix_twin]  # a whole lab, boards included
 DBCH = str(Path(sys.executable).parent / "dbch")
 TABLE = ["--table", "sec-2018-03-r1", "--region", "north"]
 HOSTS = {"bench1": ["a1", "a2"], "bench2": ["b1", "b2"]}

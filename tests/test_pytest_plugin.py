@@ -56,6 +56,7 @@ def test_port_and_sim_together_are_a_usage_error(pytester: pytest.Pytester) -> N
     assert result.ret == pytest.ExitCode.USAGE_ERROR
 
 
+@pytest.mark.unix_twin  # the inner run starts its own simulated board
 def test_fixtures_on_a_simulated_board_write_evidence_next_to_junit(
     pytester: pytest.Pytester,
 ) -> None:

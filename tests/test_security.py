@@ -357,6 +357,7 @@ def test_a_frame_whose_duty_reservation_cannot_be_stored_is_not_sent(bench) -> N
         board.stop()
 
 
+@pytest.mark.unix_twin
 def test_simulated_boards_keys_live_under_the_simulated_bench(tmp_path: Path) -> None:
     """A simulated board's key goes to $DBCH_SIM_HOME/keys, never among real boards' keys
     (~/.local/state/dbch/keys); $DBCH_KEYS, when set, is used for every board."""

@@ -178,7 +178,7 @@ def do_tables(args: argparse.Namespace) -> int:
             print("  no field differs in any region")
         for c in d.changes:
             print(f"  {c.region:8} {c.field}: {c.text()}")
-    else:
+    elif verb == "impact":
         old, new = get_table(args.old), get_table(args.new)
         results = impact(old, new, load_device_records(args.status), args.region)
         left_out = [r for r in results if r.left_out]

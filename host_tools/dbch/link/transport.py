@@ -137,10 +137,6 @@ class Transport:
             raise TransportError(f"{self.url}: read failed: the port was closed or unplugged")
         self._buf += data
 
-    def pending_text(self) -> bytes:
-        """Bytes received without a newline yet (a prompt, a partial print)."""
-        return bytes(self._buf)
-
 
 class _QuickAckSocket:
     """A TCP socket that acknowledges every segment at once. ser2net (as labgrid's exporter
