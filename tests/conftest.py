@@ -1,34 +1,18 @@
-"""Shared fixtures: a private simulated bench, deployed boards, a MicroPython harness."""
+"""Shared fixtures and hooks: a private simulated bench, deployed boards, a MicroPython
+harness, the fault-run summary, and what each test needs (markers). Helpers tests import
+live in tests/helpers.py."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from dbch import paths
-from dbch.boards.deploy import deploy
-from dbch.errors import DbchError
-from dbch.gbcs.subghz_config import agent_record, content_hash
-from dbch.gbcs.tables import TableVersion, get_table, load_table_file
 from dbch.link.client import AgentClient
 from dbch.sim.bench import Bench, SimBoard
-
-ROOT = Path(__file__).resolve().parents[1]
-MICROPYTHON = str(Path(sys.executable).parent / "micropython")
-MPREMOTE = str(Path(sys.executable).parent / "mpremote")
-
-
-def mpremote(port: str, *args: str, resume: bool = True, timeout: float = 30) -> str:
-    """Run the mpremote command on a board (with `resume`: no soft reset first); its output."""
-    cmd = [MPREMOTE, "connect", port, *(["resume"] if resume else []), *args]
-    out = subprocess.run(cmd, capture_output=True, timeout=timeout, text=True)
-    assert out.returncode == 0, out.stderr
-    return out.stdout
+from helpers import DCC, SMALL_BOARD, MicroPython, agent_on, start_deployed
 
 
 @pytest.fixture(scope="session")
@@ -52,17 +36,6 @@ def bench(sim_home: Path) -> Bench:
     return Bench(sim_home)
 
 
-# The board most tests run on, and the smallest one (its 112 KB twin holds code and data).
-HUB_BOARD = "PICO_WAVESHARE_SX1262"
-SMALL_BOARD = "NUCLEO_WL55"
-
-
-def start_deployed(bench: Bench, board: str = HUB_BOARD, **kw: object) -> SimBoard:
-    (b,) = bench.start(board=board, erase=True, **kw)  # type: ignore[arg-type]
-    deploy(b.port, board)
-    return b
-
-
 @pytest.fixture(scope="module")
 def hub_board(bench: Bench) -> Iterator[SimBoard]:
     """A simulated Pico + SX1262 twin with the agent deployed."""
@@ -80,28 +53,6 @@ def small_board(bench: Bench) -> Iterator[SimBoard]:
     b.stop()
 
 
-def ensure_agent(board: SimBoard) -> None:
-    """Leave the board with its agent running (a test before may have stopped it with
-    mpremote's Ctrl-C): reset it when the agent does not answer."""
-    with AgentClient(board.port, on_console=None) as client:
-        try:
-            client.wait_ready(2.0)
-            return
-        except DbchError:
-            pass
-    board.reset()
-    with AgentClient(board.port, on_console=None) as client:
-        client.wait_ready()
-
-
-@contextlib.contextmanager
-def agent_on(board: SimBoard) -> Iterator[AgentClient]:
-    """A connection to the board's agent, started again first if a test stopped it."""
-    ensure_agent(board)
-    with AgentClient(board.port, on_console=None) as client:
-        yield client
-
-
 @pytest.fixture
 def hub(hub_board: SimBoard) -> Iterator[AgentClient]:
     with agent_on(hub_board) as client:
@@ -109,7 +60,6 @@ def hub(hub_board: SimBoard) -> Iterator[AgentClient]:
 
 
 # --- the DCC's public artefacts (never copied into the repository) ------------------------
-DCC = Path(os.environ.get("DBCH_DCC_DIR") or ROOT.parent / "shared" / "dcc")
 
 
 @pytest.fixture(scope="session")
@@ -123,68 +73,6 @@ def dcc() -> Path:
             "DUIS schema) are read from there and never copied into this repository"
         )
     return DCC
-
-
-# --- tables on boards -------------------------------------------------------------------
-SHIPPED = Path(__file__).parents[1] / "tables" / "sec-2018-03-r1.toml"
-
-
-def table_variant(tmp_path: Path, name: str, **edits: str) -> TableVersion:
-    """sec-2018-03-r1 (in force) with lines replaced (field -> new TOML line), a new id."""
-    text = SHIPPED.read_text().replace('id = "sec-2018-03-r1"', f'id = "{name}"')
-    for key, line in edits.items():
-        lines = [ln for ln in text.splitlines() if ln.startswith(key + " =")]
-        assert lines, key
-        text = text.replace(lines[0], line)
-    f = tmp_path / f"{name}.toml"
-    f.write_text(text)
-    return load_table_file(f)
-
-
-def apply(hub: AgentClient, table: TableVersion, region: str = "north") -> dict:
-    record = agent_record(table.region(region).config(), table.regulatory)
-    result = hub.apply_config(record, table.id, region)
-    assert result["hash"] == content_hash(record)
-    return result
-
-
-def two_records() -> list[bytes]:
-    """Two valid, different configuration records: the 2018 table for north, and the same
-    with at most 4 channel changes a week (the shipped tables' regions share their values)."""
-    from dbch.gbcs.subghz_config import SubGhzConfig
-
-    t = get_table("sec-2018-03-r1")
-    values = t.region("north").config().values()
-    first = agent_record(SubGhzConfig.from_values(values), t.regulatory)
-    values[6] = 4  # max_channel_changes_per_week
-    return [first, agent_record(SubGhzConfig.from_values(values), t.regulatory)]
-
-
-class MicroPython:
-    """A MicroPython unix VM running tests/mp_harness.py with firmware/ on its path: firmware
-    modules exercised in the real VM, one request line in, one answer line out."""
-
-    def __init__(self, heap: str = "256K"):
-        self.proc = subprocess.Popen(
-            [MICROPYTHON, "-X", f"heapsize={heap}", str(ROOT / "tests" / "mp_harness.py")],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env={**os.environ, "DBCH_FIRMWARE": str(paths.firmware_dir())},
-        )
-
-    def ask(self, line: str) -> tuple[str, str]:
-        assert self.proc.stdin and self.proc.stdout
-        self.proc.stdin.write(line.encode() + b"\n")
-        self.proc.stdin.flush()
-        answer = self.proc.stdout.readline().decode().rstrip("\n")
-        if not answer:
-            raise RuntimeError(f"MicroPython harness died on {line[:80]!r}")
-        status, _, rest = answer.partition(" ")
-        return status, rest
-
-    def close(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
 
 
 @pytest.fixture(scope="session")
@@ -260,17 +148,6 @@ def needs_micropython_source(item: pytest.Item) -> bool:
     return callspec is not None and any(
         isinstance(v, str) and v in _NEEDS_SOURCE_PARAMS for v in callspec.params.values()
     )
-
-
-def own_twin_or_unix(board: str) -> str | None:
-    """The board's own twin (None) where MicroPython's source can build it, else the unix
-    twin: for tests about the agent or a driver rather than about the board's build."""
-    from dbch.boards.definitions import get_board
-    from dbch.boards.mpsource import missing_reason
-
-    if get_board(board).sim.twin == "qemu" and missing_reason():
-        return "unix"
-    return None
 
 
 # A test that starts a simulated board: found by the fixtures every bench comes from, or

@@ -8,7 +8,6 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from conftest import HUB_BOARD, apply, ensure_agent, start_deployed, table_variant
 from dbch.errors import DeviceError
 from dbch.gbcs import channel_plan as plan
 from dbch.gbcs.subghz_config import agent_record
@@ -16,6 +15,7 @@ from dbch.gbcs.tables import get_table
 from dbch.link.client import AgentClient
 from dbch.sim.air import read_air_log
 from dbch.sim.bench import Bench, SimBoard
+from helpers import HUB_BOARD, apply, ensure_agent, start_deployed, table_variant
 
 
 @pytest.fixture

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import cbor2
 import pytest
-from conftest import HUB_BOARD
 from dbch.errors import DeviceError
 from dbch.link import frames as protocol
 from dbch.link.client import AgentClient
 from dbch.link.frames import KIND_ERROR, KIND_REPLY, Link, encode_frame, encode_request
 from dbch.link.transport import Transport
+from helpers import HUB_BOARD
 
 
 def reply(link: Link, seq: int, timeout: float = 2.0) -> protocol.Frame | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import cbor2
 import pytest
-from conftest import MicroPython
+from helpers import MicroPython
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -14,7 +14,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import apply, ensure_agent, mpremote, start_deployed, table_variant
 from dbch.checks.views import run_check
 from dbch.errors import PortBusyError, TransportError
 from dbch.gbcs import channel_plan as plan
@@ -23,6 +22,7 @@ from dbch.gbcs.tables import get_table
 from dbch.link.client import AgentClient
 from dbch.link.ser2net import Ser2net
 from dbch.sim.bench import Bench, SimBoard
+from helpers import apply, ensure_agent, mpremote, start_deployed, table_variant
 
 DBCH = str(Path(sys.executable).parent / "dbch")
 TABLE = get_table("sec-2018-03-r1")

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import HUB_BOARD, ensure_agent
 from dbch.cli import main
 from dbch.link.client import AgentClient
+from helpers import HUB_BOARD, ensure_agent
 
 DBCH = str(Path(sys.executable).parent / "dbch")
 

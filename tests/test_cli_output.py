@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import apply, ensure_agent
 from dbch.gbcs.tables import get_table
 from dbch.link.client import AgentClient
+from helpers import apply, ensure_agent
 
 DBCH = str(Path(sys.executable).parent / "dbch")
 UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00")

@@ -7,11 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import HUB_BOARD, ensure_agent
 from dbch import paths
 from dbch.boards.definitions import get_board
 from dbch.boards.deploy import build, deploy, firmware_hash, firmware_sources
 from dbch.boards.mpy import compile_file
+from helpers import HUB_BOARD, ensure_agent
 from mpremote.transport_serial import SerialTransport
 
 

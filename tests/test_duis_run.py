@@ -15,11 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import apply, ensure_agent, start_deployed
 from dbch.gbcs import duis, messages
 from dbch.gbcs.tables import in_force
 from dbch.link.client import AgentClient
 from dbch.sim.bench import Bench, SimBoard
+from helpers import apply, ensure_agent, start_deployed
 
 DBCH = str(Path(sys.executable).parent / "dbch")
 NS = {"sr": duis.NS}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from dbch.boards.definitions import get_board
-from dbch.boards.firmware import FirmwareError, ImageReport, _run, build_board_image
+from dbch.boards.firmware import FirmwareError, ImageReport, build_board_image, run_step
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRMWARE = ROOT / "firmware"
@@ -55,7 +55,7 @@ def test_a_link_that_overflows_the_code_region_says_it_does_not_fit(tmp_path: Pa
     ld = "ld: region `FLASH' overflowed by 2092 bytes\ncollect2: error: ld returned 1"
     cmd = [sys.executable, "-c", f"import sys; print({ld!r}); sys.exit(1)"]
     with pytest.raises(FirmwareError, match="does not fit: its code is 2,092 B over"):
-        _run(cmd, tmp_path / "log", "the test build")
+        run_step(cmd, tmp_path / "log", "the test build")
 
 
 @pytest.mark.micropython_source

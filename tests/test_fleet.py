@@ -14,11 +14,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import table_variant
 from dbch.checks.fleet import Outcome, exit_code, read_bench_file
 from dbch.checks.targets import Console, Power, Target
 from dbch.errors import DataFileError
 from dbch.link.client import AgentClient
+from helpers import table_variant
 
 DBCH = str(Path(sys.executable).parent / "dbch")
 

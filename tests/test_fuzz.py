@@ -15,7 +15,6 @@ from collections.abc import Iterator
 
 import cbor2
 import pytest
-from conftest import apply, ensure_agent, start_deployed
 from dbch.errors import DeviceError, ProtocolError, TransportError
 from dbch.gbcs import channel_plan as plan
 from dbch.gbcs.tables import get_table
@@ -24,6 +23,7 @@ from dbch.link.client import AgentClient
 from dbch.link.frames import KIND_REQUEST, decode_frame, encode_frame
 from dbch.sim.air import read_air_log
 from dbch.sim.bench import SimBoard
+from helpers import apply, ensure_agent, start_deployed
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

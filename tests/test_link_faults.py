@@ -10,10 +10,10 @@ import random
 import threading
 import time
 
-from conftest import ensure_agent, start_deployed, two_records
 from dbch.gbcs.subghz_config import content_hash
 from dbch.link.client import AgentClient
 from dbch.sim.bench import Bench
+from helpers import ensure_agent, start_deployed, two_records
 
 OPS = int(os.environ.get("DBCH_LINK_OPS", "60"))  # `make soak` raises it
 RECORDS = two_records()

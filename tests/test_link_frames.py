@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import zlib
 
-from conftest import MicroPython
 from dbch.link import frames as protocol
+from helpers import MicroPython
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -71,7 +71,7 @@ def test_protocol_doc_client_talks_to_a_board(hub_board) -> None:
     import re
     from pathlib import Path
 
-    from conftest import ensure_agent
+    from helpers import ensure_agent
 
     ensure_agent(hub_board)
     doc = (Path(__file__).parents[1] / "docs" / "protocol.md").read_text()

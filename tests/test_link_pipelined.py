@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import cbor2
 import pytest
-from conftest import ensure_agent
 from dbch.errors import DeviceError, TransportError
 from dbch.link.client import AgentClient
 from dbch.link.frames import KIND_ERROR, KIND_REPLY, Link, decode_frame, encode_frame, split_line
+from helpers import ensure_agent
 
 
 class FakeAgent:

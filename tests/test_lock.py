@@ -14,13 +14,13 @@ from collections.abc import Iterator
 import cbor2
 import pytest
 import serial
-from conftest import SMALL_BOARD, mpremote, start_deployed
 from dbch.boards.deploy import deploy
 from dbch.errors import DeployError, DeviceError
 from dbch.link import auth as keys
 from dbch.link.auth import KeyStore
 from dbch.link.client import AgentClient
 from dbch.sim.bench import Bench, SimBoard
+from helpers import SMALL_BOARD, mpremote, start_deployed
 
 
 @pytest.fixture(scope="module", params=["unix", "qemu"])

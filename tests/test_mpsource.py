@@ -54,7 +54,7 @@ def no_source(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No MICROPYTHON_DIR and an empty cache: no source anywhere. Returns the cache home."""
     monkeypatch.delenv("MICROPYTHON_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    mpsource._checked.cache_clear()
+    mpsource.forget()
     return tmp_path / "cache"
 
 
@@ -138,7 +138,7 @@ def test_a_changed_file_the_builds_read_is_named_and_changes_the_build_key(
     assert same.pinned and same.key.startswith("pinned:")
 
     (tree / "py" / "vm.c").write_text("int vm = 1;\n")
-    mpsource._checked.cache_clear()
+    mpsource.forget()
     changed = mpsource.find_source()
     assert changed.differences == ["1 of the 2 files the builds read differ (py/vm.c)"]
     assert changed.key != same.key
@@ -262,7 +262,7 @@ def test_make_micropython_clones_the_pinned_commits_into_the_default_place(
     )
     assert out.returncode == 0, out.stdout + out.stderr
     dest = tmp_path / "cache" / "dbch" / "micropython"
-    pins = mpsource._pins(project / "boards" / "micropython.toml")
+    pins = mpsource.pins(project / "boards" / "micropython.toml")
     for pin in pins:
         assert git(dest / pin.path if pin.path else dest, "rev-parse", "HEAD") == pin.commit
     assert (dest / "py" / "vm.c").read_text() == "pinned\n"

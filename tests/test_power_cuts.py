@@ -15,7 +15,6 @@ import time
 
 import cbor2
 import pytest
-from conftest import SMALL_BOARD, start_deployed, two_records
 from dbch.gbcs.subghz_config import content_hash
 from dbch.link import auth as keys
 from dbch.link.auth import KeyStore
@@ -23,6 +22,7 @@ from dbch.link.client import AgentClient
 from dbch.link.frames import encode_request
 from dbch.link.spec import SLOW_TIMEOUT_S
 from dbch.sim.bench import Bench, SimBoard
+from helpers import SMALL_BOARD, start_deployed, two_records
 
 TRIALS = int(os.environ.get("DBCH_POWER_CUTS", "150"))
 RECORDS = two_records()

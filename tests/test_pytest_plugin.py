@@ -86,7 +86,7 @@ def test_a_board_given_by_port_is_used_as_it_is(
 ) -> None:
     """--dbch-port: nothing is started or deployed; there is no witness for a port (as on
     real hardware), so witness records are n/a, not passes."""
-    from conftest import ensure_agent
+    from helpers import ensure_agent
 
     ensure_agent(hub_board)
     pytester.makepyfile(INNER_SUITE)
@@ -104,7 +104,7 @@ def test_a_simulated_board_named_by_id_is_resolved_before_it_is_opened(
 ) -> None:
     """--dbch-port=sim:ID names a running simulated board: the plugin resolves the name to
     its port before opening it (it used to open `sim:ID` itself and error in every test)."""
-    from conftest import ensure_agent
+    from helpers import ensure_agent
 
     ensure_agent(hub_board)
     pytester.makepyfile(INNER_SUITE)

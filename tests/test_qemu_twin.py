@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 import serial
-from conftest import SMALL_BOARD, agent_on, apply, ensure_agent, mpremote, two_records
 from dbch.boards.definitions import get_board
 from dbch.boards.deploy import deploy
 from dbch.boards.firmware import build_board_image
@@ -30,6 +29,7 @@ from dbch.link.client import AgentClient
 from dbch.link.frames import KIND_REQUEST, encode_frame
 from dbch.sim.bench import Bench, SimBoard
 from dbch.sim.targets import sim_target
+from helpers import SMALL_BOARD, agent_on, apply, ensure_agent, mpremote, two_records
 
 pytestmark = pytest.mark.micropython_source  # every test here runs a QEMU twin
 TABLE = get_table("sec-2018-03-r1")

@@ -15,13 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import MicroPython, own_twin_or_unix
 from dbch.boards.deploy import deploy
 from dbch.gbcs import channel_plan as plan
 from dbch.sim.air import read_air_log
 from dbch.sim.bench import Bench, SimBoard
 from dbch.sim.chips import CC1101Model, SX126xModel, SX127xModel
 from dbch.sim.layout import BenchFolder, write_json
+from helpers import MicroPython, own_twin_or_unix
 from mpremote.transport_serial import SerialTransport
 
 CHIP_BOARDS = {

@@ -12,13 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import HUB_BOARD, apply
 from dbch.boards.deploy import deploy
 from dbch.gbcs import channel_plan as plan
 from dbch.gbcs.tables import get_table
 from dbch.link.client import AgentClient
 from dbch.sim.air import read_air_log
 from dbch.sim.bench import Bench
+from helpers import HUB_BOARD, apply
 
 
 @pytest.fixture

@@ -13,12 +13,12 @@ import threading
 import time
 
 import serial
-from conftest import apply, ensure_agent, mpremote, start_deployed
 from dbch.boards.deploy import deploy
 from dbch.gbcs.tables import get_table
 from dbch.link.client import AgentClient
 from dbch.link.frames import KIND_ERROR, KIND_REPLY, encode_request
 from dbch.sim.bench import Bench, SimBoard
+from helpers import apply, ensure_agent, mpremote, start_deployed
 
 
 def collect_replies(hub: AgentClient, seqs: set[int], timeout: float) -> dict[int, object]:

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import cbor2
 import pytest
-from conftest import MicroPython, apply, ensure_agent, start_deployed, two_records
 from dbch.errors import AuthError, DeviceError
 from dbch.gbcs import channel_plan as plan
 from dbch.gbcs.subghz_config import agent_record
@@ -26,6 +25,7 @@ from dbch.link.auth import KeyStore
 from dbch.link.client import AgentClient
 from dbch.sim.air import read_air_log
 from dbch.sim.bench import Bench, SimBoard
+from helpers import MicroPython, apply, ensure_agent, start_deployed, two_records
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -269,8 +269,8 @@ def test_a_damaged_counter_copy_is_survived_and_both_fail_closed(bench) -> None:
     # accepted again. Now the counter is kept twice: with one copy damaged the other holds
     # (the board says so), with both damaged the board refuses every change and says why,
     # and a deliberate re-provisioning (new key, counter reset) brings it back.
-    from conftest import mpremote
     from dbch.boards.deploy import provision
+    from helpers import mpremote
 
     board = start_deployed(bench)
     record = agent_record(TABLE.region("north").config(), TABLE.regulatory)
@@ -342,7 +342,7 @@ print(hub.transmit(bytes(20)), hub.duty.problem is not None)
 def test_a_frame_whose_duty_reservation_cannot_be_stored_is_not_sent(bench) -> None:
     # With the filesystem full a frame was still sent, and a reboot read less airtime than
     # had been sent. The reservation is the promise: no reservation on flash, no frame.
-    from conftest import mpremote
+    from helpers import mpremote
 
     board = start_deployed(bench)
     try:

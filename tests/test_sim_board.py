@@ -8,10 +8,10 @@ import time
 
 import pytest
 import serial
-from conftest import HUB_BOARD, MPREMOTE, ensure_agent, mpremote, start_deployed
 from dbch.link.client import AgentClient
 from dbch.sim.bench import Bench, simulated_boards
 from dbch.sim.layout import pid_alive
+from helpers import HUB_BOARD, MPREMOTE, ensure_agent, mpremote, start_deployed
 from mpremote.transport_serial import SerialTransport
 
 

@@ -295,8 +295,8 @@ def test_impact_takes_the_records_config_and_status_write(hub_board, tmp_path: P
     # The review: `config --json` records were refused ("record holds no configuration");
     # `status --json` records lost their region and, with --region, boards were said to
     # "already not conform" to the table they run.
-    from conftest import apply, ensure_agent, table_variant
     from dbch.link.client import AgentClient
+    from helpers import apply, ensure_agent, table_variant
 
     old = get_table("sec-2018-03-r1")
     stricter = table_variant(

@@ -54,7 +54,9 @@ _warned: set[Path] = set()
 _OVERFLOW = re.compile(r"region `(\w+)' overflowed by (\d+) bytes")
 
 
-def _run(cmd: list[str], log: Path, what: str) -> None:
+def run_step(cmd: list[str], log: Path, what: str) -> None:
+    """One build command, its output appended to `log`; FirmwareError saying why it failed
+    (an image that does not fit says by how much)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         out.write(("$ " + " ".join(cmd) + "\n").encode())
@@ -85,7 +87,8 @@ def mpy_cross(src: Path, log: Path) -> Path:
     """MicroPython's own mpy-cross, built in the source tree (the port's build wants it)."""
     exe = src / "mpy-cross" / "build" / "mpy-cross"
     if not exe.is_file():
-        _run(["make", "-C", str(src / "mpy-cross"), f"-j{os.cpu_count() or 2}"], log, "mpy-cross")
+        jobs = f"-j{os.cpu_count() or 2}"
+        run_step(["make", "-C", str(src / "mpy-cross"), jobs], log, "mpy-cross")
     return exe
 
 
@@ -292,7 +295,7 @@ def build_board_image(
     shutil.copytree(folder, bdir)
     shutil.copy(src / "ports" / "stm32" / "boards" / board_id / "pins.csv", bdir / "pins.csv")
     say(f"building the {board_id} image (ports/stm32, agent frozen; about a minute)")
-    _run(
+    run_step(
         [
             "make",
             "-C",
@@ -413,7 +416,7 @@ def build_qemu_twin(
     manifest = out / "manifest.py"
     manifest.write_text(frozen)
     say(f"building the {board_id} QEMU twin (ports/qemu, heap {heap_bytes:,} B; ~20 s)")
-    _run(
+    run_step(
         [
             "make",
             "-C",

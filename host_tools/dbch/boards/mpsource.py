@@ -60,8 +60,9 @@ def manifest_file() -> Path:
     return paths.boards_dir() / "micropython.sha256"
 
 
-def pins() -> tuple[Pin, ...]:
-    return _pins(pins_file())
+def pins(path: Path | None = None) -> tuple[Pin, ...]:
+    """The pinned commits (of `path`, default the project's boards/micropython.toml)."""
+    return _pins(path or pins_file())
 
 
 @cache
@@ -205,7 +206,7 @@ def write_manifest(root: Path, builds: list[tuple[Path, str]]) -> int:
     number of files it lists."""
     files = files_the_builds_read(root, builds)
     manifest_file().write_text(manifest_text(root, files))
-    _checked.cache_clear()
+    forget()
     return len(files)
 
 
@@ -298,6 +299,11 @@ def find_source() -> Source:
     raise NoSourceError(advice())
 
 
+def forget() -> None:
+    """Check trees again on the next look (after one changed on disk)."""
+    _checked.cache_clear()
+
+
 def missing_reason() -> str | None:
     """Why there is no source (the tests' skip reason), or None when one is found. A source
     the user named that cannot be used is not a reason to skip: the builds fail and say."""
@@ -353,5 +359,5 @@ def fetch(dest: Path | None = None, force: bool = False, progress: Progress | No
         raise
     shutil.rmtree(dest, ignore_errors=True)
     tmp.rename(dest)
-    _checked.cache_clear()
+    forget()
     return dest
