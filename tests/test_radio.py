@@ -15,25 +15,25 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from dbch.boards.chips import CHIPS
+from dbch.boards.definitions import get_board
 from dbch.boards.deploy import deploy
 from dbch.gbcs import channel_plan as plan
 from dbch.sim.air import read_air_log
 from dbch.sim.bench import Bench, SimBoard
-from dbch.sim.chips import CC1101Model, SX126xModel, SX127xModel
+from dbch.sim.chips import SX126xModel, model_for
 from dbch.sim.layout import BenchFolder, write_json
 from helpers import MicroPython, own_twin_or_unix
 from mpremote.transport_serial import SerialTransport
 
+# A board for each chip of the registry (boards/chips.py: tests/test_chips.py keeps every
+# chip a board names complete, and this list covers every chip).
 CHIP_BOARDS = {
     "sx1262": "PICO_WAVESHARE_SX1262",
     "stm32wl5": "NUCLEO_WL55",
     "sx1276": "FEATHER_RP2040_RFM95",
     "cc1101": "PICO_CC1101",
 }
-# Chip resolution: how far a readback may be from the GB868 target. Frequency: one
-# synthesiser step (32 MHz / 2^25, 32 MHz / 2^19, 26 MHz / 2^16), in whole Hz after the
-# floor into the register word and the floor back to Hz.
-FREQ_STEP_HZ = {"sx1262": 2, "stm32wl5": 2, "sx1276": 62, "cc1101": 397}
 TOLERANCE = {"bitrate": 100, "fdev_hz": 100}
 
 
@@ -83,77 +83,36 @@ def radio_error(board: SimBoard, body: str) -> str:
     return vm(board, code).strip()
 
 
-# --- known answers -----------------------------------------------------------------------
-# Known answers by the formulas of docs/reference.md §5: carrier -> (SX126x RfFreq,
-# SX127x/RFM69 Frf, CC1101 FREQ)
-FREQ_TABLE = {
-    863_250_000: (0x35F40000, 0xD7D000, 0x2133B1),
-    868_300_000: (0x3644CCCC, 0xD91333, 0x21656A),
-    868_450_000: (0x36473333, 0xD91CCC, 0x2166E4),
-    870_050_000: (0x3660CCCC, 0xD98333, 0x2176A5),
-    875_650_000: (0x36BA6666, 0xDAE999, 0x21ADC8),
-    915_350_000: (0x39359999, 0xE4D666, 0x2334AD),
-    920_550_000: (0x3988CCCC, 0xE62333, 0x2367E0),
-    915_000_000: (0x39300000, 0xE4C000, 0x23313B),
-    921_000_000: (0x39900000, 0xE64000, 0x236C4E),
-}
+# --- known answers (boards/chips.py: docs/reference.md §5) --------------------------------
+def test_every_chip_of_the_registry_has_a_board_here() -> None:
+    assert set(CHIP_BOARDS) == set(CHIPS)
+    assert all(get_board(b).radio.chip == c for c, b in CHIP_BOARDS.items())
 
 
-def test_frequency_words_match_the_known_answers(mp: MicroPython) -> None:
-    for f, (sx126x, sx127x, cc1101) in FREQ_TABLE.items():
-        assert mp.ask(f"word sx126x freq_word {f}") == ("ok", f"{sx126x:X}")
-        assert mp.ask(f"word sx127x frf_word {f}") == ("ok", f"{sx127x:X}")
-        assert mp.ask(f"word cc1101 freq_word {f}") == ("ok", f"{cc1101:X}")
+@pytest.mark.parametrize("chip", sorted(CHIPS))
+def test_frequency_words_match_the_known_answers(mp: MicroPython, chip: str) -> None:
+    spec = CHIPS[chip]
+    for f, word in spec.words.items():
+        got = mp.ask(f"word {spec.modules[0]} {spec.word_function} {f}")
+        assert got == ("ok", f"{word:X}"), (chip, f)
 
 
-def test_models_compute_the_same_carriers_from_the_words() -> None:
-    for f, (w126, w127, wcc) in FREQ_TABLE.items():
-        m = SX126xModel()
-        m.rf_word = w126
-        assert abs(m.freq_hz() - f) < 2  # Fstep 0.95 Hz, floored twice
-        m2 = SX127xModel()
-        m2.regs[0x06:0x09] = w127.to_bytes(3, "big")
-        assert abs(m2.freq_hz() - f) < 62  # Fstep 61 Hz
-        m3 = CC1101Model()
-        m3.regs[0x0D:0x10] = wcc.to_bytes(3, "big")
-        assert abs(m3.carrier_hz() - f) < 397  # Fstep 397 Hz
-
-
-EXPECTED_BUS = {
-    # the known answers (docs/reference.md §5), as the driver clocks them onto the SPI bus
-    "sx1262": [
-        "86 36 44 CC CC",
-        "8B 00 28 00 09 0A 00 8F 5C",
-        "95 02 02 00 01",
-        "8E 16 04",
-        "98 D7 DB",
-        "97 02 00 01 40",
-        "0D 06 C0 90 4E",
-        "8A 00",
-        "9D 01",
-    ],
-    "stm32wl5": [
-        "86 36 44 CC CC",
-        "8B 00 28 00 09 0A 00 8F 5C",
-        "95 02 02 00 01",
-        "8E 16 04",
-        "98 D7 DB",
-        "97 01 00 01 40",
-        "07 00",
-        "0D 06 C0 90 4E",
-    ],
-    "sx1276": ["86 D9 13 33", "82 01 40", "84 02 3D", "8A 49", "89 FC", "42 00"],
-    "cc1101": ["4D 21 65 6A", "10 7B", "11 F8", "15 43", "12 12", "13 42", "3E C2", "F1 00"],
-}
+@pytest.mark.parametrize("chip", sorted(CHIPS))
+def test_models_compute_the_same_carriers_from_the_words(chip: str) -> None:
+    spec = CHIPS[chip]
+    for f, word in spec.words.items():
+        model = model_for(chip)
+        model.set_freq_word(word)
+        assert abs(model.carrier_hz() - f) < spec.freq_step_hz, (chip, f)
 
 
 def test_drivers_put_the_known_answers_on_the_bus(radio_boards) -> None:
     for chip, board in radio_boards.items():
         board.folder.spi_log.write_text("")
-        power = 10 if chip == "cc1101" else 14
+        power = CHIPS[chip].bus_power_dbm
         vm(board, OPEN + f"r.setup({power})\nr.tune(868300000)\n")
         lines = board.folder.spi_log.read_text().splitlines()
-        for expected in EXPECTED_BUS[chip]:
+        for expected in CHIPS[chip].bus:
             assert any(line.startswith(expected) for line in lines), (chip, expected, lines)
 
 
@@ -176,7 +135,7 @@ for f in range({first}, {last} + 1, 200000):
 @pytest.mark.parametrize("chip", list(CHIP_BOARDS))
 def test_every_lower_band_channel_reads_back_and_is_witnessed(radio_boards, chip) -> None:
     board = radio_boards[chip]
-    power = 10 if chip == "cc1101" else 14
+    power = CHIPS[chip].bus_power_dbm
     freqs = sorted(c.freq_hz for c in plan.all_channels() if c.page != 31)
     assert freqs == list(range(freqs[0], freqs[-1] + 1, 200_000))  # one 200 kHz grid
     before = len(read_air_log(board.bench.folder.air_log, board.id))
@@ -184,7 +143,7 @@ def test_every_lower_band_channel_reads_back_and_is_witnessed(radio_boards, chip
     rows = [ast.literal_eval(line) for line in out.splitlines()]
     assert [r[0] for r in rows] == freqs
     for f, freq, rate, fdev, pwr, ptype, sync, white, nerr in rows:
-        assert abs(freq - f) < FREQ_STEP_HZ[chip], (chip, f, freq)
+        assert abs(freq - f) < CHIPS[chip].freq_step_hz, (chip, f, freq)
         assert abs(rate - 100_000) <= TOLERANCE["bitrate"]
         assert abs(fdev - 35_000) <= TOLERANCE["fdev_hz"]
         assert pwr == power and ptype in ("gfsk", "fsk") and sync == 0x904E and white
@@ -193,7 +152,7 @@ def test_every_lower_band_channel_reads_back_and_is_witnessed(radio_boards, chip
     seen = read_air_log(board.bench.folder.air_log, board.id)[before:]
     assert len(seen) == 63
     for (f, *_), rec in zip(rows, seen, strict=True):
-        assert rec["emitted"] and abs(rec["freq_hz"] - f) < FREQ_STEP_HZ[chip]
+        assert rec["emitted"] and abs(rec["freq_hz"] - f) < CHIPS[chip].freq_step_hz
         assert rec["modulation"] == "gfsk" and rec["power_dbm"] == power
         assert abs(rec["bitrate"] - 100_000) <= TOLERANCE["bitrate"]
         assert abs(rec["fdev_hz"] - 35_000) <= TOLERANCE["fdev_hz"]
@@ -217,7 +176,7 @@ def test_sx126x_readback_says_what_is_shadow(radio_boards) -> None:
 def test_masked_band_is_refused_by_every_driver(radio_boards, chip) -> None:
     board = radio_boards[chip]
     before = len(read_air_log(board.bench.folder.air_log, board.id))
-    power = 10 if chip == "cc1101" else 14
+    power = CHIPS[chip].bus_power_dbm
     assert radio_error(board, f"r.setup({power})\nr.tune(915350000)") == "masked_band"
     assert radio_error(board, f"r.setup({power})\nr.tune(920950000)") == "masked_band"
     # A raw setter that bypasses tune()'s check is still caught at the last moment,

@@ -14,59 +14,12 @@ from typing import Any
 
 from dbch import paths
 from dbch.boards import DEFAULT_BOARD  # noqa: F401  (re-exported)
+from dbch.boards.chips import CHIPS, SPI_TEMPLATE
+from dbch.boards.chips import chip as chip_spec
 from dbch.datafile import Fields
 from dbch.errors import BoardDefinitionError
 
-# Per radio chip: the driver (module, class) that runs it, the wiring it needs, and how the
-# generated board module constructs it. `modules`: the subghz driver modules it needs
-# beyond the core (what a frozen image of the board includes). `pins` are required pin
-# roles; `spi_pins` tells
-# whether the bus needs SCK/MOSI/MISO. In `new`, {spi} is the bus and {<role>} a pin name.
-_SPI = (
-    "SPI({bus}, baudrate={baud}, polarity=0, phase=0, sck=Pin({sck}), mosi=Pin({mosi}), "
-    "miso=Pin({miso}))"
-)
-RADIO_CHIPS: dict[str, dict[str, Any]] = {
-    "sx1262": {
-        "driver": ("subghz.sx126x", "SX1262"),
-        "modules": ("sx126x",),
-        "pins": ("nss", "reset", "busy", "dio1"),
-        "spi_pins": True,
-        "xtal_hz": 32_000_000,
-        "new": "{cls}({spi}, Pin({nss}, Pin.OUT, value=1), Pin({busy}, Pin.IN), "
-        "Pin({reset}, Pin.OUT, value=1), {tcxo_mv}, {rf_switch!r}, {max_tx})",
-    },
-    "stm32wl5": {
-        # The WL55's radio is inside the MCU: internal SPI, chip select and BUSY are
-        # driven by the `stm` module, and there is no reset or DIO pin to wire.
-        "driver": ("subghz.stm32wl5", "STM32WL5"),
-        "modules": ("sx126x", "stm32wl5"),
-        "pins": (),
-        "spi_pins": False,
-        "forbid": ("nss", "reset", "busy", "dio1", "sck", "mosi", "miso"),
-        "xtal_hz": 32_000_000,
-        "new": "{cls}(SPI({bus}), {switch_pins}, {tcxo_mv}, {max_tx})",
-    },
-    "sx1276": {
-        "driver": ("subghz.sx127x", "SX1276"),
-        "modules": ("sx127x",),
-        "pins": ("nss", "reset", "dio0"),
-        "spi_pins": True,
-        "xtal_hz": 32_000_000,
-        "new": "{cls}({spi}, Pin({nss}, Pin.OUT, value=1), Pin({reset}, Pin.OUT, value=1), "
-        "{max_tx})",
-    },
-    "cc1101": {
-        "driver": ("subghz.cc1101", "CC1101"),
-        "modules": ("cc1101",),
-        # MISO doubles as CHIP_RDYn after chip select, so it must be a readable pin.
-        "pins": ("nss", "gdo0"),
-        "spi_pins": True,
-        "xtal_hz": 26_000_000,
-        "new": "{cls}({spi}, Pin({nss}, Pin.OUT, value=1), Pin({gdo0}, Pin.IN), {max_tx})",
-    },
-}
-
+# The radio chips, one entry each: boards/chips.py.
 PIN_ROLES = ("nss", "reset", "busy", "dio0", "dio1", "gdo0", "gdo2")
 RF_SWITCHES = ("none", "dio2", "gpio")
 FEATURES = frozenset({"watchdog", "rtc", "unique_id", "tcxo", "frozen_agent", "freq_readback"})
@@ -97,7 +50,7 @@ class RadioWiring:
 
     @property
     def driver(self) -> tuple[str, str]:
-        return RADIO_CHIPS[self.chip]["driver"]
+        return chip_spec(self.chip).driver
 
 
 TWIN_KINDS = ("unix", "qemu")
@@ -217,15 +170,15 @@ def parse_board(data: Any, file: str, folder_name: str | None = None) -> BoardDe
             *PIN_ROLES,
         }
     )
-    chip = r.text("chip", choices=RADIO_CHIPS)
-    spec = RADIO_CHIPS[chip]
-    for role in spec["pins"]:
+    chip = r.text("chip", choices=CHIPS)
+    spec = CHIPS[chip]
+    for role in spec.pins:
         if not r.has(role):
             r.fail(role, f"required for {chip}")
-    for role in spec.get("forbid", ()):
+    for role in spec.forbid:
         if r.has(role):
             r.fail(role, f"{chip} has no such external pin")
-    if spec["spi_pins"]:
+    if spec.spi_pins:
         for role in ("sck", "mosi", "miso"):
             if not r.has(role):
                 r.fail(role, f"required for {chip}")
@@ -243,7 +196,7 @@ def parse_board(data: Any, file: str, folder_name: str | None = None) -> BoardDe
         tcxo_mv=r.integer("tcxo_mv", 0, 3300, default=0),
         rf_switch=rf_switch,
         rf_switch_pins=sw_pins,
-        xtal_hz=spec["xtal_hz"],
+        xtal_hz=spec.xtal_hz,
     )
 
     features = f.array("features", default=[])
@@ -340,14 +293,15 @@ def board_module(board: BoardDef, watchdog_ms: int = 0) -> str:
     r = board.radio
     module, cls = r.driver
     ids = {role: repr(_machine_id(name)) for role, name in r.pins.items()}
-    baud = min(r.baudrate, 6_500_000) if r.chip == "cc1101" else r.baudrate  # CC1101 max
-    spi = _SPI.format(bus=repr(_machine_id(r.spi)), baud=baud, **ids) if "sck" in ids else ""
+    baud = min(r.baudrate, chip_spec(r.chip).max_spi_hz)
+    bus = repr(_machine_id(r.spi))
+    spi = SPI_TEMPLATE.format(bus=bus, baud=baud, **ids) if "sck" in ids else ""
     switch = "None"
     if r.rf_switch == "gpio" and r.rf_switch_pins:
         names = [r.rf_switch_pins[k] for k in sorted(r.rf_switch_pins)]
         switch = "(" + ", ".join(f"Pin({_machine_id(n)!r}, Pin.OUT, value=0)" for n in names)
         switch += ",)"
-    new = RADIO_CHIPS[r.chip]["new"].format(
+    new = chip_spec(r.chip).new.format(
         cls=cls,
         spi=spi,
         bus=repr(_machine_id(r.spi)),

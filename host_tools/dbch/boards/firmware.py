@@ -234,11 +234,12 @@ def board_manifest(board_id: str) -> str:
     hash, which hello reports), and of the radio drivers the core and the ones the board's
     chip needs (firmware/manifest.py freezes every driver). Writes the build info module
     into build/firmware/gen/."""
-    from dbch.boards.definitions import RADIO_CHIPS, get_board
+    from dbch.boards.chips import chip as chip_spec
+    from dbch.boards.definitions import get_board
     from dbch.boards.deploy import build_info_module
 
     chip = get_board(board_id).radio.chip
-    drivers = ("__init__", "core", "policy", *RADIO_CHIPS[chip]["modules"])
+    drivers = ("__init__", "core", "policy", *chip_spec(chip).modules)
     fw = paths.firmware_dir()
     gen = paths.build_dir() / "firmware" / "gen"
     gen.mkdir(parents=True, exist_ok=True)

@@ -31,6 +31,7 @@ import time
 import tty
 from pathlib import Path
 
+from dbch.boards.chips import chip as chip_spec
 from dbch.boards.definitions import SIM_ROM_RESERVE_KB, BoardDef, get_board
 from dbch.sim.bridge import BridgeParser
 from dbch.sim.chips import model_for
@@ -162,7 +163,7 @@ class Supervisor:
             clock=self.sim_time,
         )
         self.pin_roles = {name: role for role, name in self.board.radio.pins.items()}
-        if self.board.radio.chip == "stm32wl5":
+        if chip_spec(self.board.radio.chip).internal:
             self.pin_roles.update({"SUBGHZ_NSS": "nss", "SUBGHZ_BUSY": "busy"})
         self.gpio: dict[str, int] = {}
         self.unlock_pin = self.board.unlock_pin  # the button, released (docs/security.md)
@@ -280,7 +281,7 @@ class Supervisor:
             DBCH_RESET_CAUSE=cause,
             DBCH_UID=self.uid,
             DBCH_SPI_BUSES=self.board.radio.spi,
-            DBCH_STM="1" if self.board.radio.chip == "stm32wl5" else "0",
+            DBCH_STM="1" if chip_spec(self.board.radio.chip).internal else "0",
             DBCH_CLOCK_SCALE=str(self.clock_scale),
             DBCH_EPOCH0_NS=str(self.epoch0_ns),
         )
@@ -460,7 +461,7 @@ class Supervisor:
         return (
             f"flash={self.folder.flash}\nblock_size={self.board.sim.fs_block_size}\n"
             f"blocks={self._flash_blocks()}\nuid={self.uid}\ncause={self.cause}\n"
-            f"buses={radio.spi}\nstm={int(radio.chip == 'stm32wl5')}\n"
+            f"buses={radio.spi}\nstm={int(chip_spec(radio.chip).internal)}\n"
             f"hold_back={self.hold_back}\nmount={mount_point(self.board)}\n"
         ).encode()
 

@@ -6,6 +6,7 @@ what the chip would emit from its own registers and never trusts the driver.
 
 from __future__ import annotations
 
+import importlib
 from typing import Protocol
 
 
@@ -16,37 +17,21 @@ class ChipModel(Protocol):
     def get_pin(self, role: str) -> int: ...
     def transfer(self, mosi: bytes) -> bytes: ...
     def power_cycle(self) -> None: ...
-
-
-class NoChip:
-    """An empty socket: MISO floats high and every input pin reads low."""
-
-    def set_pin(self, role: str, level: int) -> None:
-        pass
-
-    def get_pin(self, role: str) -> int:
-        return 0
-
-    def transfer(self, mosi: bytes) -> bytes:
-        return b"\xff" * len(mosi)
-
-    def power_cycle(self) -> None:
-        pass
+    def set_freq_word(self, word: int) -> None: ...
+    def carrier_hz(self) -> int: ...
 
 
 def model_for(chip: str, **context: object) -> ChipModel:
-    """The model of `chip`; NoChip when no model of it exists yet."""
-    factory = MODELS.get(chip)
-    return factory(**context) if factory else NoChip()
+    """The register model of `chip`, as its registry entry names it (boards/chips.py)."""
+    from dbch.boards.chips import chip as chip_spec
+
+    module, cls = chip_spec(chip).model.split(":")
+    return getattr(importlib.import_module(f"dbch.sim.chips.{module}"), cls)(**context)
 
 
-from dbch.sim.chips.cc1101 import CC1101Model  # noqa: E402 - the registry needs ChipModel defined first
+# The models, for tests and tools that build one directly (the registry names them too).
+from dbch.sim.chips.cc1101 import CC1101Model  # noqa: E402
 from dbch.sim.chips.sx126x import STM32WL5Model, SX126xModel  # noqa: E402
 from dbch.sim.chips.sx127x import SX127xModel  # noqa: E402
 
-MODELS: dict[str, type] = {
-    "sx1262": SX126xModel,
-    "stm32wl5": STM32WL5Model,
-    "sx1276": SX127xModel,
-    "cc1101": CC1101Model,
-}
+__all__ = ["CC1101Model", "ChipModel", "STM32WL5Model", "SX126xModel", "SX127xModel", "model_for"]

@@ -181,6 +181,10 @@ class CC1101Model(ChipBase):
             self.state = FSTXON
 
     # --- arithmetic from registers ---
+    def set_freq_word(self, word: int) -> None:
+        """FREQ2..FREQ0 (0x0D-0x0F) as a write leaves them (known-answer tests)."""
+        self.regs[0x0D:0x10] = word.to_bytes(3, "big")
+
     def carrier_hz(self) -> int:
         r = self.regs
         base = (r[0x0D] << 16 | r[0x0E] << 8 | r[0x0F]) * XTAL // (1 << 16)

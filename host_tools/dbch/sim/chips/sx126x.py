@@ -196,6 +196,12 @@ class SX126xModel(ChipBase):
     def freq_hz(self) -> int:
         return self.rf_word * XTAL // (1 << 25)
 
+    def set_freq_word(self, word: int) -> None:
+        """The frequency word as SetRfFrequency leaves it (known-answer tests)."""
+        self.rf_word = word
+
+    carrier_hz = freq_hz
+
     def bitrate(self) -> int:
         br = self.mod[0] << 16 | self.mod[1] << 8 | self.mod[2]
         return 32 * XTAL // br if br else 0

@@ -156,9 +156,16 @@ class SX127xModel(ChipBase):
             self.regs[IRQ_FLAGS2] &= ~PACKET_SENT & 0xFF
 
     # --- arithmetic from registers ---
+    def set_freq_word(self, word: int) -> None:
+        """RegFrf (0x06-0x08) as a write leaves it (known-answer tests)."""
+        self.regs[0x06:0x09] = word.to_bytes(3, "big")
+
     def freq_hz(self) -> int:
         frf = self.regs[0x06] << 16 | self.regs[0x07] << 8 | self.regs[0x08]
         return frf * XTAL // (1 << 19)
+
+    def carrier_hz(self) -> int:
+        return self.freq_hz()
 
     def bitrate(self) -> int:
         br = self.regs[0x02] << 8 | self.regs[0x03]
