@@ -14,7 +14,7 @@ from pathlib import Path
 from dbch import paths
 from dbch.boards.deploy import deploy
 from dbch.checks.configure import apply_table
-from dbch.errors import DbchError
+from dbch.checks.targets import ready_agent
 from dbch.gbcs.subghz_config import agent_record
 from dbch.gbcs.tables import TableVersion, get_table, load_table_file
 from dbch.link.client import AgentClient
@@ -46,16 +46,8 @@ def start_deployed(bench: Bench, board: str = HUB_BOARD, **kw: object) -> SimBoa
 
 def ensure_agent(board: SimBoard) -> None:
     """Leave the board with its agent running (a test before may have stopped it with
-    mpremote's Ctrl-C): reset it when the agent does not answer."""
-    with AgentClient(board.port, on_console=None) as client:
-        try:
-            client.wait_ready(2.0)
-            return
-        except DbchError:
-            pass
-    board.reset()
-    with AgentClient(board.port, on_console=None) as client:
-        client.wait_ready()
+    mpremote's Ctrl-C): checks.targets.ready_agent, the plugin's rule."""
+    ready_agent(board.port, board, first_wait=2.0).close()
 
 
 @contextlib.contextmanager

@@ -117,7 +117,7 @@ def test_a_board_with_the_2018_table_passes(good_board: SimBoard, tmp_path: Path
     for r in records:
         assert set(r) == RECORD_KEYS
         assert r["table"] == TABLE.id and r["fw_hash"] and r["board"].startswith(good_board.id)
-    expected = content_hash(agent_record(TABLE.region("north").config(), TABLE.regulatory))
+    expected = TABLE.record_hash("north")
     assert {r["table_hash"] for r in records} == {expected}
     suite = ET.parse(junit).getroot().find("testsuite")
     assert suite is not None and suite.get("failures") == "0"

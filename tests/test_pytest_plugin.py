@@ -9,13 +9,10 @@ import pytest
 from dbch.sim.bench import SimBoard
 
 INNER_SUITE = """
-from dbch.pytest_plugin import check_now
-from dbch.gbcs.subghz_config import agent_record
+from dbch.pytest_plugin import apply_table, check_now
 
 def test_apply_and_check(dbch_hub, dbch_target, dbch_table, dbch_evidence):
-    t = dbch_table.table
-    dbch_hub.apply_config(agent_record(t.region(dbch_table.region).config(), t.regulatory),
-                          t.id, dbch_table.region)
+    apply_table(dbch_hub, dbch_table.table, dbch_table.region)
     report = dbch_evidence.add(check_now(dbch_hub, dbch_target, dbch_table))
     assert report.result == "pass", [r.reason for r in report.failures]
     witness = [r for r in report.records if r.view == "witness"]

@@ -18,7 +18,6 @@ import cbor2
 import pytest
 from dbch.errors import AuthError, DeviceError
 from dbch.gbcs import channel_plan as plan
-from dbch.gbcs.subghz_config import agent_record
 from dbch.gbcs.tables import get_table
 from dbch.link import auth as keys
 from dbch.link.auth import KeyStore
@@ -164,7 +163,7 @@ def test_a_flood_of_refusals_cannot_push_changes_out_of_the_audit_log(hub_board)
         uid = hub.hello().uid
         changed = apply(hub, TABLE)["hash"]
         last = hub.status()["events"]["last_seq"]
-        record = agent_record(TABLE.region("south").config(), TABLE.regulatory)
+        record = TABLE.record("south")
         for i in range(FLOOD):
             refusal(
                 lambda i=i: raw_auth(hub, bytes(32), uid, i + 1, "set_config", {"record": record})
@@ -273,7 +272,7 @@ def test_a_damaged_counter_copy_is_survived_and_both_fail_closed(bench) -> None:
     from helpers import mpremote
 
     board = start_deployed(bench)
-    record = agent_record(TABLE.region("north").config(), TABLE.regulatory)
+    record = TABLE.record("north")
     try:
         with AgentClient(board.port, on_console=None) as hub:
             uid = hub.hello().uid

@@ -33,9 +33,9 @@ import pytest
 from dbch import lab  # noqa: F401  (registers the sim:ID port names)
 from dbch.boards.definitions import DEFAULT_BOARD, BoardDef, all_boards, get_board
 from dbch.checks.configure import apply_table, is_configured  # apply_table: for suites
-from dbch.checks.targets import Target
+from dbch.checks.targets import Target, ready_agent
 from dbch.checks.views import CheckReport, check_client
-from dbch.errors import DbchError, TableError
+from dbch.errors import TableError
 from dbch.gbcs.tables import HOUR_S, REGIONS, TableVersion, get_table, in_force
 from dbch.link.client import AgentClient
 from dbch.link.ports import resolve_port
@@ -207,17 +207,8 @@ def dbch_target(
 def dbch_hub(dbch_target: Target) -> Iterator[AgentClient]:
     """A connection to the agent, ready to answer (a simulated board is reset first if its
     agent does not answer, e.g. after a test left it at the REPL)."""
-    hub = AgentClient(dbch_target.port, on_console=None)
+    hub = ready_agent(dbch_target.port, dbch_target.reset)
     try:
-        try:
-            hub.wait_ready(3.0)
-        except DbchError:
-            if dbch_target.reset is None:
-                raise
-            hub.close()
-            dbch_target.reset.reset()
-            hub = AgentClient(dbch_target.port, on_console=None)
-            hub.wait_ready()
         yield hub
     finally:
         hub.close()

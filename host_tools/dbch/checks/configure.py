@@ -27,21 +27,46 @@ class Applied:
         return self.reply.get("hash") == self.expected_hash and self.radio_state == "ready"
 
 
-def record_to_send(cfg: SubGhzConfig, regulatory: Regulatory) -> bytes:
-    """The agent record of `cfg`, refused here (ConfigError naming the DUIS element, the
-    value and the range) when GBCS, the DUIS schema or the regulated cap does not allow it:
-    the host refuses before sending, the agent refuses again as the last line."""
+@dataclass(frozen=True)
+class Prepared:
+    """A configuration ready to send: its agent record (checked) and its labels."""
+
+    record: bytes
+    label: str | None
+    region: str | None
+
+    @property
+    def hash(self) -> str:
+        return content_hash(self.record)
+
+
+def prepare(
+    cfg: SubGhzConfig, regulatory: Regulatory, label: str | None = None, region: str | None = None
+) -> Prepared:
+    """The record of `cfg` with a table's limits, refused here (ConfigError naming the DUIS
+    element, the value and the range) when GBCS, the DUIS schema or the regulated cap does
+    not allow it: the host refuses before sending, the agent refuses again as the last line."""
     cfg.validate(regulatory.lowest_cap())
-    return agent_record(cfg, regulatory)
+    return Prepared(agent_record(cfg, regulatory), label, region)
+
+
+def prepare_table(table: TableVersion | str, region: str) -> Prepared:
+    """A table region ready to send; a version DUIS cannot carry is refused, naming the
+    version that supersedes it."""
+    t = get_table(table) if isinstance(table, str) else table
+    t.require_duis(region)
+    return prepare(t.region(region).config(), t.regulatory, t.id, region)
+
+
+def send(hub: AgentClient, prepared: Prepared) -> Applied:
+    """Put a prepared configuration on the board (signed with its bench key)."""
+    reply = hub.apply_config(prepared.record, prepared.label, prepared.region)
+    return Applied(reply, prepared.hash)
 
 
 def apply_table(hub: AgentClient, table: TableVersion | str, region: str) -> Applied:
-    """Apply `table`'s `region` (signed with the board's bench key); a version DUIS
-    cannot carry is refused before anything is sent."""
-    t = get_table(table) if isinstance(table, str) else table
-    t.require_duis(region)
-    record = record_to_send(t.region(region).config(), t.regulatory)
-    return Applied(hub.apply_config(record, t.id, region), content_hash(record))
+    """Apply `table`'s `region`: prepare_table, then send."""
+    return send(hub, prepare_table(table, region))
 
 
 def is_configured(hub: AgentClient, table: TableVersion | str, region: str) -> bool:

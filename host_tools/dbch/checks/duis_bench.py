@@ -107,6 +107,7 @@ def _execute(request: duis.DuisRequest, hub: AgentClient, epoch_year: int) -> tu
         return "get", compose.configuration(values), 0, None
     if uc == "DBCH04":
         assert request.config is not None
+        # not configure.prepare: the board answers for itself (its refusal is the response)
         record = agent_record(request.config, in_force().regulatory)
         try:
             hub.apply_config(record, "duis", None)

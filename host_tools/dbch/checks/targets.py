@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from dbch.errors import DbchError
+from dbch.link.client import AgentClient
 
 
 @runtime_checkable
@@ -80,3 +81,25 @@ class CommandPower:
                 subprocess.run(shlex.split(cmd), check=True, timeout=self.timeout_s)
             except (OSError, subprocess.SubprocessError) as e:
                 raise DbchError(f"power command {cmd!r} failed: {e}") from None
+
+
+def ready_agent(port: str, reset: Reset | None, first_wait: float = 3.0) -> AgentClient:
+    """A connection to the board's agent, answering. A board whose agent is silent (a test
+    left it at the REPL) is reset first when it has a reset button to press; else the
+    error stands. The one rule for the pytest plugin and the project's own tests."""
+    hub = AgentClient(port, on_console=None)
+    try:
+        hub.wait_ready(first_wait)
+        return hub
+    except DbchError:
+        hub.close()
+        if reset is None:
+            raise
+    reset.reset()
+    hub = AgentClient(port, on_console=None)
+    try:
+        hub.wait_ready()
+    except BaseException:
+        hub.close()
+        raise
+    return hub

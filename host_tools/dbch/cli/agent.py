@@ -9,14 +9,14 @@ import sys
 import time
 from typing import Any
 
-from dbch.checks.configure import record_to_send
+from dbch.checks.configure import prepare, prepare_table, send
 from dbch.cli.printing import print_json, print_json_line, print_table, progress, utc_now
 from dbch.errors import DbchError
 from dbch.gbcs import channel_plan as plan
 from dbch.gbcs import duis
 from dbch.gbcs.alerts import alert_name, describe_event
 from dbch.gbcs.compare import describe
-from dbch.gbcs.subghz_config import FIELDS, content_hash
+from dbch.gbcs.subghz_config import FIELDS
 from dbch.gbcs.tables import get_table, in_force
 from dbch.link.client import AgentClient
 from dbch.link.ports import resolve_port
@@ -24,22 +24,19 @@ from dbch.output import key_values
 
 
 def do_apply(args: argparse.Namespace) -> int:
-    if args.duis:
-        cfg = duis.read_file(args.duis)
+    if not args.duis and (not args.table or not args.region):
+        raise DbchError("give --table and --region, or --duis FILE")
+    region = args.region
+    if args.duis:  # checked before any port is opened
         table = get_table(args.table) if args.table else in_force()
-        label, region = "duis", args.region
+        prepared = prepare(duis.read_file(args.duis), table.regulatory, "duis", region)
     else:
-        if not args.table or not args.region:
-            raise DbchError("give --table and --region, or --duis FILE")
         table = get_table(args.table)
-        table.require_duis(args.region)
-        cfg, label, region = table.region(args.region).config(), table.id, args.region
-    record = record_to_send(cfg, table.regulatory)
-    expected = content_hash(record)
+        prepared = prepare_table(table, region)
     with AgentClient(resolve_port(args.port)) as hub:
-        result = hub.apply_config(record, label, region)
+        applied = send(hub, prepared)
+    result, expected, ok = applied.reply, applied.expected_hash, applied.ok
     radio = result.get("radio", {})
-    ok = result.get("hash") == expected and radio.get("state") == "ready"
     if args.json:
         print_json({**result, "expected_hash": expected, "ok": ok})
     else:

@@ -33,7 +33,14 @@ from dbch import paths
 from dbch.boards.definitions import DEFAULT_BOARD, get_board
 from dbch.boards.mpy import compile_file
 from dbch.errors import SimError
-from dbch.sim.layout import BenchFolder, BoardFolder, pid_alive, read_json, write_json
+from dbch.sim.layout import (
+    BenchFolder,
+    BoardFolder,
+    bench_time,
+    pid_alive,
+    read_json,
+    write_json,
+)
 
 ROM_MODULES = ("simmachine", "simclock", "simstm", "simrom")
 _START_TIMEOUT_S = 15.0
@@ -284,8 +291,7 @@ class Bench:
     def now(self) -> float:
         """The bench clock (seconds since 1970) that boards and the air log share."""
         cfg = self.config()
-        epoch0 = cfg.get("epoch0_ns", time.time_ns())
-        return (epoch0 + (time.time_ns() - epoch0) * cfg.get("clock_scale", 1)) / 1e9
+        return bench_time(cfg.get("epoch0_ns", time.time_ns()), cfg.get("clock_scale", 1))
 
     def board_at(self, port: str) -> SimBoard | None:
         """The running simulated board whose console is `port`, if any."""

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,13 @@ class BenchFolder:
             return []
         found = [p.name for p in self.home.iterdir() if (p / "identity.json").exists()]
         return sorted(found, key=_natural)
+
+
+def bench_time(epoch0_ns: int, clock_scale: int, now_ns: int | None = None) -> float:
+    """The bench clock in seconds since 1970: real time since the bench started, run
+    `clock_scale` times faster (the one formula the bench and every supervisor use)."""
+    now = time.time_ns() if now_ns is None else now_ns
+    return (epoch0_ns + (now - epoch0_ns) * clock_scale) / 1e9
 
 
 def _natural(s: str) -> tuple[str, int]:

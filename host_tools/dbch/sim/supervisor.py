@@ -35,7 +35,7 @@ from dbch.boards.chips import chip as chip_spec
 from dbch.boards.definitions import SIM_ROM_RESERVE_KB, BoardDef, get_board
 from dbch.sim.bridge import BridgeParser
 from dbch.sim.chips import model_for
-from dbch.sim.layout import BenchFolder, read_json, write_json
+from dbch.sim.layout import BenchFolder, bench_time, read_json, write_json
 from dbch.sim.link_faults import INBOUND, OUTBOUND, LinkFaults
 
 _PR_SET_PDEATHSIG = 1
@@ -202,8 +202,7 @@ class Supervisor:
 
     # --- clock shared with the VM (bench clock, possibly faster than real time) ---
     def sim_time(self) -> float:
-        now = time.time_ns()
-        return (self.epoch0_ns + (now - self.epoch0_ns) * self.clock_scale) / 1e9
+        return bench_time(self.epoch0_ns, self.clock_scale)
 
     def debug(self, msg: str) -> None:
         if self.debugging:
