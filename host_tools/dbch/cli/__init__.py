@@ -27,101 +27,159 @@ from dbch.errors import DbchError
 
 
 class Command(NamedTuple):
-    module: str  # under dbch.cli, imported when the command runs
+    runs: str  # "module:handler" under dbch.cli: the module is imported when it runs
     add_args: Callable[[argparse.ArgumentParser], None]
     help: str
+
+    @property
+    def module(self) -> str:
+        return self.runs.split(":")[0]
+
+    @property
+    def handler(self) -> str:
+        return self.runs.split(":")[1]
 
 
 COMMANDS: dict[str, Command] = {
     "hello": Command(
-        "device", a.add_port_and_json_args, "identify the agent: firmware, board, radio, uid"
+        "device:do_hello",
+        a.add_port_and_json_args,
+        "identify the agent: firmware, board, radio, uid",
     ),
     "status": Command(
-        "device", a.add_port_and_json_args, "health of the agent: uptime, reset cause, heap"
+        "device:do_status",
+        a.add_port_and_json_args,
+        "health of the agent: uptime, reset cause, heap",
     ),
     "console": Command(
-        "device", a.add_console_args, "show what the board prints (console lines and events)"
+        "device:do_console",
+        a.add_console_args,
+        "show what the board prints (console lines and events)",
     ),
     "deploy": Command(
-        "device", a.add_deploy_args, "put the firmware on a board with mpremote, then reset it"
+        "device:do_deploy",
+        a.add_deploy_args,
+        "put the firmware on a board with mpremote, then reset it",
     ),
     "apply": Command(
-        "agent", a.add_apply_args, "set a table region's (or a DUIS request's) configuration"
+        "agent:do_apply",
+        a.add_apply_args,
+        "set a table region's (or a DUIS request's) configuration",
     ),
     "config": Command(
-        "agent", a.add_port_and_json_args, "the configuration in force on the agent (DBCH03)"
+        "agent:do_config",
+        a.add_port_and_json_args,
+        "the configuration in force on the agent (DBCH03)",
     ),
-    "channel": Command("agent", a.add_port_and_json_args, "the operating channel (DBCH01)"),
+    "channel": Command(
+        "agent:do_channel", a.add_port_and_json_args, "the operating channel (DBCH01)"
+    ),
     "scan": Command(
-        "agent",
+        "agent:do_scan",
         a.add_port_and_json_args,
         "energy scan of the allowed channels, change if agility allows (DBCH05)",
     ),
-    "channel-log": Command("agent", a.add_port_and_json_args, "the channel change log (DBCH02)"),
+    "channel-log": Command(
+        "agent:do_channel_log", a.add_port_and_json_args, "the channel change log (DBCH02)"
+    ),
     "traffic": Command(
-        "agent", a.add_traffic_args, "send frames through the transmit gate; sent and refused"
+        "agent:do_traffic",
+        a.add_traffic_args,
+        "send frames through the transmit gate; sent and refused",
     ),
     "test-tx": Command(
-        "agent", a.add_test_tx_args, "one test frame on a chosen frequency (through the gate)"
+        "agent:do_test_tx",
+        a.add_test_tx_args,
+        "one test frame on a chosen frequency (through the gate)",
     ),
-    "events": Command("agent", a.add_events_args, "follow the agent's alerts and events live"),
+    "events": Command(
+        "agent:do_events", a.add_events_args, "follow the agent's alerts and events live"
+    ),
     "logs": Command(
-        "agent", a.add_logs_args, "download (and optionally clear) the event log kept on flash"
+        "agent:do_logs",
+        a.add_logs_args,
+        "download (and optionally clear) the event log kept on flash",
     ),
     "check": Command(
-        "check", a.add_check_args, "check a board against a table: config, readback, witness"
+        "check:do_check",
+        a.add_check_args,
+        "check a board against a table: config, readback, witness",
     ),
     "fleet": Command(
-        "check", a.add_fleet_args, "apply or check many boards at once (ports, bench, --sim N)"
+        "check:do_fleet",
+        a.add_fleet_args,
+        "apply or check many boards at once (ports, bench, --sim N)",
     ),
-    "monitor": Command("check", a.add_monitor_args, "live status line and alerts from one agent"),
+    "monitor": Command(
+        "check:do_monitor", a.add_monitor_args, "live status line and alerts from one agent"
+    ),
     "serve-port": Command(
-        "device", a.add_serve_port_args, "serve one board's port over TCP with ser2net (RFC 2217)"
+        "device:do_serve_port",
+        a.add_serve_port_args,
+        "serve one board's port over TCP with ser2net (RFC 2217)",
     ),
     "lab": Command(
-        "lab", a.add_lab_args, "labgrid: an exporter configuration and places for a bench"
+        "lab:do_lab", a.add_lab_args, "labgrid: an exporter configuration and places for a bench"
     ),
     "key": Command(
-        "keys", a.add_key_args, "the board's bench key that authorises changes: show, provision"
+        "keys:do_key",
+        a.add_key_args,
+        "the board's bench key that authorises changes: show, provision",
     ),
     "lock": Command(
-        "keys",
+        "keys:do_lock",
         a.add_port_and_json_args,
         "lock the board: no REPL over its link until a signed unlock or its unlock button",
     ),
     "unlock": Command(
-        "keys", a.add_unlock_args, "lift the board's lock until its next reset (signed)"
+        "keys:do_unlock", a.add_unlock_args, "lift the board's lock until its next reset (signed)"
     ),
-    "sim": Command("sim", a.add_sim_args, "simulated boards: start, list, reset, kill, stop"),
-    "boards": Command("boards", a.add_boards_args, "board definitions: list, show, validate"),
+    "sim": Command(
+        "sim:do_sim", a.add_sim_args, "simulated boards: start, list, reset, kill, stop"
+    ),
+    "boards": Command(
+        "boards:do_boards", a.add_boards_args, "board definitions: list, show, validate"
+    ),
     "witness": Command(
-        "witness", a.add_witness_args, "what simulated radios put on the air (not the agents)"
+        "witness:do_witness",
+        a.add_witness_args,
+        "what simulated radios put on the air (not the agents)",
     ),
     "tables": Command(
-        "tables", a.add_tables_args, "SEC DBCH configuration tables: list, show, diff, impact"
+        "tables:do_tables",
+        a.add_tables_args,
+        "SEC DBCH configuration tables: list, show, diff, impact",
     ),
     "gbcs": Command(
-        "tables", a.add_gbcs_args, "GBCS DLMS encoding of the Sub GHz configuration: encode"
+        "tables:do_gbcs",
+        a.add_gbcs_args,
+        "GBCS: encode a configuration, decode any DBCH message",
     ),
-    "duis": Command("tables", a.add_duis_args, "DUIS 6.28 SetCHFSubGHzConfiguration XML"),
+    "duis": Command(
+        "tables:do_duis",
+        a.add_duis_args,
+        "DUIS: import or export a 6.28 request, run a DBCH request on a board",
+    ),
     "firmware": Command(
-        "firmware", a.add_firmware_args, "build a board's MicroPython image with the agent frozen"
+        "firmware:do_firmware",
+        a.add_firmware_args,
+        "build a board's MicroPython image with the agent frozen",
     ),
     "bench": Command(
-        "bench", a.add_bench_args, "measure link, apply, gate, memory and fleet (make bench)"
+        "bench:do_bench",
+        a.add_bench_args,
+        "measure link, apply, gate, memory and fleet (make bench)",
     ),
     "completion": Command(
-        "completion", a.add_completion_args, 'shell completion: eval "$(dbch completion bash)"'
+        "completion:do_completion",
+        a.add_completion_args,
+        'shell completion: eval "$(dbch completion bash)"',
     ),
 }
 
 
 # Streams a user ends with Ctrl-C: that is success (exit 0), not an interruption (130).
 STOPPED_BY_CTRL_C = frozenset({"console", "monitor", "events"})
-
-
-def handler_name(verb: str) -> str:
-    return "do_" + verb.replace("-", "_")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -191,7 +249,7 @@ def _run(args: argparse.Namespace) -> int:
 
         printing.setup(args.quiet, args.verbose)
         module = importlib.import_module(f"dbch.cli.{COMMANDS[args.verb].module}")
-        return int(getattr(module, handler_name(args.verb))(args) or 0)
+        return int(getattr(module, COMMANDS[args.verb].handler)(args) or 0)
     except DbchError as e:
         from dbch.cli.printing import error_text
 
