@@ -142,7 +142,7 @@ def test_the_static_check_sees_a_name_the_build_left_out(wl55: ImageReport) -> N
 def test_the_qemu_twin_has_the_boards_modules(wl55: ImageReport) -> None:
     # Built from the same feature fragment: the twin differs from the board only in what
     # each needs to exist (the board's stm radio module; the twin's _twin C module).
-    from dbch.boards.firmware import build_qemu_twin
+    from dbch.sim.twin_image import build_qemu_twin
 
     twin_elf = build_qemu_twin("NUCLEO_WL55")
     board_mods, _ = _board_names(wl55)

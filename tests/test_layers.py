@@ -48,6 +48,28 @@ def _imports(name: str, path: Path) -> set[str]:
     return {m for m in found if m in MODULES}
 
 
+LAYERS = {p.name for p in PKG.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+
+
+def _path_reaches(source: str) -> set[str]:
+    """The dbch layers a module reaches by file path (`... / "sim" / "rom"`), which an
+    import walk cannot see: a string that names a layer's folder, divided into a path."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+            for side in (node.left, node.right):
+                if isinstance(side, ast.Constant) and side.value in LAYERS:
+                    found.add(f"dbch.{side.value}")
+    return found
+
+
+def _reaches(name: str, path: Path) -> set[str]:
+    """Imports and file-path reaches together: what the layer rules hold a module to."""
+    own = name.split(".")[1] if name.count(".") else ""
+    paths = {m for m in _path_reaches(path.read_text()) if m != f"dbch.{own}"}
+    return _imports(name, path) | paths
+
+
 def _writes_terminal(path: Path) -> list[str]:
     out = []
     for node in ast.walk(ast.parse(path.read_text())):
@@ -76,7 +98,7 @@ def test_the_walk_sees_function_level_imports() -> None:
 def test_link_imports_only_errors_and_paths(name: str) -> None:
     bad = {
         m
-        for m in _imports(name, MODULES[name])
+        for m in _reaches(name, MODULES[name])
         if not _in(m, "link") and m not in ("dbch", "dbch.errors", "dbch.paths")
     }
     assert not bad, f"{name} imports {sorted(bad)}"
@@ -84,14 +106,28 @@ def test_link_imports_only_errors_and_paths(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(n for n in MODULES if _in(n, "gbcs")))
 def test_gbcs_never_imports_link(name: str) -> None:
-    bad = {m for m in _imports(name, MODULES[name]) if _in(m, "link")}
+    bad = {m for m in _reaches(name, MODULES[name]) if _in(m, "link")}
     assert not bad, f"{name} imports {sorted(bad)}"
 
 
 @pytest.mark.parametrize("name", sorted(n for n in MODULES if _in(n, "checks")))
 def test_checks_never_import_sim(name: str) -> None:
-    bad = {m for m in _imports(name, MODULES[name]) if _in(m, "sim")}
+    bad = {m for m in _reaches(name, MODULES[name]) if _in(m, "sim")}
     assert not bad, f"{name} imports {sorted(bad)}"
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if _in(n, "boards")))
+def test_boards_never_reach_into_sim(name: str) -> None:
+    # sim/ builds on boards/ (definitions, images); boards/ reaching back into sim/, by
+    # import or by file path, would be a cycle by the back door.
+    bad = {m for m in _reaches(name, MODULES[name]) if _in(m, "sim")}
+    assert not bad, f"{name} reaches {sorted(bad)}"
+
+
+def test_the_walk_sees_file_path_reaches() -> None:
+    code = 'twin = Path(__file__).parents[1] / "sim" / "qemu"\nrom = root / "sim"\n'
+    assert _path_reaches(code) == {"dbch.sim"}
+    assert _path_reaches('x = "sim"\n') == set()  # a string alone is no path
 
 
 def test_nothing_imports_cli() -> None:

@@ -4,7 +4,7 @@ board can show is tested here: it boots, applies, scans and checks with the boar
 heap; its filesystem, at the board's size and geometry, holds every store at its limit;
 the checks the agent relies on still work in the trimmed build.
 
-The image is built by the project (boards/firmware.build_qemu_twin, cached under
+The image is built by the project (sim/twin_image.build_qemu_twin, cached under
 build/firmware/); QEMU and the toolchain come from scripts/setup-debian.sh (make test)."""
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from dbch.checks import views
 from dbch.gbcs import channel_plan as plan
+from dbch.gbcs import phy
 from dbch.link import spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,12 +97,12 @@ def test_the_masked_band_is_the_same_on_both_sides(firmware: dict) -> None:
 
 def test_the_radio_tolerances_are_the_same_on_both_sides(firmware: dict) -> None:
     host = [
-        views.BITRATE,
-        views.FDEV_HZ,
-        views.BITRATE_TOL,
-        views.FDEV_TOL,
-        views.FREQ_TOL_HZ,
-        views.SYNC_WORD,
+        phy.BITRATE,
+        phy.FDEV_HZ,
+        phy.BITRATE_TOL,
+        phy.FDEV_TOL,
+        phy.FREQ_TOL_HZ,
+        phy.SYNC_WORD,
     ]
     assert firmware["tol"] == host
 

@@ -22,17 +22,11 @@ from dbch.checks.targets import Target
 from dbch.gbcs import channel_plan as plan
 from dbch.gbcs import provenance
 from dbch.gbcs.compare import compare
+from dbch.gbcs.phy import BITRATE, BITRATE_TOL, FDEV_HZ, FDEV_TOL, FREQ_TOL_HZ, SYNC_WORD
 from dbch.gbcs.tables import HOUR_S, TableVersion
 
 if TYPE_CHECKING:
     from dbch.link.client import AgentClient
-
-BITRATE = 100_000
-FDEV_HZ = 35_000
-BITRATE_TOL = 200
-FDEV_TOL = 500
-FREQ_TOL_HZ = 500  # larger than any chip's synthesiser step
-SYNC_WORD = 0x904E
 
 
 @dataclass

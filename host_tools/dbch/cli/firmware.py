@@ -8,8 +8,9 @@ from __future__ import annotations
 import argparse
 
 from dbch.boards import mpsource
-from dbch.boards.firmware import build_board_image, build_qemu_twin, cached_builds
+from dbch.boards.firmware import build_board_image, cached_builds
 from dbch.cli.printing import print_json, progress
+from dbch.sim.twin_image import build_qemu_twin
 
 
 def do_firmware(args: argparse.Namespace) -> int:

@@ -232,8 +232,9 @@ class Bench:
         definition = get_board(board)
         kernel = None
         if (twin or definition.sim.twin) == "qemu":
-            from dbch.boards.firmware import FirmwareError, build_qemu_twin
+            from dbch.boards.firmware import FirmwareError
             from dbch.boards.mpsource import SourceError
+            from dbch.sim.twin_image import build_qemu_twin
 
             try:
                 kernel = build_qemu_twin(definition.id, progress=progress)

@@ -132,7 +132,7 @@ class Supervisor:
         kernel: Path | None = None,
         icount: int | None = None,
     ):
-        # kernel: a QEMU twin's firmware (boards/firmware.build_qemu_twin); None: unix VM
+        # kernel: a QEMU twin's firmware (sim/twin_image.build_qemu_twin); None: unix VM
         self.kernel = kernel
         self.icount = icount
         self.cause = "power_on"  # of the VM's last start
