@@ -107,3 +107,21 @@ def test_a_simulated_board_named_by_id_is_resolved_before_it_is_opened(
     pytester.makepyfile(INNER_SUITE)
     result = pytester.runpytest_subprocess(f"--dbch-port=sim:{hub_board.id}", "-s")
     result.assert_outcomes(passed=1)
+
+
+def test_a_note_says_which_board_and_whether_it_was_simulated(tmp_path) -> None:
+    # The review: notes carried no `simulated`, `board` or `time`, so a simulated pass from
+    # a suite could read as hardware.
+    from dbch.checks.targets import Target
+    from dbch.pytest_plugin import EvidenceCollector
+
+    collector = EvidenceCollector(tmp_path / "evidence.json")
+    collector.test = "t"
+    collector.target = Target(name="sim1", port="sim:sim1", simulated=True)
+    collector.note("firmware.hash", "a", "a", True, "same")
+    collector.target = None
+    collector.note("firmware.hash", "a", "b", False, "differs")
+    first, second = collector.records
+    assert (first["board"], first["simulated"], first["result"]) == ("sim1", True, "pass")
+    assert first["time"] and first["tool"].startswith("dbch")
+    assert (second["board"], second["simulated"]) == ("", None)  # unknown, said so

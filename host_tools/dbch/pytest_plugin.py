@@ -21,6 +21,7 @@ definition lacks a feature, with a hint naming boards that have it.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from collections.abc import Iterator
@@ -34,7 +35,7 @@ from dbch import lab  # noqa: F401  (registers the sim:ID port names)
 from dbch.boards.definitions import DEFAULT_BOARD, BoardDef, all_boards, get_board
 from dbch.checks.configure import apply_table, is_configured  # apply_table: for suites
 from dbch.checks.targets import Target, ready_agent
-from dbch.checks.views import CheckReport, check_client
+from dbch.checks.views import CheckReport, Evidence, check_client, run_identity
 from dbch.errors import TableError
 from dbch.gbcs.tables import HOUR_S, REGIONS, TableVersion, get_table, in_force
 from dbch.link.client import AgentClient
@@ -257,6 +258,7 @@ class EvidenceCollector:
         self.path = path
         self.records: list[dict[str, Any]] = []
         self.test = ""
+        self.target: Target | None = None  # the test's board, when it uses one
 
     def add(self, report: CheckReport) -> CheckReport:
         for r in report.records:
@@ -272,22 +274,32 @@ class EvidenceCollector:
         reason: str,
         unit: str = "",
         rule: str = "equal",
+        target: Target | None = None,
     ) -> None:
-        """A record for a check made in the test itself (not through `dbch check`)."""
-        self.records.append(
-            {
-                "test": self.test,
-                "check": check,
-                "view": "test",
-                "field": check,
-                "value": value,
-                "limit": limit,
-                "unit": unit,
-                "rule": rule,
-                "result": "pass" if ok else "fail",
-                "reason": reason,
-            }
+        """A record for a check made in the test itself (not through `dbch check`): the same
+        Evidence a check writes, saying which board and whether it was simulated (unknown
+        without `target`: a simulated pass must never read as hardware)."""
+        tool, host, operator, command = run_identity()
+        target = target or self.target
+        record = Evidence(
+            check=check,
+            view="test",
+            field=check,
+            value=value,
+            limit=limit,
+            unit=unit,
+            rule=rule,
+            result="pass" if ok else "fail",
+            reason=reason,
+            board=target.name if target else "",
+            simulated=target.simulated if target else None,
+            time=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            tool=tool,
+            host=host,
+            operator=operator,
+            command=command,
         )
+        self.records.append({"test": self.test, **record.as_dict()})
 
     def write(self) -> None:
         if not self.records:
@@ -300,6 +312,9 @@ class EvidenceCollector:
 def dbch_evidence(request: pytest.FixtureRequest) -> EvidenceCollector:
     collector = request.config.stash[EVIDENCE_KEY]
     collector.test = request.node.nodeid
+    # the board a test's own checks are about, when it has one (never started for this)
+    used = "dbch_target" in request.fixturenames
+    collector.target = request.getfixturevalue("dbch_target") if used else None
     return collector
 
 

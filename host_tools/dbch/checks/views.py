@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from dbch.checks.targets import Target
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from dbch.link.client import AgentClient
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Evidence:
     """One check, as a record a report or a regulator can read on its own."""
 
@@ -88,6 +88,7 @@ class CheckReport:
 
 
 def _rec(
+    *,
     view: str,
     check: str,
     field: str,
@@ -99,7 +100,17 @@ def _rec(
     reason: str,
 ) -> Evidence:
     result = "unchecked" if ok is None else ("pass" if ok else "fail")
-    return Evidence(check, view, field, value, limit, unit, rule, result, reason)
+    return Evidence(
+        check=check,
+        view=view,
+        field=field,
+        value=value,
+        limit=limit,
+        unit=unit,
+        rule=rule,
+        result=result,
+        reason=reason,
+    )
 
 
 def config_view(
@@ -110,30 +121,30 @@ def config_view(
     if not cfg.get("configured"):
         return [
             _rec(
-                "config",
-                "config.configured",
-                "config",
-                None,
-                table.id,
-                "",
-                "equal",
-                False,
-                f"the agent has no configuration ({cfg.get('problem') or 'unconfigured'})",
+                view="config",
+                check="config.configured",
+                field="config",
+                value=None,
+                limit=table.id,
+                unit="",
+                rule="equal",
+                ok=False,
+                reason=f"the agent has no configuration ({cfg.get('problem') or 'unconfigured'})",
             )
         ]
     out = []
     for r in compare(table, region, cfg.get("fields", {}), mode):
         out.append(
             Evidence(
-                f"config.{r.field}",
-                "config",
-                r.field,
-                r.actual,
-                r.expected,
-                r.unit,
-                r.rule,
-                {True: "pass", False: "fail", None: "unchecked"}[r.passed],
-                r.reason + (" (placeholder value)" if r.placeholder and r.passed else ""),
+                check=f"config.{r.field}",
+                view="config",
+                field=r.field,
+                value=r.actual,
+                limit=r.expected,
+                unit=r.unit,
+                rule=r.rule,
+                result={True: "pass", False: "fail", None: "unchecked"}[r.passed],
+                reason=r.reason + (" (placeholder value)" if r.placeholder and r.passed else ""),
             )
         )
     out += regulatory_view(table, cfg.get("regulatory") or {})
@@ -157,7 +168,17 @@ def config_view(
             else "differs from the table's record (see the fields for what)"
         )
     out.append(
-        _rec("config", "config.hash", "hash", cfg.get("hash"), expected, "sha256", rule, ok, why)
+        _rec(
+            view="config",
+            check="config.hash",
+            field="hash",
+            value=cfg.get("hash"),
+            limit=expected,
+            unit="sha256",
+            rule=rule,
+            ok=ok,
+            reason=why,
+        )
     )
     return out
 
@@ -186,15 +207,15 @@ def regulatory_view(table: TableVersion, reg: dict[str, Any]) -> list[Evidence]:
         ok = None if have is None else have <= limit
         out.append(
             _rec(
-                "config",
-                f"config.regulatory.{name}",
-                name,
-                have,
-                limit,
-                unit,
-                "at_most",
-                ok,
-                "not reported by the agent"
+                view="config",
+                check=f"config.regulatory.{name}",
+                field=name,
+                value=have,
+                limit=limit,
+                unit=unit,
+                rule="at_most",
+                ok=ok,
+                reason="not reported by the agent"
                 if have is None
                 else f"{have} {unit} {'within' if ok else 'above'} the {_LIMIT_OF[name]} {limit}",
             )
@@ -212,30 +233,30 @@ def radio_view(
     radio = status.get("radio") or {}
     out = [
         _rec(
-            "radio",
-            "radio.state",
-            "state",
-            radio.get("state"),
-            "ready",
-            "",
-            "equal",
-            radio.get("state") == "ready",
-            radio.get("reason") or "verified by the agent",
+            view="radio",
+            check="radio.state",
+            field="state",
+            value=radio.get("state"),
+            limit="ready",
+            unit="",
+            rule="equal",
+            ok=radio.get("state") == "ready",
+            reason=radio.get("reason") or "verified by the agent",
         )
     ]
     rb = radio.get("readback")
     if not rb:
         out.append(
             _rec(
-                "radio",
-                "radio.readback",
-                "readback",
-                None,
-                "present",
-                "",
-                "equal",
-                None,
-                "the agent reports no radio readback",
+                view="radio",
+                check="radio.readback",
+                field="readback",
+                value=None,
+                limit="present",
+                unit="",
+                rule="equal",
+                ok=None,
+                reason="the agent reports no radio readback",
             )
         )
         return out
@@ -250,15 +271,15 @@ def radio_view(
     if freq is None:
         out.append(
             _rec(
-                "radio",
-                "radio.freq_hz",
-                "freq_hz",
-                None,
-                "allowed channel",
-                "Hz",
-                "subset",
-                None,
-                "frequency not reported",
+                view="radio",
+                check="radio.freq_hz",
+                field="freq_hz",
+                value=None,
+                limit="allowed channel",
+                unit="Hz",
+                rule="subset",
+                ok=None,
+                reason="frequency not reported",
             )
         )
     else:
@@ -266,15 +287,15 @@ def radio_view(
         ok = near is not None and abs(near - freq) <= FREQ_TOL_HZ
         out.append(
             _rec(
-                "radio",
-                "radio.freq_hz",
-                "freq_hz",
-                freq,
-                "allowed channel centre",
-                "Hz",
-                "subset",
-                ok and not plan.in_masked_band(freq, plan.OCCUPIED_HALF_BW_HZ),
-                (
+                view="radio",
+                check="radio.freq_hz",
+                field="freq_hz",
+                value=freq,
+                limit="allowed channel centre",
+                unit="Hz",
+                rule="subset",
+                ok=ok and not plan.in_masked_band(freq, plan.OCCUPIED_HALF_BW_HZ),
+                reason=(
                     f"{freq / 1e6:.6f} MHz is {allowed[near]}"
                     if ok
                     else f"{freq / 1e6:.6f} MHz is no channel the table allows"
@@ -287,15 +308,15 @@ def radio_view(
             same = op is not None and abs(op - freq) <= FREQ_TOL_HZ
             out.append(
                 _rec(
-                    "radio",
-                    "radio.operating_channel",
-                    "freq_hz",
-                    freq,
-                    op,
-                    "Hz",
-                    "equal",
-                    same,
-                    "radio tuned to the operating channel"
+                    view="radio",
+                    check="radio.operating_channel",
+                    field="freq_hz",
+                    value=freq,
+                    limit=op,
+                    unit="Hz",
+                    rule="equal",
+                    ok=same,
+                    reason="radio tuned to the operating channel"
                     if same
                     else f"radio tuned {freq - (op or 0):+d} Hz off the operating channel",
                 )
@@ -308,15 +329,15 @@ def radio_view(
         ok = None if v is None else abs(v - want) <= tol
         out.append(
             _rec(
-                "radio",
-                f"radio.{name}",
-                name,
-                v,
-                want,
-                unit,
-                f"within {tol}",
-                ok,
-                (f"{v} {unit}" if v is not None else "not reported") + f"; {source(name)}",
+                view="radio",
+                check=f"radio.{name}",
+                field=name,
+                value=v,
+                limit=want,
+                unit=unit,
+                rule=f"within {tol}",
+                ok=ok,
+                reason=(f"{v} {unit}" if v is not None else "not reported") + f"; {source(name)}",
             )
         )
     # The limit is radiated (ERP); the chip sets conducted power: conducted + antenna gain
@@ -326,15 +347,15 @@ def radio_view(
     erp = None if power is None else round(power + gain_dbi - _DBI_TO_DBD, 2)
     out.append(
         _rec(
-            "radio",
-            "radio.power_dbm",
-            "power_dbm",
-            power,
-            limit,
-            "dBm",
-            "at_most (as ERP)",
-            None if erp is None else erp <= limit,
-            (
+            view="radio",
+            check="radio.power_dbm",
+            field="power_dbm",
+            value=power,
+            limit=limit,
+            unit="dBm",
+            rule="at_most (as ERP)",
+            ok=None if erp is None else erp <= limit,
+            reason=(
                 f"{power} dBm conducted, {erp} dBm ERP with a {gain_dbi:g} dBi antenna"
                 if power is not None
                 else "not reported"
@@ -345,43 +366,43 @@ def radio_view(
     ptype = rb.get("packet_type")
     out.append(
         _rec(
-            "radio",
-            "radio.packet_type",
-            "packet_type",
-            ptype,
-            "gfsk/fsk",
-            "",
-            "equal",
-            None if ptype is None else ptype in ("gfsk", "fsk"),
-            f"{ptype}; {source('packet_type')}",
+            view="radio",
+            check="radio.packet_type",
+            field="packet_type",
+            value=ptype,
+            limit="gfsk/fsk",
+            unit="",
+            rule="equal",
+            ok=None if ptype is None else ptype in ("gfsk", "fsk"),
+            reason=f"{ptype}; {source('packet_type')}",
         )
     )
     sync = rb.get("sync_word")
     out.append(
         _rec(
-            "radio",
-            "radio.sync_word",
-            "sync_word",
-            sync,
-            SYNC_WORD,
-            "",
-            "equal",
-            None if sync is None else sync == SYNC_WORD,
-            f"0x{sync:04X}; {source('sync_word')}" if sync is not None else "no sync",
+            view="radio",
+            check="radio.sync_word",
+            field="sync_word",
+            value=sync,
+            limit=SYNC_WORD,
+            unit="",
+            rule="equal",
+            ok=None if sync is None else sync == SYNC_WORD,
+            reason=f"0x{sync:04X}; {source('sync_word')}" if sync is not None else "no sync",
         )
     )
     errors = rb.get("errors")
     out.append(
         _rec(
-            "radio",
-            "radio.errors",
-            "errors",
-            errors,
-            0,
-            "",
-            "equal",
-            None if errors is None else errors == 0,
-            "chip reports no errors" if not errors else f"chip errors 0x{errors:04X}",
+            view="radio",
+            check="radio.errors",
+            field="errors",
+            value=errors,
+            limit=0,
+            unit="",
+            rule="equal",
+            ok=None if errors is None else errors == 0,
+            reason="chip reports no errors" if not errors else f"chip errors 0x{errors:04X}",
         )
     )
     return out
@@ -394,15 +415,16 @@ def witness_view(
     if emissions is None:
         return [
             Evidence(
-                "witness",
-                "witness",
-                "emissions",
-                None,
-                None,
-                "",
-                "",
-                "n/a",
-                "no witness on this bench (a real board): only simulated benches have an air log",
+                check="witness",
+                view="witness",
+                field="emissions",
+                value=None,
+                limit=None,
+                unit="",
+                rule="",
+                result="n/a",
+                reason="no witness on this bench (a real board): only simulated benches have "
+                "an air log",
             )
         ]
     records = list(emissions)
@@ -413,43 +435,43 @@ def witness_view(
     off_plan = [r for r in sent if not any(abs(r["freq_hz"] - f) <= FREQ_TOL_HZ for f in allowed)]
     out = [
         _rec(
-            "witness",
-            "witness.masked_band",
-            "freq_hz",
-            len(masked),
-            0,
-            "emissions",
-            "equal",
-            not masked,
-            f"{len(sent)} emissions, none in 915-921 MHz"
+            view="witness",
+            check="witness.masked_band",
+            field="freq_hz",
+            value=len(masked),
+            limit=0,
+            unit="emissions",
+            rule="equal",
+            ok=not masked,
+            reason=f"{len(sent)} emissions, none in 915-921 MHz"
             if not masked
             else f"{len(masked)} emissions in 915-921 MHz, e.g. "
             f"{masked[0]['freq_hz'] / 1e6:.6f} MHz",
         ),
         _rec(
-            "witness",
-            "witness.allowed_channels",
-            "freq_hz",
-            len(off_plan),
-            0,
-            "emissions",
-            "subset",
-            not off_plan,
-            f"all {len(sent)} emissions on allowed channels"
+            view="witness",
+            check="witness.allowed_channels",
+            field="freq_hz",
+            value=len(off_plan),
+            limit=0,
+            unit="emissions",
+            rule="subset",
+            ok=not off_plan,
+            reason=f"all {len(sent)} emissions on allowed channels"
             if not off_plan
             else f"{len(off_plan)} emissions off the allowed channels, e.g. "
             f"{off_plan[0]['freq_hz'] / 1e6:.6f} MHz",
         ),
         _rec(
-            "witness",
-            "witness.model_refusals",
-            "violation",
-            len(refused),
-            0,
-            "attempts",
-            "equal",
-            not refused,
-            "the chip model refused nothing"
+            view="witness",
+            check="witness.model_refusals",
+            field="violation",
+            value=len(refused),
+            limit=0,
+            unit="attempts",
+            rule="equal",
+            ok=not refused,
+            reason="the chip model refused nothing"
             if not refused
             else f"the chip model refused {len(refused)} attempts: {refused[0].get('violation')}",
         ),
@@ -475,15 +497,15 @@ def witness_view(
     ok = worst_cap is None or worst <= worst_cap
     out.append(
         _rec(
-            "witness",
-            "witness.duty_cycle",
-            "airtime_s_per_hour",
-            round(worst, 3),
-            worst_cap,
-            "s",
-            "at_most",
-            ok,
-            "no emissions"
+            view="witness",
+            check="witness.duty_cycle",
+            field="airtime_s_per_hour",
+            value=round(worst, 3),
+            limit=worst_cap,
+            unit="s",
+            rule="at_most",
+            ok=ok,
+            reason="no emissions"
             if worst_cap is None
             else f"most airtime in any hour: {worst:.3f} s on page {worst_page} "
             f"(cap {worst_cap:g} s)",
@@ -519,23 +541,25 @@ def run_check(
     records += radio_view(table, region, status, gain_dbi)
     records += witness_view(table, region, emissions)
     stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    table_hash = table.record_hash(region)
-    fw = (status.get("fw") or {}).get("hash")
-    who = run_identity(operator)
-    for r in records:
-        p = provenance.of_check(r.check, table, region)
-        r.kind, r.source = p.kind, p.source
-        r.simulated = simulated
-        r.tool, r.host, r.operator, r.command = who
-        r.table, r.table_hash, r.region, r.fw_hash, r.board, r.time, r.mode = (
-            table.id,
-            table_hash,
-            region,
-            fw,
-            board,
-            stamp,
-            mode,
-        )
+    tool, host, who, command = run_identity(operator)
+    context = {
+        "table": table.id,
+        "table_hash": table.record_hash(region),
+        "region": region,
+        "fw_hash": (status.get("fw") or {}).get("hash"),
+        "board": board,
+        "time": stamp,
+        "mode": mode,
+        "simulated": simulated,
+        "tool": tool,
+        "host": host,
+        "operator": who,
+        "command": command,
+    }
+    records = [
+        replace(r, **context, **provenance.of_check(r.check, table, region).fields())
+        for r in records
+    ]
     return CheckReport(
         board,
         table,

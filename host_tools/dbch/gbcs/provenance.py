@@ -24,6 +24,10 @@ class Provenance:
     kind: str  # one of KINDS
     source: str
 
+    def fields(self) -> dict[str, str]:
+        """As an evidence record's `kind` and `source`."""
+        return {"kind": self.kind, "source": self.source}
+
 
 ZIGBEE_DUTY = Provenance(
     "zigbee",
