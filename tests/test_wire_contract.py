@@ -54,6 +54,33 @@ def firmware() -> dict:
     return json.loads(out.stdout)
 
 
+STORE_WRITE = """
+import sys, os
+sys.path.insert(0, '{fw}')
+from dbchagent import store
+store.write('probe.bin', b'the key, 32 octets of it........')
+sys.stdout.buffer.write(open('probe.bin', 'rb').read())
+"""
+
+
+def test_the_store_file_format_agrees(tmp_path: Path) -> None:
+    # deploy provisions the key and counters in the agent's own store format
+    from dbch.boards.deploy import STORE_HEADER, store_file
+
+    (tmp_path / "dbch_board.py").write_text("DATA_DIR = ''\n")
+    out = subprocess.run(
+        [MICROPYTHON, "-c", STORE_WRITE.format(fw=ROOT / "firmware")],
+        capture_output=True,
+        timeout=30,
+        check=True,
+        cwd=tmp_path,
+        env={**os.environ, "MICROPYPATH": str(tmp_path)},
+    )
+    body = b"the key, 32 octets of it........"
+    assert out.stdout == store_file(body)
+    assert out.stdout[STORE_HEADER:] == body
+
+
 def test_the_configuration_ranges_agree(firmware: dict) -> None:
     # The agent's last-line check (config_check._RANGES: two 16-bit bounds per scalar, the
     # thresholds in steps of 10) against the host's one definition (the DUIS schema's).

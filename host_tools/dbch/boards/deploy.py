@@ -32,12 +32,29 @@ from dbch.errors import DeployError, PortBusyError, TransportError
 from dbch.link.auth import KeyStore, key_id, new_key
 from dbch.link.client import AgentClient, Hello
 
-# mpremote prints what it received before raising "could not enter raw repl" (a locked
-# board, a board that never answers); our stdout may be JSON, so that goes to the log. A
-# module global rather than contextlib.redirect_stdout, which is process-wide and races
-# when fleets deploy in threads (it once left sys.stdout pointing at a StringIO).
 _log = logging.getLogger("dbch.deploy")
-mpremote.transport_serial.print = lambda *a, **_k: _log.debug("mpremote: %s", a)
+
+
+def _quiet_mpremote() -> None:
+    """mpremote prints what it received before raising "could not enter raw repl" (a
+    locked board, a board that never answers); our stdout may be JSON, so that goes to the
+    log. Set when a transport is first opened, not at import: a tool that imports this
+    module and never deploys keeps mpremote as it is. A module global of mpremote's rather
+    than contextlib.redirect_stdout, which is process-wide and races when fleets deploy in
+    threads (it once left sys.stdout pointing at a StringIO)."""
+    mpremote.transport_serial.print = lambda *a, **_k: _log.debug("mpremote: %s", a)
+
+
+# The agent's power-loss-safe file format (firmware/dbchagent/store.py): a magic, the
+# SHA-256 of the body, the body. tests/test_wire_contract.py keeps the two sides equal.
+STORE_MAGIC = b"DBC1"
+STORE_HEADER = len(STORE_MAGIC) + 32
+
+
+def store_file(body: bytes) -> bytes:
+    """A file as the agent's store writes it (the key and counters deploy provisions)."""
+    return STORE_MAGIC + hashlib.sha256(body).digest() + body
+
 
 # Firmware packages copied under /lib, and the top-level files MicroPython runs by name.
 PACKAGES = ("dbchagent", "subghz")
@@ -194,7 +211,7 @@ try:
         _dd = 'data'
     _r['data_dir'] = _dd
     with open((_dd + '/' if _dd else '') + 'key.bin', 'rb') as _f:
-        _k = _f.read()[36:]
+        _k = _f.read()[%(header)d:]
     _r['key_id'] = None
     if len(_k) == 32:
         _r['key_id'] = binascii.hexlify(hashlib.sha256(_k).digest()[:4]).decode()
@@ -228,6 +245,7 @@ FEED_WATCHDOG = "import sys\n_w = sys.modules.get('dbch_wdt')\nif _w: _w.feed()\
 
 def _probe(t: SerialTransport) -> dict:
     code = _PROBE % {
+        "header": STORE_HEADER,
         "dirs": list(MANAGED_DIRS),
         "files": [
             "main.py",
@@ -247,6 +265,7 @@ def _probe(t: SerialTransport) -> dict:
 
 
 def _open_mpremote(port: str) -> SerialTransport:
+    _quiet_mpremote()
     try:
         t = SerialTransport(port, exclusive=True)
     except MpTransportError as e:
@@ -472,7 +491,7 @@ def _ensure_key(t: SerialTransport, info: dict, force: bool, say: Progress) -> s
         return kid
     key = store.current(uid) if kid is None and store.current(uid) else new_key()
     store.add(uid, key)  # kept on the host before the board has it: never lost
-    body = b"DBC1" + hashlib.sha256(key).digest() + key
+    body = store_file(key)
     d = info.get("data_dir", "data")
     at = f"{d}/" if d else ""
     if d:
@@ -484,7 +503,7 @@ def _ensure_key(t: SerialTransport, info: dict, force: bool, say: Progress) -> s
     # Both copies (dbchagent/auth.py): the higher one would win.
     zero = bytes(8)
     for name in ("ctr.bin", "ctr2.bin"):
-        t.fs_writefile(f"{at}{name}.new", b"DBC1" + hashlib.sha256(zero).digest() + zero)
+        t.fs_writefile(f"{at}{name}.new", store_file(zero))
         t.exec(f"import os\nos.rename('{at}{name}.new', '{at}{name}')")
     say(f"key {key_id(key)} provisioned (kept in {store.path(uid)}); request counter reset")
     return key_id(key)
