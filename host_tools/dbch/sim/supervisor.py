@@ -1,16 +1,14 @@
 """The process behind one simulated board (python -m dbch.sim.supervisor --home H --id ID).
 
-It owns what outlives the MicroPython VM, as a board's hardware outlives its firmware:
-- the console port: a pty whose path tools open like a USB serial device. Bytes are relayed
-  to and from the VM over a socket pair, and the relay plays the board's USB CDC driver: a
-  Ctrl-C raises KeyboardInterrupt while MicroPython has its interrupt handler installed
-  (code running), and is passed through as a character otherwise (at the REPL). A tty
-  would do the same with ISIG, but the unix port flushes a tty's pending input whenever
-  its REPL switches modes, which loses mpremote's Ctrl-A; no board does that.
-- the radio chip model, reached by the VM only through the SPI/pin bridge;
-- power and reset: the VM is restarted from the flash image on machine.reset(), on Ctrl-D
-  at the REPL, on a watchdog timeout, on SIGHUP (dbch sim reset), and after a power cut
-  (SIGKILL of the VM). SIGUSR1 cuts power until SIGUSR2. SIGTERM stops the board.
+It owns what outlives the MicroPython VM, as a board's hardware outlives its firmware, and
+holds the parts that do each job:
+- the console port (sim/console.py: the pty relay that plays a USB CDC driver);
+- the radio bus (sim/bus.py: the chip model, pins, the SPI trace), reached by the VM only
+  through the bridge;
+- the twin kind (sim/twins.py: how its VM starts, its heap and flash, its exits);
+- power and reset, here: the VM is restarted from the flash image on machine.reset(), on
+  Ctrl-D at the REPL, on a watchdog timeout, on SIGHUP (dbch sim reset), and after a power
+  cut (SIGKILL of the VM). SIGUSR1 cuts power until SIGUSR2. SIGTERM stops the board.
 """
 
 from __future__ import annotations
@@ -19,52 +17,26 @@ import argparse
 import contextlib
 import ctypes
 import os
-import pty
 import selectors
 import signal
 import socket
 import subprocess
 import sys
 import time
-import tty
 from pathlib import Path
 
 from dbch.boards.chips import chip as chip_spec
 from dbch.boards.definitions import BoardDef, get_board
 from dbch.sim.bridge import BridgeParser
 from dbch.sim.bus import RadioBus
+from dbch.sim.console import ConsoleRelay
 from dbch.sim.layout import BenchFolder, bench_time, read_json, write_json
-from dbch.sim.link_faults import INBOUND, OUTBOUND, LinkFaults
+from dbch.sim.link_faults import INBOUND, LinkFaults
 from dbch.sim.twins import TwinKind, twin_kind
 
 _PR_SET_PDEATHSIG = 1
-_TO_VM_LIMIT = 65536  # bytes queued for the VM before the host's writes are held back
-# What a USB host keeps of a CDC device's output that nobody has read yet (the cdc-acm
-# driver's and the tty's buffers): beyond it, output is lost, as with nobody reading.
-_TO_HOST_LIMIT = 65536
 _CRASH_WINDOW_S = 5.0
 _CRASH_LIMIT = 5
-
-
-_CTRL_C = 0x03
-_CTRL_B = 0x02
-_RAW_BANNER = b"raw REPL; CTRL-B to exit"
-# One KeyboardInterrupt per burst of Ctrl-C: a second SIGINT while the first is still
-# pending makes the unix port exit, where a board would just raise again.
-_INTERRUPT_HOLDOFF_S = 0.05
-
-
-def catches_sigint(pid: int) -> bool:
-    """Whether MicroPython has its SIGINT handler installed: it does while running code with
-    the interrupt character enabled (micropython.kbd_intr), not while reading a REPL line."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("SigCgt:"):
-                    return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
-    except OSError:
-        pass
-    return False
 
 
 def mount_point(board: BoardDef) -> str:
@@ -106,29 +78,24 @@ class Supervisor:
         )
         self.sel = selectors.DefaultSelector()
         self.vm: subprocess.Popen[bytes] | None = None
-        self.vm_fd: int | None = None
         self.vm_sock: socket.socket | None = None
-        self.last_interrupt = 0.0
         self.conn: socket.socket | None = None
         self.parser: BridgeParser | None = None
-        self.to_vm = bytearray()
-        self.raw_repl = False  # the console is in the raw REPL (mpremote's mode)
-        self.vm_ready = False  # set when the ROM has booted; host input waits until then
         self.powered = True
         self.pending_cause: str | None = None
         self.wdt_deadline: float | None = None
         self.wdt_period: float = 0.0
         self.crashes: list[float] = []  # times the VM died on its own (not reset/power cut)
         self.resets = 0
-        self.dropped_to_host = 0
-        self.to_host = bytearray()  # board output the host side has not taken yet
-        self.host_reading = True  # whether the host's input is taken (VM flow control)
         self.stopping = False
         self.signals: list[int] = []
         self.crashed = False
         self.debugging = bool(os.environ.get("DBCH_SIM_DEBUG"))
-        self.console_tail = bytearray()  # last output, logged if the VM dies unexpectedly
         self.link = LinkFaults()  # a bad cable between host and board, when a test asks
+        self.console = ConsoleRelay(
+            self.sel, self.link, self.twin.interrupts_by_signal, self.debug
+        )
+        self.vm_fd: int | None = None
         self.link_stats_due = 0.0
 
     # --- clock shared with the VM (bench clock, possibly faster than real time) ---
@@ -145,14 +112,7 @@ class Supervisor:
 
     # --- setup ---
     def _open_port(self) -> None:
-        self.host_fd, self.host_slave = pty.openpty()
-        tty.setraw(self.host_slave)
-        os.set_blocking(self.host_fd, False)
-        self.port = os.ttyname(self.host_slave)
-        with contextlib.suppress(FileNotFoundError):
-            self.folder.tty.unlink()
-        self.folder.tty.symlink_to(self.port)
-        self.sel.register(self.host_fd, selectors.EVENT_READ, "host")
+        self.port = self.console.open(self.folder.tty)
 
     def _listen(self) -> None:
         path = self.folder.socket
@@ -192,7 +152,7 @@ class Supervisor:
                 "heap_kb": self.heap_kb,
                 "twin": self.twin.name,
                 "clock_scale": self.clock_scale,
-                "dropped_to_host": self.dropped_to_host,
+                "dropped_to_host": self.console.dropped_to_host,
             },
         )
 
@@ -238,15 +198,7 @@ class Supervisor:
         ours.setblocking(False)
         self.vm_sock = ours
         self.vm_fd = ours.fileno()
-        self.sel.register(self.vm_fd, selectors.EVENT_READ, "vm")
-        self.to_vm.clear()
-        if raw_repl:
-            # Soft reset from the raw REPL: MicroPython skips main.py and comes back in the
-            # raw REPL (mpremote waits for its banner). Ctrl-A, delivered once booted.
-            self.to_vm += b"\x01"
-        self.raw_repl = False
-        self.vm_ready = False
-        self.last_interrupt = 0.0
+        self.console.attach(self.vm_fd, self.vm.pid, raw_repl)
         self.wdt_deadline = None
         self.log(f"VM {self.vm.pid} started ({cause})")
         self._write_runtime()
@@ -258,7 +210,7 @@ class Supervisor:
                 self.vm.kill()
             self.vm.wait()
         if self.vm_sock is not None:
-            self.sel.unregister(self.vm_fd)
+            self.console.detach()
             self.vm_sock.close()
             self.vm_sock = None
             self.vm_fd = None
@@ -282,7 +234,7 @@ class Supervisor:
             cause = self.twin.exit_cause(rc)  # type: ignore[assignment]
         else:
             cause = "hard"
-            tail = self.console_tail.decode("utf-8", "replace")
+            tail = self.console.tail.decode("utf-8", "replace")
             self.log(f"VM exited with {rc}; last output:\n{tail}")
             now = time.monotonic()
             self.crashes = [t for t in self.crashes if now - t < _CRASH_WINDOW_S] + [now]
@@ -296,8 +248,8 @@ class Supervisor:
             return
         self.resets += 1
         if cause == "soft":
-            self._to_host(b"MPY: soft reboot\r\n")
-        self._start_vm(cause, raw_repl=cause == "soft" and self.raw_repl)
+            self.console.to_host_bytes(b"MPY: soft reboot\r\n")
+        self._start_vm(cause, raw_repl=cause == "soft" and self.console.raw_repl)
 
     def _reset(self, cause: str) -> None:
         if self.vm is None:
@@ -356,137 +308,13 @@ class Supervisor:
         ).encode()
 
     def booted(self) -> None:
-        self.debug(f"booted; {len(self.to_vm)} bytes held")
-        # Bytes the host sent while the board was booting are delivered now, as a USB
-        # host's writes wait until the device has enumerated.
-        self.vm_ready = True
-        self._pump_to_vm()
+        self.console.booted()
 
     def watchdog(self, timeout_ms: int | None) -> None:
         if timeout_ms is not None:
             self.wdt_period = timeout_ms / 1000 / self.clock_scale
         if self.wdt_period:
             self.wdt_deadline = time.monotonic() + self.wdt_period
-
-    # --- relay ---
-    def _to_host(self, data: bytes) -> None:
-        # Queued and written as the pty takes it (a reader busy for a moment loses nothing);
-        # beyond what a USB host would buffer, output is lost, as with nobody reading.
-        room = _TO_HOST_LIMIT - len(self.to_host)
-        self.dropped_to_host += max(0, len(data) - room)
-        self.to_host += data[: max(0, room)]
-        self._flush_host()
-
-    def _flush_host(self) -> None:
-        if self.to_host:
-            try:
-                n = os.write(self.host_fd, self.to_host)
-                del self.to_host[:n]
-            except BlockingIOError:
-                pass
-            except OSError:
-                self.to_host.clear()
-        self._host_events()
-
-    def _pump_to_vm(self) -> None:
-        if self.vm_fd is None:
-            self.to_vm.clear()
-            return
-        if self.to_vm and self.vm_ready:
-            try:
-                n = os.write(self.vm_fd, self.to_vm)
-                del self.to_vm[:n]
-            except BlockingIOError:
-                pass
-            except OSError:
-                self.to_vm.clear()
-        writable = self.to_vm and self.vm_ready
-        want = selectors.EVENT_READ | (selectors.EVENT_WRITE if writable else 0)
-        self.sel.modify(self.vm_fd, want, "vm")
-        # Hold the host back while the VM is not reading, as USB flow control does.
-        host_events = selectors.EVENT_READ if len(self.to_vm) < _TO_VM_LIMIT else 0
-        if host_events:
-            self._watch_host(True)
-        else:
-            self._watch_host(False)
-
-    def _watch_host(self, on: bool) -> None:
-        self.host_reading = on
-        self._host_events()
-
-    def _host_events(self) -> None:
-        # read the host's input unless the VM is behind; write while output is queued
-        want = (selectors.EVENT_READ if self.host_reading else 0) | (
-            selectors.EVENT_WRITE if self.to_host else 0
-        )
-        registered = self.host_fd in self.sel.get_map()
-        if want and registered:
-            if self.sel.get_key(self.host_fd).events != want:
-                self.sel.modify(self.host_fd, want, "host")
-        elif want:
-            self.sel.register(self.host_fd, want, "host")
-        elif registered:
-            self.sel.unregister(self.host_fd)
-
-    def _on_host(self) -> None:
-        try:
-            data = os.read(self.host_fd, 65536)
-        except (BlockingIOError, OSError):
-            return
-        self._deliver_to_vm(self.link.pass_bytes(INBOUND, data, time.monotonic()))
-
-    def _deliver_to_vm(self, data: bytes) -> None:
-        if data and self.vm_fd is not None and self.powered:
-            if _CTRL_C in data and self.vm_ready:
-                data = self._interrupt_chars(data)
-            if _CTRL_B in data:
-                self.raw_repl = False
-            self.to_vm += data
-            self._pump_to_vm()
-        # (while the VM restarts, input is lost, as on a board being reset)
-
-    def _on_vm(self, mask: int) -> None:
-        if mask & selectors.EVENT_WRITE:
-            self._pump_to_vm()
-        if mask & selectors.EVENT_READ:
-            try:
-                data = os.read(self.vm_fd, 65536)  # type: ignore[arg-type]
-            except BlockingIOError:
-                return
-            except OSError:
-                data = b""
-            if data:
-                out = self.link.pass_bytes(OUTBOUND, data, time.monotonic())
-                if out:
-                    self._to_host(out)
-                self.console_tail += data
-                del self.console_tail[:-2048]
-                if _RAW_BANNER in self.console_tail[-len(data) - len(_RAW_BANNER) :]:
-                    self.raw_repl = True
-            else:  # end of stream: the VM exited
-                self._vm_exited()
-
-    def _interrupt_chars(self, data: bytes) -> bytes:
-        # The board's USB CDC driver: while code runs, Ctrl-C is taken out of the stream
-        # and raises KeyboardInterrupt; at the REPL it is an ordinary character.
-        assert self.vm is not None
-        if not self.twin.interrupts_by_signal:
-            return data  # a UART carries Ctrl-C as a byte, as a board's does
-        if not catches_sigint(self.vm.pid):
-            self.debug("Ctrl-C passed through (no handler)")
-            return data
-        self.debug("Ctrl-C -> SIGINT")
-        now = time.monotonic()
-        if now - self.last_interrupt > _INTERRUPT_HOLDOFF_S:
-            self.last_interrupt = now
-            # Bytes sent before the Ctrl-C reach the VM first, as they would on the wire.
-            before = data[: data.index(_CTRL_C)]
-            self.to_vm += before
-            self._pump_to_vm()
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.vm.pid, signal.SIGINT)
-            data = data[len(before) :]
-        return data.replace(bytes((_CTRL_C,)), b"")
 
     def _on_accept(self) -> None:
         conn, _ = self.listener.accept()
@@ -577,12 +405,12 @@ class Supervisor:
                     what = key.data
                     if what == "host":
                         if mask & selectors.EVENT_READ:
-                            self._on_host()
+                            self.console.on_host(self.powered)
                         if mask & selectors.EVENT_WRITE:
-                            self._flush_host()
+                            self.console.flush_host()
                     elif what == "vm":
-                        if key.fd == self.vm_fd:
-                            self._on_vm(mask)
+                        if key.fd == self.vm_fd and not self.console.on_vm(mask):
+                            self._vm_exited()  # end of its stream: the VM exited
                     elif what == "bridge":
                         if self.conn is not None and key.fileobj is self.conn:
                             self._on_bridge()
@@ -594,9 +422,9 @@ class Supervisor:
                 now = time.monotonic()
                 for direction, chunk in self.link.release(now):
                     if direction == INBOUND:
-                        self._deliver_to_vm(chunk)
+                        self.console.deliver_to_vm(chunk, self.powered)
                     else:
-                        self._to_host(chunk)
+                        self.console.to_host_bytes(chunk)
                 if self.link.active and now >= self.link_stats_due:
                     self.link_stats_due = now + 0.5
                     self._write_link_stats()
