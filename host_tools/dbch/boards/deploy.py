@@ -212,9 +212,8 @@ try:
     _r['data_dir'] = _dd
     with open((_dd + '/' if _dd else '') + 'key.bin', 'rb') as _f:
         _k = _f.read()[%(header)d:]
-    _r['key_id'] = None
-    if len(_k) == 32:
-        _r['key_id'] = binascii.hexlify(hashlib.sha256(_k).digest()[:4]).decode()
+    _h = hashlib.sha256(_k).digest()[:4]
+    _r['key_id'] = binascii.hexlify(_h).decode() if len(_k) == 32 else None
 except OSError:
     _r['key_id'] = None
 try:
