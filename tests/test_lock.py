@@ -96,6 +96,26 @@ def test_ctrl_c_reaches_no_repl_on_a_locked_board_and_the_lock_outlives_a_reset(
         assert hub.status()["radio"] is not None  # the agent kept running throughout
 
 
+def test_on_a_locked_board_ctrl_c_is_data_not_an_interrupt(unlocked: SimBoard) -> None:
+    # The lock's own layer: Ctrl-C switched off (kbd_intr(-1)). Without it a Ctrl-C is a
+    # KeyboardInterrupt and the crash layer resets the board: no REPL either, so the test
+    # above stays green, but anyone on the link could reset a locked board at will (each
+    # reset reopening the boot window). Here: no reset, the same VM, the agent answers.
+    board = unlocked
+    with AgentClient(board.port, on_console=None) as hub:
+        hub.wait_ready()
+        hub.call("lock")
+        vm, resets = board.vm_pid, board.info()["resets"]
+        for _ in range(3):
+            hub.transport.write(b"\x03")
+            time.sleep(0.3)
+        hub.transport.write(b"\r\n")
+        time.sleep(0.5)
+        assert hub.hello().board
+        assert hub.status()["lock"]["in_force"]
+    assert (board.vm_pid, board.info()["resets"]) == (vm, resets)
+
+
 def test_a_crash_resets_a_locked_board_and_leaves_an_unlocked_one_at_the_repl(
     unlocked: SimBoard,
 ) -> None:
