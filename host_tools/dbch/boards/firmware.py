@@ -284,12 +284,7 @@ def build_board_image(
     if report_file.exists() and not force:
         return ImageReport(**json.loads(report_file.read_text())["image"])
 
-    log = out / "build.log"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    mpy_cross(src, log)
-    manifest = out / "manifest.py"
-    manifest.write_text(frozen)
+    log, manifest = start_build(out, src, frozen)
     # The board folder the port is given: ours, plus the pin names of MicroPython's board
     # of the same name (data the port's make-pins step reads from the board folder).
     bdir = out / "board" / board_id
@@ -314,6 +309,18 @@ def build_board_image(
     report_file.write_text(json.dumps({"image": asdict(report)}, indent=1))
     prune(out)
     return report
+
+
+def start_build(out: Path, src: Path, frozen: str) -> tuple[Path, Path]:
+    """A build folder made afresh: mpy-cross ready, the freeze manifest written; (its log,
+    the manifest)."""
+    log = out / "build.log"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    mpy_cross(src, log)
+    manifest = out / "manifest.py"
+    manifest.write_text(frozen)
+    return log, manifest
 
 
 def cached_builds(src: Path) -> list[tuple[Path, str]]:

@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 from pathlib import Path
 
 from dbch import paths
@@ -23,9 +22,9 @@ from dbch.boards.firmware import (
     check_toolchain,
     empty_lib_dir,
     micropython_source,
-    mpy_cross,
     prune,
     run_step,
+    start_build,
     tree_digest,
 )
 
@@ -105,12 +104,7 @@ def build_qemu_twin(
     elf = out / "build" / "firmware.elf"
     if elf.exists():
         return elf
-    log = out / "build.log"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    mpy_cross(src, log)
-    manifest = out / "manifest.py"
-    manifest.write_text(frozen)
+    log, manifest = start_build(out, src, frozen)
     say(f"building the {board_id} QEMU twin (ports/qemu, heap {heap_bytes:,} B; ~20 s)")
     run_step(
         [
