@@ -13,26 +13,22 @@ from dbch.checks.configure import prepare, prepare_table, send
 from dbch.cli.printing import print_json, print_json_line, print_table, progress, utc_now
 from dbch.errors import DbchError
 from dbch.gbcs import channel_plan as plan
-from dbch.gbcs import duis
 from dbch.gbcs.alerts import alert_name, describe_event
 from dbch.gbcs.compare import describe
 from dbch.gbcs.subghz_config import FIELDS
-from dbch.gbcs.tables import get_table, in_force
+from dbch.gbcs.tables import choose_configuration
 from dbch.link.client import AgentClient
 from dbch.link.ports import resolve_port
 from dbch.output import key_values
 
 
 def do_apply(args: argparse.Namespace) -> int:
-    if not args.duis and (not args.table or not args.region):
-        raise DbchError("give --table and --region, or --duis FILE")
-    region = args.region
+    chosen = choose_configuration(args.table, args.region, args.duis)
+    table, region = chosen.table, chosen.region
     if args.duis:  # checked before any port is opened
-        table = get_table(args.table) if args.table else in_force()
-        prepared = prepare(duis.read_file(args.duis), table.regulatory, "duis", region)
+        prepared = prepare(chosen.config, table.regulatory, "duis", region)
     else:
-        table = get_table(args.table)
-        prepared = prepare_table(table, region)
+        prepared = prepare_table(table, region)  # type: ignore[arg-type]
     with AgentClient(resolve_port(args.port)) as hub:
         applied = send(hub, prepared)
     result, expected, ok = applied.reply, applied.expected_hash, applied.ok

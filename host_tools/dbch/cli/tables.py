@@ -13,9 +13,16 @@ from dbch.errors import TableError
 from dbch.gbcs import channel_plan as plan
 from dbch.gbcs import dlms, duis, messages
 from dbch.gbcs.compare import describe
-from dbch.gbcs.subghz_config import FIELDS, SubGhzConfig
+from dbch.gbcs.subghz_config import FIELDS
 from dbch.gbcs.table_diff import diff, impact, load_device_records
-from dbch.gbcs.tables import REGIONS, TableVersion, all_tables, get_table, load_table_file
+from dbch.gbcs.tables import (
+    REGIONS,
+    TableVersion,
+    all_tables,
+    choose_configuration,
+    get_table,
+    load_table_file,
+)
 from dbch.output import key_values
 
 
@@ -216,20 +223,10 @@ def do_tables(args: argparse.Namespace) -> int:
     return 0
 
 
-def config_from_args(args: argparse.Namespace) -> tuple[SubGhzConfig, str]:
-    """The configuration named by --table/--region or --duis, and a label for it."""
-    if getattr(args, "duis", None):
-        return duis.read_file(args.duis), str(args.duis)
-    if not args.region:
-        raise TableError("--region", "", "required with --table (north, central or south)")
-    t = get_table(args.table)
-    return t.region(args.region).config(), f"{t.id} {args.region}"
-
-
 def do_gbcs(args: argparse.Namespace) -> int:
     if args.gbcs_verb == "encode":
-        cfg, _ = config_from_args(args)
-        data = dlms.encode(cfg)
+        chosen = choose_configuration(args.table, args.region, args.duis)
+        data = dlms.encode(chosen.config)
         if args.pretty:
             groups, i = [data[:2].hex().upper()], 2
             for spec in FIELDS:

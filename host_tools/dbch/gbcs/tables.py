@@ -361,6 +361,33 @@ def all_tables() -> list[TableVersion]:
     )
 
 
+@dataclass(frozen=True)
+class Chosen:
+    """A configuration a command was told to use, with the table version whose limits go
+    with it and a label for it."""
+
+    config: SubGhzConfig
+    table: TableVersion
+    region: str | None
+    label: str
+
+
+def choose_configuration(table: str | None, region: str | None, duis_file: Path | None) -> Chosen:
+    """`--table ID --region R`, or `--duis FILE` (with the limits of `--table`, else of the
+    version in force): the one reading of those options for every command."""
+    if duis_file is not None:
+        from dbch.gbcs import duis  # DUIS XML is read only when asked for
+
+        t = get_table(table) if table else in_force()
+        return Chosen(duis.read_file(duis_file), t, region, str(duis_file))
+    if not table:
+        raise TableError("--table", "", "give --table and --region, or --duis FILE")
+    if not region:
+        raise TableError("--region", "", "required with --table (north, central or south)")
+    t = get_table(table)
+    return Chosen(t.region(region).config(), t, region, f"{t.id} {region}")
+
+
 def in_force() -> TableVersion:
     """The newest version in force: what a DUIS request's limits and a suite's default
     table come from."""
