@@ -16,7 +16,9 @@ import struct
 
 from dbch.gbcs import dlms
 from dbch.gbcs.messages import (
+    ACCESS_KINDS,
     ACCESS_RESPONSE,
+    CRA_FLAGS,
     DATA_NOTIFICATION,
     GENERAL_CIPHERING,
     SCAN_STATUS_CODES,
@@ -25,8 +27,9 @@ from dbch.gbcs.messages import (
 from dbch.gbcs.subghz_config import SubGhzConfig
 
 EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # GBCS log times count from here
-ACCESS = {"get": 1, "set": 2, "action": 3}
-CRA = {"command": 1, "response": 2, "alert": 3}
+# the inverse of the decoder's tables: one definition of each code
+ACCESS = {name: code for code, name in ACCESS_KINDS.items()}
+CRA = {name.lower(): code for code, name in CRA_FLAGS.items()}
 # The GBCS message code of each DBCH alert (gbcs-parser `src/util.ts`).
 ALERT_MESSAGE_CODES = {
     0x8F20: 0x0110,

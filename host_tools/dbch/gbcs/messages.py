@@ -307,14 +307,19 @@ def _apdu_header(r: _Reader, tag: int) -> None:
     r.counted("the APDU date-time")
 
 
+def _access_kind(r: _Reader, what: str) -> int:
+    """A Get/Set/Action/Get-with-selection choice, refused by byte when it is none."""
+    kind = r.byte(what)
+    if kind not in ACCESS_KINDS:
+        raise DlmsError(f"byte {r.at - 1}: {what} {kind} is not one GBCS uses")
+    return kind
+
+
 def access_request(r: _Reader) -> dict[str, Any]:
     _apdu_header(r, ACCESS_REQUEST)
     requests = []
     for _ in range(r.length("the access request list")):
-        at = r.at
-        kind = r.byte("an access request kind")
-        if kind not in ACCESS_KINDS:
-            raise DlmsError(f"byte {at}: access request kind {kind} is not one GBCS uses")
+        kind = _access_kind(r, "access request kind")
         item = {"access": ACCESS_KINDS[kind], **_attribute(r)}
         if kind == 4:  # selective access: a selector, then its parameters
             item["selector"] = r.byte("an access selector")
@@ -332,10 +337,7 @@ def access_response(r: _Reader) -> dict[str, Any]:
     data = [r.data_item() for _ in range(r.length("the data list"))]
     results = []
     for _ in range(r.length("the result list")):
-        at = r.at
-        kind = r.byte("a response kind")
-        if kind not in ACCESS_KINDS:
-            raise DlmsError(f"byte {at}: response kind {kind} is not one GBCS uses")
+        kind = _access_kind(r, "response kind")
         code = r.byte("a data-access-result")
         results.append(
             {"access": ACCESS_KINDS[kind], "result": code, "name": data_access_result_name(code)}
