@@ -54,6 +54,18 @@ def test_source_form_deploys_and_runs(bench) -> None:
         b.stop()
 
 
+def test_a_blank_simulated_board_says_what_it_is_and_that_it_is_simulated(bench) -> None:
+    # Not the bench's answer: the twin's ROM answers over the raw REPL, as a real board
+    # answers sys.implementation._machine (boards/identity.py).
+    (b,) = bench.start(board="PICO_WAVESHARE_SX1262", erase=True)
+    try:
+        report = deploy(b.port)
+        assert (report.board, report.simulated) == ("PICO_WAVESHARE_SX1262", True)
+        assert report.machine  # the unix port's own string: it is no Pico
+    finally:
+        b.stop()
+
+
 def test_deploy_interrupts_a_running_agent(hub_board) -> None:
     ensure_agent(hub_board)  # agent running: deploy must still get the raw REPL
     report = deploy(hub_board.port)

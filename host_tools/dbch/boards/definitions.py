@@ -91,6 +91,9 @@ class BoardDef:
     # locked board's lock until the next reset. None: only a signed unlock does.
     unlock_pin: str | None = None
     unlock_level: int = 0
+    # sys.implementation._machine of the MicroPython image the board runs (board name
+    # " with " MCU name, from the port's board definition): how a blank board is known
+    machine: str = ""
     path: Path = field(default=Path(), compare=False)
 
     def summary(self) -> dict[str, Any]:
@@ -126,6 +129,7 @@ def parse_board(data: Any, file: str, folder_name: str | None = None) -> BoardDe
             "id",
             "name",
             "mcu",
+            "machine",
             "ram_kb",
             "flash_kb",
             "heap_kb",
@@ -236,6 +240,7 @@ def parse_board(data: Any, file: str, folder_name: str | None = None) -> BoardDe
         event_log_kb=fs.integer("event_log_kb", 1, 64, default=4),
         unlock_pin=unlock_pin,
         unlock_level=unlock.integer("level", 0, 1, default=0),
+        machine=f.text("machine", default=""),
     )
 
 

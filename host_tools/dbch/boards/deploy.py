@@ -26,7 +26,8 @@ from mpremote.transport import TransportExecError
 from mpremote.transport_serial import SerialTransport
 
 from dbch import paths
-from dbch.boards.definitions import BoardDef, board_module, data_dir, get_board
+from dbch.boards.definitions import BoardDef, all_boards, board_module, data_dir, get_board
+from dbch.boards.identity import identify, unknown_board_help
 from dbch.boards.mpy import CURRENT_SUB, compile_file, decode_abi
 from dbch.errors import DeployError, PortBusyError, TransportError
 from dbch.link.auth import KeyStore, key_id, new_key
@@ -82,6 +83,8 @@ class DeployReport:
     port: str
     board: str
     form: str
+    simulated: bool = False  # what the board said (boards/identity.py)
+    machine: str = ""  # its sys.implementation._machine
     copied: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
@@ -168,8 +171,8 @@ def _h(p):
                 break
             h.update(b)
     return binascii.hexlify(h.digest()).decode()
-_r = {'mpy': getattr(sys.implementation, '_mpy', 0), 'platform': sys.platform, 'files': {}}
-_r['files'] = {}
+_r = {'mpy': getattr(sys.implementation, '_mpy', 0), 'platform': sys.platform, 'files': {},
+      'machine': getattr(sys.implementation, '_machine', '')}
 for _d in %(dirs)r:
     try:
         for _e in os.ilistdir(_d):
@@ -201,6 +204,7 @@ except ImportError:
     _r['frozen'] = False
 try:
     import machine
+    _r['twin_of'] = getattr(machine, 'TWIN_OF', None)
     _r['uid'] = bytes(machine.unique_id())
 except Exception:
     _r['uid'] = None
@@ -375,9 +379,10 @@ def deploy(
         steps.next()
         t.exec(FORGET_AGENT)
         info = _probe(t)
-        board_id = board_id or info.get("board")
+        ident = identify(info, all_boards())
+        board_id = board_id or ident.board
         if not board_id:
-            raise DeployError(f"{port}: the board has no dbch_board module yet; say --board ID")
+            raise DeployError(unknown_board_help(port, ident))
         board = get_board(board_id)
         version, sub = decode_abi(int(info["mpy"]))
         if form == "mpy" and version != 6:
@@ -397,7 +402,9 @@ def deploy(
         files = build(board, form, sub, watchdog_ms, frozen=frozen)
         wanted = {f.dest for f in files}
         remote: dict[str, str] = info["files"]
-        report = DeployReport(port=port, board=board.id, form=form)
+        report = DeployReport(
+            port=port, board=board.id, form=form, simulated=ident.simulated, machine=ident.machine
+        )
         todo = [f for f in files if remote.get(f.dest) != f.sha256]
         report.unchanged = [f.dest for f in files if remote.get(f.dest) == f.sha256]
         # Stale: agent files not in this build, including the other form of a module

@@ -159,15 +159,9 @@ def do_deploy(args: argparse.Namespace) -> int:
     from dbch.boards.deploy import deploy  # mpremote: imported by the one command using it
 
     port = resolve_port(args.port)
-    board = args.board
-    if board is None:  # a simulated board knows what it is, even with empty flash
-        from dbch.sim.bench import Bench
-
-        sim = Bench().board_at(port)
-        board = sim.board if sim else None
-    report = deploy(
+    report = deploy(  # without --board, the board says what it is (boards/identity.py)
         port,
-        board,
+        args.board,
         form="py" if args.source else "mpy",
         progress=progress,
         wait=not args.no_wait,
@@ -176,6 +170,8 @@ def do_deploy(args: argparse.Namespace) -> int:
     result = {
         "port": report.port,
         "board": report.board,
+        "simulated": report.simulated,
+        "machine": report.machine,
         "form": report.form,
         "copied": report.copied,
         "deleted": report.deleted,
@@ -188,7 +184,8 @@ def do_deploy(args: argparse.Namespace) -> int:
     else:
         ready = f", agent ready (firmware {result['fw_hash'][:12]})" if report.hello else ""
         print(
-            f"deployed to {report.board} at {port}: {len(report.copied)} copied "
+            f"deployed to {report.board}{' (simulated)' if report.simulated else ''} at "
+            f"{port}: {len(report.copied)} copied "
             f"({report.bytes_copied} B), {result['unchanged']} unchanged, "
             f"{len(report.deleted)} deleted{ready}"
         )

@@ -167,6 +167,7 @@ class Supervisor:
             DBCH_FLASH_BLOCKS=str(self._flash_blocks()),
             DBCH_RESET_CAUSE=cause,
             DBCH_UID=self.uid,
+            DBCH_TWIN_OF=self.board.id,
             DBCH_SPI_BUSES=self.board.radio.spi,
             DBCH_STM="1" if chip_spec(self.board.radio.chip).internal else "0",
             DBCH_CLOCK_SCALE=str(self.clock_scale),
@@ -305,6 +306,7 @@ class Supervisor:
             f"blocks={self._flash_blocks()}\nuid={self.uid}\ncause={self.cause}\n"
             f"buses={radio.spi}\nstm={int(chip_spec(radio.chip).internal)}\n"
             f"hold_back={self.hold_back}\nmount={mount_point(self.board)}\n"
+            f"twin_of={self.board.id}\n"
         ).encode()
 
     def booted(self) -> None:

@@ -52,12 +52,18 @@ def _reply(buf, n=-1):
         _s.readinto(buf, n)
 
 
-def setup(bridge, cause, uid, buses):
-    global _s, _cause, _uid, _buses
+# The board this twin stands in for: what a twin answers that a real board's machine
+# module has not (the host's boards/identity.py reads it over the raw REPL).
+TWIN_OF = None
+
+
+def setup(bridge, cause, uid, buses, twin_of=None):
+    global _s, _cause, _uid, _buses, TWIN_OF
     _s = bridge
     _cause = _CAUSES.get(cause, 1)
     _uid = uid
     _buses = buses
+    TWIN_OF = twin_of
 
 
 def pin_set(name, v):

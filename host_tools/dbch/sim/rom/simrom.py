@@ -19,7 +19,8 @@ def start():
     # The unix port's connect() takes a raw struct sockaddr: sockaddr_un is the family
     # (native-endian u16) then the NUL-terminated path.
     s.connect(struct.pack("H", socket.AF_UNIX) + env("DBCH_BRIDGE").encode() + b"\0")
-    simmachine.setup(s, env("DBCH_RESET_CAUSE"), bytes.fromhex(env("DBCH_UID")), buses)
+    simmachine.setup(s, env("DBCH_RESET_CAUSE"), bytes.fromhex(env("DBCH_UID")), buses,
+                     env("DBCH_TWIN_OF"))
     sys.modules["machine"] = simmachine
     if env("DBCH_STM") == "1":
         import simstm

@@ -55,6 +55,7 @@ def start():
         cfg["cause"],
         bytes.fromhex(cfg["uid"]),
         tuple(b.encode() for b in cfg["buses"].split(",") if b),
+        cfg["twin_of"],
     )
     sys.modules["machine"] = simmachine
     if cfg["stm"] == "1":
