@@ -47,18 +47,24 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check host_tools tests
 
 # DBCH_REQUIRE_SYSTEM: tests that need a Debian package fail, not skip, when it is missing.
+# Three workers on two cores: most tests wait on a simulated board, so a third overlaps
+# the waits (measured: 2 min 56 s against 6 min 33 s serial, 3 min 45 s beside two busy
+# processes). A module's tests stay on one worker (loadscope): they share its boards.
+TEST_JOBS ?= 3
+PARALLEL := -n $(TEST_JOBS) --dist loadscope
+
 test: lint system
-	DBCH_REQUIRE_SYSTEM=1 $(BIN)/pytest
+	DBCH_REQUIRE_SYSTEM=1 $(BIN)/pytest $(PARALLEL)
 
 # The quick loop: lint, then every test that starts no simulated board, no QEMU twin and
 # no labgrid lab (markers: tests/conftest.py). A minute; `make test` runs everything.
 check: lint
-	$(BIN)/pytest -q -m "not unix_twin and not qemu_twin and not labgrid"
+	$(BIN)/pytest -q -n 2 --dist loadscope -m "not unix_twin and not qemu_twin and not labgrid"
 
 # Just the tests that need MicroPython's source (board builds, QEMU twins): on a machine
 # with a checkout, run them on purpose; without one they skip, saying how to get it.
 test-boards: system $(STAMP)
-	DBCH_REQUIRE_SYSTEM=1 $(BIN)/pytest -m micropython_source
+	DBCH_REQUIRE_SYSTEM=1 $(BIN)/pytest $(PARALLEL) -m micropython_source
 
 # MicroPython's source never enters this repository. This clones the pinned commits
 # (boards/micropython.toml: MicroPython, stm32lib, CMSIS_6, tinyusb) into the default place,
