@@ -101,6 +101,7 @@ class BoardDef:
             "id": self.id,
             "name": self.name,
             "mcu": self.mcu,
+            "machine": self.machine,
             "ram_kb": self.ram_kb,
             "heap_kb": self.heap_kb,
             "fs_kb": self.fs_kb,

@@ -45,6 +45,7 @@ def do_boards(args: argparse.Namespace) -> int:
                         ("id", b.id),
                         ("name", b.name),
                         ("mcu", b.mcu),
+                        ("micropython says", b.machine or "(not given)"),
                         ("ram / heap", f"{b.ram_kb} KB / {b.heap_kb} KB"),
                         ("filesystem", f"{b.fs_kb} KB in {b.fs_block_size} B blocks"),
                         ("radio", f"{r.chip} on SPI {r.spi}, driver {'.'.join(r.driver)}"),
