@@ -74,6 +74,9 @@ def _pico() -> dict:
             "radio.tcxo_mv: must be an integer, not a boolean",
         ),
         (lambda d: d.update(id="X2"), "id: must match its folder name"),
+        (lambda d: d.update(budget={"code_spare": "8K"}), "budget.code_spare: must be an integer"),
+        (lambda d: d.update(budget={"ram": 1}), "budget.ram: unknown field"),
+        (lambda d: d.update(machine=7), "machine: must be"),
     ],
 )
 def test_bad_board_files_name_file_and_field(mutate, message: str) -> None:

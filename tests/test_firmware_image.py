@@ -28,8 +28,12 @@ def wl55() -> ImageReport:
 
 
 @pytest.mark.micropython_source
-def test_the_wl55_image_fits_below_its_filesystem(wl55: ImageReport) -> None:
-    wl55.check_fits()  # raises with the figures when text + data reaches the filesystem
+def test_the_wl55_image_fits_below_its_filesystem_with_its_budget_spare(
+    wl55: ImageReport,
+) -> None:
+    budget = get_board("NUCLEO_WL55").code_spare_min
+    assert budget >= 8192  # the speed issue's budget: 8 KB for what comes next
+    wl55.check_fits(budget)  # raises with the figures when the image is over its budget
     assert wl55.code_end == wl55.fs_start and wl55.fs_end == FLASH_END
     assert wl55.code == wl55.text + wl55.data and wl55.spare == wl55.code_limit - wl55.code
     assert "spare" in wl55.summary()
@@ -47,8 +51,9 @@ def test_an_image_that_reaches_the_filesystem_fails_with_its_figures(wl55: Image
     over = dataclasses.replace(wl55, code_end=wl55.flash_start + wl55.code - 100)
     with pytest.raises(FirmwareError, match=r"does not fit: text \+ data .* 100 B over"):
         over.check_fits()
-    with pytest.raises(FirmwareError, match="with 8,192 B to spare"):
-        dataclasses.replace(wl55, code_end=wl55.flash_start + wl55.code + 10).check_fits(8192)
+    short = dataclasses.replace(wl55, code_end=wl55.flash_start + wl55.code + 10)
+    with pytest.raises(FirmwareError, match=r"10 B spare .* asks 8,192 B .*: 8,182 B short"):
+        short.check_fits(8192)
 
 
 def test_a_link_that_overflows_the_code_region_says_it_does_not_fit(tmp_path: Path) -> None:
@@ -152,3 +157,30 @@ def test_the_qemu_twin_has_the_boards_modules(wl55: ImageReport) -> None:
     # and the names the agent needs from the board's C are the twin's C's too (machine's
     # unique_id, SPI and Pin come from the twin's frozen ROM, tested on the twin)
     assert {"kbd_intr", "heap_lock", "crc32", "gmtime", "select", "poll"} <= twin_names
+
+
+def test_builds_take_turns_across_processes(tmp_path: Path, monkeypatch) -> None:
+    # Test workers and a bench beside them each build on a cold cache: two builds of one
+    # image cleared each other's folder (5 setup errors in make test-boards before this).
+    import threading
+
+    from dbch.boards.firmware import build_lock
+
+    monkeypatch.setenv("DBCH_BUILD", str(tmp_path))
+    said: list[str] = []
+    holding = threading.Event()
+    release = threading.Event()
+
+    def first() -> None:
+        with build_lock(said.append):
+            holding.set()
+            release.wait(30)
+
+    t = threading.Thread(target=first)
+    t.start()
+    assert holding.wait(30)
+    threading.Timer(0.2, release.set).start()
+    with build_lock(said.append):
+        assert release.is_set()  # it waited for the first build to end
+    t.join()
+    assert said == ["waiting for another firmware build on this machine"]

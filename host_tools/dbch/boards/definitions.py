@@ -94,6 +94,9 @@ class BoardDef:
     # sys.implementation._machine of the MicroPython image the board runs (board name
     # " with " MCU name, from the port's board definition): how a blank board is known
     machine: str = ""
+    # code flash the board's own image must leave spare below its filesystem (bytes; 0:
+    # the image only has to fit). `dbch firmware build` fails below it.
+    code_spare_min: int = 0
     path: Path = field(default=Path(), compare=False)
 
     def summary(self) -> dict[str, Any]:
@@ -140,6 +143,7 @@ def parse_board(data: Any, file: str, folder_name: str | None = None) -> BoardDe
             "max_tx_dbm",
             "features",
             "sim",
+            "budget",
             "sources",
             "unlock",
         }
@@ -220,6 +224,8 @@ def parse_board(data: Any, file: str, folder_name: str | None = None) -> BoardDe
     )
     if sim.fs_kb * 1024 // block < 6:
         s.fail("fs_kb", f"littlefs needs at least 6 blocks of {block} bytes")
+    budget = f.table("budget", default={})
+    budget.only({"code_spare", "note"})
     unlock = f.table("unlock", default={})
     unlock.only({"pin", "level", "note"})
     unlock_pin = _pin(unlock, "pin") if unlock.has("pin") else None
@@ -242,6 +248,7 @@ def parse_board(data: Any, file: str, folder_name: str | None = None) -> BoardDe
         unlock_pin=unlock_pin,
         unlock_level=unlock.integer("level", 0, 1, default=0),
         machine=f.text("machine", default=""),
+        code_spare_min=budget.integer("code_spare", 0, 1 << 20, default=0),
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 from dbch.boards import mpsource
+from dbch.boards.definitions import get_board
 from dbch.boards.firmware import build_board_image, cached_builds
 from dbch.cli.printing import print_json, progress
 from dbch.sim.twin_image import build_qemu_twin
@@ -24,7 +25,7 @@ def do_firmware(args: argparse.Namespace) -> int:
             print(f"{args.board} QEMU twin (ports/qemu, MPS2-AN385): {elf}")
         return 0
     report = build_board_image(args.board, progress=progress, force=args.force)
-    report.check_fits()
+    report.check_fits(get_board(args.board).code_spare_min)
     if args.json:
         print_json(report.as_dict())
         return 0

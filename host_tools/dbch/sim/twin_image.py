@@ -19,6 +19,7 @@ from dbch.boards.firmware import (
     board_folder,
     board_manifest,
     build_board_image,
+    build_lock,
     check_toolchain,
     empty_lib_dir,
     micropython_source,
@@ -104,6 +105,21 @@ def build_qemu_twin(
     elf = out / "build" / "firmware.elf"
     if elf.exists():
         return elf
+    with build_lock(say):
+        if not elf.exists():  # or another process built it meanwhile
+            _build(board_id, src, out, frozen, make_vars, heap_bytes, say)
+    return elf
+
+
+def _build(
+    board_id: str,
+    src: Path,
+    out: Path,
+    frozen: str,
+    make_vars: dict[str, str],
+    heap_bytes: int,
+    say: Progress,
+) -> None:
     log, manifest = start_build(out, src, frozen)
     say(f"building the {board_id} QEMU twin (ports/qemu, heap {heap_bytes:,} B; ~20 s)")
     run_step(
@@ -120,4 +136,3 @@ def build_qemu_twin(
         f"the {board_id} QEMU twin build",
     )
     prune(out)
-    return elf
