@@ -56,6 +56,28 @@ class RadioWiring:
 TWIN_KINDS = ("unix", "qemu")
 
 
+CONSOLE_KINDS = ("uart", "usb_cdc")
+
+
+@dataclass(frozen=True)
+class Console:
+    """The board's REPL console as the host meets it. `uart`: a UART at `baud` (through a
+    USB-serial bridge such as the ST-LINK or a CP2102), no flow control: the MCU keeps
+    `rx_buffer` bytes it has not read yet and loses the rest. `usb_cdc`: the MCU's own USB,
+    flow-controlled (the host's writes wait), at USB's rate. Both twins behave as the kind
+    says (sim/console.py)."""
+
+    kind: str = "usb_cdc"
+    baud: int = 0  # uart only
+    rx_buffer: int = 0  # uart only: the port's receive ring (bytes)
+    source: str = ""
+
+    @property
+    def bytes_per_s(self) -> float | None:
+        """The wire's rate (8N1: ten bits a byte), or None: not paced (USB)."""
+        return self.baud / 10 if self.kind == "uart" else None
+
+
 @dataclass(frozen=True)
 class SimTwin:
     """The board's simulated twin. `unix`: the MicroPython unix VM (64-bit, host speed,
@@ -97,6 +119,7 @@ class BoardDef:
     # code flash the board's own image must leave spare below its filesystem (bytes; 0:
     # the image only has to fit). `dbch firmware build` fails below it.
     code_spare_min: int = 0
+    console: Console = field(default_factory=Console)
     path: Path = field(default=Path(), compare=False)
 
     def summary(self) -> dict[str, Any]:
@@ -144,6 +167,7 @@ def parse_board(data: Any, file: str, folder_name: str | None = None) -> BoardDe
             "features",
             "sim",
             "budget",
+            "console",
             "sources",
             "unlock",
         }
@@ -224,6 +248,21 @@ def parse_board(data: Any, file: str, folder_name: str | None = None) -> BoardDe
     )
     if sim.fs_kb * 1024 // block < 6:
         s.fail("fs_kb", f"littlefs needs at least 6 blocks of {block} bytes")
+    c = f.table("console", default={})
+    c.only({"kind", "baud", "rx_buffer", "source"})
+    kind = c.text("kind", default="usb_cdc", choices=CONSOLE_KINDS)
+    if kind == "uart":
+        console = Console(
+            kind=kind,
+            baud=c.integer("baud", 300, 4_000_000),
+            rx_buffer=c.integer("rx_buffer", 16, 1 << 16),
+            source=c.text("source", default=""),
+        )
+    else:
+        for name in ("baud", "rx_buffer"):
+            if c.has(name):
+                c.fail(name, "only for a uart console")
+        console = Console(kind=kind, source=c.text("source", default=""))
     budget = f.table("budget", default={})
     budget.only({"code_spare", "note"})
     unlock = f.table("unlock", default={})
@@ -249,6 +288,7 @@ def parse_board(data: Any, file: str, folder_name: str | None = None) -> BoardDe
         unlock_level=unlock.integer("level", 0, 1, default=0),
         machine=f.text("machine", default=""),
         code_spare_min=budget.integer("code_spare", 0, 1 << 20, default=0),
+        console=console,
     )
 
 

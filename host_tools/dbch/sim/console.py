@@ -1,9 +1,14 @@
 """A simulated board's console: the pty tools open like a USB serial device, relayed to and
-from the VM's socket. The relay plays the board's USB CDC driver: flow control (the host's
-writes are held back while the VM is behind; output nobody reads is kept up to what a USB
-host buffers, then lost), input held until the board has booted, and Ctrl-C raising
-KeyboardInterrupt while code runs (where the twin takes it by signal) but passed through as
-a character at the REPL. A tty would do the same with ISIG, but the unix port flushes a
+from the VM's socket, as the board's console kind (its definition's `console`) behaves.
+`usb_cdc`, the MCU's own USB: flow control (the host's writes are held back while the VM is
+behind; output nobody reads is kept up to what a USB host buffers, then lost), unpaced.
+`uart`, a UART behind a USB-serial bridge (the ST-LINK, a CP2102): every byte crosses the
+wire at the baud rate in both directions (`Wire`), the bridge holds the host back when its
+buffer is full, the board's output waits for the wire (a blocking UART write), and bytes
+arriving while the MCU's receive ring (`rx_buffer`: bytes the VM has not read yet) is full
+are lost, with no flow control. Input is held until the board has booted, and Ctrl-C
+raises KeyboardInterrupt while code runs (where the twin takes it by signal) but passes
+through as a character at the REPL. A tty would do the same with ISIG, but the unix port flushes a
 tty's pending input whenever its REPL switches modes, which loses mpremote's Ctrl-A; no
 board does that. A bad cable (sim/link_faults.py) sits between the pty and the relay.
 """
@@ -11,10 +16,13 @@ board does that. A bad cable (sim/link_faults.py) sits between the pty and the r
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import pty
 import selectors
 import signal
+import struct
+import termios
 import time
 import tty
 from collections.abc import Callable
@@ -29,6 +37,56 @@ TO_HOST_LIMIT = 65536
 CTRL_C = 0x03
 CTRL_B = 0x02
 RAW_BANNER = b"raw REPL; CTRL-B to exit"
+# A USB-serial bridge's buffer toward the board (what the host may write ahead of the wire).
+UART_BRIDGE_BUFFER = 1024
+# Board output waiting for the wire before the VM's writes block (a UART's TX FIFO and a
+# little of the port's buffer).
+UART_TX_HOLD = 64
+# Bytes moved across a paced wire per wake-up: the relay wakes about every 1.4 ms at
+# 115200 baud instead of every byte.
+WIRE_BATCH = 16
+WIRE_BURST = 2 * WIRE_BATCH  # the most a late wake-up delivers at once
+
+
+class Wire:
+    """One direction of a UART: bytes take 10 bits each at the baud rate. `rate` None: not
+    paced (USB). The line is busy until `self.t`; bytes queued on an idle line start now."""
+
+    def __init__(self, bytes_per_s: float | None):
+        self.rate = bytes_per_s
+        self.t = 0.0
+
+    def queued(self, now: float) -> None:
+        """Bytes were queued: an idle line starts sending them now."""
+        if self.t < now:
+            self.t = now
+
+    def allowed(self, now: float) -> int:
+        """How many queued bytes have crossed by `now`. A relay that wakes late (a loaded
+        host) must not land a burst the MCU would have read byte by byte meanwhile: the
+        line is taken to have paused instead, and at most WIRE_BURST bytes arrive at once."""
+        if self.rate is None:
+            return 1 << 30
+        self.t = max(self.t, now - WIRE_BURST / self.rate)
+        return max(0, int((now - self.t) * self.rate + 1e-6))  # (float rounding)
+
+    def sent(self, n: int) -> None:
+        if self.rate is not None:
+            self.t += n / self.rate
+
+    def due(self, pending: int) -> float | None:
+        """When the next batch of `pending` bytes will have crossed."""
+        if self.rate is None or not pending:
+            return None
+        return self.t + min(pending, WIRE_BATCH) / self.rate
+
+
+def unread_bytes(fd: int) -> int:
+    """Bytes waiting in a socket for its reader (FIONREAD on the reader's end)."""
+    buf = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
+    return struct.unpack("i", buf)[0]
+
+
 # One KeyboardInterrupt per burst of Ctrl-C: a second SIGINT while the first is still
 # pending makes the unix port exit, where a board would just raise again.
 INTERRUPT_HOLDOFF_S = 0.05
@@ -54,11 +112,21 @@ class ConsoleRelay:
         link: LinkFaults,
         interrupts_by_signal: bool,
         debug: Callable[[str], None],
+        bytes_per_s: float | None = None,
+        rx_buffer: int = 0,
     ):
         self.sel = sel
         self.link = link
         self.interrupts_by_signal = interrupts_by_signal
         self.debug = debug
+        # a uart console: paced both ways, the MCU's receive ring of rx_buffer bytes
+        self.paced = bytes_per_s is not None
+        self.wire_in = Wire(bytes_per_s)
+        self.wire_out = Wire(bytes_per_s)
+        self.rx_buffer = rx_buffer
+        self.vm_peer: int | None = None  # the VM's end of its socket: what it has not read
+        self.from_vm = bytearray()  # board output on the wire (uart)
+        self.dropped_to_vm = 0  # bytes lost at a full receive ring (uart)
         self.port = ""
         self.host_fd = -1
         self.vm_fd: int | None = None
@@ -86,11 +154,12 @@ class ConsoleRelay:
         return self.port
 
     # --- the VM side ---
-    def attach(self, vm_fd: int, vm_pid: int, raw_repl: bool) -> None:
-        """A new VM behind the console (power on or a reset)."""
-        self.vm_fd, self.vm_pid = vm_fd, vm_pid
+    def attach(self, vm_fd: int, vm_pid: int, raw_repl: bool, vm_peer: int | None = None) -> None:
+        """A new VM behind the console (power on or a reset). `vm_peer`: the VM's end of the
+        socket, for a uart console's receive ring."""
+        self.vm_fd, self.vm_pid, self.vm_peer = vm_fd, vm_pid, vm_peer
         self.sel.register(vm_fd, selectors.EVENT_READ, "vm")
-        self.to_vm.clear()
+        self.to_vm.clear()  # (the old VM's output may still be crossing the wire)
         if raw_repl:
             # Soft reset from the raw REPL: MicroPython skips main.py and comes back in the
             # raw REPL (mpremote waits for its banner). Ctrl-A, delivered once booted.
@@ -101,14 +170,34 @@ class ConsoleRelay:
 
     def detach(self) -> None:
         if self.vm_fd is not None:
-            self.sel.unregister(self.vm_fd)
-        self.vm_fd = self.vm_pid = None
+            self._drain_vm()
+            if self.vm_fd in self.sel.get_map():
+                self.sel.unregister(self.vm_fd)
+        self.vm_fd = self.vm_pid = self.vm_peer = None
+
+    def _drain_vm(self) -> None:
+        # What the VM wrote before it stopped (a reset right after a reply): on a board the
+        # write blocked until the bytes were on the wire, so they reach the host. The
+        # socket took them at once here; take them now and let them cross the wire.
+        if not self.paced:
+            return
+        while True:
+            try:
+                data = os.read(self.vm_fd, 65536)  # type: ignore[arg-type]
+            except OSError:
+                return
+            if not data:
+                return
+            if not self.from_vm:
+                self.wire_out.queued(time.monotonic())
+            self.from_vm += self.link.pass_bytes(OUTBOUND, data, time.monotonic())
 
     def booted(self) -> None:
         # Bytes the host sent while the board was booting are delivered now, as a USB
         # host's writes wait until the device has enumerated.
         self.debug(f"booted; {len(self.to_vm)} bytes held")
         self.vm_ready = True
+        self.wire_in.queued(time.monotonic())
         self.pump_to_vm()
 
     def on_vm(self, mask: int) -> bool:
@@ -124,8 +213,14 @@ class ConsoleRelay:
                 data = b""
             if not data:
                 return False
-            out = self.link.pass_bytes(OUTBOUND, data, time.monotonic())
-            if out:
+            now = time.monotonic()
+            out = self.link.pass_bytes(OUTBOUND, data, now)
+            if out and self.paced:
+                if not self.from_vm:
+                    self.wire_out.queued(now)
+                self.from_vm += out
+                self.pace(now)
+            elif out:
                 self.to_host_bytes(out)
             self.tail += data
             del self.tail[:-2048]
@@ -138,19 +233,96 @@ class ConsoleRelay:
             self.to_vm.clear()
             return
         if self.to_vm and self.vm_ready:
-            try:
-                n = os.write(self.vm_fd, self.to_vm)
-                del self.to_vm[:n]
-            except BlockingIOError:
-                pass
-            except OSError:
-                self.to_vm.clear()
-        writable = self.to_vm and self.vm_ready
-        want = selectors.EVENT_READ | (selectors.EVENT_WRITE if writable else 0)
-        self.sel.modify(self.vm_fd, want, "vm")
-        # Hold the host back while the VM is not reading, as USB flow control does.
-        self.host_reading = len(self.to_vm) < TO_VM_LIMIT
+            if self.paced:
+                self._uart_to_vm(time.monotonic())
+            else:
+                try:
+                    n = os.write(self.vm_fd, self.to_vm)
+                    del self.to_vm[:n]
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    self.to_vm.clear()
+        self._vm_events()
+        # Hold the host back while the VM (or the wire) is behind, as USB flow control does.
+        limit = UART_BRIDGE_BUFFER if self.paced else TO_VM_LIMIT
+        self.host_reading = len(self.to_vm) < limit
         self._host_events()
+
+    def _uart_to_vm(self, now: float) -> None:
+        # What has crossed the wire lands in the MCU's receive ring; what finds it full is
+        # lost (a UART has no flow control). Without a ring to keep (a QEMU twin), the
+        # emulated UART holds the wire back instead: nothing is lost.
+        n = min(len(self.to_vm), self.wire_in.allowed(now))
+        if not n:
+            return
+        deliver = n
+        if self.vm_peer is not None:
+            with contextlib.suppress(OSError):
+                deliver = min(n, max(0, self.rx_buffer - unread_bytes(self.vm_peer)))
+        try:
+            written = os.write(self.vm_fd, self.to_vm[:deliver]) if deliver else 0  # type: ignore[arg-type]
+        except BlockingIOError:
+            written = 0
+        except OSError:
+            self.to_vm.clear()
+            return
+        taken = n if self.vm_peer is not None else written
+        lost = taken - written
+        if lost:
+            self.dropped_to_vm += lost
+            self.debug(f"receive ring full: {lost} bytes lost")
+        del self.to_vm[:taken]
+        self.wire_in.sent(taken)
+
+    def _vm_events(self) -> None:
+        if self.vm_fd is None:
+            return
+        # read the VM's output unless it waits for the wire (a blocking UART write); write
+        # while input is queued and the VM has booted (paced input goes out from pace())
+        reading = len(self.from_vm) < UART_TX_HOLD
+        writable = bool(self.to_vm) and self.vm_ready and not self.paced
+        want = (selectors.EVENT_READ if reading else 0) | (
+            selectors.EVENT_WRITE if writable else 0
+        )
+        registered = self.vm_fd in self.sel.get_map()
+        if want and registered:
+            self.sel.modify(self.vm_fd, want, "vm")
+        elif want:
+            self.sel.register(self.vm_fd, want, "vm")
+        elif registered:
+            self.sel.unregister(self.vm_fd)
+
+    def pace(self, now: float) -> None:
+        """Move what has crossed a uart's wire by `now`, both ways."""
+        if not self.paced:
+            return
+        if self.to_vm and self.vm_ready:
+            self._uart_to_vm(now)
+        n = min(len(self.from_vm), self.wire_out.allowed(now))
+        if n:
+            out = bytes(self.from_vm[:n])
+            del self.from_vm[:n]
+            self.wire_out.sent(n)
+            self.to_host_bytes(out)
+        self._vm_events()
+        limit = UART_BRIDGE_BUFFER
+        self.host_reading = len(self.to_vm) < limit
+        self._host_events()
+
+    def next_due(self) -> float | None:
+        """When pace() has bytes to move next (None: nothing waits for a wire)."""
+        if not self.paced:
+            return None
+        dues = [
+            d
+            for d in (
+                self.wire_in.due(len(self.to_vm)) if self.vm_ready else None,
+                self.wire_out.due(len(self.from_vm)),
+            )
+            if d is not None
+        ]
+        return min(dues) if dues else None
 
     # --- the host side ---
     def to_host_bytes(self, data: bytes) -> None:
@@ -199,6 +371,8 @@ class ConsoleRelay:
                 data = self._interrupt_chars(data)
             if CTRL_B in data:
                 self.raw_repl = False
+            if not self.to_vm:
+                self.wire_in.queued(time.monotonic())
             self.to_vm += data
             self.pump_to_vm()
         # (while the VM restarts, input is lost, as on a board being reset)

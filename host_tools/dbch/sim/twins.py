@@ -21,6 +21,9 @@ class TwinKind(Protocol):
     # Ctrl-C while code runs: True, the supervisor raises it by signal (as a USB CDC driver
     # does); False, it reaches the VM as a byte on its UART (the board's own code stops).
     interrupts_by_signal: bool
+    # Whether what the VM has not read of its console is what waits in its socket, so a
+    # uart console's receive ring can be kept there (sim/console.py).
+    unread_in_socket: bool
 
     def heap(self, board: BoardDef, heap_kb: int | None) -> tuple[int, int]:
         """(the VM's heap in KB, bytes the ROM holds back to shrink it to `heap_kb`)."""
@@ -54,6 +57,7 @@ class UnixTwin:
 
     name = "unix"
     interrupts_by_signal = True
+    unread_in_socket = True  # the VM reads its stdin socket itself
 
     def heap(self, board: BoardDef, heap_kb: int | None) -> tuple[int, int]:
         # the firmware's budget plus the ROM's reserve (boards.SIM_ROM_RESERVE_KB)
@@ -98,6 +102,10 @@ class QemuTwin:
 
     name = "qemu"
     interrupts_by_signal = False  # a UART carries Ctrl-C as a byte, as a board's does
+    # QEMU takes a byte from the socket only when the emulated UART is empty, one per turn
+    # of its main loop (about the wire's own rate at 115200 baud): its backlog is the
+    # emulator's, not the MCU's, so no receive ring is kept and no byte is lost.
+    unread_in_socket = False
 
     def __init__(self, kernel: Path, icount: int | None = None):
         self.kernel = kernel

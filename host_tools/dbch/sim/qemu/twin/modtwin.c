@@ -170,8 +170,52 @@ const mp_obj_module_t twin_module = {
 };
 MP_REGISTER_MODULE(MP_QSTR__twin, twin_module);
 
+// --- the console UART wakes the CPU ------------------------------------------------------
+// A board's UART interrupts on every byte received, so a CPU idling in WFI (MicroPython's
+// poll with a timeout) wakes at once. The qemu port reads UART0 by polling and its vector
+// table has no external interrupts, so WFI would wait for the next SysTick (1 ms): a paced
+// console would then deliver one byte a millisecond. The twin copies the vector table to
+// RAM with a handler for UART0's receive interrupt (MPS2-AN385: IRQ 0, QEMU's mps2.c) that
+// only acknowledges it; the byte stays in the UART for the port's own read.
+#define UART0_CTRL (*(volatile uint32_t *)0x40004008)
+#define UART0_INTCLEAR (*(volatile uint32_t *)0x4000400C)
+#define UART_CTRL_RX_INTEN (1 << 3)
+#define UART_INT_RX (1 << 1)
+#define SCB_VTOR (*(volatile uint32_t *)0xE000ED08)
+#define NVIC_ISER0 (*(volatile uint32_t *)0xE000E100)
+#define TWIN_VECTORS (16 + 32)  // the core's 16, then the AN385's 32 external interrupts
+
+static uint32_t twin_vectors[TWIN_VECTORS] __attribute__((aligned(256)));
+
+static void twin_spurious_irq(void) {
+    for (;;) {
+    }
+}
+
+static void twin_uart0_rx_irq(void) {
+    UART0_INTCLEAR = UART_INT_RX;
+}
+
+static void twin_console_wakes_on_rx(void) {
+    const uint32_t *rom = (const uint32_t *)SCB_VTOR;
+    for (int i = 0; i < TWIN_VECTORS; ++i) {
+        twin_vectors[i] = i < 16 ? rom[i] : (uint32_t)twin_spurious_irq;
+    }
+    twin_vectors[16 + 0] = (uint32_t)twin_uart0_rx_irq;
+    __asm__ volatile ("dsb");
+    SCB_VTOR = (uint32_t)twin_vectors;
+    __asm__ volatile ("dsb\n isb");
+    UART0_CTRL |= UART_CTRL_RX_INTEN;
+    NVIC_ISER0 = 1 << 0;
+}
+
 // --- start-up -------------------------------------------------------------------------------
 void dbch_twin_start(void) {
+    static bool woken = false;
+    if (!woken) {  // once per power-up (the hook runs again after a soft reset)
+        twin_console_wakes_on_rx();
+        woken = true;
+    }
     if (pyexec_frozen_module("_twin_boot.py", false) != 1) {
         return;  // the ROM failed (printed): the REPL follows, as a board with broken flash
     }

@@ -1,0 +1,129 @@
+"""The console is part of the board: a UART console (the NUCLEO-WL55's LPUART1 through the
+ST-LINK at 115200 baud) takes its wire time in both directions and loses what arrives while
+the MCU's receive ring is full; a USB CDC console is flow-controlled and unpaced. Both twin
+kinds honour the board definition's `console` (sim/console.py)."""
+
+from __future__ import annotations
+
+import time
+
+import cbor2
+import pytest
+import serial
+from dbch.boards.definitions import all_boards, get_board
+from dbch.link.client import AgentClient
+from dbch.link.frames import KIND_REQUEST, encode_frame
+from dbch.sim.bench import Bench
+from dbch.sim.console import Wire
+from helpers import HUB_BOARD, SMALL_BOARD, start_deployed
+
+
+def test_every_board_says_what_its_console_is_with_a_source() -> None:
+    for b in all_boards():
+        assert b.console.kind in ("uart", "usb_cdc"), b.id
+        assert b.console.source, b.id
+        if b.console.kind == "uart":
+            assert b.console.baud and b.console.rx_buffer, b.id
+    wl55 = get_board("NUCLEO_WL55").console
+    assert (wl55.kind, wl55.baud, wl55.rx_buffer) == ("uart", 115200, 260)
+
+
+def test_a_wire_lets_bytes_through_at_its_rate_only() -> None:
+    w = Wire(11520.0)
+    w.queued(100.0)
+    assert w.allowed(100.0) == 0
+    assert w.allowed(100.001) == 11  # 1 ms of 115200 baud, 10 bits a byte
+    w.sent(11)
+    assert w.allowed(100.001) == 0 and w.due(500) == pytest.approx(100.0 + 27 / 11520)
+    # a relay that wakes 100 ms late gets no 1,152-byte burst: the line paused instead
+    assert w.allowed(100.1) == 32
+    assert Wire(None).allowed(0.0) > 1 << 20 and Wire(None).due(5) is None
+
+
+def _status_after_noise(port: str, noise: int) -> tuple[float, dict]:
+    """Seconds from the first byte of `noise` bytes outside any frame to the reply of a
+    status request sent right behind them; and the agent's counters after."""
+    with AgentClient(port, on_console=None) as hub:
+        hub.wait_ready()
+        before = hub.status()["counters"].get("input_dropped", 0)
+    req = encode_frame(KIND_REQUEST, 7, cbor2.dumps(["status", {}]))
+    with serial.serial_for_url(port, timeout=30) as s:
+        s.reset_input_buffer()
+        t0 = time.perf_counter()
+        s.write(b"x" * noise + req)
+        line = s.read_until(b"\n")
+        took = time.perf_counter() - t0
+    assert line.startswith(b"\x1e"), line[:80]
+    with AgentClient(port, on_console=None) as hub:
+        dropped = hub.status()["counters"].get("input_dropped", 0) - before
+    return took, {"input_dropped": dropped}
+
+
+@pytest.mark.micropython_source
+def test_4_kb_to_the_wl55_twin_take_the_wire_time_and_none_is_lost(bench: Bench) -> None:
+    b = start_deployed(bench, SMALL_BOARD)
+    try:
+        took, counters = _status_after_noise(b.port, 4096)
+        assert took >= 4096 / 11520  # 355 ms: the wire's time for 4 KB at 115200 baud
+        # The agent drains its receive ring faster than the wire fills it: every byte of
+        # noise reached it (and was dropped there as outside a frame), none at the ring.
+        assert counters["input_dropped"] == 4096
+        assert b.runtime().get("dropped_to_vm", 0) == 0
+    finally:
+        b.stop()
+
+
+def test_the_wl55_on_its_unix_twin_keeps_the_same_wire(bench: Bench) -> None:
+    b = start_deployed(bench, SMALL_BOARD, twin="unix")
+    try:
+        took, counters = _status_after_noise(b.port, 4096)
+        assert took >= 4096 / 11520
+        assert counters["input_dropped"] == 4096
+    finally:
+        b.stop()
+
+
+def test_a_usb_board_is_not_paced(bench: Bench) -> None:
+    b = start_deployed(bench, HUB_BOARD)
+    try:
+        took, counters = _status_after_noise(b.port, 4096)
+        assert took < 4096 / 11520  # USB: the host's rate, not a UART's
+        assert counters["input_dropped"] == 4096
+    finally:
+        b.stop()
+
+
+def test_what_arrives_while_the_mcu_reads_nothing_beyond_its_ring_is_lost(bench: Bench) -> None:
+    # At the REPL, a program that sleeps reads nothing: 1,000 bytes arrive in 87 ms, the
+    # ring keeps 260 of them, and the rest is lost, as on the board (no flow control). The
+    # unix twin only: on the QEMU twin the emulated UART holds the host back instead
+    # (sim/twins.py, QemuTwin.unread_in_socket).
+    from mpremote.transport_serial import SerialTransport
+
+    (b,) = bench.start(board=SMALL_BOARD, erase=True, twin="unix")
+    try:
+        t = SerialTransport(b.port)
+        try:
+            t.enter_raw_repl(soft_reset=False)
+            code = (
+                "import sys, select, time\n"
+                "time.sleep_ms(800)\n"
+                "p = select.poll()\n"
+                "p.register(sys.stdin, select.POLLIN)\n"
+                "n = 0\n"
+                "while p.poll(200):\n"
+                "    sys.stdin.buffer.read(1)\n"
+                "    n += 1\n"
+                "print(n)\n"
+            )
+            t.exec_raw_no_follow(code)
+            t.serial.write(b"y" * 1000)
+            out, err = t.follow(10)
+        finally:
+            t.close()
+        assert not err, err
+        kept = int(out.decode().strip())
+        assert 250 <= kept <= 262, kept  # the ring (260), give or take what was in flight
+        assert b.runtime()["dropped_to_vm"] >= 700
+    finally:
+        b.stop()
