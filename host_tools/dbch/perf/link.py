@@ -33,10 +33,14 @@ while True:
 
 # The same status query run in the raw REPL: the agent's own status function on an
 # agent object that is set up once (as a script holding a raw REPL session would).
+# The agent's own hub, built at the REPL with a console that writes nowhere: the raw REPL
+# then returns the very status the link does (configuration, duty cycle, lock, radio).
 RAW_SETUP = (
-    "from dbchagent import app, cmd_system\n"
-    "class _Null:\n    def write(self, d): pass\n"
-    "_a = app.Agent(console=_Null())\ncmd_system.install(_a)\n"
+    "import dbch_board\n"
+    "from dbchagent import cmd_system\n"
+    "from dbchagent.hub import Hub\n"
+    "class _Null:\n    max_request = 512\n    def send(self, f): pass\n"
+    "_a = Hub(dbch_board, console=_Null())\ncmd_system.install(_a)\n"
 )
 RAW_QUERY = "print(repr(cmd_system.status(_a, {})))"
 

@@ -61,10 +61,10 @@ def bench_twin(bench: Bench, res: Results, n: int = 20) -> None:
         deploy(g.port, BOARD)
         with AgentClient(g.port, on_console=None, timeout=10.0) as hub:
             hub.apply_config(records[0])
-            hub.status()
+            link_status = hub.status()
             link_s = _time(hub.status, n)
             link_bytes = len(encode_request(1, "status")) + len(hub.link.last_reply_line)
-        raw_s, raw_bytes = _raw_repl_status(g.port, max(5, n // 4))
+        raw_s, raw_bytes = _raw_repl_status(g.port, max(5, n // 4), link_status)
         boot_s = [_boot_ready_s(g) for _ in range(5)]
         t = SerialTransport(g.port)
         try:
@@ -207,19 +207,25 @@ class _Counting:
         return getattr(self._port, name)
 
 
-def _raw_repl_status(port: str, n: int) -> tuple[list[float], int]:
-    """The same status through mpremote's raw REPL (the agent's own function, run by the
-    board's compiler): the times, and the bytes one exchange puts on the wire."""
+def _raw_repl_status(port: str, n: int, like: dict) -> tuple[list[float], int]:
+    """The same status through mpremote's raw REPL (the agent's own hub and function, run
+    by the board's compiler): the times, and the bytes one exchange puts on the wire.
+    `like`: the link's status, whose sections the REPL's must have (the same work)."""
     t = SerialTransport(port)
     try:
         t.enter_raw_repl(soft_reset=False)
         t.exec(FORGET_AGENT)
         t.exec(RAW_SETUP)
 
-        def once() -> None:
-            ast.literal_eval(t.exec(RAW_QUERY).decode())
+        def once() -> dict:
+            return ast.literal_eval(t.exec(RAW_QUERY).decode())
 
-        once()
+        got = once()
+        if set(got) != set(like):
+            raise DbchError(
+                f"the raw REPL's status has other sections than the link's: {sorted(got)} "
+                f"vs {sorted(like)}"
+            )
         counting = _Counting(t.serial)
         t.serial = counting
         once()
