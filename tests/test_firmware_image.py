@@ -68,7 +68,7 @@ def test_only_the_boards_own_radio_drivers_are_frozen(wl55: ImageReport) -> None
     agent = {f"dbchagent.{p.stem}" for p in (FIRMWARE / "dbchagent").glob("*.py")}
     assert agent <= set(wl55.modules)
     drivers = {m for m in wl55.modules if m.startswith("subghz.")}
-    assert drivers == {f"subghz.{m}" for m in ("__init__", "core", "policy", "sx126x", "stm32wl5")}
+    assert drivers == {f"subghz.{m}" for m in ("__init__", "core", "sx126x", "stm32wl5")}
 
 
 def _board_names(wl55: ImageReport) -> tuple[set[str], set[str]]:

@@ -191,6 +191,29 @@ def test_masked_band_is_refused_by_every_driver(radio_boards, chip) -> None:
     assert not any(r["freq_hz"] >= 914_900_000 for r in after)
 
 
+@pytest.mark.parametrize("chip", list(CHIP_BOARDS))
+def test_rebinding_the_band_policy_at_the_repl_does_not_talk_a_driver_out_of_it(
+    radio_boards, chip
+) -> None:
+    # The red team: on an unlocked board, `policy.masked = lambda f: False` at the REPL let
+    # the driver tune 915.35 MHz (the chip model refused, and the REPL saw tx_timeout). The
+    # drivers' check is bound where a rebound module attribute cannot reach it.
+    board = radio_boards[chip]
+    before = len(read_air_log(board.bench.folder.air_log, board.id))
+    power = CHIPS[chip].bus_power_dbm
+    unmask = "from subghz import core\ncore.masked = lambda f: False\n"
+    assert radio_error(board, unmask + f"r.setup({power})\nr.tune(915350000)") == "masked_band"
+    assert (
+        radio_error(
+            board,
+            unmask + f"r.setup({power})\nr.tune(868300000)\nr._tune(915350000)\nr.transmit(b'x')",
+        )
+        == "masked_band"
+    )
+    after = read_air_log(board.bench.folder.air_log, board.id)[before:]
+    assert not any(r["freq_hz"] >= 914_900_000 for r in after)
+
+
 def test_out_of_range_arguments_get_typed_errors(radio_boards) -> None:
     board = radio_boards["sx1262"]
     assert radio_error(board, "r.setup(14)\nr.tune(100000000)") == "bad_frequency"

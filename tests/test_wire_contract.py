@@ -27,12 +27,12 @@ import sys, json
 sys.path.insert(0, '{fw}')
 from dbchagent import cmd_system, config_check, errors
 from dbchagent.config import NAMES
-from subghz import core, policy
+from subghz import core
 print(json.dumps({{
     'commands': [[n, p, list(a)] for n, _, p, a in cmd_system.TABLE],
     'codes': list(errors.CODES),
-    'masked_bands': [list(b) for b in policy.MASKED_BANDS],
-    'half_bw_hz': policy.HALF_BW_HZ,
+    'masked_bands': [list(b) for b in core.MASKED_BANDS],
+    'half_bw_hz': core.HALF_BW_HZ,
     'tol': [core.BITRATE, core.FDEV_HZ, core.BITRATE_TOL, core.FDEV_TOL, core.FREQ_TOL,
             core.SYNC_WORD],
     'fields': list(NAMES),

@@ -6,7 +6,7 @@ from micropython import const
 from dbchagent import cbor, channel_mask, store
 from dbchagent.config import NAMES, Config, threshold_ms
 from dbchagent.errors import AgentError
-from subghz import policy
+from subghz import core
 
 _FORMAT = const(1)
 _MS_PER_HOUR = const(3600000)
@@ -65,7 +65,7 @@ def parse(record, table=None, region=None):
         step = 10 if i < 6 else 1
         if not _int(v) or not lo <= v <= hi or v % step:
             raise refuse(name, "%r not in %d..%d step %d" % (v, lo, hi, step))
-    if policy.MASK_915 and values[3] & channel_mask.BITMAP:
+    if core.MASK_915 and values[3] & channel_mask.BITMAP:
         raise refuse("page31", "enables channels in the masked 915 MHz band (2018 SEC "
                                "decision; a firmware build option, not configurable)")
     for i in range(4):
@@ -80,7 +80,7 @@ def parse(record, table=None, region=None):
     if threshold_ms(values[5]) >= min(reg[0:4]):
         raise refuse("limited_critical_threshold", "must be below the regulated cap")
     cfg = Config(bytes(record), values, reg, table, region)
-    if not any(True for pc in cfg.allowed() if pc[0] != 31 or not policy.MASK_915):
+    if not any(True for pc in cfg.allowed() if pc[0] != 31 or not core.MASK_915):
         raise refuse("page28", "no channel enabled outside the masked band")
     return cfg
 

@@ -247,7 +247,7 @@ def board_manifest(board_id: str) -> str:
     from dbch.boards.deploy import build_info_module
 
     chip = get_board(board_id).radio.chip
-    drivers = ("__init__", "core", "policy", *chip_spec(chip).modules)
+    drivers = ("__init__", "core", *chip_spec(chip).modules)
     fw = paths.firmware_dir()
     gen = paths.build_dir() / "firmware" / "gen"
     gen.mkdir(parents=True, exist_ok=True)

@@ -153,8 +153,8 @@ def _bench_link_boards(
             raw / link,
             "x",
             "status via agent link vs mpremote raw REPL in-process",
-            ">= 5",
-            raw / link >= 5,
+            ">= 4",
+            raw / link >= 4,
         )
     )
     res.add(
