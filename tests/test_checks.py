@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -210,6 +211,50 @@ def test_a_port_that_cannot_be_reached_is_exit_2() -> None:
 def hello_at(url: str) -> object:
     with AgentClient(url, on_console=None, retries=0, timeout=0.5) as hub:
         return hub.hello()
+
+
+def _children(pid: int) -> set[int]:
+    out: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out |= {int(x) for x in (task / "children").read_text().split()}
+    return out
+
+
+def _gone(pid: int, within: float = 10.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except FileNotFoundError:
+            return True
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":  # exited, not yet reaped by init
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGKILL])
+def test_serve_port_stops_its_ser2net_however_it_ends(good_board: SimBoard, sig: int) -> None:
+    # The red team: SIGTERM or SIGHUP left ser2net listening on the board's pty path, which
+    # a later pty can reuse. A requested stop exits 0; even SIGKILL takes ser2net along.
+    server = subprocess.Popen(
+        [DBCH, "serve-port", "--port", f"sim:{good_board.id}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().strip()
+        assert url.startswith("rfc2217://127.0.0.1:")
+        (child,) = _children(server.pid)
+        server.send_signal(sig)
+        rc = server.wait(10)
+        assert rc == (-signal.SIGKILL if sig == signal.SIGKILL else 0)
+        assert _gone(child), f"ser2net ({child}) outlived serve-port ({sig!r})"
+    finally:
+        if server.poll() is None:
+            server.kill()
 
 
 def test_rfc2217_from_serve_port_works_for_every_command(good_board: SimBoard) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import time
 from typing import Any
 
@@ -192,12 +193,20 @@ def do_deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stop_serving(signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
 def do_serve_port(args: argparse.Namespace) -> int:
     from dbch.link.ser2net import Ser2net
 
     host, _, port = args.listen.rpartition(":")
     if not host or not port.isdigit():
         raise DbchError(f"--listen {args.listen!r}: give HOST:PORT")
+    # Ctrl-C, SIGTERM and SIGHUP (a service manager, a closed terminal) end it through the
+    # `with`, which stops ser2net: exit 0, a requested stop, as for the other streams.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _stop_serving)
     with Ser2net(resolve_port(args.port), host, int(port), rfc2217=not args.raw) as server:
         print(server.client_url, flush=True)
         progress(f"ser2net serves {args.port} at {server.client_url} (Ctrl-C to stop)")

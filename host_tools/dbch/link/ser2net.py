@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -63,6 +64,16 @@ def ser2net_config(device: str, host: str, port: int, rfc2217: bool = True) -> s
     )
 
 
+def _die_with_parent() -> None:
+    # In the child, before ser2net runs: the kernel stops it when its parent ends, however
+    # that ends (a signal Python does not turn into an exception, SIGKILL, a crash). A
+    # ser2net left behind keeps listening on a pty path that a later board may reuse.
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 class Ser2net:
     """ser2net serving `device` at (host, port); port 0 picks a free one."""
 
@@ -95,6 +106,7 @@ class Ser2net:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=log,
+                preexec_fn=_die_with_parent,
             )
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
