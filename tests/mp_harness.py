@@ -63,7 +63,28 @@ def op_hmac(arg):
     return h(auth.hmac_sha256(u(key), u(msg))).decode()
 
 
-OPS = {"cbor_rt": op_cbor_rt, "cbor_rt_cached": op_cbor_rt_cached, "crc": op_crc, "frame": op_frame, "unframe": op_unframe,
+def op_handler_oserror(arg):
+    # The error reply the agent's dispatcher makes when a handler's store write fails with
+    # OSError(errno): "code msg"
+    from dbchagent import app
+
+    class Null:
+        max_request = 512
+
+        def send(self, f):
+            pass
+
+    def fails(agent, args):
+        raise OSError(int(arg))
+
+    a = app.Agent(console=Null())
+    a.commands["fails"] = (fails, False, ())
+    out = a._handle(1, cbor.encode(["fails", {}]))
+    err = cbor.decode(memoryview(out)[3:-4])
+    return "%s %s" % (err["code"], err.get("msg"))
+
+
+OPS = {"handler_oserror": op_handler_oserror, "cbor_rt": op_cbor_rt, "cbor_rt_cached": op_cbor_rt_cached, "crc": op_crc, "frame": op_frame, "unframe": op_unframe,
        "word": op_word, "hmac": op_hmac}
 
 while True:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import cbor2
 import pytest
-from dbch.link.frames import KIND_REPLY, decode_frame, encode_frame
+from dbch.link.frames import KIND_ERROR, KIND_REPLY, decode_frame, encode_frame
 
 DBCH = str(Path(sys.executable).parent / "dbch")
 
@@ -29,6 +29,10 @@ GOOD_HELLO = {
     "epoch": 1970,
     "max_request": 1024,
 }
+
+
+class Refusal(dict):
+    """An error reply (KIND_ERROR) the fake agent sends instead of a reply."""
 
 
 class FakeAgent:
@@ -60,8 +64,10 @@ class FakeAgent:
                             continue
                         frame = decode_frame(line.split(b"\x1e", 1)[1])
                         command = cbor2.loads(frame.body)[0]
-                        body = cbor2.dumps(self.replies.get(command, {}))
-                        conn.sendall(encode_frame(KIND_REPLY, frame.seq, body))
+                        reply = self.replies.get(command, {})
+                        kind = KIND_ERROR if isinstance(reply, Refusal) else KIND_REPLY
+                        body = cbor2.dumps(dict(reply) if kind == KIND_ERROR else reply)
+                        conn.sendall(encode_frame(kind, frame.seq, body))
 
 
 @pytest.fixture
@@ -92,6 +98,8 @@ def fake() -> Iterator[type[FakeAgent]]:
             "fields.page28 is not an int",
         ),
         ("channel", {"get_channel": {"page": 28, "freq_hz": 8.6e8}}, "freq_hz is float"),
+        # an error reply whose code is a number exited 1 ("device refused: 7")
+        ("status", {"status": Refusal(code=7)}, "code is int, not a string"),
     ],
 )
 def test_a_malformed_reply_is_one_line_and_exit_2(fake, command, replies, field) -> None:

@@ -12,6 +12,7 @@ import random
 import threading
 import time
 
+import pytest
 import serial
 from dbch.boards.deploy import deploy
 from dbch.gbcs.tables import get_table
@@ -186,3 +187,77 @@ def test_a_line_that_never_ends_starves_no_duty_and_trips_no_watchdog(
         deploy(board.port, board.board)  # the watchdog off again
     finally:
         board.stop()
+
+
+# Files of shrinking sizes until none fits (a file whose write fails at close is dropped
+# and frees its blocks, so only closed files fill the filesystem).
+FILL_FLASH = """
+import os
+n = 0
+for size in (4096, 1024, 256, 64, 16):
+    while True:
+        try:
+            with open('junk%d' % n, 'wb') as f:
+                f.write(bytes(size))
+            n += 1
+        except OSError:
+            try:
+                os.remove('junk%d' % n)
+            except OSError:
+                pass
+            break
+print(n)
+"""
+CLEAR_FLASH = "import os\nfor f in os.listdir():\n    if f.startswith('junk'): os.remove(f)\n"
+
+
+@pytest.mark.parametrize(
+    ("errno", "code"), [(28, "storage_full"), (36, "storage_full"), (5, "internal")]
+)
+def test_a_store_write_that_finds_no_room_is_storage_full(mp, errno: int, code: str) -> None:
+    # ENOSPC, and ENAMETOOLONG (littlefs's answer when a new file's entry finds no room)
+    # are a full filesystem; another OSError stays internal.
+    status, out = mp.ask(f"handler_oserror {errno}")
+    assert status == "ok", out
+    assert out.split(" ", 1)[0] == code
+    if code == "storage_full":
+        assert "dbch logs --clear" in out
+
+
+@pytest.mark.micropython_source  # the WL55's own filesystem: 24 KB fills exactly
+def test_a_full_filesystem_is_storage_full_and_changes_nothing(bench: Bench) -> None:
+    # The red team: a full filesystem answered `internal: OSError: 36` (littlefs says
+    # ENAMETOOLONG when a new file's entry finds no room). Now: one typed error saying
+    # what to do, the configuration in force untouched, and a retry once there is room.
+    from dbch.errors import DeviceError
+    from dbch.gbcs.subghz_config import content_hash
+    from helpers import SMALL_BOARD, two_records
+
+    b = start_deployed(bench, SMALL_BOARD)
+    try:
+        first, second = two_records()
+        with AgentClient(b.port, on_console=None) as hub:
+            hub.wait_ready()
+            assert hub.apply_config(first)["hash"] == content_hash(first)
+        assert int(mpremote(b.port, "exec", FILL_FLASH).strip()) > 0
+        # The agent's start may free a block (a stale temporary file): fill again behind it
+        b.reset()
+        ensure_agent(b)
+        mpremote(b.port, "exec", FILL_FLASH)
+        b.reset()
+        with AgentClient(b.port, on_console=None) as hub:
+            hub.wait_ready()
+            try:
+                hub.apply_config(second)
+                raise AssertionError("a full filesystem took a new configuration")
+            except DeviceError as e:
+                assert e.code == "storage_full", e
+                assert "dbch logs --clear" in (e.msg or "")
+            assert hub.get_config()["hash"] == content_hash(first)
+        mpremote(b.port, "exec", CLEAR_FLASH)
+        b.reset()
+        with AgentClient(b.port, on_console=None) as hub:
+            hub.wait_ready()
+            assert hub.apply_config(second)["hash"] == content_hash(second)
+    finally:
+        b.stop()

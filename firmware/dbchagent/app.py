@@ -21,6 +21,12 @@ _CTRL_C = const(3)
 # Input taken per loop pass: more than the longest frame line, little enough that the
 # duties (duty-cycle roll-over, radio re-check, the watchdog) run under any input flood.
 _READ_BUDGET = const(2048)
+# A full filesystem: ENOSPC (28), or ENAMETOOLONG (36), which is what littlefs answers when
+# the entry of a new file finds no room (lfs2_file_opencfg turns NOSPC into NAMETOOLONG;
+# the agent's file names are all short). Every store writes a new file, then renames.
+_FS_FULL = (28, 36)
+_FS_FULL_MSG = ("the board's filesystem is full; nothing changed: remove files that are not "
+                "the agent's (mpremote fs ls), or clear the event log (dbch logs --clear)")
 
 
 # Console I/O for the link. Reads the REPL's stdin byte by byte and never blocks, so the
@@ -199,6 +205,12 @@ class Agent:
             gc.collect()
             self.count("no_memory")
             return self._error(seq, "busy", None, "out of memory (heap free %d)" % gc.mem_free())
+        except OSError as e:
+            self.after_reply = None
+            if e.args and e.args[0] in _FS_FULL:
+                self.count("storage_full")
+                return self._error(seq, "storage_full", None, _FS_FULL_MSG)
+            return self._error(seq, "internal", None, "OSError: %s" % e)
         except Exception as e:
             self.after_reply = None
             return self._error(seq, "internal", None, "%s: %s" % (type(e).__name__, e))

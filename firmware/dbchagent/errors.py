@@ -6,7 +6,7 @@
 # contract (link/spec.py) lists the same codes, with what each means.
 CODES = ("bad_frame", "bad_crc", "bad_version", "too_large", "bad_cbor", "bad_request",
          "unknown_command", "bad_argument", "unauthorised", "invalid_config", "unconfigured",
-         "radio_locked", "busy", "internal")
+         "radio_locked", "busy", "storage_full", "internal")
 
 
 class AgentError(Exception):

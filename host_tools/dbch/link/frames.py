@@ -196,7 +196,12 @@ class Link:
                     done[seq] = body
                     continue
                 if not isinstance(body, dict) or "code" not in body:
-                    raise ProtocolError(f"malformed error reply: {body!r}")
+                    raise ProtocolError(f"malformed error reply: {body!r}"[:200])
+                if not isinstance(body["code"], str):  # a code is a word (spec.ERROR_CODES)
+                    raise ProtocolError(
+                        f"malformed error reply: code is {type(body['code']).__name__}, "
+                        "not a string"
+                    )
                 if body["code"] in TRANSIT_DAMAGE and attempt < retries:
                     self.stats["damaged"] += 1
                     continue  # damaged on the way in: send it again

@@ -103,6 +103,7 @@ ERROR_CODES = {
     "unconfigured": "the command needs a configuration in force",
     "radio_locked": "the command needs a verified radio",
     "busy": "the agent cannot take the request now (or ran out of heap); retry later",
+    "storage_full": "the board's filesystem is full; free space on it, then retry",
     "internal": "the agent hit an unexpected error handling the request",
 }
 
