@@ -8,10 +8,11 @@ import time
 
 import pytest
 import serial
+from dbch.gbcs.tables import get_table
 from dbch.link.client import AgentClient
 from dbch.sim.bench import Bench, simulated_boards
 from dbch.sim.layout import pid_alive
-from helpers import HUB_BOARD, MPREMOTE, ensure_agent, mpremote, start_deployed
+from helpers import HUB_BOARD, MPREMOTE, apply, ensure_agent, mpremote, start_deployed
 from mpremote.transport_serial import SerialTransport
 
 
@@ -196,3 +197,54 @@ def test_a_boards_flash_which_holds_its_key_is_the_owners_only(bench) -> None:
         assert modes == {bench.home: 0o700, b.folder.root: 0o700, b.folder.flash: 0o600}
     finally:
         b.stop()
+
+
+# --- the bridge socket: only the board's own VM drives its radio model -------------------
+def test_a_foreign_connection_to_the_bridge_is_turned_away(hub_board) -> None:
+    # The red team: the supervisor took any new connection and dropped the VM's, so
+    # whoever connected drove the radio model and bypassed the agent.
+    import socket
+
+    ensure_agent(hub_board)
+    sock_path = hub_board.bench.folder.board(hub_board.id).socket
+    intruder = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    intruder.settimeout(10)
+    intruder.connect(str(sock_path))
+    try:
+        assert intruder.recv(1) == b""  # closed on us: not the VM
+    finally:
+        intruder.close()
+    with AgentClient(hub_board.port, on_console=None) as hub:  # the VM's bridge still works
+        apply(hub, get_table("sec-2018-03-r1"))  # tunes and reads back through the bridge
+        assert hub.scan()["energy"]  # every channel's RSSI, read through the bridge
+    log = hub_board.bench.folder.board(hub_board.id).log.read_text()
+    assert "bridge: refused a connection" in log
+
+
+def test_a_long_board_folder_puts_its_socket_in_a_private_folder(tmp_path, monkeypatch) -> None:
+    # Beyond AF_UNIX's 107 bytes the socket moved to /tmp/dbch-<hash>.sock: 0777 under
+    # umask 000, and another user could take the path first.
+    import os
+    import stat
+
+    from dbch.errors import SimError
+    from dbch.sim.layout import BenchFolder
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    (tmp_path / "run").mkdir()
+    deep = tmp_path / ("x" * 120)
+    old = os.umask(0)
+    try:
+        sock = BenchFolder(deep).board("sim1").socket
+    finally:
+        os.umask(old)
+    st = os.lstat(sock.parent)
+    assert stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == os.getuid()
+    assert len(str(sock)) < 107
+    # a folder someone made first, open to others, is refused, not used
+    squat = tmp_path / "run2"
+    (squat / "dbch").mkdir(parents=True)
+    (squat / "dbch").chmod(0o777)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(squat))
+    with pytest.raises(SimError, match="not a private folder"):
+        _ = BenchFolder(deep).board("sim1").socket

@@ -20,6 +20,7 @@ import os
 import selectors
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -127,7 +128,9 @@ class Supervisor:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.folder.root.chmod(0o700)  # the socket's folder, if it is the board's: private
         self.listener.bind(str(path))
+        path.chmod(0o600)
         self.listener.listen(1)
         self.sel.register(self.listener, selectors.EVENT_READ, "accept")
 
@@ -340,6 +343,17 @@ class Supervisor:
 
     def _on_accept(self) -> None:
         conn, _ = self.listener.accept()
+        # Only the board's own VM may drive its radio model and pins: whoever else reaches
+        # the socket (another process of this user, the folder's permissions aside) is
+        # turned away, and the VM's connection stays.
+        pid, uid, _gid = struct.unpack(
+            "3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        )
+        vm_pid = self.vm.pid if self.vm is not None else None
+        if pid != vm_pid or uid != os.getuid():
+            self.log(f"bridge: refused a connection from pid {pid} (uid {uid}): not the VM")
+            conn.close()
+            return
         if self.conn is not None:
             self.sel.unregister(self.conn)
             self.conn.close()
