@@ -17,7 +17,7 @@ FAULT_TESTS := tests/test_power_cuts.py tests/test_fuzz.py tests/test_link_fault
 	tests/test_security.py tests/test_radio_faults.py tests/test_resources.py tests/test_lock.py \
 	tests/test_deploy.py
 
-.PHONY: all demo test check test-boards lint bench soak clean system firmware micropython
+.PHONY: all demo test check test-boards lint bench soak clean system firmware micropython mutants
 
 all: test
 
@@ -78,6 +78,12 @@ BOARD ?= NUCLEO_WL55
 firmware: $(STAMP) system
 	$(BIN)/dbch firmware build --board $(BOARD)
 	$(BIN)/dbch firmware build --board $(BOARD) --twin
+
+# Each safety layer switched off on its own must fail its tests (tests/mutants/mutants.toml).
+# Slow (one test run per mutant), so not part of make test; the result goes to
+# build/mutants.json and, by hand, to docs/security.md.
+mutants: $(STAMP) system
+	$(BIN)/python tests/mutants/run.py
 
 bench: $(STAMP)
 	$(BIN)/dbch bench

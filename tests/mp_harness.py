@@ -84,7 +84,35 @@ def op_handler_oserror(arg):
     return "%s %s" % (err["code"], err.get("msg"))
 
 
-OPS = {"handler_oserror": op_handler_oserror, "cbor_rt": op_cbor_rt, "cbor_rt_cached": op_cbor_rt_cached, "crc": op_crc, "frame": op_frame, "unframe": op_unframe,
+def op_gate_last(arg):
+    # The transmit gate's last check on its own (no driver, no configuration): the reason
+    # it refuses carrier `arg` Hz, or "sent".
+    from dbchagent.gate import Gate, Refused
+
+    class Log:
+        def throttle(self, reason):
+            return -1
+
+    class Agent:
+        config = None
+
+        def count(self, name, n=1):
+            pass
+
+    class Ctl:
+        state = "ready"
+        reason = None
+
+    g = object.__new__(Gate)  # (its __init__ reads machine.unique_id for alerts)
+    g.agent, g.ctl, g.log = Agent(), Ctl(), Log()
+    try:
+        g.last(int(arg), True, 1000)
+        return "sent"
+    except Refused as e:
+        return e.reason
+
+
+OPS = {"gate_last": op_gate_last, "handler_oserror": op_handler_oserror, "cbor_rt": op_cbor_rt, "cbor_rt_cached": op_cbor_rt_cached, "crc": op_crc, "frame": op_frame, "unframe": op_unframe,
        "word": op_word, "hmac": op_hmac}
 
 while True:
