@@ -12,6 +12,10 @@ from dbch.perf.common import format_results, update_doc
 
 def do_bench(args: argparse.Namespace) -> int:
     res = perf.run(args.reps, args.n, args.cli_n, set(args.only or ()) or None, progress)
+    try:  # the last run's figures, for the spread between runs
+        res.previous = json.loads(args.out.read_text()).get("figures", {})
+    except (OSError, ValueError, AttributeError):
+        res.previous = {}
     print(format_results(res))
     if args.doc and not args.only:
         update_doc(args.doc, res)

@@ -27,6 +27,8 @@ class Results:
     samples: dict[str, float] = field(default_factory=dict)
     breakdown: dict[str, float] = field(default_factory=dict)
     gate: dict[str, float] = field(default_factory=dict)
+    parts: dict[str, dict[str, float]] = field(default_factory=dict)  # title -> step -> value
+    previous: dict[str, float] = field(default_factory=dict)  # the last run's figures
 
     def add(self, fig: Figure) -> None:
         self.figures.append(fig)
@@ -37,6 +39,7 @@ class Results:
             "details": [vars(f) for f in self.figures],
             "medians_ms": self.samples,
             "apply_breakdown_ms": self.breakdown,
+            "parts": self.parts,
             "when": time.strftime("%Y-%m-%d %H:%M:%S"),
         }
 
@@ -63,6 +66,20 @@ def format_results(res: Results) -> str:
     if res.breakdown:
         lines.append("\napply, where the time goes (ms, medians):")
         lines += [f"  {k:40} {v:8.3f}" for k, v in res.breakdown.items()]
+    for title, steps in res.parts.items():
+        lines.append(f"\n{title}:")
+        lines += [f"  {k:40} {v:8.0f}" for k, v in steps.items()]
+    moved = [
+        (f.key, f.value, res.previous[f.key])
+        for f in res.figures
+        if f.key.startswith("wl55_twin_") and res.previous.get(f.key)
+    ]
+    if moved:
+        lines.append("\nthe WL55 twin's figures against the last run (spread):")
+        lines += [
+            f"  {k:40} {v:10.4g} (last {old:.4g}, {100 * (v - old) / old:+.1f} %)"
+            for k, v, old in moved
+        ]
     lines.append(
         "\nmedians (ms unless named): " + ", ".join(f"{k} {v:.3f}" for k, v in res.samples.items())
     )
