@@ -169,7 +169,8 @@ def bench_twin(bench: Bench, res: Results, n: int = 20) -> None:
             "wl55_twin_boot_ready_ms",
             boot_ms,
             "ms",
-            "a power cut to the agent answering hello (median of 5), wall clock, twin at -icount 5",
+            "a power cut to the agent answering hello (median of 5), wall clock, twin at "
+            "-icount 5",
             "< 500",
             boot_ms < 500,
         )
