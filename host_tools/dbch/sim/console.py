@@ -4,11 +4,12 @@ from the VM's socket, as the board's console kind (its definition's `console`) b
 behind; output nobody reads is kept up to what a USB host buffers, then lost), unpaced.
 `uart`, a UART behind a USB-serial bridge (the ST-LINK, a CP2102): every byte crosses the
 wire at the baud rate in both directions (`Wire`), the bridge holds the host back when its
-buffer is full, the board's output waits for the wire (a blocking UART write), and bytes
-arriving while the MCU's receive ring (`rx_buffer`: bytes the VM has not read yet) is full
-are lost, with no flow control. Input is held until the board has booted, and Ctrl-C
-raises KeyboardInterrupt while code runs (where the twin takes it by signal) but passes
-through as a character at the REPL. A tty would do the same with ISIG, but the unix port flushes a
+buffer is full, and on a twin whose unread input waits in its socket (the unix twin) bytes
+arriving while the MCU's receive ring (`rx_buffer`) is full are lost: a UART has no flow
+control. (docs/boards.md, "The console is part of the board", says where the twins still
+differ from a board.) Input is held until the board has booted, and Ctrl-C raises
+KeyboardInterrupt while code runs (where the twin takes it by signal) but passes through
+as a character at the REPL. A tty would do the same with ISIG, but the unix port flushes a
 tty's pending input whenever its REPL switches modes, which loses mpremote's Ctrl-A; no
 board does that. A bad cable (sim/link_faults.py) sits between the pty and the relay.
 """
