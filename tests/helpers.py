@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from dbch import paths
 from dbch.boards.deploy import deploy
@@ -131,3 +132,25 @@ def own_twin_or_unix(board: str) -> str | None:
     if get_board(board).sim.twin == "qemu" and missing_reason():
         return "unix"
     return None
+
+
+class LostReplyThenReset:
+    """The first signed request runs on the board, then its reply is 'lost' and the board
+    resets (a power cut right after the change); the host resends the same bytes, as its
+    retry does. What the host then reports is what the test checks."""
+
+    def __init__(self, hub: Any, board: Any, between: Any = None):
+        self.hub, self.board, self.between = hub, board, between
+        self.real = hub.link.request
+        self.done = False
+
+    def __call__(self, command: str, args: Any = None, **kw: Any) -> Any:
+        if command != "auth" or self.done:
+            return self.real(command, args, **kw)
+        self.done = True
+        self.real(command, args, **kw)  # accepted and run; its reply never reaches the host
+        self.board.reset()
+        self.hub.wait_ready()
+        if self.between is not None:
+            self.between()
+        return self.real(command, args, **kw)  # the same bytes: refused as a repeat

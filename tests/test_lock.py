@@ -20,7 +20,7 @@ from dbch.link import auth as keys
 from dbch.link.auth import KeyStore
 from dbch.link.client import AgentClient
 from dbch.sim.bench import Bench, SimBoard
-from helpers import SMALL_BOARD, mpremote, start_deployed
+from helpers import SMALL_BOARD, LostReplyThenReset, mpremote, start_deployed
 
 
 @pytest.fixture(scope="module", params=["unix", "qemu"])
@@ -234,3 +234,51 @@ def test_code_at_the_repl_cannot_unmask_the_915_band_by_changing_variables(
     board = unlocked
     out = mpremote(board.port, "exec", MASK_FROM_THE_REPL).strip()
     assert out == "refused masked_band"
+
+
+@UNIX_ONLY
+@pytest.mark.parametrize(
+    ("command", "args", "want_in_force", "want_stored"),
+    [
+        ("lock", {}, True, True),
+        ("unlock", {}, False, True),
+        ("unlock", {"forget": True}, False, False),
+    ],
+)
+def test_a_lock_change_whose_reply_was_lost_reports_the_boards_true_state(
+    unlocked: SimBoard, command: str, args: dict, want_in_force: bool, want_stored: bool
+) -> None:
+    # The red team: of 30 cuts during lock or unlock, 14 made the change while the host
+    # reported failure (`repeat: request N was accepted before`); `unlock --forget` exited
+    # 1 with the board unlocked. A plain unlock is undone by the reset, so the host must
+    # find it locked and unlock afresh.
+    board = unlocked
+    if command == "unlock":
+        call(board, "lock")
+    with AgentClient(board.port, on_console=None) as hub:
+        hub.wait_ready()
+        hub.link.request = LostReplyThenReset(hub, board)  # type: ignore[method-assign]
+        reply = hub.call(command, **args)
+        assert (reply["in_force"], reply["stored"]) == (want_in_force, want_stored)
+        lock = hub.status()["lock"]
+    assert (lock["in_force"], lock["stored"]) == (want_in_force, want_stored)
+
+
+@UNIX_ONLY
+def test_a_lock_undone_before_the_resend_is_asked_for_again(unlocked: SimBoard) -> None:
+    # The resend is refused as a repeat, but the lock is not in force (here the unlock
+    # button was held through the reset; on a board, a cut between the counter and the
+    # lock file): the host locks it with a fresh request rather than report success.
+    board = unlocked
+
+    with AgentClient(board.port, on_console=None) as hub:
+        hub.wait_ready()
+
+        def button_held() -> None:
+            board.reset(hold_unlock=True)
+            hub.wait_ready()
+
+        hub.link.request = LostReplyThenReset(hub, board, button_held)  # type: ignore[method-assign]
+        reply = hub.call("lock")
+        assert reply["in_force"] and reply["stored"]
+        assert hub.status()["lock"]["in_force"]

@@ -208,6 +208,28 @@ def test_a_board_without_a_key_or_with_a_foreign_key_refuses_changes(
         board.stop()
 
 
+def test_a_rotation_whose_reply_was_lost_reports_the_key_the_board_holds(
+    hub_board: SimBoard,
+) -> None:
+    # The resend after a lost reply is signed with the old key, which the board no longer
+    # holds: it fails its MAC. The host reads the board's key id instead of reporting a
+    # failure (and signs with the new key from then on).
+    from helpers import LostReplyThenReset
+
+    ensure_agent(hub_board)
+    with AgentClient(hub_board.port, on_console=None) as hub:
+        hub.wait_ready()
+        uid = hub.hello().uid
+        new_key = keys.new_key()
+        hub.keys = KeyStore()
+        hub.keys.add(uid, new_key)  # on the host first, as `dbch key rotate` does
+        hub.link.request = LostReplyThenReset(hub, hub_board)  # type: ignore[method-assign]
+        res = hub.rotate_key(new_key)
+        assert bytes(res["key_id"]).hex() == keys.key_id(new_key)
+        assert hub.auth_info()["key_id"] == keys.key_id(new_key)
+        apply(hub, TABLE)  # signed with the new key
+
+
 def test_rotation_replaces_the_key_and_the_old_one_stops_working(
     hub_board: SimBoard, tmp_path: Path
 ) -> None:

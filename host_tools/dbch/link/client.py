@@ -25,6 +25,19 @@ from dbch.link.transport import Transport
 REPL_POLL_S = 0.5
 
 
+def _is_repeat(e: DeviceError) -> bool:
+    return e.code == "unauthorised" and (e.msg or "").startswith("repeat")
+
+
+# The lock state each command asks for (status()["lock"], also their reply).
+_LOCK_OUTCOME: dict[str, Callable[[dict[str, Any], dict[str, Any]], bool]] = {
+    "lock": lambda st, _args: bool(st.get("stored")) and bool(st.get("in_force")),
+    "unlock": lambda st, args: (
+        not st.get("in_force") and not (args.get("forget") and st.get("stored"))
+    ),
+}
+
+
 @dataclass(frozen=True)
 class Hello:
     """Who the agent is: protocol, firmware, board, radio, unique id."""
@@ -114,7 +127,12 @@ class AgentClient:
         if timeout is None:
             timeout = timeout_for(command, self.timeout, self.slow_timeout)
         if command in PROTECTED:
-            reply = self._authorised(command, args, timeout)
+            try:
+                reply = self._authorised(command, args, timeout)
+            except DeviceError as e:
+                if not _is_repeat(e) or command not in _LOCK_OUTCOME:
+                    raise
+                reply = self._settle_repeat(command, args, timeout)
         else:
             reply = self.link.request(command, args, timeout=timeout, retries=self.retries)
         check_reply(command, reply)
@@ -165,6 +183,17 @@ class AgentClient:
                 raise
         raise AssertionError("unreachable")
 
+    def _settle_repeat(self, command: str, args: dict[str, Any], timeout: float) -> Any:
+        """A resent `lock` or `unlock` refused as a repeat: its first send was accepted (the
+        counter was stored) but its reply was lost, and a reset or power cut may have come
+        between the counter and the change, or undone it (an unlock lasts until reset).
+        The board's state says which: the state asked for is reported as the outcome; any
+        other is asked for again with a fresh request."""
+        state = self.status()["lock"]
+        if _LOCK_OUTCOME[command](state, args):
+            return state
+        return self._authorised(command, args, timeout)
+
     def rotate_key(self, new_key: bytes) -> dict[str, Any]:
         """Replace the board's key. Put `new_key` in the key store first (a lost reply must
         not lose the key). It travels masked with a pad only the old key can make."""
@@ -173,7 +202,17 @@ class AgentClient:
             pad = keys.rotation_pad(key, uid, ctr)
             return {"new": bytes(a ^ b for a, b in zip(new_key, pad, strict=True)), "ctr": ctr}
 
-        res = self._authorised("rotate_key", {}, self.timeout, bind)
+        try:
+            res = self._authorised("rotate_key", {}, self.timeout, bind)
+        except DeviceError as e:
+            # A resend after a lost reply: refused as a repeat, or failing its MAC because
+            # the board already holds the new key. The key id the board reports says which.
+            if not (_is_repeat(e) or (e.code == "unauthorised" and "bad_mac" in (e.msg or ""))):
+                raise
+            self._key = None
+            if self.auth_info().get("key_id") != keys.key_id(new_key):
+                raise
+            res = {"key_id": bytes.fromhex(keys.key_id(new_key))}
         self._key = None  # sign with the new key from now on
         return res
 
