@@ -233,20 +233,26 @@ def _gone(pid: int, within: float = 10.0) -> bool:
     return False
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGKILL])
-def test_serve_port_stops_its_ser2net_however_it_ends(good_board: SimBoard, sig: int) -> None:
-    # The red team: SIGTERM or SIGHUP left ser2net listening on the board's pty path, which
-    # a later pty can reuse. A requested stop exits 0; even SIGKILL takes ser2net along.
+def _serve_port(board: SimBoard, *extra: str) -> tuple[subprocess.Popen[str], str]:
+    """`dbch serve-port` for `board`, and the RFC 2217 URL it prints."""
     server = subprocess.Popen(
-        [DBCH, "serve-port", "--port", f"sim:{good_board.id}"],
+        [DBCH, "serve-port", "--port", f"sim:{board.id}", *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
     )
+    assert server.stdout is not None
+    url = server.stdout.readline().strip()
+    assert url.startswith("rfc2217://127.0.0.1:"), url
+    return server, url
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGKILL])
+def test_serve_port_stops_its_ser2net_however_it_ends(good_board: SimBoard, sig: int) -> None:
+    # The red team: SIGTERM or SIGHUP left ser2net listening on the board's pty path, which
+    # a later pty can reuse. A requested stop exits 0; even SIGKILL takes ser2net along.
+    server, _url = _serve_port(good_board)
     try:
-        assert server.stdout is not None
-        url = server.stdout.readline().strip()
-        assert url.startswith("rfc2217://127.0.0.1:")
         (child,) = _children(server.pid)
         server.send_signal(sig)
         rc = server.wait(10)
@@ -258,16 +264,8 @@ def test_serve_port_stops_its_ser2net_however_it_ends(good_board: SimBoard, sig:
 
 
 def test_rfc2217_from_serve_port_works_for_every_command(good_board: SimBoard) -> None:
-    server = subprocess.Popen(
-        [DBCH, "serve-port", "--port", f"sim:{good_board.id}", "--seconds", "120"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    server, url = _serve_port(good_board, "--seconds", "120")
     try:
-        assert server.stdout is not None
-        url = server.stdout.readline().strip()
-        assert url.startswith("rfc2217://127.0.0.1:")
         hello = run("hello", "--port", url, "--json")
         assert hello.returncode == 0, hello.stderr
         assert json.loads(hello.stdout)["board"] == good_board.board

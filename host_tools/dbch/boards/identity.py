@@ -17,7 +17,6 @@ class Identity:
     board: str | None  # the board definition's id; None: not known from the answer
     simulated: bool
     machine: str  # sys.implementation._machine
-    how: str  # what the board id came from, for messages
     candidates: tuple[str, ...] = ()  # boards whose image answers this machine string
 
 
@@ -26,26 +25,16 @@ def identify(answer: dict, boards: Iterable[BoardDef]) -> Identity:
     `twin_of` from a twin's ROM, `machine`)."""
     machine = str(answer.get("machine") or "")
     twin_of = answer.get("twin_of")
-    simulated = bool(twin_of)
-    if answer.get("board"):
-        return Identity(
-            board=str(answer["board"]),
-            simulated=simulated,
-            machine=machine,
-            how="its dbch_board module",
-        )
-    if twin_of:
-        return Identity(board=str(twin_of), simulated=True, machine=machine, how="the twin's ROM")
+    named = answer.get("board") or twin_of  # its board module, else what a twin stands in for
+    if named:
+        return Identity(board=str(named), simulated=bool(twin_of), machine=machine)
     fits = tuple(sorted(b.id for b in boards if b.machine and b.machine == machine))
-    if len(fits) == 1:
-        return Identity(
-            board=fits[0],
-            simulated=False,
-            machine=machine,
-            how="its MicroPython image",
-            candidates=fits,
-        )
-    return Identity(board=None, simulated=False, machine=machine, how="", candidates=fits)
+    return Identity(
+        board=fits[0] if len(fits) == 1 else None,
+        simulated=False,
+        machine=machine,
+        candidates=fits,
+    )
 
 
 def unknown_board_help(port: str, ident: Identity) -> str:

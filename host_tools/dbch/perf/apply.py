@@ -17,30 +17,19 @@ from dbch.gbcs.subghz_config import SubGhzConfig, agent_record
 from dbch.gbcs.tables import get_table
 from dbch.link.client import AgentClient
 from dbch.link.frames import decode_frame
-from dbch.perf.common import Figure, Results, _median_ms, _time
+from dbch.perf.common import REPL_HUB, REPL_TIMER, Figure, Results, _median_ms, _time
 from dbch.sim.bench import SimBoard
 
 # --- apply: end to end, and where the time goes ------------------------------------------
 # Run in the raw REPL of a deployed board whose agent was stopped: the agent's own parts,
 # each timed alone on the board (ticks_us), on a Hub built from the configuration on flash.
-PARTS_VM = """
-import time, gc, dbch_board
+PARTS_VM = (
+    REPL_HUB
+    + REPL_TIMER
+    + """
 from dbchagent import config_check, store, auth, channel_mask
-from dbchagent.hub import Hub
 from subghz import core
-class _Con:
-    max_request = 1024
-    def send(self, f):
-        pass
-hub = Hub(dbch_board, console=_Con())
 rec = %(record)r
-def t(fn, n):
-    fn()
-    gc.collect()
-    t0 = time.ticks_us()
-    for _ in range(n):
-        fn()
-    return time.ticks_diff(time.ticks_us(), t0) / n
 r = {}
 r['parse'] = t(lambda: config_check.parse(rec), 50)
 cfg = config_check.parse(rec)
@@ -75,6 +64,7 @@ r['modules'] = t(_load, 10)
 r['keep_modules'] = int(getattr(dbch_board, 'KEEP_MODULES', False))
 print(repr(r))
 """
+)
 GATE_PSDU = 60  # octets: a typical HAN frame
 
 

@@ -10,6 +10,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# Programs run in a board's raw REPL with its agent stopped start with these: the agent's
+# own hub (its configuration from flash, its commands) on a console that writes nowhere,
+# and t(fn, n), microseconds per call by the board's ticks_us (REPL_TIMER_INT on a build
+# without floats).
+REPL_HUB = (
+    "import dbch_board\n"
+    "from dbchagent import cmd_system\n"
+    "from dbchagent.hub import Hub\n"
+    "class _Con:\n    max_request = 1024\n    def send(self, f):\n        pass\n"
+    "hub = Hub(dbch_board, console=_Con())\n"
+    "cmd_system.install(hub)\n"
+)
+REPL_TIMER = (
+    "import time, gc\n"
+    "def t(fn, n):\n"
+    "    fn()\n"
+    "    gc.collect()\n"
+    "    t0 = time.ticks_us()\n"
+    "    for _ in range(n):\n"
+    "        fn()\n"
+    "    return time.ticks_diff(time.ticks_us(), t0) / n\n"
+)
+REPL_TIMER_INT = REPL_TIMER.replace(") / n", ") // n")
+
 
 @dataclass
 class Figure:

@@ -14,7 +14,7 @@ from mpremote.transport_serial import SerialTransport
 from dbch.link.client import AgentClient
 from dbch.link.frames import encode_request
 from dbch.link.transport import Transport
-from dbch.perf.common import Figure, Results, _median_ms, _time
+from dbch.perf.common import REPL_HUB, Figure, Results, _median_ms, _time
 from dbch.sim.bench import SimBoard
 
 LINK_BOARD = "PICO_WAVESHARE_SX1262"
@@ -33,16 +33,10 @@ while True:
 
 # The same status query run in the raw REPL: the agent's own status function on an
 # agent object that is set up once (as a script holding a raw REPL session would).
-# The agent's own hub, built at the REPL with a console that writes nowhere: the raw REPL
-# then returns the very status the link does (configuration, duty cycle, lock, radio).
-RAW_SETUP = (
-    "import dbch_board\n"
-    "from dbchagent import cmd_system\n"
-    "from dbchagent.hub import Hub\n"
-    "class _Null:\n    max_request = 512\n    def send(self, f): pass\n"
-    "_a = Hub(dbch_board, console=_Null())\ncmd_system.install(_a)\n"
-)
-RAW_QUERY = "print(repr(cmd_system.status(_a, {})))"
+# The agent's own hub, built at the REPL: the raw REPL then returns the very status the
+# link does (configuration, duty cycle, lock, radio).
+RAW_SETUP = REPL_HUB
+RAW_QUERY = "print(repr(cmd_system.status(hub, {})))"
 
 
 def _write_main(port: str, source: str) -> None:

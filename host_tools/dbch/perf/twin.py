@@ -17,7 +17,15 @@ from dbch.errors import DbchError
 from dbch.link.client import AgentClient
 from dbch.link.frames import encode_request
 from dbch.perf.apply import GATE_PSDU, PARTS_VM, _two_records
-from dbch.perf.common import Figure, Results, _median_ms, _time
+from dbch.perf.common import (
+    REPL_HUB,
+    REPL_TIMER,
+    REPL_TIMER_INT,
+    Figure,
+    Results,
+    _median_ms,
+    _time,
+)
 from dbch.perf.link import RAW_QUERY, RAW_SETUP
 from dbch.perf.memory import _exercise, works_with_heap
 from dbch.sim.bench import Bench, SimBoard
@@ -71,7 +79,7 @@ def bench_twin(bench: Bench, res: Results, n: int = 20) -> None:
             t.enter_raw_repl(soft_reset=False)
             t.exec(FORGET_AGENT)
             # The board's build has no floats: whole microseconds per call
-            code = PARTS_VM.replace(") / n", ") // n")
+            code = PARTS_VM.replace(REPL_TIMER, REPL_TIMER_INT)
             out, err = t.exec_raw(code % {"record": records[0], "psdu": GATE_PSDU}, 300)
             if err:
                 raise DbchError(f"gate measurement on the twin failed: {err.decode()[-300:]}")
@@ -85,13 +93,13 @@ def bench_twin(bench: Bench, res: Results, n: int = 20) -> None:
             out, err = t.exec_raw(STATUS_PARTS % {"req": req}, 300)
             if err:
                 raise DbchError(f"status steps on the twin failed: {err.decode()[-300:]}")
-            steps = ast.literal_eval(out.decode().strip())
+            steps, reply_bytes = ast.literal_eval(out.decode().strip())
         finally:
             t.close()
     finally:
         g.stop()
     apply_ms, link_ms, raw_ms, boot_ms = map(_median_ms, (apply_s, link_s, raw_s, boot_s))
-    res.samples.update({f"twin_status_cpu_us_{k}": v for k, v in steps.items()})
+    res.samples["twin_status_reply_bytes"] = reply_bytes
     res.parts["the agent's CPU per status at 31.25 MIPS (µs; the console read not included)"] = {
         k: float(v) for k, v in steps.items()
     }
@@ -152,7 +160,7 @@ def bench_twin(bench: Bench, res: Results, n: int = 20) -> None:
     # the twin runs as fast as the host lets it, so the wall-clock link figure above has
     # the wire's real time but not the board's CPU time. At the board's speed, a status
     # takes its request's and reply's wire time plus the agent's CPU, both measured:
-    cpu_ms = sum(v for k, v in steps.items() if k[0].isdigit()) / 1000
+    cpu_ms = sum(steps.values()) / 1000
     board_ms = link_bytes / 11.52 + cpu_ms  # 115200 baud: 11.52 bytes a millisecond
     res.add(
         Figure(
@@ -241,37 +249,26 @@ class _Counting:
 # One status request's work in the agent, step by step, on the twin at its pinned rate (the
 # console's byte loop is left out: it reads from the port, which a REPL program cannot
 # feed at the wire's pace).
-STATUS_PARTS = """
-import time, gc, binascii, dbch_board
-from dbchagent import link, cbor, cmd_system
-from dbchagent.hub import Hub
-class _Con:
-    max_request = 512
-    def send(self, f):
-        pass
-hub = Hub(dbch_board, console=_Con())
-cmd_system.install(hub)
+STATUS_PARTS = (
+    REPL_HUB
+    + REPL_TIMER_INT  # the WL55's build has no floats
+    + """
+import binascii
+from dbchagent import link, cbor
 req = %(req)r
-def t(fn, n):
-    fn()
-    gc.collect()
-    t0 = time.ticks_us()
-    for _ in range(n):
-        fn()
-    return time.ticks_diff(time.ticks_us(), t0) // n
 r = {}
-r['1 frame decode (base64, CRC, header)'] = t(lambda: link.decode(req, 512), 20)
+r['frame decode (base64, CRC, header)'] = t(lambda: link.decode(req, 512), 20)
 kind, seq, body, crc = link.decode(req, 512)
-r['2 CBOR decode of the request'] = t(lambda: cbor.decode(body), 20)
-r['3 dispatch and status'] = t(lambda: hub.dispatch('status', {}, False), 10)
+r['CBOR decode of the request'] = t(lambda: cbor.decode(body), 20)
+r['dispatch and status'] = t(lambda: hub.dispatch('status', {}, False), 10)
 st = hub.dispatch('status', {}, False)
-r['4 CBOR encode and CRC of the reply'] = t(lambda: link.frame(1, seq, None, st), 10)
+r['CBOR encode and CRC of the reply'] = t(lambda: link.frame(1, seq, None, st), 10)
 f = link.frame(1, seq, None, st)
-r['5 base64 of the reply'] = t(lambda: [binascii.b2a_base64(memoryview(f)[i:i + 192])
-                                        for i in range(0, len(f), 192)], 10)
-r['reply bytes'] = len(f)
-print(repr(r))
+r['base64 of the reply'] = t(lambda: [binascii.b2a_base64(memoryview(f)[i:i + 192])
+                                      for i in range(0, len(f), 192)], 10)
+print(repr((r, len(f))))
 """
+)
 
 
 def _raw_repl_status(port: str, n: int, like: dict) -> tuple[list[float], int]:

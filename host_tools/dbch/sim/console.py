@@ -189,9 +189,8 @@ class ConsoleRelay:
                 return
             if not data:
                 return
-            if not self.from_vm:
-                self.wire_out.queued(time.monotonic())
-            self.from_vm += self.link.pass_bytes(OUTBOUND, data, time.monotonic())
+            now = time.monotonic()
+            self._onto_wire(self.link.pass_bytes(OUTBOUND, data, now), now)
 
     def booted(self) -> None:
         # Bytes the host sent while the board was booting are delivered now, as a USB
@@ -217,9 +216,7 @@ class ConsoleRelay:
             now = time.monotonic()
             out = self.link.pass_bytes(OUTBOUND, data, now)
             if out and self.paced:
-                if not self.from_vm:
-                    self.wire_out.queued(now)
-                self.from_vm += out
+                self._onto_wire(out, now)
                 self.pace(now)
             elif out:
                 self.to_host_bytes(out)
@@ -228,6 +225,12 @@ class ConsoleRelay:
             if RAW_BANNER in self.tail[-len(data) - len(RAW_BANNER) :]:
                 self.raw_repl = True
         return True
+
+    def _onto_wire(self, out: bytes, now: float) -> None:
+        # board output waits its turn on a uart's wire (an idle line starts it now)
+        if not self.from_vm:
+            self.wire_out.queued(now)
+        self.from_vm += out
 
     def pump_to_vm(self) -> None:
         if self.vm_fd is None:
@@ -245,6 +248,9 @@ class ConsoleRelay:
                 except OSError:
                     self.to_vm.clear()
         self._vm_events()
+        self._hold_host()
+
+    def _hold_host(self) -> None:
         # Hold the host back while the VM (or the wire) is behind, as USB flow control does.
         limit = UART_BRIDGE_BUFFER if self.paced else TO_VM_LIMIT
         self.host_reading = len(self.to_vm) < limit
@@ -286,13 +292,7 @@ class ConsoleRelay:
         want = (selectors.EVENT_READ if reading else 0) | (
             selectors.EVENT_WRITE if writable else 0
         )
-        registered = self.vm_fd in self.sel.get_map()
-        if want and registered:
-            self.sel.modify(self.vm_fd, want, "vm")
-        elif want:
-            self.sel.register(self.vm_fd, want, "vm")
-        elif registered:
-            self.sel.unregister(self.vm_fd)
+        self._watch(self.vm_fd, want, "vm")
 
     def pace(self, now: float) -> None:
         """Move what has crossed a uart's wire by `now`, both ways."""
@@ -307,9 +307,7 @@ class ConsoleRelay:
             self.wire_out.sent(n)
             self.to_host_bytes(out)
         self._vm_events()
-        limit = UART_BRIDGE_BUFFER
-        self.host_reading = len(self.to_vm) < limit
-        self._host_events()
+        self._hold_host()
 
     def next_due(self) -> float | None:
         """When pace() has bytes to move next (None: nothing waits for a wire)."""
@@ -350,14 +348,18 @@ class ConsoleRelay:
         want = (selectors.EVENT_READ if self.host_reading else 0) | (
             selectors.EVENT_WRITE if self.to_host else 0
         )
-        registered = self.host_fd in self.sel.get_map()
+        self._watch(self.host_fd, want, "host")
+
+    def _watch(self, fd: int, want: int, tag: str) -> None:
+        # the selector's events for `fd`: none at all means not registered
+        registered = fd in self.sel.get_map()
         if want and registered:
-            if self.sel.get_key(self.host_fd).events != want:
-                self.sel.modify(self.host_fd, want, "host")
+            if self.sel.get_key(fd).events != want:
+                self.sel.modify(fd, want, tag)
         elif want:
-            self.sel.register(self.host_fd, want, "host")
+            self.sel.register(fd, want, tag)
         elif registered:
-            self.sel.unregister(self.host_fd)
+            self.sel.unregister(fd)
 
     def on_host(self, powered: bool) -> None:
         try:
