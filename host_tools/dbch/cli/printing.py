@@ -3,7 +3,6 @@ for scripts, progress on stderr, and the board's own console lines."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import re
@@ -69,6 +68,8 @@ def print_json(value: Any) -> None:
 
 def utc_now() -> str:
     """Now, as a stream's records carry it: ISO 8601 UTC with milliseconds."""
+    import datetime as dt  # streams only: a query's start-up does without it
+
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 

@@ -11,7 +11,7 @@ import base64
 import binascii
 import contextlib
 import logging
-import random
+import os
 import time
 import zlib
 from collections import deque
@@ -115,7 +115,7 @@ class Link:
         self.transport = transport
         self.on_console = on_console
         self.events: deque[dict[str, Any]] = deque(maxlen=1000)
-        self._seq = seq if seq is not None else random.randint(1, 0xFFFE)
+        self._seq = seq if seq is not None else 1 + int.from_bytes(os.urandom(2)) % 0xFFFE
         self.stats = {
             "sent": 0,
             "retries": 0,

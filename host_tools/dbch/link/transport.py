@@ -10,14 +10,15 @@ import contextlib
 import errno
 import os
 import select
-import socket
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import serial
 
 from dbch.errors import PortBusyError, TransportError
-from dbch.link import rfc2217
+
+if TYPE_CHECKING:
+    import socket
 
 BAUDRATE = 115200
 REMOTE_POLL_S = 0.05
@@ -31,6 +32,8 @@ class Transport:
         try:
             kwargs = {"exclusive": True} if exclusive and _is_local(url) else {}
             if url.startswith("rfc2217://"):  # pyserial's, reading whole chunks
+                from dbch.link import rfc2217  # (network ports import what they need)
+
                 self.serial = rfc2217.open_port(url, BAUDRATE, 0)
             else:
                 self.serial = serial.serial_for_url(url, baudrate=BAUDRATE, timeout=0, **kwargs)
@@ -45,7 +48,8 @@ class Transport:
             ) from None
         self._buf = bytearray()
         self._local = _is_local(url)
-        _ack_at_once(self.serial)
+        if not self._local:
+            _ack_at_once(self.serial)
         self._timeout: float | None = 0
         # A local port on a POSIX host is read through its file descriptor: waiting with
         # select() leaves the port's settings alone, where changing pyserial's timeout
@@ -144,26 +148,27 @@ class _QuickAckSocket:
     the first, and Linux delays that ACK by up to 40 ms: 45 ms per round trip instead of 4.
     TCP_QUICKACK is not sticky, so it is set again after every receive."""
 
-    def __init__(self, sock: socket.socket):
+    def __init__(self, sock: socket.socket, option: tuple[int, int]):
         self._sock = sock
+        self._option = option  # (IPPROTO_TCP, TCP_QUICKACK)
 
     def recv(self, size: int, *flags: int) -> bytes:
         data = self._sock.recv(size, *flags)
         with contextlib.suppress(OSError):
-            self._sock.setsockopt(socket.IPPROTO_TCP, QUICKACK, 1)
+            self._sock.setsockopt(*self._option, 1)
         return data
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
 
 
-QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
-
-
 def _ack_at_once(port: serial.SerialBase) -> None:
+    import socket  # network ports only: a local port's start-up does without it
+
     sock = getattr(port, "_socket", None)  # pyserial's rfc2217:// and socket:// ports
-    if QUICKACK is not None and isinstance(sock, socket.socket):
-        port._socket = _QuickAckSocket(sock)  # type: ignore[attr-defined]
+    quickack = getattr(socket, "TCP_QUICKACK", None)  # Linux only
+    if quickack is not None and isinstance(sock, socket.socket):
+        port._socket = _QuickAckSocket(sock, (socket.IPPROTO_TCP, quickack))  # type: ignore[attr-defined]
 
 
 def _is_local(url: str) -> bool:
