@@ -98,6 +98,9 @@ class SoakCounts:
         "emissions_in_915_921",
         "flood_seconds",
         "watchdog_resets_under_flood",
+        "boot_window_trials",
+        "repls_reached_wl55",
+        "repls_reached_stock",
     )
 
     def __init__(self) -> None:

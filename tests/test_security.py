@@ -230,6 +230,24 @@ def test_a_rotation_whose_reply_was_lost_reports_the_key_the_board_holds(
         apply(hub, TABLE)  # signed with the new key
 
 
+def test_a_log_clear_whose_reply_was_lost_is_sent_again_and_reported_cleared(
+    hub_board: SimBoard,
+) -> None:
+    # The red team: a resent `events_clear` was refused as a repeat and the host reported
+    # failure, whether or not the clear had happened. Clearing is idempotent, so the host
+    # clears afresh. (What stays is the audit log: each clear, and the reset between.)
+    from helpers import LostReplyThenReset
+
+    ensure_agent(hub_board)
+    with AgentClient(hub_board.port, on_console=None) as hub:
+        hub.wait_ready()
+        hub.link.request = LostReplyThenReset(hub, hub_board)  # type: ignore[method-assign]
+        assert hub.call("events_clear") == {"cleared": True}
+        hub.link.request = hub.link.request.real  # type: ignore[attr-defined]
+        kinds = [e[2] for e in hub.all_events()]
+    assert kinds[-3:] == ["log_cleared", "reset", "log_cleared"], kinds
+
+
 def test_rotation_replaces_the_key_and_the_old_one_stops_working(
     hub_board: SimBoard, tmp_path: Path
 ) -> None:

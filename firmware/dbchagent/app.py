@@ -8,7 +8,7 @@ import binascii
 import gc
 import select
 import sys
-from dbchagent import cbor, link, lock
+from dbchagent import cbor, link
 from dbchagent.errors import AgentError, no_extra
 from dbchagent.link import MARK
 from dbchagent.runtime import Uptime, release
@@ -17,7 +17,6 @@ _TICK_MS = const(20)
 _UNHEALTHY = const(50)  # passes in a row with failing duties (about a second): stop feeding
 _NL = const(10)
 _CR = const(13)
-_CTRL_C = const(3)
 # Input taken per loop pass: more than the longest frame line, little enough that the
 # duties (duty-cycle roll-over, radio re-check, the watchdog) run under any input flood.
 _READ_BUDGET = const(2048)
@@ -68,13 +67,6 @@ class Console:
             if not inp.readinto(b1):
                 break  # end of input
             c = b1[0]
-            if c == _CTRL_C:
-                # Ports without a UART receive interrupt (the QEMU twin) pass Ctrl-C on as
-                # data: stop for mpremote as a board's interrupt would, unless the board
-                # is locked. Never inside a frame: frames are base64.
-                if not lock.in_force():
-                    raise KeyboardInterrupt
-                dropped += 1
             if c == MARK:
                 n = 0  # a new frame: one cut short before it is dropped
                 self._over = False

@@ -9,3 +9,9 @@
 #undef MICROPY_HW_I2C3_SCL
 #undef MICROPY_HW_I2C3_SDA
 #include "dbch_features.h"
+
+// The agent starts with Ctrl-C off: main.py runs through main_py/dbch_main_py.c, not
+// pyexec (which turns Ctrl-C on for it), so a locked board has no boot window.
+struct _boardctrl_state_t;
+int dbch_board_run_main_py(struct _boardctrl_state_t *state);
+#define MICROPY_BOARD_RUN_MAIN_PY dbch_board_run_main_py

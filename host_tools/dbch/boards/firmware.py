@@ -318,6 +318,7 @@ def _build_board_image(
             f"BUILD={out / 'build'}",
             f"FROZEN_MANIFEST={manifest}",
             f"MPY_LIB_DIR={empty_lib_dir()}",
+            f"USER_C_MODULES={' '.join(board_c_modules(bdir))}",
         ],
         log,
         f"the {board_id} build",
@@ -326,6 +327,12 @@ def _build_board_image(
     report_file.write_text(json.dumps({"image": asdict(report)}, indent=1))
     prune(out)
     return report
+
+
+def board_c_modules(folder: Path | None) -> list[str]:
+    """The board folder's C modules (each a subfolder with a micropython.mk, such as the
+    WL55's main_py), built into its image and its QEMU twin alike."""
+    return sorted(str(p.parent) for p in folder.glob("*/micropython.mk")) if folder else []
 
 
 @contextlib.contextmanager

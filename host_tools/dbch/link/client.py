@@ -36,6 +36,9 @@ _LOCK_OUTCOME: dict[str, Callable[[dict[str, Any], dict[str, Any]], bool]] = {
         not st.get("in_force") and not (args.get("forget") and st.get("stored"))
     ),
 }
+# Commands whose second run leaves the board as one run does: a resend refused as a
+# repeat (the first was accepted, its outcome unknown after a cut) is simply run again.
+_IDEMPOTENT = frozenset({"events_clear"})
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,7 @@ class AgentClient:
             try:
                 reply = self._authorised(command, args, timeout)
             except DeviceError as e:
-                if not _is_repeat(e) or command not in _LOCK_OUTCOME:
+                if not _is_repeat(e) or command not in _IDEMPOTENT.union(_LOCK_OUTCOME):
                     raise
                 reply = self._settle_repeat(command, args, timeout)
         else:
@@ -184,11 +187,13 @@ class AgentClient:
         raise AssertionError("unreachable")
 
     def _settle_repeat(self, command: str, args: dict[str, Any], timeout: float) -> Any:
-        """A resent `lock` or `unlock` refused as a repeat: its first send was accepted (the
-        counter was stored) but its reply was lost, and a reset or power cut may have come
-        between the counter and the change, or undone it (an unlock lasts until reset).
-        The board's state says which: the state asked for is reported as the outcome; any
-        other is asked for again with a fresh request."""
+        """A resent command refused as a repeat: its first send was accepted (the counter
+        was stored) but its reply was lost, and a reset or power cut may have come between
+        the counter and the change, or undone it (an unlock lasts until reset). A log clear
+        is sent again, fresh. For `lock` and `unlock` the board's state says which: the
+        state asked for is reported as the outcome; any other is asked for again."""
+        if command in _IDEMPOTENT:
+            return self._authorised(command, args, timeout)
         state = self.status()["lock"]
         if _LOCK_OUTCOME[command](state, args):
             return state

@@ -19,6 +19,7 @@ OP_RESET = 0x52
 OP_WDT = 0x44
 OP_BOOTED = 0x42
 OP_CONFIG = 0x43
+OP_CTRL_C = 0x49  # tests: a Ctrl-C on the console at a named step of the boot (answered)
 
 
 class Board(Protocol):
@@ -31,6 +32,7 @@ class Board(Protocol):
     def watchdog(self, timeout_ms: int | None) -> None: ...
     def booted(self) -> None: ...
     def config(self) -> bytes: ...
+    def ctrl_c(self) -> None: ...
 
 
 @dataclass
@@ -77,6 +79,9 @@ class BridgeParser:
             return None
         if op == OP_CONFIG:
             return b.config()
+        if op == OP_CTRL_C:
+            b.ctrl_c()
+            return b""
         if op == OP_WDT:
             b.watchdog(struct.unpack(">I", p)[0] if p else None)
             return None

@@ -175,6 +175,10 @@ class ConsoleRelay:
             if self.vm_fd in self.sel.get_map():
                 self.sel.unregister(self.vm_fd)
         self.vm_fd = self.vm_pid = self.vm_peer = None
+        # Input still crossing the wire is lost with the board it was for (a power cut or
+        # reset while the host sends: pace() must not deliver it to no VM).
+        self.vm_ready = False
+        self.to_vm.clear()
 
     def _drain_vm(self) -> None:
         # What the VM wrote before it stopped (a reset right after a reply): on a board the

@@ -93,6 +93,7 @@ class Supervisor:
         self.crashed = False
         self.debugging = bool(os.environ.get("DBCH_SIM_DEBUG"))
         self.link = LinkFaults()  # a bad cable between host and board, when a test asks
+        self.interrupt_at = ""  # a boot step for a test's Ctrl-C (_load_faults)
         wire = self.board.console.bytes_per_s
         self.console = ConsoleRelay(
             self.sel,
@@ -185,6 +186,7 @@ class Supervisor:
             DBCH_STM="1" if chip_spec(self.board.radio.chip).internal else "0",
             DBCH_CLOCK_SCALE=str(self.clock_scale),
             DBCH_EPOCH0_NS=str(self.epoch0_ns),
+            DBCH_INTERRUPT_AT=self.interrupt_at,
         )
         libc = ctypes.CDLL(None, use_errno=True)
 
@@ -299,6 +301,8 @@ class Supervisor:
         faults = read_json(self.folder.faults) or {}
         self.bus.set_faults(faults)
         self.link.configure(faults)
+        # a boot step at which the ROM asks for a Ctrl-C (tests/test_boot_window.py)
+        self.interrupt_at = str(faults.get("interrupt_at", ""))
         self._write_link_stats()
         self.log(f"faults: {faults or 'none'}")
 
@@ -334,6 +338,11 @@ class Supervisor:
 
     def booted(self) -> None:
         self.console.booted()
+
+    def ctrl_c(self) -> None:
+        # A Ctrl-C arriving on the console now (the ROM asks, at a boot step a test names):
+        # the relay's own path, so it interrupts exactly when a real one would.
+        self.console.deliver_to_vm(b"\x03", True)
 
     def watchdog(self, timeout_ms: int | None) -> None:
         if timeout_ms is not None:

@@ -16,6 +16,7 @@ from dbch import paths
 from dbch.boards.firmware import (
     FirmwareError,
     Progress,
+    board_c_modules,
     board_folder,
     board_manifest,
     build_board_image,
@@ -90,7 +91,8 @@ def build_qemu_twin(
         "MICROPY_FLOAT_IMPL": _board_float_impl(folder),
         "MICROPY_VFS_LFS2": "1",
         "MICROPY_HW_ROMFS_PART0_START": "",  # no ROMFS: the board has none
-        "USER_C_MODULES": str(twin_dir() / "twin"),
+        # the twin's own module, then the board's (the WL55's main.py hook: the same start)
+        "USER_C_MODULES": " ".join([str(twin_dir() / "twin"), *board_c_modules(folder)]),
         "CFLAGS_EXTRA": " ".join(includes),
         "MPY_LIB_DIR": str(empty_lib_dir()),
     }

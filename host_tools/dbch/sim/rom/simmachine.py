@@ -90,6 +90,12 @@ def booted():
     _send(0x42, b"")  # 'B': the host's bytes may now reach the VM
 
 
+def ctrl_c():
+    # tests: a Ctrl-C on the console, delivered before this returns (the boot window)
+    _send(0x49, b"")
+    _reply(b"")
+
+
 def reset_cause():
     return _cause
 

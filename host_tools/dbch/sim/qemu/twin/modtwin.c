@@ -11,7 +11,12 @@
 #include "py/runtime.h"
 #include "py/mphal.h"
 #include "py/mperrno.h"
+#include "shared/runtime/interrupt_char.h"
 #include "shared/runtime/pyexec.h"
+
+#if DBCH_MAIN_PY_CTRL_C_OFF
+int dbch_exec_main_py(void);
+#endif
 
 // --- semihosting (ARM, Thumb: BKPT 0xAB) --------------------------------------------------
 #define SYS_OPEN (0x01)
@@ -175,8 +180,19 @@ MP_REGISTER_MODULE(MP_QSTR__twin, twin_module);
 // poll with a timeout) wakes at once. The qemu port reads UART0 by polling and its vector
 // table has no external interrupts, so WFI would wait for the next SysTick (1 ms): a paced
 // console would then deliver one byte a millisecond. The twin copies the vector table to
-// RAM with a handler for UART0's receive interrupt (MPS2-AN385: IRQ 0, QEMU's mps2.c) that
-// only acknowledges it; the byte stays in the UART for the port's own read.
+// RAM with a handler for UART0's receive interrupt (MPS2-AN385: IRQ 0, QEMU's mps2.c).
+//
+// The same interrupt is where a board sees Ctrl-C: the stm32 port's UART handler compares
+// each byte with the interrupt character (micropython.kbd_intr) as it arrives and raises
+// KeyboardInterrupt at once, whatever the CPU is doing (ports/stm32/uart.c). The qemu port
+// never does, so a twin would hold where the board gives way. While the interrupt character
+// is set, the handler here takes each byte: the interrupt character raises, any other goes
+// to a small ring that the port's reads drain first (uart_rx_chr and uart_rx_any, wrapped
+// at link time: micropython.mk). With it off, the byte stays in the UART for the port's own
+// read, a character like any other, as on the board.
+#define UART0_DATA (*(volatile uint32_t *)0x40004000)
+#define UART0_STATE (*(volatile uint32_t *)0x40004004)
+#define UART_STATE_RXFULL (1 << 1)
 #define UART0_CTRL (*(volatile uint32_t *)0x40004008)
 #define UART0_INTCLEAR (*(volatile uint32_t *)0x4000400C)
 #define UART_CTRL_RX_INTEN (1 << 3)
@@ -192,8 +208,38 @@ static void twin_spurious_irq(void) {
     }
 }
 
+// 16 bytes more than the board's ring while the interrupt character is on: the supervisor
+// models the board's receive ring on the bytes QEMU has not taken (console.py).
+#define TWIN_RX_RING (16)
+static volatile uint8_t twin_rx[TWIN_RX_RING];
+static volatile uint32_t twin_rx_in, twin_rx_out;
+
 static void twin_uart0_rx_irq(void) {
     UART0_INTCLEAR = UART_INT_RX;
+    while (mp_interrupt_char >= 0 && (UART0_STATE & UART_STATE_RXFULL)
+           && twin_rx_in - twin_rx_out < TWIN_RX_RING) {
+        int c = UART0_DATA & 0xff;
+        if (c == mp_interrupt_char) {
+            mp_sched_keyboard_interrupt();
+        } else {
+            twin_rx[twin_rx_in++ % TWIN_RX_RING] = c;
+        }
+    }
+}
+
+int __real_uart_rx_chr(void);
+int __real_uart_rx_any(void);
+
+int __wrap_uart_rx_chr(void) {
+    __asm__ volatile ("cpsid i" ::: "memory");  // the ring first, then the UART, in order
+    int c = twin_rx_in != twin_rx_out ? twin_rx[twin_rx_out++ % TWIN_RX_RING]
+                                      : __real_uart_rx_chr();
+    __asm__ volatile ("cpsie i" ::: "memory");
+    return c;
+}
+
+int __wrap_uart_rx_any(void) {
+    return twin_rx_in != twin_rx_out || __real_uart_rx_any();
 }
 
 static void twin_console_wakes_on_rx(void) {
@@ -221,6 +267,10 @@ void dbch_twin_start(void) {
     }
     pyexec_file_if_exists("boot.py");
     if (pyexec_mode_kind == PYEXEC_MODE_FRIENDLY_REPL) {
-        pyexec_file_if_exists("main.py");
+        #if DBCH_MAIN_PY_CTRL_C_OFF
+        dbch_exec_main_py();  // the board image's own start (its main_py C module)
+        #else
+        pyexec_file_if_exists("main.py");  // a stock port's: Ctrl-C on for main.py
+        #endif
     }
 }
