@@ -113,6 +113,8 @@ def test_a_ctrl_c_flood_through_resets_and_power_cuts_reaches_no_repl(
             for i in range(TRIALS)
         ]
     repls = outcomes.count("repl")
+    board = locked.info()["board"]
+    print(f"boot window, {board}, {period_ms} ms via {via}: {repls} REPLs in {TRIALS}")
     soak_counts.add(boot_window_trials=TRIALS)
     soak_counts.add(**{"repls_reached_stock" if stock else "repls_reached_wl55": repls})
     if repls:  # a stock board's remaining window: leave it booted into the agent again

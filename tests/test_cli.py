@@ -192,3 +192,18 @@ def test_every_argument_of_every_command_has_help() -> None:
 
     walk(build_parser(), "dbch")
     assert not missing, missing
+
+
+def test_a_reader_that_stops_early_ends_dbch_quietly() -> None:
+    # `dbch ... | head`: was "dbch: Broken pipe" and exit 2 (BrokenPipeError is an OSError,
+    # so the file-error handler took it first).
+    proc = subprocess.Popen(
+        [DBCH, "tables", "show", "sec-2017-12-draft", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.read(1)  # far less than it writes (about 40 KB), then the reader is gone
+    proc.stdout.close()
+    assert proc.wait(60) == 0
+    assert proc.stderr.read() == b""

@@ -184,3 +184,11 @@ def test_builds_take_turns_across_processes(tmp_path: Path, monkeypatch) -> None
         assert release.is_set()  # it waited for the first build to end
     t.join()
     assert said == ["waiting for another firmware build on this machine"]
+
+
+def test_main_and_boot_stay_inline_in_littlefs() -> None:
+    # littlefs keeps a file of up to 128 B (its inline limit with MicroPython's cache) in
+    # its directory's metadata; one byte more takes a whole block, and the WL55's filled
+    # filesystem keeps only 2 of its 12 blocks free (docs/boards.md).
+    for name in ("main.py", "boot.py"):
+        assert len((FIRMWARE / name).read_bytes()) <= 128, name

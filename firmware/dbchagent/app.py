@@ -8,13 +8,14 @@ import binascii
 import gc
 import select
 import sys
-from dbchagent import cbor, link
+from dbchagent import cbor, link, lock
 from dbchagent.errors import AgentError, no_extra
 from dbchagent.link import MARK
 from dbchagent.runtime import Uptime, release
 
 _TICK_MS = const(20)
 _UNHEALTHY = const(50)  # passes in a row with failing duties (about a second): stop feeding
+_CTRL_C = const(3)
 _NL = const(10)
 _CR = const(13)
 # Input taken per loop pass: more than the longest frame line, little enough that the
@@ -67,6 +68,12 @@ class Console:
             if not inp.readinto(b1):
                 break  # end of input
             c = b1[0]
+            if c == _CTRL_C:
+                # Ctrl-C is off until the lock decides (main.py), so one sent while the
+                # board started (mpremote's, deploy's) arrives as data: an unlocked board
+                # stops for it now, as its interrupt would have. Never inside a frame.
+                if not lock.in_force():
+                    raise KeyboardInterrupt
             if c == MARK:
                 n = 0  # a new frame: one cut short before it is dropped
                 self._over = False

@@ -42,7 +42,8 @@ def _set(locked, why):
 
 def boot(board):
     # First thing at start (start.py), before the agent's modules load: locked if the
-    # file is there, unless the unlock button is held. Only a locked board turns Ctrl-C off.
+    # file is there, unless the unlock button is held. Ctrl-C is off until here (main.py);
+    # an unlocked board turns it back on.
     locked = stored()
     if locked and _button_held(board):
         _set(False, "button")

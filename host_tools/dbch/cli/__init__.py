@@ -255,6 +255,11 @@ def _run(args: argparse.Namespace) -> int:
 
         print(f"dbch: {error_text(e)}", file=sys.stderr)
         return e.exit_code
+    except BrokenPipeError:  # `dbch ... | head`: the reader has all it wanted
+        # (an OSError, so before that handler; stdout to /dev/null so that the flush at
+        # exit does not raise again)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as e:  # a file or folder the user named: one line, not a traceback
         where = f"{e.filename}: " if e.filename else ""
         print(f"dbch: {where}{e.strerror or e}", file=sys.stderr)
@@ -264,5 +269,3 @@ def _run(args: argparse.Namespace) -> int:
             return 0  # the way to end a stream, as picocom and miniterm do
         print("dbch: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # `dbch ... | head`
-        return 0

@@ -93,12 +93,13 @@ class SimBoard:
         self.wait_for_vm(old, timeout)
 
     def wait_for_vm(self, old_vm_pid: int | None, timeout: float = 10.0) -> int:
-        """Wait until a VM other than `old_vm_pid` runs; returns its pid."""
+        """Wait until a VM other than `old_vm_pid` runs and its ROM has booted (from then
+        on the board takes the host's input); returns its pid."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             rt = read_json(self.folder.runtime) or {}
             pid = rt.get("vm_pid")
-            if pid and pid != old_vm_pid:
+            if pid and pid != old_vm_pid and rt.get("booted_vm", pid) == pid:
                 return pid
             time.sleep(0.01)
         raise SimError(f"simulated board {self.id} did not restart within {timeout:.0f} s")

@@ -7,7 +7,10 @@ wire at the baud rate in both directions (`Wire`), the bridge holds the host bac
 buffer is full, and on a twin whose unread input waits in its socket (the unix twin) bytes
 arriving while the MCU's receive ring (`rx_buffer`) is full are lost: a UART has no flow
 control. (docs/boards.md, "The console is part of the board", says where the twins still
-differ from a board.) Input is held until the board has booted, and Ctrl-C raises
+differ from a board.) Input waits for the board's first start (as a host's writes wait for
+a USB device to enumerate); after a reset or power cut, what arrives before the board has
+booted again is lost, as on a board (the USB device went away; a resetting MCU's UART is
+not listening): bytes a tool sent before the cut never reach the next boot. Ctrl-C raises
 KeyboardInterrupt while code runs (where the twin takes it by signal) but passes through
 as a character at the REPL. A tty would do the same with ISIG, but the unix port flushes a
 tty's pending input whenever its REPL switches modes, which loses mpremote's Ctrl-A; no
@@ -135,7 +138,8 @@ class ConsoleRelay:
         self.to_vm = bytearray()
         self.to_host = bytearray()  # board output the host side has not taken yet
         self.host_reading = True  # whether the host's input is taken (VM flow control)
-        self.vm_ready = False  # set when the ROM has booted; host input waits until then
+        self.vm_ready = False  # set when the ROM has booted; host input waits or is lost
+        self.input_lost = False  # till then (attach)
         self.raw_repl = False  # the console is in the raw REPL (mpremote's mode)
         self.dropped_to_host = 0
         self.last_interrupt = 0.0
@@ -155,10 +159,20 @@ class ConsoleRelay:
         return self.port
 
     # --- the VM side ---
-    def attach(self, vm_fd: int, vm_pid: int, raw_repl: bool, vm_peer: int | None = None) -> None:
+    def attach(
+        self,
+        vm_fd: int,
+        vm_pid: int,
+        raw_repl: bool,
+        vm_peer: int | None = None,
+        input_lost: bool = False,
+    ) -> None:
         """A new VM behind the console (power on or a reset). `vm_peer`: the VM's end of the
-        socket, for a uart console's receive ring."""
+        socket, for a uart console's receive ring. `input_lost`: the board went away (a
+        reset or power cut, not a soft reset): what the host sends before it has booted
+        again is lost, where at the first start it waits for the board."""
         self.vm_fd, self.vm_pid, self.vm_peer = vm_fd, vm_pid, vm_peer
+        self.input_lost = input_lost
         self.sel.register(vm_fd, selectors.EVENT_READ, "vm")
         self.to_vm.clear()  # (the old VM's output may still be crossing the wire)
         if raw_repl:
@@ -197,9 +211,9 @@ class ConsoleRelay:
             self._onto_wire(self.link.pass_bytes(OUTBOUND, data, now), now)
 
     def booted(self) -> None:
-        # Bytes the host sent while the board was booting are delivered now, as a USB
-        # host's writes wait until the device has enumerated.
-        self.debug(f"booted; {len(self.to_vm)} bytes held")
+        # What the relay itself queued for the new VM (the raw REPL's Ctrl-A after a soft
+        # reset from it) goes now; the host's input is taken from here on.
+        self.debug(f"booted; {len(self.to_vm)} bytes queued")
         self.vm_ready = True
         self.wire_in.queued(time.monotonic())
         self.pump_to_vm()
@@ -373,6 +387,9 @@ class ConsoleRelay:
         self.deliver_to_vm(self.link.pass_bytes(INBOUND, data, time.monotonic()), powered)
 
     def deliver_to_vm(self, data: bytes, powered: bool) -> None:
+        if data and self.vm_fd is not None and powered and not self.vm_ready and self.input_lost:
+            self.debug(f"{len(data)} bytes lost: the board is starting")
+            return
         if data and self.vm_fd is not None and powered:
             if CTRL_C in data and self.vm_ready:
                 data = self._interrupt_chars(data)

@@ -94,6 +94,7 @@ class Supervisor:
         self.debugging = bool(os.environ.get("DBCH_SIM_DEBUG"))
         self.link = LinkFaults()  # a bad cable between host and board, when a test asks
         self.interrupt_at = ""  # a boot step for a test's Ctrl-C (_load_faults)
+        self.booted_vm: int | None = None  # the last VM whose ROM said it had booted
         wire = self.board.console.bytes_per_s
         self.console = ConsoleRelay(
             self.sel,
@@ -158,6 +159,7 @@ class Supervisor:
                 "port": self.port,
                 "pid": os.getpid(),
                 "vm_pid": self.vm.pid if self.vm else None,
+                "booted_vm": self.booted_vm,
                 "powered": self.powered,
                 "crashed": self.crashed,
                 "resets": self.resets,
@@ -220,7 +222,11 @@ class Supervisor:
         self.vm_sock = ours
         self.vm_fd = ours.fileno()
         self.console.attach(
-            self.vm_fd, self.vm.pid, raw_repl, self.vm_peer.fileno() if self.vm_peer else None
+            self.vm_fd,
+            self.vm.pid,
+            raw_repl,
+            self.vm_peer.fileno() if self.vm_peer else None,
+            input_lost=self.resets > 0 and cause != "soft",
         )
         self.wdt_deadline = None
         self.log(f"VM {self.vm.pid} started ({cause})")
@@ -338,6 +344,8 @@ class Supervisor:
 
     def booted(self) -> None:
         self.console.booted()
+        self.booted_vm = self.vm.pid if self.vm else None  # the host's input is taken now
+        self._write_runtime()
 
     def ctrl_c(self) -> None:
         # A Ctrl-C arriving on the console now (the ROM asks, at a boot step a test names):

@@ -1,0 +1,140 @@
+"""Retries that tell the truth (docs/security.md): the power goes at a random instant of a
+state-changing signed command, the host's client retries across the board's restart as it
+does for any lost reply, and what the host then reports is checked against the board.
+Every command: lock, unlock (for good), key rotation, log clear, configuration.
+
+Reported done means done on the board; reported failed means the board is as it was.
+Bounded here (DBCH_TRUTH_CUTS per command, default 3); `make soak` runs 30 each."""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from dbch.errors import DbchError
+from dbch.gbcs.subghz_config import content_hash
+from dbch.link import auth as keys
+from dbch.link.auth import KeyStore
+from dbch.link.client import AgentClient
+from dbch.sim.bench import Bench, SimBoard
+from helpers import start_deployed, two_records
+
+CUTS = int(os.environ.get("DBCH_TRUTH_CUTS", "3"))
+RECORDS = two_records()
+
+
+@pytest.fixture(scope="module")
+def board(bench: Bench) -> Iterator[SimBoard]:
+    b = start_deployed(bench)
+    yield b
+    b.stop()
+
+
+def board_state(hub: AgentClient) -> dict[str, Any]:
+    """What each command changes, as the board reports it."""
+    lock = hub.status()["lock"]
+    kinds = [e[2] for e in hub.all_events()]
+    return {
+        "lock": (lock["in_force"], lock["stored"]),
+        "key_id": hub.auth_info()["key_id"],
+        "config": hub.get_config().get("hash"),
+        # cleared: nothing but audit records (resets, clears) since the last clear
+        "cleared": "log_cleared" in kinds
+        and set(kinds[len(kinds) - kinds[::-1].index("log_cleared") :]) <= {"reset"},
+    }
+
+
+# command -> (what the host asks for: call(hub) -> its reply, the state it wants)
+Step = Callable[[AgentClient, int], tuple[Callable[[], Any], dict[str, Any]]]
+
+
+def _lock(hub: AgentClient, _i: int) -> tuple[Callable[[], Any], dict[str, Any]]:
+    return (lambda: hub.call("lock")), {"lock": (True, True)}
+
+
+def _unlock(hub: AgentClient, _i: int) -> tuple[Callable[[], Any], dict[str, Any]]:
+    if not hub.status()["lock"]["stored"]:
+        hub.call("lock")
+    return (lambda: hub.call("unlock", forget=True)), {"lock": (False, False)}
+
+
+def _rotate(hub: AgentClient, _i: int) -> tuple[Callable[[], Any], dict[str, Any]]:
+    new_key = keys.new_key()
+    uid = hub.hello().uid
+    store = KeyStore()
+    store.add(uid, new_key)  # on the host first, as `dbch key rotate` does
+    hub.keys = store
+    return (lambda: hub.rotate_key(new_key)), {"key_id": keys.key_id(new_key)}
+
+
+def _clear(hub: AgentClient, _i: int) -> tuple[Callable[[], Any], dict[str, Any]]:
+    return (lambda: hub.call("events_clear")), {"cleared": True}
+
+
+def _configure(hub: AgentClient, i: int) -> tuple[Callable[[], Any], dict[str, Any]]:
+    record = RECORDS[i % 2]
+    if hub.get_config().get("hash") == content_hash(record):
+        hub.apply_config(RECORDS[(i + 1) % 2])
+    return (lambda: hub.apply_config(record)), {"config": content_hash(record)}
+
+
+COMMANDS: dict[str, Step] = {
+    "lock": _lock,
+    "unlock": _unlock,
+    "rotate_key": _rotate,
+    "events_clear": _clear,
+    "set_config": _configure,
+}
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_after_a_power_cut_the_hosts_word_matches_the_board(
+    board: SimBoard, command: str, soak_counts
+) -> None:
+    rng = random.Random(zlib.crc32(command.encode()))
+    words = {"done": 0, "failed": 0}
+    for i in range(CUTS):
+        with AgentClient(board.port, on_console=None) as hub:
+            hub.wait_ready()
+            call, wanted = COMMANDS[command](hub, i)
+            before = board_state(hub)
+            # how long the command takes here, so the cut lands before, in or after it
+            t0 = time.monotonic()
+            hub.status()
+            window = max(0.05, (time.monotonic() - t0) * 40)
+            outcome: list[Any] = []
+
+            def run(call: Callable[[], Any] = call, outcome: list[Any] = outcome) -> None:
+                try:
+                    outcome.append(("done", call()))
+                except DbchError as e:
+                    outcome.append(("failed", e))
+
+            t = threading.Thread(target=run)
+            t.start()
+            time.sleep(rng.uniform(0, window))
+            board.kill()  # the power goes at that instant, and comes back
+            t.join(120)
+            assert outcome, f"{command}: the host never answered"
+            hub.wait_ready()
+            after = board_state(hub)
+        word, detail = outcome[0]
+        got = {k: after[k] for k in wanted}
+        if word == "done":
+            assert got == wanted, f"cut {i}: host said done ({detail}), board: {after}"
+        else:
+            unchanged = {k: before[k] for k in wanted}
+            assert got == unchanged, f"cut {i}: host said failed ({detail}), board: {after}"
+        words[word] += 1
+    print(f"{command}: {CUTS} cuts, the host said {words}, the board agreed every time")
+    soak_counts.add(power_cuts_survived=CUTS)
+    if command == "lock":  # leave the board unlocked for the next command
+        with AgentClient(board.port, on_console=None) as hub:
+            hub.wait_ready()
+            hub.call("unlock", forget=True)
