@@ -207,3 +207,20 @@ def test_a_reader_that_stops_early_ends_dbch_quietly() -> None:
     proc.stdout.close()
     assert proc.wait(60) == 0
     assert proc.stderr.read() == b""
+
+
+@pytest.mark.parametrize("board", ["hub_board", "small_board"])
+def test_event_times_are_utc_on_every_ports_epoch(board: str, request: pytest.FixtureRequest):
+    # The stm32 port (the WL55 and its twin) counts time.time() from 2000, the others from
+    # 1970: the WL55's events read 30 years early ("1996-12-04", "utc": null) until the
+    # host read the board's epoch from hello.
+    import datetime as dt
+
+    b = request.getfixturevalue(board)
+    ensure_agent(b)
+    out = run("logs", "--port", b.port, "--json")
+    assert out.returncode == 0, out.stderr
+    latest = json.loads(out.stdout)[-1]  # at least the boot's own record
+    assert latest["utc"] is not None, latest
+    when = dt.datetime.fromisoformat(latest["utc"])
+    assert abs(when - dt.datetime.now(dt.UTC)) < dt.timedelta(days=1), latest

@@ -17,12 +17,13 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from dbch.errors import DbchError, DeviceError
+from dbch.errors import DbchError, DeviceError, ProtocolError
 from dbch.gbcs import channel_plan as plan
 from dbch.gbcs import compose, duis, messages
 from dbch.gbcs.subghz_config import SubGhzConfig, agent_record
 from dbch.gbcs.tables import in_force
 from dbch.link.client import AgentClient
+from dbch.link.spec import board_time_utc
 
 # The board refuses a configuration (the masked band, a range): the data-access-result its
 # GBCS response carries. DLMS has no result for "value refused by policy": read-write-denied
@@ -38,7 +39,6 @@ TRIGGERS = {
     "config": "RemotePartyCommand",
     "scan": "RemotePartyCommand",
 }
-UNIX_FROM_2000 = 946_684_800  # seconds from 1970-01-01 to 2000-01-01, UTC
 
 
 def board_eui64(uid: bytes) -> str:
@@ -71,8 +71,10 @@ class BenchRun:
 
 
 def _agent_time(t: int, epoch_year: int) -> dt.datetime:
-    unix = t + (UNIX_FROM_2000 if epoch_year == 2000 else 0)
-    return dt.datetime.fromtimestamp(unix, dt.UTC)
+    when = board_time_utc(t, epoch_year)
+    if when is None:
+        raise ProtocolError(f"the board's time {t!r} is not a time")
+    return when
 
 
 def _execute(request: duis.DuisRequest, hub: AgentClient, epoch_year: int) -> tuple:

@@ -4,7 +4,6 @@ channel-log, traffic, test-tx, events (live), logs (the event log on flash)."""
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 import time
 from typing import Any
@@ -19,6 +18,7 @@ from dbch.gbcs.subghz_config import FIELDS
 from dbch.gbcs.tables import choose_configuration
 from dbch.link.client import AgentClient
 from dbch.link.ports import resolve_port
+from dbch.link.spec import CLOCK_SET_FROM_YEAR, board_time_utc
 from dbch.output import key_values
 
 
@@ -108,30 +108,28 @@ def do_scan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _iso(t: Any) -> str | None:
-    """The board's wall time as ISO 8601 UTC, or None (a board whose clock was never set
-    counts from its epoch)."""
-    try:
-        when = dt.datetime.fromtimestamp(t, dt.UTC)
-    except (TypeError, ValueError, OverflowError):
+def _iso(t: Any, epoch_year: int) -> str | None:
+    """The board's wall time (from its port's epoch, hello) as ISO 8601 UTC, or None (a
+    board whose clock was never set counts from its epoch after every reset)."""
+    when = board_time_utc(t, epoch_year)
+    if when is None or when.year < CLOCK_SET_FROM_YEAR:
         return None
-    return when.isoformat(timespec="seconds") if when.year >= 2020 else None
+    return when.isoformat(timespec="seconds")
 
 
-def _when(t: Any) -> str:
-    try:
-        return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
-    except (TypeError, ValueError, OverflowError):
-        return str(t)
+def _when(t: Any, epoch_year: int) -> str:
+    when = board_time_utc(t, epoch_year)
+    return str(t) if when is None else when.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def do_channel_log(args: argparse.Namespace) -> int:
     with AgentClient(resolve_port(args.port)) as hub:
+        epoch = hub.hello().epoch_year
         entries = hub.channel_log()
     if args.json:
         print_json(
             [
-                {"t": t, "old": [op, oc], "new": [np_, nc], "reason": why}
+                {"t": t, "utc": _iso(t, epoch), "old": [op, oc], "new": [np_, nc], "reason": why}
                 for t, op, oc, np_, nc, why in entries
             ]
         )
@@ -140,7 +138,7 @@ def do_channel_log(args: argparse.Namespace) -> int:
         ["TIME (UTC)", "OLD", "NEW", "MHZ", "REASON"],
         [
             (
-                _when(t),
+                _when(t, epoch),
                 f"p{op}/ch{oc}" if op else "-",
                 f"p{np_}/ch{nc}",
                 plan.mhz(plan.centre_hz(np_, nc)),
@@ -195,6 +193,7 @@ def do_test_tx(args: argparse.Namespace) -> int:
 def do_events(args: argparse.Namespace) -> int:
     deadline = None if args.seconds is None else time.monotonic() + args.seconds
     with AgentClient(resolve_port(args.port)) as hub:
+        epoch = hub.hello().epoch_year
         progress("following alerts and events (Ctrl-C to stop)")
         while deadline is None or time.monotonic() < deadline:
             left = 1.0 if deadline is None else max(0.0, deadline - time.monotonic())
@@ -203,12 +202,13 @@ def do_events(args: argparse.Namespace) -> int:
                 if args.json:  # JSON Lines, each stamped with the host's UTC time
                     print_json_line({"utc": utc_now(), **ev})
                 else:
-                    print(f"{_when(ev.get('t'))}  {describe_event(ev)}", flush=True)
+                    print(f"{_when(ev.get('t'), epoch)}  {describe_event(ev)}", flush=True)
     return 0
 
 
 def do_logs(args: argparse.Namespace) -> int:
     with AgentClient(resolve_port(args.port)) as hub:
+        epoch = hub.hello().epoch_year
         entries = hub.all_events()
         if args.clear:
             hub.events_clear()
@@ -216,7 +216,7 @@ def do_logs(args: argparse.Namespace) -> int:
         {
             "seq": s,
             "t": t,
-            "utc": _iso(t),
+            "utc": _iso(t, epoch),
             "kind": k,
             "name": alert_name(k) if isinstance(k, int) else k,
             "fields": f,
@@ -232,7 +232,7 @@ def do_logs(args: argparse.Namespace) -> int:
                 **({"code": r["kind"]} if isinstance(r["kind"], int) else {}),
                 **(r["fields"] or {}),
             }
-            print(f"{r['seq']:5}  {_when(r['t'])}  {describe_event(ev)}")
+            print(f"{r['seq']:5}  {_when(r['t'], epoch)}  {describe_event(ev)}")
         if args.clear:
             progress(f"log cleared ({len(records)} entries downloaded)")
     return 0

@@ -15,6 +15,22 @@ from typing import Any
 from dbch.errors import ProtocolError
 
 BYTES, INT, TEXT, BOOL = "bytes", "int", "text", "bool"
+# The board stamps events with time.time(): seconds since its port's epoch, which hello
+# names (`epoch`: 1970 on most ports, 2000 on stm32). Before 2020 its clock was never set.
+CLOCK_SET_FROM_YEAR = 2020
+
+
+def board_time_utc(t: Any, epoch_year: int) -> Any:
+    """A time the board stamped, as an aware UTC datetime (None if `t` is not a time)."""
+    import datetime as dt  # (not at import: a query's start-up does without it)
+
+    try:
+        since = dt.datetime(epoch_year, 1, 1, tzinfo=dt.UTC)
+        return since + dt.timedelta(seconds=int(t))
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
 DEFAULT_TIMEOUT_S = 2.0
 # Commands that write flash and set up the radio answer within this long; a lost reply
 # costs this much before the retry (benches with bad links lower it with the client).
