@@ -154,3 +154,42 @@ class LostReplyThenReset:
         if self.between is not None:
             self.between()
         return self.real(command, args, **kw)  # the same bytes: refused as a repeat
+
+
+# Read on the host: a stopped simulated board's flash image mounted with MicroPython's own
+# littlefs (the unix port), every file's SHA-256, or the error littlefs gives.
+_FLASH_LISTING = """
+import vfs, os, sys, hashlib, binascii
+class BD:
+    def __init__(s, f, bs): s.f = f; s.bs = bs; s.n = f.seek(0, 2) // bs
+    def readblocks(s, b, buf, off=0): s.f.seek(b * s.bs + off); s.f.readinto(buf)
+    def writeblocks(s, b, buf, off=0): raise OSError(30)
+    def ioctl(s, op, arg): return {4: s.n, 5: s.bs}.get(op, 0)
+vfs.mount(vfs.VfsLfs2(BD(open(sys.argv[1], "rb"), int(sys.argv[2]))), "/m", readonly=True)
+def walk(d):
+    for name, typ, *_ in os.ilistdir(d):
+        p = d + "/" + name
+        if typ == 0x4000:
+            walk(p)
+        else:
+            h = hashlib.sha256(open(p, "rb").read()).digest()
+            print(p[3:], binascii.hexlify(h).decode())
+walk("/m")
+"""
+
+
+def flash_files(board: Any) -> dict[str, str]:
+    """{path: sha256} of every file on `board`'s flash (a stopped simulated board)."""
+    from dbch.boards.definitions import get_board
+    from dbch.sim.twins import micropython_executable
+
+    bs = get_board(board.board).sim.fs_block_size
+    out = subprocess.run(
+        [micropython_executable(), "-c", _FLASH_LISTING, str(board.folder.flash), str(bs)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if out.returncode:
+        raise AssertionError(f"the flash image does not mount: {out.stderr.strip()[-300:]}")
+    return dict(line.split() for line in out.stdout.splitlines())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import serial
@@ -248,3 +249,31 @@ def test_a_long_board_folder_puts_its_socket_in_a_private_folder(tmp_path, monke
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(squat))
     with pytest.raises(SimError, match="not a private folder"):
         _ = BenchFolder(deep).board("sim1").socket
+
+
+def test_the_simulated_flash_driver_cannot_be_interrupted_inside_littlefs() -> None:
+    # A board's flash driver is C: a Ctrl-C waits for littlefs to finish. The twin's is
+    # Python, where MicroPython raises a pending KeyboardInterrupt at the next jump; one
+    # raised inside a callback unwound littlefs mid-commit, and the deploy that followed in
+    # the same boot damaged the filesystem (a file read back with another file's bytes).
+    # So FlashBlocks has no branch and no loop (map() erases, a dict picks the ioctl).
+    import ast
+
+    from dbch import sim
+
+    tree = ast.parse((Path(sim.__file__).parent / "rom" / "simmachine.py").read_text())
+    (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "FlashBlocks"]
+    jumps = (
+        ast.If,
+        ast.For,
+        ast.While,
+        ast.IfExp,
+        ast.BoolOp,
+        ast.Try,
+        ast.With,
+        ast.comprehension,
+        ast.Assert,
+    )
+    for fn in (n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name != "__init__"):
+        found = [type(n).__name__ for n in ast.walk(fn) if isinstance(n, jumps)]
+        assert not found, f"FlashBlocks.{fn.name} jumps ({found}): a Ctrl-C can land inside"

@@ -269,25 +269,34 @@ def _probe(t: SerialTransport) -> dict:
 
 def _open_mpremote(port: str) -> SerialTransport:
     _quiet_mpremote()
-    try:
-        t = SerialTransport(port, exclusive=True)
-    except MpTransportError as e:
-        raise TransportError(f"{port}: {e}") from None
-    except Exception as e:  # pyserial's exclusive lock failure surfaces as SerialException
-        if "lock" in str(e).lower():
-            raise PortBusyError(f"{port}: port in use by another program") from None
-        raise TransportError(f"{port}: cannot open: {e}") from None
-    # mpremote reads a pty with no timeout: a board that never answers (a locked one) would
-    # hold deploy for ever. With one, mpremote's own overall timeouts (10 s) apply.
-    t.serial.timeout = 1.0
-    try:
-        t.enter_raw_repl(soft_reset=False)
-    except MpTransportError as e:
-        t.close()
-        if _locked_agent(port):
-            raise DeployError(LOCKED_HELP.format(port=port)) from None
-        raise TransportError(f"{port}: could not reach the MicroPython REPL: {e}") from None
-    return t
+    for attempt in range(2):
+        try:
+            t = SerialTransport(port, exclusive=True)
+        except MpTransportError as e:
+            raise TransportError(f"{port}: {e}") from None
+        except Exception as e:  # pyserial's exclusive lock failure: a SerialException
+            if "lock" in str(e).lower():
+                raise PortBusyError(f"{port}: port in use by another program") from None
+            raise TransportError(f"{port}: cannot open: {e}") from None
+        # mpremote reads a pty with no timeout: a board that never answers (a locked one)
+        # would hold deploy for ever. With one, mpremote's own overall timeouts (10 s) apply.
+        t.serial.timeout = 1.0
+        try:
+            t.enter_raw_repl(soft_reset=False)
+            return t
+        except MpTransportError as e:
+            t.close()
+            locked = _agent_locked(port)
+            if locked:
+                raise DeployError(LOCKED_HELP.format(port=port)) from None
+            if locked is None or attempt:
+                raise TransportError(
+                    f"{port}: could not reach the MicroPython REPL: {e}"
+                ) from None
+            # An unlocked agent answers: mpremote's Ctrl-C came while it was starting (Ctrl-C
+            # is off until its lock decides) or it restarted under us. Once more.
+            _log.debug("the agent is unlocked and running: entering the raw REPL again")
+    raise AssertionError("unreachable")
 
 
 LOCKED_HELP = (
@@ -297,15 +306,16 @@ LOCKED_HELP = (
 )
 
 
-def _locked_agent(port: str) -> bool:
-    """Whether an agent answers on `port` and says it is locked (why the REPL is shut)."""
+def _agent_locked(port: str) -> bool | None:
+    """Whether the agent answering on `port` is locked (why the REPL is shut); None when no
+    agent answers."""
     from dbch.link.client import AgentClient
 
     try:
         with AgentClient(port, timeout=1.0, retries=1, on_console=None) as hub:
             return bool((hub.status().get("lock") or {}).get("in_force"))
     except Exception:  # no agent, or not ours: the REPL error stands
-        return False
+        return None
 
 
 # No single step of a deploy (one file, one command at the REPL) takes this long on any

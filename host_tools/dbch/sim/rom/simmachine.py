@@ -178,34 +178,47 @@ class WDT:
 
 
 class FlashBlocks:
-    # The board's flash as a file-backed block device (littlefs's extended interface).
+    # The board's flash as a file-backed block device (littlefs's extended interface: reads
+    # and writes always carry the offset; an erase is ioctl 6).
+    #
+    # No method here contains a branch or a loop. A board's flash driver is C, so a Ctrl-C
+    # (a pending KeyboardInterrupt) waits until littlefs has finished its operation; in
+    # Python, MicroPython raises a pending exception at the next jump in the bytecode, and
+    # one raised inside these callbacks unwinds littlefs halfway through a commit. Its
+    # state in RAM is then wrong, and the next writes in the same boot (deploy's, after it
+    # interrupts the agent) damage the filesystem on flash: a file read back with another
+    # file's bytes (docs/boards.md). tests/test_sim_board.py checks the shape.
     def __init__(self, f, block_size, count):
         self._f = f
         self._bs = block_size
         self._n = count
-        # An erased run, made once and written as often as a block needs: a board's flash
-        # driver (C) takes no heap to erase, so the twin's ROM keeps this small.
-        self._blank = b"\xff" * min(block_size, 256)
+        # An erased run, written as many times as a block needs by map() (C, not a loop in
+        # bytecode): a board's flash driver takes no heap to erase, so this stays small.
+        blank = b"\xff" * min(block_size, 256)
+        self._blanks = (blank,) * (block_size // len(blank))
+        self._ioctl = {4: FlashBlocks._count, 5: FlashBlocks._size, 6: FlashBlocks._erase}
 
     def readblocks(self, n, buf, off=0):
         self._f.seek(n * self._bs + off)
         self._f.readinto(buf)
 
-    def writeblocks(self, n, buf, off=None):
-        if off is None:
-            self.ioctl(6, n)
-            off = 0
+    def writeblocks(self, n, buf, off=0):
         self._f.seek(n * self._bs + off)
         self._f.write(buf)
 
     def ioctl(self, op, arg):
-        if op == 4:  # block count
-            return self._n
-        if op == 5:  # block size
-            return self._bs
-        if op == 6:  # erase
-            self._f.seek(arg * self._bs)
-            blank = self._blank
-            for _ in range(self._bs // len(blank)):
-                self._f.write(blank)
+        return self._ioctl.get(op, FlashBlocks._none)(self, arg)
+
+    def _count(self, arg):
+        return self._n
+
+    def _size(self, arg):
+        return self._bs
+
+    def _erase(self, arg):
+        self._f.seek(arg * self._bs)
+        all(map(self._f.write, self._blanks))
+        return 0
+
+    def _none(self, arg):
         return 0
