@@ -42,7 +42,7 @@ from dbch.sim.layout import (
     write_json,
 )
 
-ROM_MODULES = ("simmachine", "simclock", "simstm", "simrom")
+ROM_MODULES = ("simmachine", "simclock", "simstm", "simrom", "simsteps")
 _START_TIMEOUT_S = 15.0
 
 

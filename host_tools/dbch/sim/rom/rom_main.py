@@ -6,6 +6,12 @@
 import micropython
 
 micropython.kbd_intr(-1)  # the unix port turned it on for this file: a ROM has none
+import os
+
+_step = os.getenv("DBCH_INTERRUPT_AT")  # tests only (tests/test_boot_window.py)
+if _step:
+    import simsteps  # (from the ROM's folder: before the flash is mounted)
+del os
 import simrom
 
 simrom.start()
@@ -14,39 +20,10 @@ import gc, sys, machine
 del simrom, sys.modules["simrom"]
 gc.collect()
 machine.booted()
-
-
-def _interrupt_at(step):
-    # Tests (tests/test_boot_window.py) name a step of the start at which a Ctrl-C arrives,
-    # delivered through the console before the step goes on: "booted" (the ROM's end),
-    # "main" (main.py's first import), "start" (importing dbchagent.start, before its
-    # `try`), "crashed" (main.py's handler of an exception that left the agent).
-    if step == "booted":
-        machine.ctrl_c()
-        return
-    import builtins
-
-    plain = builtins.__import__
-    due = [step]
-
-    def hooked(name, *more):
-        if due and (
-            (step == "main" and name == "micropython")
-            or (step == "start" and name == "dbchagent.start")
-            or (step == "crashed" and name == "dbchagent.lock" and "crashed" in str(more))
-        ):
-            due.clear()  # once
-            machine.ctrl_c()
-        return plain(name, *more)
-
-    builtins.__import__ = hooked
-
-
-import os
-
-if os.getenv("DBCH_INTERRUPT_AT"):
-    _interrupt_at(os.getenv("DBCH_INTERRUPT_AT"))
-del os
+if _step:
+    simsteps.interrupt_at(_step)
+    del simsteps
+del _step
 
 
 def _run(name):
