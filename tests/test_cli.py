@@ -224,3 +224,36 @@ def test_event_times_are_utc_on_every_ports_epoch(board: str, request: pytest.Fi
     assert latest["utc"] is not None, latest
     when = dt.datetime.fromisoformat(latest["utc"])
     assert abs(when - dt.datetime.now(dt.UTC)) < dt.timedelta(days=1), latest
+
+
+def test_help_names_every_key_action_and_every_kind_of_port() -> None:
+    # A new user found `key rotate` missing from the top-level help and `labgrid:PLACE`
+    # from --port's.
+    from dbch.cli.args import KEY_ACTIONS
+
+    top = " ".join(run("--help").stdout.split())
+    assert all(action in top for action in KEY_ACTIONS), top
+    port = " ".join(run("status", "--help").stdout.split())
+    for kind in ("sim:ID", "socket://", "rfc2217://", "labgrid:PLACE"):
+        assert kind in port, (kind, port)
+
+
+def test_duis_export_says_when_its_request_id_names_nobody(tmp_path: Path) -> None:
+    # The default RequestID is all zeros: fine for a look, not for submission. It was
+    # written without a word.
+    out = run("duis", "export", "sec-2018-03-r1", "--region", "north", "-o", str(tmp_path / "a"))
+    assert out.returncode == 0 and "all-zero" in out.stderr, out.stderr
+    named = run(
+        "duis",
+        "export",
+        "sec-2018-03-r1",
+        "--region",
+        "north",
+        "-o",
+        str(tmp_path / "b"),
+        "--originator",
+        "90-B3-D5-1F-30-01-00-00",
+        "--target",
+        "00-DB-12-34-56-78-90-A0",
+    )
+    assert named.returncode == 0 and "all-zero" not in named.stderr, named.stderr

@@ -153,3 +153,18 @@ def test_a_boards_invalid_config_is_shown_with_the_duis_element() -> None:
         "limited_critical_threshold): 208 not in 160..240 step 10"
     )
     assert error_text(DeviceError("busy")) == "device refused: busy"
+
+
+def test_papercuts_a_new_user_reported() -> None:
+    # Issue 28, section 3: each wording as a user read it, and as it reads now.
+    from dbch.cli.printing import lifted_text
+    from dbch.gbcs import channel_plan as plan
+    from dbch.gbcs.subghz_config import SubGhzConfig
+
+    assert plan.span_mhz(31, [0]) == "915.35"  # was "915.35-915.35"
+    assert plan.span_mhz(31, [0, 2]) == "915.35-915.75"
+    assert "(by a signed unlock)" in lifted_text({"lifted_by": "signed"})  # "(by signed)"
+    assert "unlock button" in lifted_text({"lifted_by": "button"})
+    values = [0xE0000006, 0xE8000006, 0xF0000006, 0xF8000001, 130, 220, 5, 7, 7, 12, 6000]
+    problems = SubGhzConfig(*values, 130, 100, 4000, 3000).problems()  # page 31 channel 0
+    assert any("enables channel 0 (915.35 MHz)" in p for p in problems), problems

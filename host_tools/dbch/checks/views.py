@@ -457,7 +457,11 @@ def witness_view(
             unit="emissions",
             rule="subset",
             ok=not off_plan,
-            reason=f"all {len(sent)} emissions on allowed channels"
+            reason=(
+                f"all {len(sent)} emissions on allowed channels"
+                if sent
+                else "nothing to see: the witness saw no emission in this check"
+            )
             if not off_plan
             else f"{len(off_plan)} emissions off the allowed channels, e.g. "
             f"{off_plan[0]['freq_hz'] / 1e6:.6f} MHz",
@@ -473,7 +477,8 @@ def witness_view(
             ok=not refused,
             reason="the chip model refused nothing"
             if not refused
-            else f"the chip model refused {len(refused)} attempts: {refused[0].get('violation')}",
+            else f"the chip model refused {len(refused)} "
+            f"{'attempt' if len(refused) == 1 else 'attempts'}: {refused[0].get('violation')}",
         ),
     ]
     # Airtime in any hour against the cap of the page the emission was on

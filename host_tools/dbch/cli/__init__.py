@@ -124,7 +124,7 @@ COMMANDS: dict[str, Command] = {
     "key": Command(
         "keys:do_key",
         a.add_key_args,
-        "the board's bench key that authorises changes: show, provision",
+        f"the board's bench key that authorises changes: {', '.join(a.KEY_ACTIONS)}",
     ),
     "lock": Command(
         "keys:do_lock",

@@ -60,7 +60,8 @@ def add_port_arg(p: argparse.ArgumentParser, required: bool = True) -> None:
         "--port",
         default=os.environ.get("DBCH_PORT"),
         help="the board's port: /dev/ttyACM0, /dev/pts/N, sim:ID (a simulated board), "
-        "socket://HOST:PORT or rfc2217://HOST:PORT (default: $DBCH_PORT)",
+        "socket://HOST:PORT, rfc2217://HOST:PORT or labgrid:PLACE (acquired from "
+        "$LG_COORDINATOR for the command) (default: $DBCH_PORT)",
     )
     p.set_defaults(_port_required=required)
 
@@ -307,10 +308,13 @@ def add_monitor_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+KEY_ACTIONS = ("show", "provision", "rotate")
+
+
 def add_key_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "action",
-        choices=("show", "provision", "rotate"),
+        choices=KEY_ACTIONS,
         help="show: the board's key id and counter, and whether this host holds "
         "the key; provision: give the board a key over the REPL (physical access);"
         " rotate: replace the key over the link, authorised by the current one",

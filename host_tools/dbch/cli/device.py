@@ -7,7 +7,14 @@ import signal
 import time
 from typing import Any
 
-from dbch.cli.printing import device_text, print_json, print_json_line, progress, utc_now
+from dbch.cli.printing import (
+    device_text,
+    lifted_text,
+    print_json,
+    print_json_line,
+    progress,
+    utc_now,
+)
 from dbch.errors import DbchError, ProtocolError
 from dbch.gbcs.alerts import describe_event
 from dbch.link.client import AgentClient
@@ -46,7 +53,7 @@ def format_status(st: dict[str, Any]) -> str:
     if lock:
         text = "locked: no REPL over the link" if lock["in_force"] else "not locked"
         if lock["stored"] and not lock["in_force"]:
-            text = f"unlocked until the next reset (by {lock['lifted_by']}); the lock is kept"
+            text = lifted_text(lock)
         rows.append(("lock", text))
     auth = st.get("auth")
     if auth and (auth["counter_damaged"] or auth["counter_copies"] == 1):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 
 from dbch.boards.deploy import provision
-from dbch.cli.printing import print_json, progress
+from dbch.cli.printing import lifted_text, print_json, progress
 from dbch.link.auth import KeyStore, key_id, new_key
 from dbch.link.client import AgentClient
 from dbch.link.ports import resolve_port
@@ -100,7 +100,7 @@ def _print_lock(state: dict, as_json: bool) -> int:
     if state["in_force"]:
         print("locked: the link no longer reaches the REPL (docs/security.md)")
     elif state["stored"]:
-        print(f"unlocked until the next reset (by {state['lifted_by']}); the lock is kept")
+        print(lifted_text(state))
     else:
         print("unlocked; no lock stored")
     return 0

@@ -150,3 +150,14 @@ def error_text(e: Exception) -> str:
         spec = FIELD_BY_KEY[e.field]
         return f"device refused: invalid_config ({spec.duis}, {e.field}): {e.msg}"
     return str(e)
+
+
+# What lifted a stored lock until the next reset (status()["lock"]["lifted_by"]).
+_LIFTED_BY = {"signed": "a signed unlock", "button": "the unlock button held at reset"}
+
+
+def lifted_text(lock: dict[str, Any]) -> str:
+    """A stored lock that is not in force, in words: 'unlocked until the next reset (by a
+    signed unlock); the lock is kept'."""
+    by = _LIFTED_BY.get(lock.get("lifted_by") or "", lock.get("lifted_by") or "unknown")
+    return f"unlocked until the next reset (by {by}); the lock is kept"

@@ -473,4 +473,13 @@ def do_duis(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(xml.decode())
     print("note: unsigned; sign it with your DUIS signing tool before submission", file=sys.stderr)
+    if _ZERO_EUI in rid:
+        print(
+            f"note: the RequestID {rid} names no real originator or hub (all-zero EUI-64s): "
+            "give --originator and --target (or --request-id) before submission",
+            file=sys.stderr,
+        )
     return 0
+
+
+_ZERO_EUI = "00-00-00-00-00-00-00-00"

@@ -164,6 +164,13 @@ def parse_channels(spec: str | list[int], page: int) -> list[int]:
     return sorted(set(numbers))
 
 
+def span_mhz(page: int, chans: Iterable[int]) -> str:
+    """The carriers of `chans` on `page` in MHz: '915.35', or '915.35-916.95' for several."""
+    cs = sorted(chans)
+    lo, hi = mhz(centre_hz(page, cs[0])), mhz(centre_hz(page, cs[-1]))
+    return lo if lo == hi else f"{lo}-{hi}"
+
+
 def format_channels(chans: Iterable[int]) -> str:
     """[0, 1, 2, 5] -> '0-2,5'."""
     out: list[str] = []

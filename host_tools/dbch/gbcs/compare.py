@@ -73,10 +73,7 @@ def describe(field: str, value: int) -> str:
 def channel_list(page: int, chans: list[int]) -> str:
     if not chans:
         return "none"
-    lo = plan.centre_hz(page, min(chans))
-    hi = plan.centre_hz(page, max(chans))
-    span = plan.mhz(lo) if lo == hi else f"{plan.mhz(lo)}-{plan.mhz(hi)}"
-    return f"page {page} channels {plan.format_channels(chans)} ({span} MHz)"
+    return f"page {page} channels {plan.format_channels(chans)} ({plan.span_mhz(page, chans)} MHz)"
 
 
 MODES = ("conform", "comply")

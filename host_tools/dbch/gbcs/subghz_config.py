@@ -273,10 +273,10 @@ class SubGhzConfig:
         w = self.page31
         chans = [c for c in range(27) if isinstance(w, int) and w >> 27 == 31 and w >> c & 1]
         if chans:
-            lo, hi = plan.centre_hz(31, chans[0]), plan.centre_hz(31, chans[-1])
+            one = "channel" if len(chans) == 1 else "channels"
             out.append(
-                f"{FIELD_BY_KEY['page31'].duis}: enables channels {plan.format_channels(chans)} "
-                f"({plan.mhz(lo)}-{plan.mhz(hi)} MHz), masked in every region by the 2018 "
+                f"{FIELD_BY_KEY['page31'].duis}: enables {one} {plan.format_channels(chans)} "
+                f"({plan.span_mhz(31, chans)} MHz), masked in every region by the 2018 "
                 "decision: valid GBCS, not compliant with the SEC"
             )
         return out
