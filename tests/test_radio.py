@@ -355,7 +355,33 @@ def test_witness_cli_lists_emissions(radio_boards) -> None:
         text=True,
         timeout=60,
     )
-    (rec,) = json.loads(out.stdout)
-    for key in ("board", "t", "freq_hz", "power_dbm", "duration_us"):
+    (line,) = out.stdout.splitlines()  # JSON Lines: one record a line (was one array)
+    rec = json.loads(line)
+    for key in ("board", "t", "utc", "freq_hz", "power_dbm", "duration_us"):
         assert key in rec
     assert rec["board"] == board.id and bytes.fromhex(rec["bytes"]).endswith(b"witness")
+    assert rec["utc"].endswith("+00:00")
+
+
+def test_witness_follow_streams_each_new_emission_until_ctrl_c(radio_boards) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    dbch = str(Path(sys.executable).parent / "dbch")
+    board = radio_boards["sx1276"]
+    proc = subprocess.Popen(
+        [dbch, "witness", "--sim", board.id, "--json", "--last", "0", "--follow"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(0.5)  # (the stream is open before the emission it must show)
+        vm(board, OPEN + "r.setup(14)\nr.tune(868500000)\nr.transmit(b'followed')")
+        assert proc.stdout is not None
+        rec = json.loads(proc.stdout.readline())  # blocks until the emission is streamed
+        assert bytes.fromhex(rec["bytes"]).endswith(b"followed") and rec["utc"]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0  # Ctrl-C ends a stream: success

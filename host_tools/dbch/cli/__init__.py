@@ -179,7 +179,7 @@ COMMANDS: dict[str, Command] = {
 
 
 # Streams a user ends with Ctrl-C: that is success (exit 0), not an interruption (130).
-STOPPED_BY_CTRL_C = frozenset({"console", "monitor", "events"})
+STOPPED_BY_CTRL_C = frozenset({"console", "monitor", "events", "witness"})
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

@@ -413,7 +413,17 @@ def add_boards_args(p: argparse.ArgumentParser) -> None:
 def add_witness_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sim", metavar="ID", help="only this simulated board")
     p.add_argument("--last", type=int, default=None, metavar="N", help="only the last N")
-    p.add_argument("--json", action="store_true", help="print JSON (one object per record)")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="JSON Lines: one record per line, each with its UTC time (utc)",
+    )
+    p.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="keep going: each new emission as the radios send it, until Ctrl-C (exit 0)",
+    )
 
 
 def add_tables_args(p: argparse.ArgumentParser) -> None:

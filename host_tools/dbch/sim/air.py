@@ -123,16 +123,27 @@ class Air:
 
 def read_air_log(path: Path, board: str | None = None) -> list[dict[str, Any]]:
     """Every record in an air log (the witness's view), optionally for one board."""
+    return read_air_log_from(path, 0, board)[0]
+
+
+def read_air_log_from(
+    path: Path, offset: int, board: str | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    """The records written after byte `offset` (whole lines: one being written is left for
+    the next read), optionally for one board, and the offset to read from next."""
     out: list[dict[str, Any]] = []
     try:
         with open(path, "rb") as f:
-            for line in f:
-                try:
-                    r = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if board is None or r.get("board") == board:
-                    out.append(r)
+            f.seek(offset)
+            data = f.read()
     except FileNotFoundError:
-        pass
-    return out
+        return out, offset
+    end = data.rfind(b"\n") + 1
+    for line in data[:end].splitlines():
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if board is None or r.get("board") == board:
+            out.append(r)
+    return out, offset + end
