@@ -76,9 +76,13 @@ class _Page(HTMLParser):
 def test_a_fleet_report_opens_with_a_summary_table_and_its_run_time() -> None:
     reps = [report("hub-a"), report("hub-b", wrong_channel=True), report("hub-c")]
     page = _Page()
-    page.feed(render_html(reps, run_s=42.5))
+    page.feed(render_html(reps, run_s=42.5, started=2))
     text = " ".join(page.text)
-    assert "3 boards in 42.5 s (starting and deploying boards included): 2 pass, 1 not." in text
+    assert "3 boards in 42.5 s (starting and deploying 2 of them included): 2 pass, 1 not." in text
+    # none started (a new user found "starting and deploying boards included" regardless)
+    none = _Page()
+    none.feed(render_html(reps, run_s=42.5))
+    assert "3 boards in 42.5 s: 2 pass, 1 not." in " ".join(none.text)
     assert page.links == ["#board-1", "#board-2", "#board-3"]  # one row per board, in order
     assert {"board-1", "board-2", "board-3"} <= set(page.ids)  # each link finds its section
     summary = text[: text.index("hub-a: ")]  # the table comes before the first section

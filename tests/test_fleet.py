@@ -237,3 +237,45 @@ def test_a_fleet_keeps_to_one_board_type_and_says_what_a_fresh_board_needs(
     }
     out = dbch(fleet_env, "witness", "--sim", "nosuch")
     assert out.returncode == 2 and "no simulated board 'nosuch'" in out.stderr
+
+
+def test_ctrl_c_stops_a_fleet_at_once_and_keeps_what_finished(fleet_env, tmp_path) -> None:
+    # A new user: Ctrl-C waited for the board in flight, printed progress after
+    # "interrupted" and left an empty evidence folder. Here the second board never
+    # answers (a port nobody serves), so Ctrl-C lands while it is in flight.
+    import signal
+    import time
+    import tty
+
+    table = ["--table", "sec-2018-03-r1", "--region", "north"]
+    (board,) = json.loads(dbch(fleet_env, "sim", "start", "--json").stdout)
+    assert dbch(fleet_env, "deploy", "--port", board["port"]).returncode == 0
+    assert dbch(fleet_env, "fleet", "apply", "--ports", board["port"], *table).returncode == 0
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    evidence = tmp_path / "check"
+    proc = subprocess.Popen(
+        [DBCH, "fleet", "check", "--ports", f"{board['port']},{os.ttyname(slave)}",
+         "--jobs", "1", *table, "--out", str(evidence), "--json"],
+        env=fleet_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        while '"done":1' not in (line := proc.stderr.readline()).replace(" ", ""):
+            assert line, "the first board never finished"
+        proc.send_signal(signal.SIGINT)
+        t0 = time.monotonic()
+        assert proc.wait(30) == 130
+        assert time.monotonic() - t0 < 2.0  # it did not wait for the board in flight
+        rest = proc.stderr.read()
+        assert "interrupted: 1 of 2 boards done" in rest
+        assert '"kind":"progress"' not in rest.replace(" ", "")  # nothing after it
+    finally:
+        proc.kill()
+        os.close(master)
+        os.close(slave)
+    summary = json.loads((evidence / "summary.json").read_text())
+    assert summary["interrupted"] and summary["boards_in_run"] == 2
+    assert [b["result"] for b in summary["boards"]] == ["pass"]
+    (kept,) = [p for p in evidence.glob("*.json") if p.name != "summary.json"]
+    assert {r["result"] for r in json.loads(kept.read_text())} == {"pass"}

@@ -148,9 +148,10 @@ def targets_from_bench_file(path: Path) -> list[Target]:
 
 def simulated_targets(
     count: int, board: str | None = None, progress: Callable[[str], None] | None = None
-) -> list[Target]:
+) -> tuple[list[Target], int]:
     """The first `count` simulated boards of the bench, starting (and deploying the agent
-    to) as many more as needed. They stay running for the next command."""
+    to) as many more as needed, and how many it started. They stay running for the next
+    command."""
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
     from dbch.boards.definitions import DEFAULT_BOARD
@@ -161,8 +162,8 @@ def simulated_targets(
     bench = Bench()
     kind = board or DEFAULT_BOARD
     running = [b for b in bench.boards() if b.board == kind]  # never another board type
-    missing = count - len(running)
-    if missing > 0:
+    missing = max(0, count - len(running))
+    if missing:
         if progress:
             progress(f"starting {missing} simulated {kind} board(s) and deploying the agent")
         new = bench.start(board=kind, count=missing, erase=True)
@@ -170,4 +171,4 @@ def simulated_targets(
             for f in as_completed([pool.submit(deploy, b.port, kind) for b in new]):
                 f.result()
         running += new
-    return [sim_target(b) for b in running[:count]]
+    return [sim_target(b) for b in running[:count]], missing

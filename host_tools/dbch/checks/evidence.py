@@ -186,9 +186,9 @@ def _shown(field: str, value: Any, unit: str = "") -> str:
     return f"{value} {unit}".strip()
 
 
-def _fleet_table(reports: list[CheckReport], run_s: float | None) -> str:
+def _fleet_table(reports: list[CheckReport], run_s: float | None, started: int = 0) -> str:
     """A fleet report's opening: one row per board (verdict, failures, a link to its
-    section) and the run's time, starting and deploying boards included."""
+    section) and the run's time (with the boards it started and deployed, if any)."""
     rows = "".join(
         f'<tr><td><a href="#{_anchor(i)}">{html.escape(rep.board)}</a></td>'
         f'<td class="{html.escape(rep.result)}">{rep.result}</td>'
@@ -197,7 +197,9 @@ def _fleet_table(reports: list[CheckReport], run_s: float | None) -> str:
         for i, rep in enumerate(reports)
     )
     passed = sum(r.result == "pass" for r in reports)
-    took = f" in {run_s:.1f} s (starting and deploying boards included)" if run_s else ""
+    took = f" in {run_s:.1f} s" if run_s else ""
+    if run_s and started:
+        took += f" (starting and deploying {started} of them included)"
     return (
         f'<p id="fleet">{len(reports)} boards{took}: {passed} pass, '
         f"{len(reports) - passed} not.</p><table><tr><th>board</th><th>verdict</th>"
@@ -209,7 +211,7 @@ def _anchor(i: int) -> str:
     return f"board-{i + 1}"
 
 
-def render_html(reports: list[CheckReport], run_s: float | None = None) -> str:
+def render_html(reports: list[CheckReport], run_s: float | None = None, started: int = 0) -> str:
     kinds = {bench_kind(r.simulated) for r in reports} or {"UNKNOWN BENCH"}
     banner = " and ".join(sorted(kinds))
     warning = (
@@ -222,7 +224,7 @@ def render_html(reports: list[CheckReport], run_s: float | None = None) -> str:
         f"{banner}{warning}</p><h1>DBCH configuration check</h1>"
     ]
     if len(reports) > 1:
-        body.append(_fleet_table(reports, run_s))
+        body.append(_fleet_table(reports, run_s, started))
     for i, rep in enumerate(reports):
         cls = {"pass": "pass", "fail": "fail"}.get(rep.result, "unchecked")
         body.append(
@@ -281,8 +283,10 @@ def render_html(reports: list[CheckReport], run_s: float | None = None) -> str:
     )
 
 
-def write_html(path: Path, reports: list[CheckReport], run_s: float | None = None) -> None:
-    path.write_text(render_html(reports, run_s))
+def write_html(
+    path: Path, reports: list[CheckReport], run_s: float | None = None, started: int = 0
+) -> None:
+    path.write_text(render_html(reports, run_s, started))
 
 
 CHROMIUM_PROGRAMS = ("chromium", "chromium-browser")
@@ -331,8 +335,8 @@ def _safe_name(name: str) -> str:
 def fleet_summary(
     outcomes: list[Outcome], wall: float, work: float | None = None, region: str | None = None
 ) -> dict[str, Any]:
-    """`wall_s`: the whole run, starting and deploying boards included; `work_s`: applying
-    or checking them."""
+    """`wall_s`: the whole run (with starting and deploying the boards it started);
+    `work_s`: applying or checking them."""
     counts: dict[str, int] = {}
     for o in outcomes:
         counts[o.result] = counts.get(o.result, 0) + 1
@@ -364,9 +368,13 @@ def write_fleet(
     wall: float,
     work: float | None = None,
     region: str | None = None,
+    started: int = 0,
+    interrupted_of: int | None = None,
 ) -> None:
     """Per board: NAME.json (the evidence records, or the apply reply); for all: summary.json,
-    and for checks junit.xml and report.html."""
+    and for checks junit.xml and report.html. `started`: simulated boards the run started
+    and deployed (their time is in `wall`); `interrupted_of`: Ctrl-C stopped the run, and
+    `outcomes` are the boards done of that many."""
     reports = [o.data for o in outcomes if isinstance(o.data, CheckReport)]
     for o in outcomes:
         path = out / f"{_safe_name(o.target.name)}.json"
@@ -381,6 +389,9 @@ def write_fleet(
                 "action": action,
                 "table": table_id,
                 **fleet_summary(outcomes, wall, work, region),
+                "started_boards": started,
+                "interrupted": interrupted_of is not None,
+                "boards_in_run": len(outcomes) if interrupted_of is None else interrupted_of,
                 "boards": [outcome_dict(o, region) for o in outcomes],
             },
             indent=1,
@@ -389,7 +400,7 @@ def write_fleet(
     )
     if reports:
         write_junit(out / "junit.xml", reports)
-        write_html(out / "report.html", reports, wall)
+        write_html(out / "report.html", reports, wall, started)
 
 
 def jsonable(v: Any) -> Any:

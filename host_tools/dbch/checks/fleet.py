@@ -7,10 +7,11 @@ transport's exclusive lock makes the second opener fail at once.
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 import tomllib
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,16 @@ def read_bench_file(
 
 
 # --- running a job on each -------------------------------------------------------------
+class FleetInterrupted(Exception):
+    """Ctrl-C during a fleet run: `finished` holds the outcomes of the boards that were
+    done (in target order); the others were not run or were left in flight."""
+
+    def __init__(self, finished: list[Outcome], total: int):
+        super().__init__(f"interrupted: {len(finished)} of {total} boards done")
+        self.finished = finished
+        self.total = total
+
+
 def run_each(
     targets: list[Target],
     job: Callable[[Target], tuple[str, str, Any]],
@@ -146,7 +157,10 @@ def run_each(
     on_outcome: Callable[[Outcome], None] | None = None,
 ) -> list[Outcome]:
     """Run `job(target) -> (result, detail, data)` for every target, `jobs` at a time;
-    `on_outcome` hears of each as it ends (progress). Outcomes come back in target order."""
+    `on_outcome` hears of each as it ends (progress). Outcomes come back in target order.
+    Ctrl-C stops at once: FleetInterrupted with what finished; the workers are daemon
+    threads, so a board in flight does not hold the process (its outcome is dropped)."""
+    stopped = threading.Event()
 
     def one(t: Target) -> Outcome:
         start = time.monotonic()
@@ -162,15 +176,44 @@ def run_each(
             result, detail, data = "error", str(e), None
         except OSError as e:
             result, detail, data = "error", f"{t.port}: {e}", None
-        out = Outcome(t, result, detail, time.monotonic() - start, data)
-        if on_outcome is not None:
-            on_outcome(out)
-        return out
+        return Outcome(t, result, detail, time.monotonic() - start, data)
 
-    if not targets:
-        return []
-    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(targets)))) as pool:
-        return list(pool.map(one, targets))
+    todo: queue.SimpleQueue[tuple[int, Target]] = queue.SimpleQueue()
+    done: queue.SimpleQueue[tuple[int, Outcome]] = queue.SimpleQueue()
+    for i, t in enumerate(targets):
+        todo.put((i, t))
+
+    def worker() -> None:
+        while not stopped.is_set():
+            try:
+                i, t = todo.get_nowait()
+            except queue.Empty:
+                return
+            out = one(t)
+            done.put((i, out))  # kept first: a progress line means it is in the evidence
+            if on_outcome is not None and not stopped.is_set():
+                on_outcome(out)
+
+    for _ in range(max(1, min(jobs, len(targets)))):
+        threading.Thread(target=worker, daemon=True).start()
+    outcomes: dict[int, Outcome] = {}
+    try:
+        while len(outcomes) < len(targets):
+            try:
+                i, out = done.get(timeout=0.2)  # (a timed wait: Ctrl-C lands at once)
+            except queue.Empty:
+                continue
+            outcomes[i] = out
+    except KeyboardInterrupt:
+        stopped.set()
+        while True:  # what finished before the Ctrl-C (its progress line is out already)
+            try:
+                i, out = done.get_nowait()
+            except queue.Empty:
+                break
+            outcomes[i] = out
+        raise FleetInterrupted([outcomes[i] for i in sorted(outcomes)], len(targets)) from None
+    return [outcomes[i] for i in range(len(targets))]
 
 
 def exit_code(outcomes: list[Outcome]) -> int:

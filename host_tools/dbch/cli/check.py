@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 from dbch import lab
 from dbch.checks import evidence
 from dbch.checks.configure import apply_table
-from dbch.checks.fleet import exit_code, run_each
+from dbch.checks.fleet import FleetInterrupted, exit_code, run_each
 from dbch.checks.targets import Target
 from dbch.checks.views import CheckReport, check_target
 from dbch.cli.printing import (
@@ -93,7 +94,9 @@ def _write_reports(
         progress(f"wrote {pdf}")
 
 
-def _fleet_targets(args: argparse.Namespace) -> list[Target]:
+def _fleet_targets(args: argparse.Namespace) -> tuple[list[Target], int]:
+    """The boards, and how many simulated ones this run started (and deployed)."""
+    started = 0
     if args.ports:
         targets = lab.targets_from_ports(args.ports.split(","))
     elif args.bench:
@@ -103,19 +106,19 @@ def _fleet_targets(args: argparse.Namespace) -> list[Target]:
     else:
         if args.sim < 1:
             raise DbchError("--sim needs at least 1 board")
-        targets = lab.simulated_targets(args.sim, args.board, progress)
+        targets, started = lab.simulated_targets(args.sim, args.board, progress)
     if not targets:
         raise DbchError("no boards given")
     missing = [t.name for t in targets if not (t.region or args.region)]
     if missing:
         raise DbchError(f"no region for {', '.join(missing)}: give --region")
-    return targets
+    return targets, started
 
 
 def do_fleet(args: argparse.Namespace) -> int:
     began = time.monotonic()  # the run's time includes starting and deploying boards
     table = get_table(args.table)
-    targets = _fleet_targets(args)
+    targets, started_boards = _fleet_targets(args)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     out = args.out or Path("evidence") / f"fleet-{args.action}-{stamp}"
     out.mkdir(parents=True, exist_ok=True)
@@ -154,10 +157,24 @@ def do_fleet(args: argparse.Namespace) -> int:
     job = apply_one if args.action == "apply" else check_one
     started = time.monotonic()
     bar = ProgressBar(len(targets), "boards", json_lines=args.json)
-    outcomes = run_each(targets, job, args.jobs, bar.update)
+    interrupted: FleetInterrupted | None = None
+    try:
+        outcomes = run_each(targets, job, args.jobs, bar.update)
+    except FleetInterrupted as e:  # Ctrl-C: keep what finished, say so, exit 130
+        interrupted, outcomes = e, e.finished
     work = time.monotonic() - started
     wall = time.monotonic() - began
-    evidence.write_fleet(out, args.action, table.id, outcomes, wall, work, args.region)
+    evidence.write_fleet(
+        out,
+        args.action,
+        table.id,
+        outcomes,
+        wall,
+        work,
+        args.region,
+        started_boards,
+        None if interrupted is None else interrupted.total,
+    )
     if args.pdf and (out / "report.html").exists():
         evidence.write_pdf(out / "report.html", out / "report.pdf")
         progress(f"wrote {out / 'report.pdf'}")
@@ -187,11 +204,14 @@ def do_fleet(args: argparse.Namespace) -> int:
                 for o in outcomes
             ],
         )
-        counts = ", ".join(f"{n} {k}" for k, n in summary["counts"].items())
+        counts = ", ".join(f"{n} {k}" for k, n in summary["counts"].items()) or "none done"
         print(
             f"{len(outcomes)} boards in {wall:.1f} s ({args.action} {work:.1f} s): {counts}. "
             f"Evidence: {out}"
         )
+    if interrupted is not None:
+        print(f"dbch: {interrupted} (their evidence is kept in {out})", file=sys.stderr)
+        return 130
     return exit_code(outcomes)
 
 
