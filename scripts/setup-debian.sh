@@ -6,7 +6,7 @@
 #
 #   chromium             HTML reports opened and printed headless (tests/test_report_html.py),
 #                        and printed to PDF (`dbch check --pdf`)
-#   poppler-utils        pdftotext: the tests read the printed PDF's first page
+#   poppler-utils        pdftotext, pdfinfo: the tests read the printed PDF (its pages, size)
 #   gcc-arm-none-eabi    the Cortex-M toolchain: board images and QEMU twins (make firmware)
 #   binutils-arm-none-eabi    its arm-none-eabi-size: the image's section sizes
 #   libnewlib-arm-none-eabi   its C library

@@ -127,3 +127,28 @@ def test_the_pdfs_first_page_shows_verdict_bench_and_placeholders(
     assert ("SIMULATED" in page) == simulated and ("HARDWARE" in page) != simulated
     n = len(TABLE.placeholders())
     assert f"{n} of this table's values are placeholders" in page.replace("’", "'")
+
+
+@pytest.mark.parametrize("paper", ["A4", "letter"])
+def test_every_printed_page_has_the_banner_and_its_number_and_no_token_is_split(
+    pdftotext: str, tmp_path: Path, paper: str
+) -> None:
+    # A new user printed US Letter (the UK prints A4), no page numbers, the SIMULATED banner
+    # on page 1 only, and cells broken mid-token ("0xE7FFF FFF", "emissio ns").
+    reps = [report(f"hub-{c}", wrong_channel=c in "bd") for c in "abcdef"]
+    html, pdf = tmp_path / "report.html", tmp_path / "report.pdf"
+    write_html(html, reps, run_s=12.0)
+    write_pdf(html, pdf, paper)
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True)
+    pages = int(re.search(r"Pages:\s+(\d+)", info.stdout).group(1))
+    assert pages > 1 and re.search(rf"Page size:.*\({paper}\)", info.stdout), info.stdout
+    text = ""
+    for n in range(1, pages + 1):
+        one = subprocess.run(
+            [pdftotext, "-f", str(n), "-l", str(n), "-layout", str(pdf), "-"],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        assert "SIMULATED" in one and f"page {n} of {pages}" in one, (n, one[:300])
+        text += one
+    for token in set(re.findall(r"0x[0-9A-F]{8}|\bemissions\b", html.read_text())):
+        assert token in text, f"{token} split across lines in the PDF"

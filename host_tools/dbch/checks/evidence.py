@@ -97,8 +97,18 @@ table{border-collapse:collapse;margin-top:8px}td,th{border:1px solid #ddd;paddin
 text-align:left;vertical-align:top}th{background:#f4f4f4}
 .legend span{display:inline-block;margin-right:14px}.sw{display:inline-block;width:12px;
 height:12px;vertical-align:middle;margin-right:4px}
-td.v{max-width:260px;overflow-wrap:anywhere;font-family:ui-monospace,monospace;font-size:12px}
+td.v{max-width:260px;font-family:ui-monospace,monospace;font-size:12px}
+td{overflow-wrap:normal;word-break:normal;hyphens:manual}
+@media print{body{margin:0;font-size:11px}td,th{padding:2px 5px}td.v{font-size:10px}
+h2{break-after:avoid}tr{break-inside:avoid}}
 """
+# Printed (write_pdf): A4 unless told, the bench banner and "page N of M" on every page,
+# in the page's margin boxes (CSS Paged Media, which Chromium prints).
+_PAGE_CSS = """@page{{size:{size};margin:16mm 12mm 14mm;
+@top-center{{content:"{banner}";font:bold 10px system-ui,sans-serif;color:{colour}}}
+@bottom-right{{content:"page " counter(page) " of " counter(pages);
+font:10px system-ui,sans-serif;color:#555}}}}"""
+PAPER_SIZES = ("A4", "letter")
 _BANDS = (
     (863_000_000, 876_000_000, "Lower band: pages 28-30"),
     (914_000_000, 922_000_000, "Upper band: page 31 (915-921 MHz masked)"),
@@ -219,7 +229,13 @@ def render_html(reports: list[CheckReport], run_s: float | None = None, started:
         if "SIMULATED" in kinds
         else ""
     )
+    page_css = _PAGE_CSS.format(
+        size="A4",
+        banner=f"{banner}{' (simulated twins)' if 'SIMULATED' in kinds else ''}",
+        colour="#c5221f" if "SIMULATED" in kinds else "#137333",
+    )
     body = [
+        f"<style>{page_css}</style>"
         f'<p class="{"fail" if "SIMULATED" in kinds else "pass"}" id="bench">'
         f"{banner}{warning}</p><h1>DBCH configuration check</h1>"
     ]
@@ -293,19 +309,26 @@ CHROMIUM_PROGRAMS = ("chromium", "chromium-browser")
 PRINT_TIMEOUT_S = 120
 
 
-def write_pdf(html_path: Path, pdf_path: Path) -> None:
+def write_pdf(html_path: Path, pdf_path: Path, paper: str = "A4") -> None:
     """The HTML report printed to PDF by headless Chromium: a file an auditor opens
-    anywhere. Raises DbchError when Chromium is missing or fails."""
+    anywhere, on A4 (or `paper`: letter), the bench banner and page numbers on every page.
+    Raises DbchError when Chromium is missing or fails."""
     import shutil
     import subprocess
     import tempfile
 
     from dbch.errors import DbchError
 
+    if paper not in PAPER_SIZES:
+        raise DbchError(f"paper {paper!r}: one of {', '.join(PAPER_SIZES)}")
     program = next((p for p in map(shutil.which, CHROMIUM_PROGRAMS) if p), None)
     if program is None:
         raise DbchError("printing a PDF needs Chromium (Debian: apt install chromium)")
     with tempfile.TemporaryDirectory(prefix="dbch-chromium-") as profile:
+        if paper != "A4":  # the report's own @page rule says A4: a later rule wins
+            printed = Path(profile) / html_path.name
+            printed.write_text(html_path.read_text() + f"<style>@page{{size:{paper}}}</style>")
+            html_path = printed
         out = subprocess.run(
             [
                 program,

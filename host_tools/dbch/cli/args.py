@@ -66,6 +66,17 @@ def add_port_arg(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.set_defaults(_port_required=required)
 
 
+def add_paper_arg(p: argparse.ArgumentParser) -> None:
+    from dbch.checks.evidence import PAPER_SIZES
+
+    p.add_argument(
+        "--paper",
+        choices=PAPER_SIZES,
+        default=PAPER_SIZES[0],
+        help="the PDF's paper (default: A4)",
+    )
+
+
 def add_port_and_json_args(p: argparse.ArgumentParser) -> None:
     """The arguments of a command that reads one board: its port, and --json."""
     add_port_arg(p)
@@ -230,6 +241,7 @@ def add_check_args(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="also print the HTML report to PDF (headless Chromium): opens anywhere",
     )
+    add_paper_arg(p)
     p.epilog = (
         "Exit 0: every check passed; 1: a check failed or could not be checked; "
         "2: the check could not run (port, table)."
@@ -288,6 +300,7 @@ def add_fleet_args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="check: also print the fleet's HTML report to report.pdf (headless Chromium)",
     )
+    add_paper_arg(p)
     p.epilog = (
         "Exit 0: every board passed; 1: a board failed (refused, non-conforming); "
         "2: a board could not be reached or its port is in use by another run."

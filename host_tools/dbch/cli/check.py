@@ -39,7 +39,7 @@ def do_check(args: argparse.Namespace) -> int:
     target = lab.target_for_port(args.port, witness_id=args.witness)
     since = None if args.whole_air_log else args.since
     report = check_target(target, table, args.region, since, args.mode, args.operator)
-    _write_reports([report], args.junit, args.html, args.pdf)
+    _write_reports([report], args.junit, args.html, args.pdf, args.paper)
     if args.json:
         print_json(evidence.records([report]))
     else:
@@ -75,7 +75,11 @@ def _short(v: Any) -> str:
 
 
 def _write_reports(
-    reports: list[CheckReport], junit: Path | None, html: Path | None, pdf: Path | None = None
+    reports: list[CheckReport],
+    junit: Path | None,
+    html: Path | None,
+    pdf: Path | None = None,
+    paper: str = "A4",
 ) -> None:
     for path, write in ((junit, evidence.write_junit), (html, evidence.write_html)):
         if path is not None:
@@ -90,7 +94,7 @@ def _write_reports(
             page = html or Path(tmp) / "report.html"
             if html is None:
                 evidence.write_html(page, reports)
-            evidence.write_pdf(page, pdf)
+            evidence.write_pdf(page, pdf, paper)
         progress(f"wrote {pdf}")
 
 
@@ -176,7 +180,7 @@ def do_fleet(args: argparse.Namespace) -> int:
         None if interrupted is None else interrupted.total,
     )
     if args.pdf and (out / "report.html").exists():
-        evidence.write_pdf(out / "report.html", out / "report.pdf")
+        evidence.write_pdf(out / "report.html", out / "report.pdf", args.paper)
         progress(f"wrote {out / 'report.pdf'}")
     summary = evidence.fleet_summary(outcomes, wall, work, args.region)
     if args.json:
