@@ -269,6 +269,10 @@ def _probe(t: SerialTransport) -> dict:
 
 def _open_mpremote(port: str) -> SerialTransport:
     _quiet_mpremote()
+    # A locked board's agent says so in milliseconds, where mpremote would wait 10 s for a
+    # REPL that never comes. (A board at its REPL or running something else: no answer.)
+    if _agent_locked(port, quick=True):
+        raise DeployError(LOCKED_HELP.format(port=port))
     for attempt in range(2):
         try:
             t = SerialTransport(port, exclusive=True)
@@ -306,13 +310,14 @@ LOCKED_HELP = (
 )
 
 
-def _agent_locked(port: str) -> bool | None:
+def _agent_locked(port: str, quick: bool = False) -> bool | None:
     """Whether the agent answering on `port` is locked (why the REPL is shut); None when no
-    agent answers."""
+    agent answers. `quick`: one short try (an agent answers a status in milliseconds)."""
     from dbch.link.client import AgentClient
 
     try:
-        with AgentClient(port, timeout=1.0, retries=1, on_console=None) as hub:
+        timeout, retries = (0.5, 0) if quick else (1.0, 1)
+        with AgentClient(port, timeout=timeout, retries=retries, on_console=None) as hub:
             return bool((hub.status().get("lock") or {}).get("in_force"))
     except Exception:  # no agent, or not ours: the REPL error stands
         return None
