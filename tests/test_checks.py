@@ -523,3 +523,25 @@ def test_evidence_says_simulated_and_who_checked_what(good_board: SimBoard, tmp_
     page = html.read_text()
     body = page[page.index("<body>") + 6 :]
     assert body.startswith('<p class="fail" id="bench">SIMULATED')  # the very first line
+
+
+def test_a_simulated_board_is_simulated_through_any_path(hub_board: SimBoard) -> None:
+    # A new user checked a simulated board through a labgrid place whose exporter gave a
+    # host name other than localhost: the report said HARDWARE and the witness was
+    # dropped. The board itself says it is a twin (hello's `twin`, from its ROM), and the
+    # bench knows its board by the unique id the agent reports, not by the URL's host.
+    from dbch.checks.targets import Target
+    from dbch.checks.views import check_target
+    from dbch.lab import _same_board
+
+    ensure_agent(hub_board)
+    with AgentClient(hub_board.port, on_console=None) as hub:
+        hello = hub.hello()
+        apply(hub, get_table("sec-2018-03-r1"), "north")
+    assert hello.simulated and hello.twin_of == hub_board.board
+    plain = Target("via-a-place", hub_board.port, "north")  # what a remote place gives
+    assert not plain.simulated
+    rep = check_target(plain, get_table("sec-2018-03-r1"), "north")
+    assert rep.simulated  # SIMULATED in every report, from the board
+    assert _same_board(hub_board.port, hub_board.uid)
+    assert not _same_board(hub_board.port, bytes(8))

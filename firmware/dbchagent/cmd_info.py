@@ -24,6 +24,8 @@ def identity(agent):
         "mp": list(sys.implementation.version[:3]),
         "epoch": time.gmtime(0)[0],
         "max_request": agent.console.max_request,
+        # a simulated board's ROM names the board it stands in for; hardware has no such name
+        "twin": getattr(machine, "TWIN_OF", None),
     }
 
 

@@ -80,17 +80,24 @@ def target_for_place(place: str, name: str | None = None) -> Target:
 
     held = places().hold(place)
     region = held.tags.get("region")
-    sim = Bench().board_at(held.path) if held.path and _on_this_host(held.url) else None
-    if sim is not None:
+    sim = Bench().board_at(held.path) if held.path else None
+    if sim is not None and _same_board(held.url, sim.uid):
         return sim_target(sim, name or place, region, port=held.url)
     return Target(name or place, held.url, region, board=held.tags.get("board"))
 
 
-def _on_this_host(url: str) -> bool:
-    from urllib.parse import urlsplit
+def _same_board(url: str, uid: bytes | None) -> bool:
+    """Whether the board behind a place's URL is the simulated board of this bench with
+    `uid` (its agent's hello says), whatever host name the exporter advertises (an exporter
+    on this machine may call it `vm`): then its witness and power come along."""
+    from dbch.errors import DbchError
+    from dbch.link.client import AgentClient
 
-    host = urlsplit(url).hostname or ""
-    return host in ("localhost", "::1") or host.startswith("127.")
+    try:
+        with AgentClient(url, timeout=1.0, retries=1, on_console=None) as hub:
+            return uid is not None and hub.hello().uid == uid
+    except DbchError:  # no agent yet (a fresh board): the bench cannot vouch for it
+        return False
 
 
 def targets_from_ports(specs: Iterable[str]) -> list[Target]:

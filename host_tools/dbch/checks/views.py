@@ -644,6 +644,6 @@ def check_target(
 
     with AgentClient(target.port, on_console=None) as hub:
         emissions = target.emissions(since_s)
-        return check_client(
-            hub, table, region, emissions, target.name, mode, target.simulated, operator
-        )
+        # SIMULATED if the bench or the board itself says so, whatever the port's host
+        simulated = target.simulated or hub.hello().simulated
+        return check_client(hub, table, region, emissions, target.name, mode, simulated, operator)

@@ -55,6 +55,12 @@ class Hello:
     micropython: tuple[int, ...]
     epoch_year: int
     max_request: int = 1024  # longest request frame the board takes (bytes)
+    twin_of: str | None = None  # a simulated twin says which board it stands in for
+
+    @property
+    def simulated(self) -> bool:
+        """The board itself says it is a simulated twin (its ROM, not the port's host)."""
+        return self.twin_of is not None
 
     @classmethod
     def from_wire(cls, d: Any) -> Hello:
@@ -71,6 +77,7 @@ class Hello:
                 micropython=tuple(d["mp"]),
                 epoch_year=int(d["epoch"]),
                 max_request=int(d.get("max_request", 1024)),
+                twin_of=d.get("twin"),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise ProtocolError(f"malformed hello reply: {e!r}") from None
@@ -87,6 +94,7 @@ class Hello:
             "micropython": ".".join(map(str, self.micropython)),
             "epoch_year": self.epoch_year,
             "max_request": self.max_request,
+            "simulated": self.simulated,
         }
 
 

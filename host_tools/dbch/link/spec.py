@@ -142,6 +142,7 @@ REPLIES: dict[str, dict[str, tuple[type, ...] | dict]] = {
         "board": (str, _N),
         "radio": (str, _N),
         "max_request": (int,),
+        "twin": (str, _N),  # the board a simulated twin stands in for; None on hardware
     },
     "status": {
         "uptime_ms": (int,),

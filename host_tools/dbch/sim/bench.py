@@ -72,6 +72,12 @@ class SimBoard:
     def vm_pid(self) -> int | None:
         return self.runtime().get("vm_pid")
 
+    @property
+    def uid(self) -> bytes | None:
+        """The unique id this board's MCU reports (machine.unique_id())."""
+        ident = read_json(self.folder.identity) or {}
+        return bytes.fromhex(ident["uid"]) if ident.get("uid") else None
+
     def info(self) -> dict[str, Any]:
         rt = self.runtime()
         return {
