@@ -192,3 +192,15 @@ def test_main_and_boot_stay_inline_in_littlefs() -> None:
     # filesystem keeps only 2 of its 12 blocks free (docs/boards.md).
     for name in ("main.py", "boot.py"):
         assert len((FIRMWARE / name).read_bytes()) <= 128, name
+
+
+def test_a_long_build_says_how_far_it_is(tmp_path: Path, monkeypatch) -> None:
+    # The WL55 twin's first start built for 83 s with no output.
+    from dbch.boards import firmware
+
+    monkeypatch.setattr(firmware, "HEARTBEAT_S", 0.2)
+    heard: list[str] = []
+    script = "for i in 1 2 3 4 5; do echo CC ../../py/f$i.c; sleep 0.15; done"
+    firmware.run_step(["sh", "-c", script], tmp_path / "log", "the build", heard.append)
+    assert heard and all(h.startswith("  the build: ") for h in heard), heard
+    assert any("CC ../../py/f" in h for h in heard), heard

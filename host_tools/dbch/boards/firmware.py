@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -56,14 +57,27 @@ _warned: set[Path] = set()
 _OVERFLOW = re.compile(r"region `(\w+)' overflowed by (\d+) bytes")
 
 
-def run_step(cmd: list[str], log: Path, what: str) -> None:
+# A long build says how far it is this often (the WL55's first build: over a minute).
+HEARTBEAT_S = 10.0
+
+
+def run_step(cmd: list[str], log: Path, what: str, say: Progress | None = None) -> None:
     """One build command, its output appended to `log`; FirmwareError saying why it failed
-    (an image that does not fit says by how much)."""
+    (an image that does not fit says by how much). `say` hears every HEARTBEAT_S how long
+    it has run and the last file it compiled."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         out.write(("$ " + " ".join(cmd) + "\n").encode())
         out.flush()
-        rc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT).returncode
+        began = time.monotonic()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        while True:
+            try:
+                rc = proc.wait(HEARTBEAT_S)
+                break
+            except subprocess.TimeoutExpired:
+                if say is not None:
+                    say(f"  {what}: {time.monotonic() - began:.0f} s, {_last_step(log)}")
     if rc != 0:
         text = log.read_text(errors="replace")
         over = _OVERFLOW.search(text)
@@ -75,6 +89,15 @@ def run_step(cmd: list[str], log: Path, what: str) -> None:
             )
         tail = text.splitlines()[-15:]
         raise FirmwareError(f"{what} failed (exit {rc}); log {log}:\n" + "\n".join(tail))
+
+
+def _last_step(log: Path) -> str:
+    """The build's latest compile or link line ("CC ../../py/vm.c"), for progress."""
+    with log.open("rb") as f:
+        f.seek(max(0, log.stat().st_size - 4096))
+        lines = f.read().decode(errors="replace").splitlines()
+    steps = [x.strip() for x in lines if x.strip().split(" ")[0] in ("CC", "LINK", "MPY", "GEN")]
+    return steps[-1] if steps else "starting"
 
 
 def check_toolchain() -> None:
@@ -322,6 +345,7 @@ def _build_board_image(
         ],
         log,
         f"the {board_id} build",
+        say,
     )
     report = read_report(board_id, "stm32", out / "build")
     report_file.write_text(json.dumps({"image": asdict(report)}, indent=1))

@@ -136,5 +136,6 @@ def _build(
         ],
         log,
         f"the {board_id} QEMU twin build",
+        say,
     )
     prune(out)
