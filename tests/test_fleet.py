@@ -219,9 +219,12 @@ def test_a_fleet_keeps_to_one_board_type_and_says_what_a_fresh_board_needs(
 ) -> None:
     # The review: `fleet check --sim 16` on fresh boards failed without saying why, the
     # fleet quietly took other board types already running, summary.json had no region,
-    # and its time left out starting and deploying the boards.
+    # and its time left out starting and deploying the boards. A new user: it also took
+    # an unrelated board of its own type that was running (now: only its fleetN boards).
     other = dbch(fleet_env, "sim", "start", "--board", "PICO_CC1101", "--erase")
     assert other.returncode == 0, other.stderr
+    mine = dbch(fleet_env, "sim", "start", "--id", "mine", "--erase")  # the fleet's type
+    assert mine.returncode == 0, mine.stderr
     table = ["--table", "sec-2018-03-r1", "--region", "south"]
     out = dbch(fleet_env, "fleet", "check", "--sim", "2", *table, "--out", str(tmp_path / "c"))
     assert out.returncode == 1
@@ -232,6 +235,7 @@ def test_a_fleet_keeps_to_one_board_type_and_says_what_a_fresh_board_needs(
     boards = json.loads(dbch(fleet_env, "sim", "list", "--json").stdout)
     types = {b["id"]: b["board"] for b in boards}
     assert sorted(types.values()).count("PICO_CC1101") == 1  # not taken into the fleet
+    assert "mine" in types and "mine" not in {b["name"] for b in summary["boards"]}
     assert {b["name"] for b in summary["boards"]} <= {
         i for i, t in types.items() if t != "PICO_CC1101"
     }

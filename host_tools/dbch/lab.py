@@ -70,6 +70,12 @@ def target_for_port(
     return Target(name or spec, port, region, power=power)
 
 
+def _fleet_number(board_id: str) -> int:
+    """fleet7 -> 7; 0 for a board that is not a fleet's."""
+    rest = board_id.removeprefix("fleet")
+    return int(rest) if rest != board_id and rest.isdigit() else 0
+
+
 def target_for_place(place: str, name: str | None = None) -> Target:
     """A labgrid place, acquired (unless this user holds it). Its tags give the board's
     region and type; a simulated board exported from this host keeps its bench protocols."""
@@ -156,9 +162,9 @@ def targets_from_bench_file(path: Path) -> list[Target]:
 def simulated_targets(
     count: int, board: str | None = None, progress: Callable[[str], None] | None = None
 ) -> tuple[list[Target], int]:
-    """The first `count` simulated boards of the bench, starting (and deploying the agent
-    to) as many more as needed, and how many it started. They stay running for the next
-    command."""
+    """The bench's first `count` fleet boards (ids fleet1, fleet2, ...: boards a user
+    started for something else are never taken), starting (and deploying the agent to) as
+    many more as needed, and how many it started. They stay running for the next command."""
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
     from dbch.boards.definitions import DEFAULT_BOARD
@@ -168,12 +174,18 @@ def simulated_targets(
 
     bench = Bench()
     kind = board or DEFAULT_BOARD
-    running = [b for b in bench.boards() if b.board == kind]  # never another board type
+    running = sorted(  # the fleet's own, of this board type only
+        (b for b in bench.boards() if _fleet_number(b.id) and b.board == kind),
+        key=lambda b: _fleet_number(b.id),
+    )
     missing = max(0, count - len(running))
     if missing:
         if progress:
             progress(f"starting {missing} simulated {kind} board(s) and deploying the agent")
-        new = bench.start(board=kind, count=missing, erase=True)
+        taken = {b.id for b in bench.boards()}
+        ids = [i for i in (f"fleet{n}" for n in range(1, count + len(taken) + 1))
+               if i not in taken][:missing]  # fmt: skip
+        new = bench.start(board=kind, ids=ids, erase=True)
         with ThreadPoolExecutor(max_workers=min(8, len(new))) as pool:
             for f in as_completed([pool.submit(deploy, b.port, kind) for b in new]):
                 f.result()
