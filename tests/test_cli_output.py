@@ -168,3 +168,18 @@ def test_papercuts_a_new_user_reported() -> None:
     values = [0xE0000006, 0xE8000006, 0xF0000006, 0xF8000001, 130, 220, 5, 7, 7, 12, 6000]
     problems = SubGhzConfig(*values, 130, 100, 4000, 3000).problems()  # page 31 channel 0
     assert any("enables channel 0 (915.35 MHz)" in p for p in problems), problems
+
+
+def test_values_read_as_people_write_them_everywhere() -> None:
+    # A new user: the value said 14.0 dBm and the reason "140 dBm x 10 ... 140"; limits
+    # read "unit uncertain" and "dB (probably)"; the terminal printed mask words in decimal.
+    from dbch.checks.views import regulatory_view, shown
+    from dbch.gbcs.subghz_config import FIELDS
+    from dbch.gbcs.tables import get_table
+
+    table = get_table("sec-2018-03-r1")
+    (power, *_) = regulatory_view(table, {"max_tx_ddbm": 140})
+    assert "14.0 dBm within the regulatory limit" in power.reason, power.reason
+    assert "140" not in power.reason.replace("14.0", "")
+    assert shown("page28", 0xE7FFFFFF, "mask word") == "0xE7FFFFFF"
+    assert not {f.unit for f in FIELDS} & {"unit uncertain", "dB (probably)"}

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from dbch.checks.fleet import Outcome
-from dbch.checks.views import CheckReport
+from dbch.checks.views import CheckReport, shown
 from dbch.gbcs import channel_plan as plan
 
 MODE_TEXT = {
@@ -184,18 +184,6 @@ def channel_chart(rep: CheckReport) -> str:
     return "".join(parts)
 
 
-def _shown(field: str, value: Any, unit: str = "") -> str:
-    """As people write them: mask words in hex (page in the top five bits), tenths of a
-    dBm as dBm (14.0 dBm, not 140), with the unit; nothing for no value."""
-    if value is None:
-        return ""
-    if field.startswith("page") and isinstance(value, int):
-        return f"0x{value:08X}"
-    if unit == "dBm x 10" and isinstance(value, int):
-        return f"{value / 10:.1f} dBm"
-    return f"{value} {unit}".strip()
-
-
 def _fleet_table(reports: list[CheckReport], run_s: float | None, started: int = 0) -> str:
     """A fleet report's opening: one row per board (verdict, failures, a link to its
     section) and the run's time (with the boards it started and deployed, if any)."""
@@ -235,7 +223,6 @@ def render_html(reports: list[CheckReport], run_s: float | None = None, started:
         colour="#c5221f" if "SIMULATED" in kinds else "#137333",
     )
     body = [
-        f"<style>{page_css}</style>"
         f'<p class="{"fail" if "SIMULATED" in kinds else "pass"}" id="bench">'
         f"{banner}{warning}</p><h1>DBCH configuration check</h1>"
     ]
@@ -272,8 +259,8 @@ def render_html(reports: list[CheckReport], run_s: float | None = None, started:
         rows = "".join(
             f"<tr><td>{html.escape(r.view)}</td><td>{html.escape(r.check)}</td>"
             f'<td class="{html.escape(r.result)}">{r.result}</td>'
-            f'<td class="v">{html.escape(_shown(r.field, r.value, r.unit))}</td>'
-            f'<td class="v">{html.escape(_shown(r.field, r.limit, r.unit))}</td>'
+            f'<td class="v">{html.escape(shown(r.field, r.value, r.unit))}</td>'
+            f'<td class="v">{html.escape(shown(r.field, r.limit, r.unit))}</td>'
             f'<td title="{html.escape(r.source)}">{html.escape(r.kind)}</td>'
             f"<td>{html.escape(r.rule)}</td><td>{html.escape(r.reason)}</td></tr>"
             for r in rep.records
@@ -295,7 +282,7 @@ def render_html(reports: list[CheckReport], run_s: float | None = None, started:
             )
     return (
         '<!doctype html><html><head><meta charset="utf-8"><title>DBCH check</title>'
-        f"<style>{_CSS}</style></head><body>{''.join(body)}</body></html>\n"
+        f"<style>{_CSS}{page_css}</style></head><body>{''.join(body)}</body></html>\n"
     )
 
 

@@ -87,6 +87,19 @@ class CheckReport:
         return "incomplete" if self.unchecked else "pass"
 
 
+def shown(field: str, value: Any, unit: str = "") -> str:
+    """A value as people write it (the report, the terminal, the reasons): mask words in
+    hex (page in the top five bits), tenths of a dBm as dBm (14.0 dBm, not 140), with the
+    unit; nothing for no value."""
+    if value is None:
+        return ""
+    if field.startswith("page") and isinstance(value, int) and not isinstance(value, bool):
+        return f"0x{value:08X}"
+    if unit == "dBm x 10" and isinstance(value, int):
+        return f"{value / 10:.1f} dBm"
+    return f"{value} {unit}".strip()
+
+
 def _rec(
     *,
     view: str,
@@ -217,7 +230,8 @@ def regulatory_view(table: TableVersion, reg: dict[str, Any]) -> list[Evidence]:
                 ok=ok,
                 reason="not reported by the agent"
                 if have is None
-                else f"{have} {unit} {'within' if ok else 'above'} the {_LIMIT_OF[name]} {limit}",
+                else f"{shown(name, have, unit)} {'within' if ok else 'above'} the "
+                f"{_LIMIT_OF[name]} {shown(name, limit, unit)}",
             )
         )
     return out

@@ -15,7 +15,7 @@ from dbch.checks import evidence
 from dbch.checks.configure import apply_table
 from dbch.checks.fleet import FleetInterrupted, exit_code, run_each
 from dbch.checks.targets import Target
-from dbch.checks.views import CheckReport, check_target
+from dbch.checks.views import CheckReport, check_target, shown
 from dbch.cli.printing import (
     ProgressBar,
     print_json,
@@ -55,8 +55,8 @@ def print_report(report: CheckReport) -> None:
             (
                 r.result.upper() if r.result == "fail" else r.result,
                 r.check,
-                _short(r.value),
-                f"{_short(r.limit)} {r.unit}".strip(),
+                _short(shown(r.field, r.value, r.unit)),
+                _short(shown(r.field, r.limit, r.unit)),
                 r.reason,
             )
             for r in report.records

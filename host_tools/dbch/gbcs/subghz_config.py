@@ -147,21 +147,19 @@ FIELDS: tuple[FieldSpec, ...] = (
         "count",
         duis_range=_range("1", "7"),
     ),
-    FieldSpec(
-        "gsme_curfew", "GSMECurfew", "u16", "unit uncertain", duis_range=_range("1", excl="lo")
-    ),
+    FieldSpec("gsme_curfew", "GSMECurfew", "u16", "as sent", duis_range=_range("1", excl="lo")),
     FieldSpec(
         "channel_quieter_threshold",
         "ChannelQuieterThreshold",
         "u8",
-        "dB (probably)",
+        "as sent",
         duis_range=_range("1", "255"),
     ),
     FieldSpec(
         "channel_noisier_threshold",
         "ChannelNoisierThreshold",
         "u8",
-        "dB (probably)",
+        "as sent",
         duis_range=_range("0", "20"),
     ),
     FieldSpec(
@@ -183,7 +181,7 @@ FIELDS: tuple[FieldSpec, ...] = (
         "local_ch_noise_period",
         "LocalCHNoiseMeasurementPeriod",
         "u16",
-        "unit uncertain",
+        "as sent",
         duis_range=_range("60", excl="lo"),
     ),
     FieldSpec(
