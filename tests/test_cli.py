@@ -257,3 +257,25 @@ def test_duis_export_says_when_its_request_id_names_nobody(tmp_path: Path) -> No
         "00-DB-12-34-56-78-90-A0",
     )
     assert named.returncode == 0 and "all-zero" not in named.stderr, named.stderr
+
+
+@pytest.mark.parametrize(
+    ("line", "want"),
+    [
+        ("dbch check --table sec-2018", {"sec-2018-03", "sec-2018-03-r1"}),
+        ("dbch boards show NUCLEO", {"NUCLEO_WL55"}),
+    ],
+)
+def test_completion_offers_names_not_file_names(tmp_path: Path, line: str, want: set) -> None:
+    # A new user: completion fell back to file names for --table, --port and board ids.
+    out = tmp_path / "completions"
+    env = {
+        **os.environ,
+        "_ARGCOMPLETE": "1",
+        "_ARGCOMPLETE_SHELL": "bash",
+        "COMP_LINE": line,
+        "COMP_POINT": str(len(line)),
+        "_ARGCOMPLETE_STDOUT_FILENAME": str(out),
+    }
+    subprocess.run([DBCH], env=env, capture_output=True, timeout=60, pass_fds=())
+    assert {w.strip() for w in out.read_text().split("\v")} - {""} == want

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dbch.boards import DEFAULT_BOARD
+from dbch.cli import completion
 from dbch.gbcs.regions import HOUR_S, REGIONS
 
 
@@ -54,8 +55,14 @@ def frequency(text: str) -> int:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _complete(action: argparse.Action, completer: Callable[..., list[str]]) -> None:
+    """Shell completion for an argument (argcomplete reads `completer`): names, where the
+    shell alone would offer file names."""
+    action.completer = completer  # type: ignore[attr-defined]
+
+
 def add_port_arg(p: argparse.ArgumentParser, required: bool = True) -> None:
-    p.add_argument(
+    port = p.add_argument(
         "-p",
         "--port",
         default=os.environ.get("DBCH_PORT"),
@@ -63,6 +70,7 @@ def add_port_arg(p: argparse.ArgumentParser, required: bool = True) -> None:
         "socket://HOST:PORT, rfc2217://HOST:PORT or labgrid:PLACE (acquired from "
         "$LG_COORDINATOR for the command) (default: $DBCH_PORT)",
     )
+    _complete(port, completion.ports)
     p.set_defaults(_port_required=required)
 
 
@@ -139,7 +147,9 @@ def add_serve_port_args(p: argparse.ArgumentParser) -> None:
 
 def add_apply_args(p: argparse.ArgumentParser) -> None:
     add_port_arg(p)
-    p.add_argument("--table", help="table version id or .toml file")
+    _complete(
+        p.add_argument("--table", help="table version id or .toml file"), completion.table_ids
+    )
     p.add_argument("--region", choices=REGIONS, help="CSP region (with --table)")
     p.add_argument(
         "--duis", metavar="FILE.xml", type=Path, help="a DUIS 6.28 SetCHFSubGHzConfiguration"
@@ -218,7 +228,10 @@ def _add_evidence_args(p: argparse.ArgumentParser) -> None:
 
 def add_check_args(p: argparse.ArgumentParser) -> None:
     add_port_arg(p)
-    p.add_argument("--table", required=True, help="table version id or .toml file")
+    _complete(
+        p.add_argument("--table", required=True, help="table version id or .toml file"),
+        completion.table_ids,
+    )
     p.add_argument("--region", required=True, choices=REGIONS, help="CSP region")
     _add_evidence_args(p)
     p.add_argument(
@@ -276,7 +289,10 @@ def add_fleet_args(p: argparse.ArgumentParser) -> None:
         help="N simulated boards (started and deployed if not running)",
     )
     p.add_argument("--board", help="board type for --sim (default: the default board)")
-    p.add_argument("--table", required=True, help="table version id or .toml file")
+    _complete(
+        p.add_argument("--table", required=True, help="table version id or .toml file"),
+        completion.table_ids,
+    )
     p.add_argument(
         "--region",
         choices=REGIONS,
@@ -392,7 +408,7 @@ def add_sim_args(p: argparse.ArgumentParser) -> None:
     s.add_argument("--json", action="store_true", help="print JSON")
 
     s = sub.add_parser("reset", help="press the reset button of a simulated board")
-    s.add_argument("id", help="the board's id (dbch sim list)")
+    _complete(s.add_argument("id", help="the board's id (dbch sim list)"), completion.sim_ids)
     s.add_argument(
         "--unlock",
         action="store_true",
@@ -402,11 +418,14 @@ def add_sim_args(p: argparse.ArgumentParser) -> None:
     s.add_argument("--json", action="store_true", help="print JSON")
 
     s = sub.add_parser("kill", help="cut a simulated board's power at this instant (it restarts)")
-    s.add_argument("id", help="the board's id (dbch sim list)")
+    _complete(s.add_argument("id", help="the board's id (dbch sim list)"), completion.sim_ids)
     s.add_argument("--json", action="store_true", help="print JSON")
 
     s = sub.add_parser("stop", help="stop simulated boards (their flash is kept)")
-    s.add_argument("ids", nargs="*", metavar="ID", help="the boards' ids (dbch sim list)")
+    _complete(
+        s.add_argument("ids", nargs="*", metavar="ID", help="the boards' ids (dbch sim list)"),
+        completion.sim_ids,
+    )
     s.add_argument("--all", action="store_true", help="stop every running board")
     s.add_argument("--json", action="store_true", help="print JSON")
     p.epilog = "Boards live under $DBCH_SIM_HOME (default ~/.local/state/dbch/sim)."
@@ -417,14 +436,17 @@ def add_boards_args(p: argparse.ArgumentParser) -> None:
     s = sub.add_parser("list", help="every board and its simulated twin")
     s.add_argument("--json", action="store_true", help="print JSON")
     s = sub.add_parser("show", help="one board's definition")
-    s.add_argument("id", help="board id (dbch boards list)")
+    _complete(s.add_argument("id", help="board id (dbch boards list)"), completion.board_ids)
     s.add_argument("--json", action="store_true", help="print JSON")
     s = sub.add_parser("validate", help="check board.json files against the schema")
     s.add_argument("files", nargs="+", type=Path, help="board.json files")
 
 
 def add_witness_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--sim", metavar="ID", help="only this simulated board")
+    _complete(
+        p.add_argument("--sim", metavar="ID", help="only this simulated board"),
+        completion.sim_ids,
+    )
     p.add_argument("--last", type=int, default=None, metavar="N", help="only the last N")
     p.add_argument(
         "--json",
@@ -444,7 +466,7 @@ def add_tables_args(p: argparse.ArgumentParser) -> None:
     s = sub.add_parser("list", help="the table versions known (tables/ and $DBCH_TABLES_PATH)")
     s.add_argument("--json", action="store_true", help="print JSON")
     s = sub.add_parser("show", help="one version: fields per region, channels, placeholders")
-    s.add_argument("id", help="table id or .toml file")
+    _complete(s.add_argument("id", help="table id or .toml file"), completion.table_ids)
     s.add_argument("--region", choices=REGIONS, help="only this CSP region")
     s.add_argument("--json", action="store_true", help="print JSON")
     s = sub.add_parser("validate", help="check table files against the schema")
@@ -474,7 +496,7 @@ def add_gbcs_args(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="gbcs_verb", metavar="ACTION", required=True)
     s = sub.add_parser("encode", help="the DLMS encoding of a configuration, as hex")
     src = s.add_mutually_exclusive_group(required=True)
-    src.add_argument("--table", help="table id (with --region)")
+    _complete(src.add_argument("--table", help="table id (with --region)"), completion.table_ids)
     src.add_argument("--duis", type=Path, help="a 6.28 SetCHFSubGHzConfiguration request")
     s.add_argument("--region", choices=REGIONS, help="CSP region (with --table)")
     s.add_argument("--pretty", action="store_true", help="one group of bytes per element")
@@ -497,7 +519,7 @@ def add_duis_args(p: argparse.ArgumentParser) -> None:
     s.add_argument("file", type=Path, help="the request XML file")
     s.add_argument("--json", action="store_true", help="print JSON")
     s = sub.add_parser("export", help="write a 6.28 request for a table region (unsigned)")
-    s.add_argument("id", help="table id or .toml file")
+    _complete(s.add_argument("id", help="table id or .toml file"), completion.table_ids)
     s.add_argument("--region", required=True, choices=REGIONS, help="CSP region")
     s.add_argument(
         "--request-id",
