@@ -34,3 +34,7 @@ def key_values(pairs: Iterable[tuple[str, Any]]) -> str:
     pairs = [(k, "" if v is None else str(v)) for k, v in pairs]
     width = max((len(k) for k, _ in pairs), default=0)
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in pairs)
+
+
+# The paper a printed report comes on (the first is the default: the UK prints A4).
+PAPER_SIZES = ("A4", "letter")

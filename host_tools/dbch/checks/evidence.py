@@ -15,6 +15,7 @@ from typing import Any
 from dbch.checks.fleet import Outcome
 from dbch.checks.views import CheckReport, shown
 from dbch.gbcs import channel_plan as plan
+from dbch.output import PAPER_SIZES
 
 MODE_TEXT = {
     "conform": "every field equals the table's value for the region",
@@ -108,7 +109,7 @@ _PAGE_CSS = """@page{{size:{size};margin:16mm 12mm 14mm;
 @top-center{{content:"{banner}";font:bold 10px system-ui,sans-serif;color:{colour}}}
 @bottom-right{{content:"page " counter(page) " of " counter(pages);
 font:10px system-ui,sans-serif;color:#555}}}}"""
-PAPER_SIZES = ("A4", "letter")
+
 _BANDS = (
     (863_000_000, 876_000_000, "Lower band: pages 28-30"),
     (914_000_000, 922_000_000, "Upper band: page 31 (915-921 MHz masked)"),

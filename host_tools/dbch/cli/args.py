@@ -12,6 +12,7 @@ from pathlib import Path
 from dbch.boards import DEFAULT_BOARD
 from dbch.cli import completion
 from dbch.gbcs.regions import HOUR_S, REGIONS
+from dbch.output import PAPER_SIZES
 
 
 # --- argument types: a bad value is refused here (exit 2) before any port is touched ---
@@ -75,8 +76,6 @@ def add_port_arg(p: argparse.ArgumentParser, required: bool = True) -> None:
 
 
 def add_paper_arg(p: argparse.ArgumentParser) -> None:
-    from dbch.checks.evidence import PAPER_SIZES
-
     p.add_argument(
         "--paper",
         choices=PAPER_SIZES,
