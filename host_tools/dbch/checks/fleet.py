@@ -179,9 +179,12 @@ def run_each(
         return Outcome(t, result, detail, time.monotonic() - start, data)
 
     todo: queue.SimpleQueue[tuple[int, Target]] = queue.SimpleQueue()
-    done: queue.SimpleQueue[tuple[int, Outcome]] = queue.SimpleQueue()
     for i, t in enumerate(targets):
         todo.put((i, t))
+    # Appended by the workers and only read here (list.append is atomic): a Ctrl-C landing
+    # anywhere in this thread cannot lose an outcome that was already recorded.
+    finished: list[tuple[int, Outcome]] = []
+    all_done = threading.Event()
 
     def worker() -> None:
         while not stopped.is_set():
@@ -190,30 +193,23 @@ def run_each(
             except queue.Empty:
                 return
             out = one(t)
-            done.put((i, out))  # kept first: a progress line means it is in the evidence
+            finished.append((i, out))  # first: a progress line means it is in the evidence
             if on_outcome is not None and not stopped.is_set():
                 on_outcome(out)
+            if len(finished) == len(targets):  # (after its progress line: then the summary)
+                all_done.set()
 
     for _ in range(max(1, min(jobs, len(targets)))):
         threading.Thread(target=worker, daemon=True).start()
-    outcomes: dict[int, Outcome] = {}
     try:
-        while len(outcomes) < len(targets):
-            try:
-                i, out = done.get(timeout=0.2)  # (a timed wait: Ctrl-C lands at once)
-            except queue.Empty:
-                continue
-            outcomes[i] = out
+        while targets and not all_done.wait(0.2):  # (a timed wait: Ctrl-C lands at once)
+            pass
     except KeyboardInterrupt:
         stopped.set()
-        while True:  # what finished before the Ctrl-C (its progress line is out already)
-            try:
-                i, out = done.get_nowait()
-            except queue.Empty:
-                break
-            outcomes[i] = out
-        raise FleetInterrupted([outcomes[i] for i in sorted(outcomes)], len(targets)) from None
-    return [outcomes[i] for i in range(len(targets))]
+        got = dict(finished)
+        raise FleetInterrupted([got[i] for i in sorted(got)], len(targets)) from None
+    got = dict(finished)
+    return [got[i] for i in range(len(targets))]
 
 
 def exit_code(outcomes: list[Outcome]) -> int:
