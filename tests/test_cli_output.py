@@ -183,3 +183,12 @@ def test_values_read_as_people_write_them_everywhere() -> None:
     assert "140" not in power.reason.replace("14.0", "")
     assert shown("page28", 0xE7FFFFFF, "mask word") == "0xE7FFFFFF"
     assert not {f.unit for f in FIELDS} & {"unit uncertain", "dB (probably)"}
+
+
+def test_the_terminal_check_table_shortens_hashes_and_writes_masks_in_hex() -> None:
+    from dbch.cli.check import _cell
+
+    digest = "9f5e675f7c1cbcf2a0d2b1d9710bf31f1b4f7e4e6b170eca437759615f8bf519"
+    assert _cell("hash", digest, "sha256") == "9f5e675f…5f8bf519 sha256"
+    assert _cell("page28", 0xE7FFFFFF, "mask word") == "0xE7FFFFFF"
+    assert _cell("max_tx_ddbm", 140, "dBm x 10") == "14.0 dBm"

@@ -55,8 +55,8 @@ def print_report(report: CheckReport) -> None:
             (
                 r.result.upper() if r.result == "fail" else r.result,
                 r.check,
-                _short(shown(r.field, r.value, r.unit)),
-                _short(shown(r.field, r.limit, r.unit)),
+                _cell(r.field, r.value, r.unit),
+                _cell(r.field, r.limit, r.unit),
                 r.reason,
             )
             for r in report.records
@@ -66,6 +66,12 @@ def print_report(report: CheckReport) -> None:
         f"{report.result.upper()}: {len(report.records)} checks, {len(report.failures)} "
         f"failed, {len(report.unchecked)} could not be checked"
     )
+
+
+def _cell(field: str, v: Any, unit: str) -> str:
+    """A value as the report shows it (views.shown), a long hash shortened before its unit."""
+    head, _, unit_part = shown(field, v, unit).partition(" ")
+    return f"{_short(head)} {unit_part}".strip()
 
 
 def _short(v: Any) -> str:
