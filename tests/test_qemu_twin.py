@@ -267,3 +267,13 @@ def test_ctrl_d_at_the_repl_soft_resets_and_the_agent_starts_again(twin: SimBoar
     with AgentClient(twin.port, on_console=None) as hub:
         assert hub.wait_ready().board == SMALL_BOARD
     assert twin.vm_pid == pid  # a soft reset inside the firmware, as on a board
+
+
+def test_the_twin_runs_its_own_copy_of_the_firmware(twin: SimBoard) -> None:
+    # A rebuild prunes the cached build a running twin came from; QEMU reads the kernel
+    # again at every reset, so a power cut after a rebuild left the board dead (a soak run
+    # beside `make firmware`). The board keeps its own copy, which a rebuild never touches.
+    cmdline = Path(f"/proc/{twin.vm_pid}/cmdline").read_bytes().split(b"\0")
+    kernel = Path(cmdline[cmdline.index(b"-kernel") + 1].decode())
+    assert kernel.parent == twin.folder.root / "kernel" and kernel.is_file()
+    assert (kernel.parent / "firmware.map").is_file()

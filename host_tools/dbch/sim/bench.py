@@ -46,6 +46,11 @@ ROM_MODULES = ("simmachine", "simclock", "simstm", "simrom", "simsteps")
 _START_TIMEOUT_S = 15.0
 
 
+# A restart is waited for until the new VM's ROM has booted: a QEMU twin's boot on a
+# loaded machine (a soak beside a test run) took over 10 s.
+RESTART_S = 30.0
+
+
 class SimBoard:
     """A running simulated board. `port` is its console, as /dev/ttyACM0 is for a real one."""
 
@@ -98,7 +103,7 @@ class SimBoard:
         os.kill(self.pid, sig)
         self.wait_for_vm(old, timeout)
 
-    def wait_for_vm(self, old_vm_pid: int | None, timeout: float = 10.0) -> int:
+    def wait_for_vm(self, old_vm_pid: int | None, timeout: float = RESTART_S) -> int:
         """Wait until a VM other than `old_vm_pid` runs and its ROM has booted (from then
         on the board takes the host's input); returns its pid."""
         deadline = time.monotonic() + timeout
@@ -110,7 +115,7 @@ class SimBoard:
             time.sleep(0.01)
         raise SimError(f"simulated board {self.id} did not restart within {timeout:.0f} s")
 
-    def reset(self, timeout: float = 10.0, hold_unlock: bool = False) -> None:
+    def reset(self, timeout: float = RESTART_S, hold_unlock: bool = False) -> None:
         """Hard reset (the reset button): the VM restarts from the flash image. With
         `hold_unlock`, the board's unlock button is held through the reset (a locked board
         starts unlocked until its next reset)."""
@@ -120,7 +125,7 @@ class SimBoard:
             self.folder.hold_unlock.touch()
         self._signal_and_wait(signal.SIGHUP, timeout)
 
-    def kill(self, timeout: float = 10.0) -> None:
+    def kill(self, timeout: float = RESTART_S) -> None:
         """Power cut now (SIGKILL of the VM mid-whatever), then power comes back."""
         old = self.vm_pid
         if old:
@@ -146,7 +151,7 @@ class SimBoard:
         while self.runtime().get("powered") and time.monotonic() < deadline:
             time.sleep(0.01)
 
-    def power_on(self, timeout: float = 10.0) -> None:
+    def power_on(self, timeout: float = RESTART_S) -> None:
         self._signal_and_wait(signal.SIGUSR2, timeout)
 
     def stop(self, timeout: float = 10.0) -> None:

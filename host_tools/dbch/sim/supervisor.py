@@ -18,6 +18,7 @@ import contextlib
 import ctypes
 import os
 import selectors
+import shutil
 import signal
 import socket
 import struct
@@ -57,10 +58,12 @@ class Supervisor:
         icount: int | None = None,
     ):
         # kernel: a QEMU twin's firmware (sim/twin_image.build_qemu_twin); None: unix VM
-        self.twin: TwinKind = twin_kind(kernel, icount)
-        self.cause = "power_on"  # of the VM's last start
         self.bench = BenchFolder(home)
         self.folder = self.bench.board(board_id)
+        if kernel is not None:
+            kernel = self._keep_kernel(kernel)
+        self.twin: TwinKind = twin_kind(kernel, icount)
+        self.cause = "power_on"  # of the VM's last start
         identity = read_json(self.folder.identity)
         if identity is None:
             raise SystemExit(f"{self.folder.identity}: missing")
@@ -135,6 +138,15 @@ class Supervisor:
         path.chmod(0o600)
         self.listener.listen(1)
         self.sel.register(self.listener, selectors.EVENT_READ, "accept")
+
+    def _keep_kernel(self, kernel: Path) -> Path:
+        # The board's own copy of its firmware (and linker map): a rebuild prunes the cached
+        # build it came from, and QEMU reads the kernel again at every reset and power cut.
+        keep = self.folder.root / "kernel"
+        keep.mkdir(parents=True, exist_ok=True)
+        for name in (kernel.name, "firmware.map"):
+            shutil.copyfile(kernel.parent / name, keep / name)
+        return keep / kernel.name
 
     def _flash_blocks(self) -> int:
         return self.twin.flash_kb(self.board) * 1024 // self.board.sim.fs_block_size
