@@ -273,6 +273,7 @@ def test_ctrl_c_stops_a_fleet_at_once_and_keeps_what_finished(fleet_env, tmp_pat
         assert time.monotonic() - t0 < 2.0  # it did not wait for the board in flight
         rest = proc.stderr.read()
         assert "interrupted: 1 of 2 boards done" in rest
+        assert proc.stdout is not None and json.loads(proc.stdout.read())["interrupted"]
         assert '"kind":"progress"' not in rest.replace(" ", "")  # nothing after it
     finally:
         proc.kill()

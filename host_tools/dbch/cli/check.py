@@ -196,6 +196,7 @@ def do_fleet(args: argparse.Namespace) -> int:
                 "table": table.id,
                 "evidence": str(out),
                 **summary,
+                "interrupted": interrupted is not None,
                 "boards": [evidence.outcome_dict(o, args.region) for o in outcomes],
             }
         )
