@@ -219,7 +219,7 @@ def render_html(reports: list[CheckReport], run_s: float | None = None, started:
         else ""
     )
     page_css = _PAGE_CSS.format(
-        size="A4",
+        size=PAPER_SIZES[0],
         banner=f"{banner}{' (simulated twins)' if 'SIMULATED' in kinds else ''}",
         colour="#c5221f" if "SIMULATED" in kinds else "#137333",
     )
@@ -297,7 +297,7 @@ CHROMIUM_PROGRAMS = ("chromium", "chromium-browser")
 PRINT_TIMEOUT_S = 120
 
 
-def write_pdf(html_path: Path, pdf_path: Path, paper: str = "A4") -> None:
+def write_pdf(html_path: Path, pdf_path: Path, paper: str = PAPER_SIZES[0]) -> None:
     """The HTML report printed to PDF by headless Chromium: a file an auditor opens
     anywhere, on A4 (or `paper`: letter), the bench banner and page numbers on every page.
     Raises DbchError when Chromium is missing or fails."""
@@ -313,7 +313,7 @@ def write_pdf(html_path: Path, pdf_path: Path, paper: str = "A4") -> None:
     if program is None:
         raise DbchError("printing a PDF needs Chromium (Debian: apt install chromium)")
     with tempfile.TemporaryDirectory(prefix="dbch-chromium-") as profile:
-        if paper != "A4":  # the report's own @page rule says A4: a later rule wins
+        if paper != PAPER_SIZES[0]:  # the report's own @page rule says A4: a later one wins
             printed = Path(profile) / html_path.name
             printed.write_text(html_path.read_text() + f"<style>@page{{size:{paper}}}</style>")
             html_path = printed
@@ -344,10 +344,16 @@ def _safe_name(name: str) -> str:
 
 
 def fleet_summary(
-    outcomes: list[Outcome], wall: float, work: float | None = None, region: str | None = None
+    outcomes: list[Outcome],
+    wall: float,
+    work: float | None = None,
+    region: str | None = None,
+    started: int = 0,
+    interrupted_of: int | None = None,
 ) -> dict[str, Any]:
-    """`wall_s`: the whole run (with starting and deploying the boards it started);
-    `work_s`: applying or checking them."""
+    """`wall_s`: the whole run (with starting and deploying the `started` simulated boards
+    it started); `work_s`: applying or checking them. `interrupted_of`: Ctrl-C stopped the
+    run, and `outcomes` are the boards done of that many."""
     counts: dict[str, int] = {}
     for o in outcomes:
         counts[o.result] = counts.get(o.result, 0) + 1
@@ -356,6 +362,9 @@ def fleet_summary(
         "work_s": round(wall if work is None else work, 3),
         "region": region,
         "counts": counts,
+        "started_boards": started,
+        "interrupted": interrupted_of is not None,
+        "boards_in_run": len(outcomes) if interrupted_of is None else interrupted_of,
     }
 
 
@@ -382,10 +391,8 @@ def write_fleet(
     started: int = 0,
     interrupted_of: int | None = None,
 ) -> None:
-    """Per board: NAME.json (the evidence records, or the apply reply); for all: summary.json,
-    and for checks junit.xml and report.html. `started`: simulated boards the run started
-    and deployed (their time is in `wall`); `interrupted_of`: Ctrl-C stopped the run, and
-    `outcomes` are the boards done of that many."""
+    """Per board: NAME.json (the evidence records, or the apply reply); for all: summary.json
+    (fleet_summary), and for checks junit.xml and report.html."""
     reports = [o.data for o in outcomes if isinstance(o.data, CheckReport)]
     for o in outcomes:
         path = out / f"{_safe_name(o.target.name)}.json"
@@ -399,10 +406,7 @@ def write_fleet(
             {
                 "action": action,
                 "table": table_id,
-                **fleet_summary(outcomes, wall, work, region),
-                "started_boards": started,
-                "interrupted": interrupted_of is not None,
-                "boards_in_run": len(outcomes) if interrupted_of is None else interrupted_of,
+                **fleet_summary(outcomes, wall, work, region, started, interrupted_of),
                 "boards": [outcome_dict(o, region) for o in outcomes],
             },
             indent=1,

@@ -100,6 +100,17 @@ def shown(field: str, value: Any, unit: str = "") -> str:
     return f"{value} {unit}".strip()
 
 
+def _allowed_channels_reason(sent: list[dict[str, Any]], off_plan: list[dict[str, Any]]) -> str:
+    if off_plan:
+        return (
+            f"{len(off_plan)} emissions off the allowed channels, e.g. "
+            f"{off_plan[0]['freq_hz'] / 1e6:.6f} MHz"
+        )
+    if not sent:
+        return "nothing to see: the witness saw no emission in this check"
+    return f"all {len(sent)} emissions on allowed channels"
+
+
 def _rec(
     *,
     view: str,
@@ -471,14 +482,7 @@ def witness_view(
             unit="emissions",
             rule="subset",
             ok=not off_plan,
-            reason=(
-                f"all {len(sent)} emissions on allowed channels"
-                if sent
-                else "nothing to see: the witness saw no emission in this check"
-            )
-            if not off_plan
-            else f"{len(off_plan)} emissions off the allowed channels, e.g. "
-            f"{off_plan[0]['freq_hz'] / 1e6:.6f} MHz",
+            reason=_allowed_channels_reason(sent, off_plan),
         ),
         _rec(
             view="witness",
@@ -628,6 +632,8 @@ def check_client(
     hello_reply, cfg, status = hub.call_many("hello", "get_config", "status")
     hello = Hello.from_wire(hello_reply)
     label = f"{name or hub.port} ({hello.board}, uid {hello.uid.hex()})"
+    if hello.simulated:  # the board itself says so, whatever port or place reached it
+        simulated = True
     return run_check(
         table, region, cfg, status, emissions, label, mode, _gain(hello.board), simulated, operator
     )
@@ -658,6 +664,6 @@ def check_target(
 
     with AgentClient(target.port, on_console=None) as hub:
         emissions = target.emissions(since_s)
-        # SIMULATED if the bench or the board itself says so, whatever the port's host
-        simulated = target.simulated or hub.hello().simulated
-        return check_client(hub, table, region, emissions, target.name, mode, simulated, operator)
+        return check_client(
+            hub, table, region, emissions, target.name, mode, target.simulated, operator
+        )

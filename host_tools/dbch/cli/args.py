@@ -75,6 +75,13 @@ def add_port_arg(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.set_defaults(_port_required=required)
 
 
+def add_table_arg(p: argparse.ArgumentParser, required: bool = True) -> None:
+    _complete(
+        p.add_argument("--table", required=required, help="table version id or .toml file"),
+        completion.table_ids,
+    )
+
+
 def add_paper_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--paper",
@@ -146,9 +153,7 @@ def add_serve_port_args(p: argparse.ArgumentParser) -> None:
 
 def add_apply_args(p: argparse.ArgumentParser) -> None:
     add_port_arg(p)
-    _complete(
-        p.add_argument("--table", help="table version id or .toml file"), completion.table_ids
-    )
+    add_table_arg(p, required=False)
     p.add_argument("--region", choices=REGIONS, help="CSP region (with --table)")
     p.add_argument(
         "--duis", metavar="FILE.xml", type=Path, help="a DUIS 6.28 SetCHFSubGHzConfiguration"
@@ -227,10 +232,7 @@ def _add_evidence_args(p: argparse.ArgumentParser) -> None:
 
 def add_check_args(p: argparse.ArgumentParser) -> None:
     add_port_arg(p)
-    _complete(
-        p.add_argument("--table", required=True, help="table version id or .toml file"),
-        completion.table_ids,
-    )
+    add_table_arg(p)
     p.add_argument("--region", required=True, choices=REGIONS, help="CSP region")
     _add_evidence_args(p)
     p.add_argument(
@@ -288,10 +290,7 @@ def add_fleet_args(p: argparse.ArgumentParser) -> None:
         help="N simulated boards (started and deployed if not running)",
     )
     p.add_argument("--board", help="board type for --sim (default: the default board)")
-    _complete(
-        p.add_argument("--table", required=True, help="table version id or .toml file"),
-        completion.table_ids,
-    )
+    add_table_arg(p)
     p.add_argument(
         "--region",
         choices=REGIONS,

@@ -30,6 +30,7 @@ from dbch.gbcs.alerts import describe_event
 from dbch.gbcs.tables import get_table
 from dbch.link.client import AgentClient
 from dbch.link.ports import resolve_port
+from dbch.output import PAPER_SIZES
 
 
 def do_check(args: argparse.Namespace) -> int:
@@ -85,7 +86,7 @@ def _write_reports(
     junit: Path | None,
     html: Path | None,
     pdf: Path | None = None,
-    paper: str = "A4",
+    paper: str = PAPER_SIZES[0],
 ) -> None:
     for path, write in ((junit, evidence.write_junit), (html, evidence.write_html)):
         if path is not None:
@@ -174,21 +175,14 @@ def do_fleet(args: argparse.Namespace) -> int:
         interrupted, outcomes = e, e.finished
     work = time.monotonic() - started
     wall = time.monotonic() - began
+    total = None if interrupted is None else interrupted.total
     evidence.write_fleet(
-        out,
-        args.action,
-        table.id,
-        outcomes,
-        wall,
-        work,
-        args.region,
-        started_boards,
-        None if interrupted is None else interrupted.total,
+        out, args.action, table.id, outcomes, wall, work, args.region, started_boards, total
     )
     if args.pdf and (out / "report.html").exists():
         evidence.write_pdf(out / "report.html", out / "report.pdf", args.paper)
         progress(f"wrote {out / 'report.pdf'}")
-    summary = evidence.fleet_summary(outcomes, wall, work, args.region)
+    summary = evidence.fleet_summary(outcomes, wall, work, args.region, started_boards, total)
     if args.json:
         print_json(
             {
@@ -196,7 +190,6 @@ def do_fleet(args: argparse.Namespace) -> int:
                 "table": table.id,
                 "evidence": str(out),
                 **summary,
-                "interrupted": interrupted is not None,
                 "boards": [evidence.outcome_dict(o, args.region) for o in outcomes],
             }
         )
