@@ -8,6 +8,7 @@ import the simulator or labgrid.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -183,9 +184,8 @@ def simulated_targets(
         if progress:
             progress(f"starting {missing} simulated {kind} board(s) and deploying the agent")
         taken = {b.id for b in bench.boards()}
-        ids = [i for i in (f"fleet{n}" for n in range(1, count + len(taken) + 1))
-               if i not in taken][:missing]  # fmt: skip
-        new = bench.start(board=kind, ids=ids, erase=True)
+        free = (i for i in (f"fleet{n}" for n in itertools.count(1)) if i not in taken)
+        new = bench.start(board=kind, ids=list(itertools.islice(free, missing)), erase=True)
         with ThreadPoolExecutor(max_workers=min(8, len(new))) as pool:
             for f in as_completed([pool.submit(deploy, b.port, kind) for b in new]):
                 f.result()

@@ -10,9 +10,12 @@ To add a command: a row here, a row in cmd_system.TABLE, its handler, a line in 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbch.errors import ProtocolError
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 BYTES, INT, TEXT, BOOL = "bytes", "int", "text", "bool"
 # The board stamps events with time.time(): seconds since its port's epoch, which hello
@@ -20,7 +23,7 @@ BYTES, INT, TEXT, BOOL = "bytes", "int", "text", "bool"
 CLOCK_SET_FROM_YEAR = 2020
 
 
-def board_time_utc(t: Any, epoch_year: int) -> Any:
+def board_time_utc(t: Any, epoch_year: int) -> datetime | None:
     """A time the board stamped, as an aware UTC datetime (None if `t` is not a time)."""
     import datetime as dt  # (not at import: a query's start-up does without it)
 
