@@ -138,10 +138,12 @@ def test_a_ctrl_c_at_each_step_of_the_start(locked: SimBoard, step: str) -> None
         if step == "crashed":  # the agent leaves with an exception: the handler runs
             locked.reset()
             vm = locked.vm_pid
+            sent = locked.runtime()["steps_interrupted"]
             with AgentClient(locked.port, on_console=None) as hub:
                 hub.wait_ready()
                 hub.call("crash")
         else:
+            sent = locked.runtime()["steps_interrupted"]
             locked.reset()
         locked.wait_for_vm(vm)
         with AgentClient(locked.port, on_console=None) as hub:
@@ -151,6 +153,8 @@ def test_a_ctrl_c_at_each_step_of_the_start(locked: SimBoard, step: str) -> None
             else:
                 with pytest.raises(AtReplError):
                     hub.wait_ready(timeout=10, give_up_at_repl=True)
+        # the step was reached and its Ctrl-C delivered (else this test proves nothing)
+        assert locked.runtime()["steps_interrupted"] == sent + 1
     finally:
         locked.set_faults()
         locked.reset()

@@ -387,19 +387,19 @@ class ConsoleRelay:
         self.deliver_to_vm(self.link.pass_bytes(INBOUND, data, time.monotonic()), powered)
 
     def deliver_to_vm(self, data: bytes, powered: bool) -> None:
-        if data and self.vm_fd is not None and powered and not self.vm_ready and self.input_lost:
+        if not data or self.vm_fd is None or not powered:
+            return  # (while the VM restarts, input is lost, as on a board being reset)
+        if self.input_lost and not self.vm_ready:
             self.debug(f"{len(data)} bytes lost: the board is starting")
             return
-        if data and self.vm_fd is not None and powered:
-            if CTRL_C in data and self.vm_ready:
-                data = self._interrupt_chars(data)
-            if CTRL_B in data:
-                self.raw_repl = False
-            if not self.to_vm:
-                self.wire_in.queued(time.monotonic())
-            self.to_vm += data
-            self.pump_to_vm()
-        # (while the VM restarts, input is lost, as on a board being reset)
+        if CTRL_C in data and self.vm_ready:
+            data = self._interrupt_chars(data)
+        if CTRL_B in data:
+            self.raw_repl = False
+        if not self.to_vm:
+            self.wire_in.queued(time.monotonic())
+        self.to_vm += data
+        self.pump_to_vm()
 
     def _interrupt_chars(self, data: bytes) -> bytes:
         # The board's USB CDC driver: while code runs, Ctrl-C is taken out of the stream

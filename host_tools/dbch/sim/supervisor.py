@@ -98,6 +98,7 @@ class Supervisor:
         self.link = LinkFaults()  # a bad cable between host and board, when a test asks
         self.interrupt_at = ""  # a boot step for a test's Ctrl-C (_load_faults)
         self.booted_vm: int | None = None  # the last VM whose ROM said it had booted
+        self.steps_interrupted = 0  # Ctrl-Cs the ROM asked for at a named boot step
         wire = self.board.console.bytes_per_s
         self.console = ConsoleRelay(
             self.sel,
@@ -172,6 +173,7 @@ class Supervisor:
                 "pid": os.getpid(),
                 "vm_pid": self.vm.pid if self.vm else None,
                 "booted_vm": self.booted_vm,
+                "steps_interrupted": self.steps_interrupted,
                 "powered": self.powered,
                 "crashed": self.crashed,
                 "resets": self.resets,
@@ -363,6 +365,8 @@ class Supervisor:
         # A Ctrl-C arriving on the console now (the ROM asks, at a boot step a test names):
         # the relay's own path, so it interrupts exactly when a real one would.
         self.console.deliver_to_vm(b"\x03", True)
+        self.steps_interrupted += 1  # (a test checks its step was reached)
+        self._write_runtime()
 
     def watchdog(self, timeout_ms: int | None) -> None:
         if timeout_ms is not None:

@@ -2,6 +2,13 @@
 # window, tests/test_boot_window.py). rom_main.py imports it only when a test names a step
 # (DBCH_INTERRUPT_AT), so an ordinary twin's heap does not hold it.
 
+# the import each step begins with: (module, fromlist); crashed() is imported by name
+_IMPORTED_AT = {
+    "main": ("micropython", None),
+    "start": ("dbchagent.start", None),
+    "crashed": ("dbchagent.lock", ("crashed",)),
+}
+
 
 def interrupt_at(step):
     # Tests (tests/test_boot_window.py) name a step of the start at which a Ctrl-C arrives,
@@ -18,12 +25,10 @@ def interrupt_at(step):
     plain = builtins.__import__
     due = [step]
 
-    def hooked(name, *more):
-        if due and (
-            (step == "main" and name == "micropython")
-            or (step == "start" and name == "dbchagent.start")
-            or (step == "crashed" and name == "dbchagent.lock" and "crashed" in str(more))
-        ):
+    module, fromlist = _IMPORTED_AT[step]
+
+    def hooked(name, *more):  # more: globals, locals, fromlist, level (when given)
+        if due and name == module and (fromlist is None or more[2:3] == (fromlist,)):
             due.clear()  # once
             machine.ctrl_c()
         return plain(name, *more)
