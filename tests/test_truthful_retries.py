@@ -93,38 +93,54 @@ COMMANDS: dict[str, Step] = {
 }
 
 
+def _uncut_duration(board: SimBoard, command: str) -> float:
+    """How long the command takes here end to end, one run with no cut."""
+    with AgentClient(board.port, on_console=None) as hub:
+        hub.wait_ready()
+        call, _ = COMMANDS[command](hub, 1)
+        t0 = time.monotonic()
+        call()
+        return time.monotonic() - t0
+
+
+def _cut_during_the_request(hub: AgentClient, board: SimBoard, after_s: float) -> None:
+    """Cut the power `after_s` after the first signed request goes out."""
+    real = hub.link.request
+
+    def request(command: str, *args: Any, **kw: Any) -> Any:
+        if command == "auth" and hub.link.request is request:
+            hub.link.request = real  # type: ignore[method-assign]
+            threading.Timer(after_s, board.kill).start()
+        return real(command, *args, **kw)
+
+    hub.link.request = request  # type: ignore[method-assign]
+
+
 @pytest.mark.parametrize("command", list(COMMANDS))
 def test_after_a_power_cut_the_hosts_word_matches_the_board(
     board: SimBoard, command: str, soak_counts
 ) -> None:
     rng = random.Random(zlib.crc32(command.encode()))
     words = {"done": 0, "failed": 0}
+    in_flight = 0
+    duration = _uncut_duration(board, command)
     for i in range(CUTS):
         with AgentClient(board.port, on_console=None) as hub:
             hub.wait_ready()
             call, wanted = COMMANDS[command](hub, i)
             before = board_state(hub)
-            # how long the command takes here, so the cut lands before, in or after it
-            t0 = time.monotonic()
-            hub.status()
-            window = max(0.05, (time.monotonic() - t0) * 40)
-            outcome: list[Any] = []
-
-            def run(call: Callable[[], Any] = call, outcome: list[Any] = outcome) -> None:
-                try:
-                    outcome.append(("done", call()))
-                except DbchError as e:
-                    outcome.append(("failed", e))
-
-            t = threading.Thread(target=run)
-            t.start()
-            time.sleep(rng.uniform(0, window))
-            board.kill()  # the power goes at that instant, and comes back
-            t.join(120)
-            assert outcome, f"{command}: the host never answered"
+            resent = hub.link.stats["retries"]
+            # The power goes at a random instant from the signed request's send to a little
+            # after its reply would come (the command's own duration, measured uncut).
+            _cut_during_the_request(hub, board, rng.uniform(0, 1.5 * duration))
+            try:
+                outcome = ("done", call())
+            except DbchError as e:
+                outcome = ("failed", e)
+            in_flight += hub.link.stats["retries"] > resent  # the cut took its reply
             hub.wait_ready()
             after = board_state(hub)
-        word, detail = outcome[0]
+        word, detail = outcome
         got = {k: after[k] for k in wanted}
         if word == "done":
             assert got == wanted, f"cut {i}: host said done ({detail}), board: {after}"
@@ -132,7 +148,10 @@ def test_after_a_power_cut_the_hosts_word_matches_the_board(
             unchanged = {k: before[k] for k in wanted}
             assert got == unchanged, f"cut {i}: host said failed ({detail}), board: {after}"
         words[word] += 1
-    print(f"{command}: {CUTS} cuts, the host said {words}, the board agreed every time")
+    print(
+        f"{command}: {CUTS} cuts ({in_flight} with the request in flight), the host said "
+        f"{words}, the board agreed every time"
+    )
     soak_counts.add(power_cuts_survived=CUTS)
     if command == "lock":  # leave the board unlocked for the next command
         with AgentClient(board.port, on_console=None) as hub:

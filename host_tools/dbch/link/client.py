@@ -219,13 +219,19 @@ class AgentClient:
             res = self._authorised("rotate_key", {}, self.timeout, bind)
         except DeviceError as e:
             # A resend after a lost reply: refused as a repeat, or failing its MAC because
-            # the board already holds the new key. The key id the board reports says which.
-            if not (_is_repeat(e) or (e.code == "unauthorised" and "bad_mac" in (e.msg or ""))):
+            # the board already holds the new key. The key id the board reports says which;
+            # a repeat whose rotation a cut undid (the counter was stored, the key not)
+            # is asked for again with a fresh request.
+            repeat = _is_repeat(e)
+            if not (repeat or (e.code == "unauthorised" and "bad_mac" in (e.msg or ""))):
                 raise
             self._key = None
-            if self.auth_info().get("key_id") != keys.key_id(new_key):
+            if self.auth_info().get("key_id") == keys.key_id(new_key):
+                res = {"key_id": bytes.fromhex(keys.key_id(new_key))}
+            elif repeat:
+                res = self._authorised("rotate_key", {}, self.timeout, bind)
+            else:
                 raise
-            res = {"key_id": bytes.fromhex(keys.key_id(new_key))}
         self._key = None  # sign with the new key from now on
         return res
 
