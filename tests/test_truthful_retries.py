@@ -103,17 +103,20 @@ def _uncut_duration(board: SimBoard, command: str) -> float:
         return time.monotonic() - t0
 
 
-def _cut_during_the_request(hub: AgentClient, board: SimBoard, after_s: float) -> None:
-    """Cut the power `after_s` after the first signed request goes out."""
+def _cut_during_the_request(hub: AgentClient, board: SimBoard, after_s: float) -> threading.Timer:
+    """Cut the power `after_s` after the first signed request goes out (join the timer
+    returned: the cut has then happened and the board is back)."""
     real = hub.link.request
+    cut = threading.Timer(after_s, board.kill)
 
     def request(command: str, *args: Any, **kw: Any) -> Any:
         if command == "auth" and hub.link.request is request:
             hub.link.request = real  # type: ignore[method-assign]
-            threading.Timer(after_s, board.kill).start()
+            cut.start()
         return real(command, *args, **kw)
 
     hub.link.request = request  # type: ignore[method-assign]
+    return cut
 
 
 @pytest.mark.parametrize("command", list(COMMANDS))
@@ -132,11 +135,12 @@ def test_after_a_power_cut_the_hosts_word_matches_the_board(
             resent = hub.link.stats["retries"]
             # The power goes at a random instant from the signed request's send to a little
             # after its reply would come (the command's own duration, measured uncut).
-            _cut_during_the_request(hub, board, rng.uniform(0, 1.5 * duration))
+            cut = _cut_during_the_request(hub, board, rng.uniform(0, 1.5 * duration))
             try:
                 outcome = ("done", call())
             except DbchError as e:
                 outcome = ("failed", e)
+            cut.join()
             in_flight += hub.link.stats["retries"] > resent  # the cut took its reply
             hub.wait_ready()
             after = board_state(hub)
