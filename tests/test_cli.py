@@ -126,13 +126,40 @@ def test_device_console_text_cannot_drive_the_users_terminal() -> None:
     # and other control characters, are removed before printing.
     import logging
 
-    from dbch.cli.printing import DeviceFormatter, device_text
+    from dbch.cli.printing import device_formatter, device_text
 
     raw = "ok \x1b[2J\x1b[31mred\x1b[0m \x1b]0;title\x07end \x1bc\u009b\x07 tab\tkept".encode()
     assert device_text(raw) == "ok red end c tab\tkept"
     # the lines the link hands to the dbch.device logger (what `dbch` commands show)
     record = logging.LogRecord("dbch.device", logging.WARNING, "", 0, "%s", (raw.decode(),), None)
-    assert DeviceFormatter().format(record) == "[device] ok red end c tab\tkept"
+    assert device_formatter().format(record) == "[device] ok red end c tab\tkept"
+
+
+_LOG_PROBE = """
+import sys
+from dbch import logsetup
+from dbch.cli import printing
+from dbch.link import frames
+printing.setup(quiet=False, verbose=int(sys.argv[1]))
+logsetup.debug("dbch.link", "-> %s (request %d)", "status", 7)
+print("logging" in sys.modules)
+frames.default_console(b"\\x1b[31mboot\\x1b[0m done")
+"""
+
+
+@pytest.mark.parametrize("verbose", [0, 1])
+def test_logging_is_set_up_when_first_used_and_lines_still_show(verbose: int) -> None:
+    # A query that logs nothing does without `logging` (5 ms of start-up); the board's
+    # console lines still come out as `[device] ...` and `-v` still shows the link's
+    # requests: the set-up waits for the first line, it is not skipped.
+    out = subprocess.run(
+        [sys.executable, "-c", _LOG_PROBE, str(verbose)], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(bool(verbose))  # imported before any line only for -v
+    lines = out.stderr.splitlines()
+    assert "[device] boot done" in lines
+    assert ("[debug] dbch.link: -> status (request 7)" in lines) == bool(verbose)
 
 
 def complete(line: str, tmp_path: Path) -> list[str]:

@@ -99,7 +99,7 @@ def test_link_imports_only_errors_and_paths(name: str) -> None:
     bad = {
         m
         for m in _reaches(name, MODULES[name])
-        if not _in(m, "link") and m not in ("dbch", "dbch.errors", "dbch.paths")
+        if not _in(m, "link") and m not in ("dbch", "dbch.errors", "dbch.paths", "dbch.logsetup")
     }
     assert not bad, f"{name} imports {sorted(bad)}"
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import ast
 import contextlib
 import hashlib
-import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,15 +24,13 @@ from mpremote.transport import TransportError as MpTransportError
 from mpremote.transport import TransportExecError
 from mpremote.transport_serial import SerialTransport
 
-from dbch import paths
+from dbch import logsetup, paths
 from dbch.boards.definitions import BoardDef, all_boards, board_module, data_dir, get_board
 from dbch.boards.identity import identify, unknown_board_help
 from dbch.boards.mpy import CURRENT_SUB, compile_file, decode_abi
 from dbch.errors import DeployError, PortBusyError, TransportError
 from dbch.link.auth import KeyStore, key_id, new_key
 from dbch.link.client import AgentClient, Hello
-
-_log = logging.getLogger("dbch.deploy")
 
 
 def _quiet_mpremote() -> None:
@@ -43,7 +40,9 @@ def _quiet_mpremote() -> None:
     module and never deploys keeps mpremote as it is. A module global of mpremote's rather
     than contextlib.redirect_stdout, which is process-wide and races when fleets deploy in
     threads (it once left sys.stdout pointing at a StringIO)."""
-    mpremote.transport_serial.print = lambda *a, **_k: _log.debug("mpremote: %s", a)
+    mpremote.transport_serial.print = lambda *a, **_k: logsetup.debug(
+        "dbch.deploy", "mpremote: %s", a
+    )
 
 
 # The agent's power-loss-safe file format (firmware/dbchagent/store.py): a magic, the
@@ -299,7 +298,9 @@ def _open_mpremote(port: str) -> SerialTransport:
                 ) from None
             # An unlocked agent answers: mpremote's Ctrl-C came while it was starting (Ctrl-C
             # is off until its lock decides) or it restarted under us. Once more.
-            _log.debug("the agent is unlocked and running: entering the raw REPL again")
+            logsetup.debug(
+                "dbch.deploy", "the agent is unlocked and running: entering the raw REPL again"
+            )
     raise AssertionError("unreachable")
 
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 import struct
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import cbor2
 
@@ -41,8 +40,7 @@ _LOCK_OUTCOME: dict[str, Callable[[dict[str, Any], dict[str, Any]], bool]] = {
 _IDEMPOTENT = frozenset({"events_clear"})
 
 
-@dataclass(frozen=True)
-class Hello:
+class Hello(NamedTuple):  # not a dataclass: see Frame (dbch/link/frames.py)
     """Who the agent is: protocol, firmware, board, radio, unique id."""
 
     proto: int

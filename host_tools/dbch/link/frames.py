@@ -10,17 +10,16 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import logging
 import os
 import time
 import zlib
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import cbor2
 
+from dbch import logsetup
 from dbch.errors import AtReplError, DbchError, DeviceError, ProtocolError, TransportError
 from dbch.link.transport import Transport
 
@@ -34,8 +33,9 @@ MAX_REQUEST_FRAME = 1024  # bytes before base64, at most; hello says what a boar
 REPL_CONTROL = frozenset(range(0x01, 0x06))  # Ctrl-A..Ctrl-E: never inside a frame
 
 
-@dataclass(frozen=True)
-class Frame:
+# NamedTuple, not a dataclass: `dataclasses` (with `inspect`) is 4 ms of every query's
+# start-up (typing comes with cbor2 anyway)
+class Frame(NamedTuple):
     kind: int
     seq: int
     body: bytes
@@ -87,15 +87,12 @@ def split_line(line: bytes) -> tuple[bytes, bytes | None]:
     return line[:i], line[i + 1 :]
 
 
-# What the board prints outside frames (prints, tracebacks) goes to this logger at WARNING:
-# shown on stderr by Python's last-resort handler when nothing is configured; the CLI
-# prefixes it with "[device]".
-console_log = logging.getLogger("dbch.device")
-link_log = logging.getLogger("dbch.link")  # each request and reply: `dbch -v`
-
-
+# What the board prints outside frames (prints, tracebacks) goes to the logger "dbch.device"
+# at WARNING: shown on stderr by Python's last-resort handler when nothing is configured;
+# the CLI prefixes it with "[device]". Each request and reply goes to "dbch.link" at DEBUG
+# (`dbch -v`).
 def default_console(text: bytes) -> None:
-    console_log.warning("%s", text.decode("utf-8", "replace"))
+    logsetup.logger("dbch.device").warning("%s", text.decode("utf-8", "replace"))
 
 
 class Link:
@@ -142,15 +139,19 @@ class Link:
     ) -> Any:
         seq = self.next_seq()
         line = encode_request(seq, command, args)
-        link_log.debug("-> %s (request %d, %d B)", command, seq, len(line))
+        logsetup.debug("dbch.link", "-> %s (request %d, %d B)", command, seq, len(line))
         start = time.monotonic()
         try:
             reply = self.exchange(line, seq, timeout, retries)
         except DbchError as e:
-            link_log.debug("<- %s (request %d): %s", command, seq, e)
+            logsetup.debug("dbch.link", "<- %s (request %d): %s", command, seq, e)
             raise
-        link_log.debug(
-            "<- %s (request %d) in %.1f ms", command, seq, (time.monotonic() - start) * 1e3
+        logsetup.debug(
+            "dbch.link",
+            "<- %s (request %d) in %.1f ms",
+            command,
+            seq,
+            (time.monotonic() - start) * 1e3,
         )
         return reply
 
@@ -169,7 +170,7 @@ class Link:
             seq = self.next_seq()
             lines[seq] = encode_request(seq, command, args)
         names = ", ".join(c for c, _ in calls)
-        link_log.debug("-> %s (requests %s)", names, ", ".join(map(str, lines)))
+        logsetup.debug("dbch.link", "-> %s (requests %s)", names, ", ".join(map(str, lines)))
         replies = self._exchange(lines, timeout, retries)
         return [replies[seq] for seq in lines]
 

@@ -9,8 +9,7 @@ To add a command: a row here, a row in cmd_system.TABLE, its handler, a line in 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from dbch.errors import ProtocolError
 
@@ -40,8 +39,7 @@ DEFAULT_TIMEOUT_S = 2.0
 SLOW_TIMEOUT_S = 15.0
 
 
-@dataclass(frozen=True)
-class Command:
+class Command(NamedTuple):  # not a dataclass: see Frame (dbch/link/frames.py)
     name: str
     args: dict[str, str]  # argument -> wire type (all optional on the wire; handlers say)
     protected: bool = False  # changes the board: only inside a verified `auth` request
@@ -49,7 +47,7 @@ class Command:
     slow: bool = False  # writes flash and sets up the radio: the client's slow timeout
     # integer arguments' ranges (inclusive), as the agent checks them: the host refuses a
     # value outside before touching a port (tests/test_wire_contract.py compares them)
-    ranges: dict[str, tuple[int, int]] = field(default_factory=dict)
+    ranges: dict[str, tuple[int, int]] = {}  # noqa: RUF012 (never changed)
 
 
 COMMANDS: dict[str, Command] = {
