@@ -39,7 +39,10 @@ class Gate:
         self.duty = duty
         self.log = log
         self.duty_state = 0
-        self.last_end = None  # uptime ms when our last transmission ended
+        self.last_end = None  # ticks_ms when our last transmission ended (a C call a frame)
+        self._room = -1  # before() assesses the duty cycle again when a frame passes this
+        self._cfg = self._freq = self._op = None
+        self._on_cfg = self._on_freq = None  # last(): the carrier last found enabled
         # GBCS duty-cycle alerts name the Device the hub acted towards by its Entity
         # Identifier: here the agent itself (its only client), by its unique id.
         self.entity = binascii.hexlify(machine.unique_id()).decode()
@@ -65,6 +68,8 @@ class Gate:
             return _UNKNOWN
         state = self.duty.state(now, cfg.limited_ms(), cfg.critical_ms(), cfg.cap_ms(op[0]))
         old = state if quiet else self.duty_state
+        if state != self.duty_state:
+            self._room = -1  # a threshold was crossed (down as the hour rolls): assess again
         if state != old and state >= 0 and old >= 0:
             usage = {"entity_id": self.entity, "usage_ms": self.duty.usage_ms()}
             for s in range(old + 1, state + 1):
@@ -80,23 +85,48 @@ class Gate:
             self.refuse("unconfigured", "no configuration in force")
         if self.ctl.state != "ready":
             self.refuse("radio_locked", self.ctl.reason or "")
-        now = self.agent.uptime.now_ms()
-        state = self.update_duty(now)
-        if state == _UNKNOWN:
-            self.refuse("duty_unknown", self.duty.problem or "duty-cycle state unknown")
         air_ms = (airtime_us + 999) // 1000
-        used = self.duty.usage_ms()
-        cap = self._cap_ms(cfg, radio.freq_hz)
-        if state == _REGULATED or used + air_ms > cap:
-            self.refuse("duty_regulated", "%d ms used this hour (cap %d ms)" % (used, cap))
+        d = self.duty
+        freq = radio.freq_hz
+        # The duty state and the carrier's cap are worked out again only when the usage
+        # could reach the next threshold with this frame (usage only grows between frames;
+        # tick() follows it down as the hour rolls), or the configuration, the operating
+        # channel, the carrier or the usage's trust changed: 0.5 ms a frame at 31 MIPS.
+        if (d.total + d.current + air_ms > self._room or cfg is not self._cfg
+                or freq != self._freq or self.agent.channels.operating is not self._op
+                or d.unknown_until is not None):
+            self._assess(cfg, freq, self.agent.uptime.now_ms(), air_ms)
         if self.last_end is not None:
-            wait = self.last_end + _OFF_TIME_MS - now
-            if wait > 0:
+            # (after days idle ticks_diff wraps negative: wait is then above the off-time)
+            wait = _OFF_TIME_MS - time.ticks_diff(time.ticks_ms(), self.last_end)
+            if 0 < wait <= _OFF_TIME_MS:
                 time.sleep_ms(wait)
         if not self._clear(radio, cfg.lbt_ddbm):
             self.refuse("channel_busy", "LBT: channel not free")
-        if not self.duty.reserve(air_ms, self.agent.uptime.now_ms()):  # after the waits
-            self.refuse("duty_unknown", self.duty.problem or "reservation not stored")
+        if d.current + air_ms > d.stored and not d.reserve(air_ms, self.agent.uptime.now_ms()):
+            self._room = -1  # (after the waits) usage not stored: nothing goes unassessed
+            self.refuse("duty_unknown", d.problem or "reservation not stored")
+
+    def _assess(self, cfg, freq, now, air_ms):
+        self._room = -1  # until this frame passes
+        state = self.update_duty(now)
+        if state == _UNKNOWN:
+            self.refuse("duty_unknown", self.duty.problem or "duty-cycle state unknown")
+        used = self.duty.usage_ms()
+        cap = self._cap_ms(cfg, freq)
+        if state == _REGULATED or used + air_ms > cap:
+            self.refuse("duty_regulated", "%d ms used this hour (cap %d ms)" % (used, cap))
+        # Room: the first threshold above the usage (the frame's own cap is one, and above
+        # it): until a frame would reach it, the state and the cap cannot change.
+        op = self.agent.channels.operating
+        room = cap
+        for t in (cfg.limited_ms(), cfg.critical_ms(), cfg.cap_ms(op[0])):
+            if used < t < room:
+                room = t
+        self._room = room
+        self._cfg = cfg
+        self._freq = freq
+        self._op = op
 
     def _cap_ms(self, cfg, freq_hz):
         # The regulated cap of the page of the carrier about to be sent (a test frame on
@@ -132,14 +162,18 @@ class Gate:
         cfg = self.agent.config
         if cfg is None:
             self.refuse("unconfigured")
-        if not cfg.enables(freq_hz, core.FREQ_TOL):
-            self.refuse("channel_not_allowed", "carrier %d Hz is no enabled channel" % freq_hz)
+        # (a configuration never changes once made: the carrier's answer is kept with it)
+        if cfg is not self._on_cfg or freq_hz != self._on_freq:
+            if not cfg.enables(freq_hz, core.FREQ_TOL):
+                self.refuse("channel_not_allowed", "carrier %d Hz is no enabled channel" % freq_hz)
+            self._on_cfg = cfg
+            self._on_freq = freq_hz
         if self.ctl.state != "ready":
             self.refuse("radio_locked", self.ctl.reason or "")
 
     def sent(self, airtime_us):
         self.duty.add(airtime_us)
-        self.last_end = self.agent.uptime.now_ms()
+        self.last_end = time.ticks_ms()
         self.agent.count("tx")
         self.agent.count("tx_airtime_us", airtime_us)
 

@@ -50,6 +50,8 @@ gate = hub.gate
 r['gate_last'] = t(lambda: gate.last(freq, ver, air), 200)
 clear = gate._clear
 gate._clear = lambda radio, threshold: True
+import time
+gate.last_end = time.ticks_add(time.ticks_ms(), -1000)  # as in traffic: the off-time is checked
 r['gate_before'] = t(lambda: gate.before(radio, air), 100)
 gate._clear = clear
 r['gate_lbt'] = t(lambda: clear(radio, hub.config.lbt_ddbm), 10)
