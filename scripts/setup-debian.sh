@@ -13,8 +13,10 @@
 #   qemu-system-arm      runs the 32-bit twins (Cortex-M3 MPS2-AN385)
 #   ser2net              serves boards' ports over TCP: labgrid exporters, `dbch serve-port`
 #   make, git            the MicroPython build (make) and its version string (git describe)
+#   systemd              systemd-analyze: tests/test_kit.py verifies the field kit's unit
+#                        (docs/kit/dbch-record.service)
 set -eu
-PACKAGES="chromium poppler-utils gcc-arm-none-eabi binutils-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm ser2net make git"
+PACKAGES="chromium poppler-utils gcc-arm-none-eabi binutils-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm ser2net make git systemd"
 
 missing=""
 for p in $PACKAGES; do

@@ -116,6 +116,14 @@ def test_checks_never_import_sim(name: str) -> None:
     assert not bad, f"{name} imports {sorted(bad)}"
 
 
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if _in(n, "kit")))
+def test_the_kit_never_reaches_into_sim(name: str) -> None:
+    # A recorder of simulated boards is told their bench's clock (lab.py): it never asks
+    # the simulator itself, so a kit of real boards runs without it.
+    bad = {m for m in _reaches(name, MODULES[name]) if _in(m, "sim")}
+    assert not bad, f"{name} reaches {sorted(bad)}"
+
+
 @pytest.mark.parametrize("name", sorted(n for n in MODULES if _in(n, "boards")))
 def test_boards_never_reach_into_sim(name: str) -> None:
     # sim/ builds on boards/ (definitions, images); boards/ reaching back into sim/, by

@@ -228,7 +228,7 @@ def test_a_long_board_folder_puts_its_socket_in_a_private_folder(tmp_path, monke
     import os
     import stat
 
-    from dbch.errors import SimError
+    from dbch.errors import DbchError
     from dbch.sim.layout import BenchFolder
 
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
@@ -247,7 +247,7 @@ def test_a_long_board_folder_puts_its_socket_in_a_private_folder(tmp_path, monke
     (squat / "dbch").mkdir(parents=True)
     (squat / "dbch").chmod(0o777)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(squat))
-    with pytest.raises(SimError, match="not a private folder"):
+    with pytest.raises(DbchError, match="not a private folder"):
         _ = BenchFolder(deep).board("sim1").socket
 
 

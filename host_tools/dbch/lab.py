@@ -191,3 +191,32 @@ def simulated_targets(
                 f.result()
         running += new
     return [sim_target(b) for b in running[:count]], missing
+
+
+class BenchClock:
+    """The simulated bench's clock (`dbch sim start --clock-scale N` runs it N times
+    faster): what its boards and the air log live by, so a recorder of them stamps and
+    waits by it too."""
+
+    name = "bench"
+
+    def __init__(self) -> None:
+        from dbch.sim.bench import Bench
+
+        self.bench = Bench()
+        self.scale = float(self.bench.config().get("clock_scale", 1))
+
+    def now(self) -> float:
+        return self.bench.now()
+
+
+def clock_for(urls: Iterable[str]) -> Any:
+    """The bench clock when every port is a simulated board of this host's bench, else the
+    host's (a kit of real boards, or a mix)."""
+    from dbch.kit.recorder import HostClock
+    from dbch.sim.bench import Bench
+
+    bench = Bench()
+    if all(bench.board_at(u) is not None for u in urls):
+        return BenchClock()
+    return HostClock()

@@ -20,6 +20,7 @@ from typing import Any
 from dbch.errors import DbchError, DeviceError, ProtocolError
 from dbch.gbcs import channel_plan as plan
 from dbch.gbcs import compose, duis, messages
+from dbch.gbcs.alerts import scan_trigger
 from dbch.gbcs.subghz_config import SubGhzConfig, agent_record
 from dbch.gbcs.tables import in_force
 from dbch.link.client import AgentClient
@@ -31,14 +32,6 @@ from dbch.link.spec import board_time_utc
 # real DBCH.
 REFUSED = 250
 UNCONFIGURED = 11  # object-unavailable: a board with no configuration has none to read
-# The agent's reasons for a channel change, as DUIS ScanTriggers. Its log does not say
-# whether a scan came from a DBCH05 request or its own noisier-channel check: both are
-# given as RemotePartyCommand (approximate, said in docs/tables.md).
-TRIGGERS = {
-    "initial": "SMHANFormation",
-    "config": "RemotePartyCommand",
-    "scan": "RemotePartyCommand",
-}
 
 
 def board_eui64(uid: bytes) -> str:
@@ -97,9 +90,7 @@ def _execute(request: duis.DuisRequest, hub: AgentClient, epoch_year: int) -> tu
             if request.log_to and when > request.log_to:
                 continue
             word = plan.operating_word(page, ch)
-            rows.append(
-                (compose.log_time(when), 0x8F26, word, TRIGGERS.get(why, "SMHANFormation"))
-            )
+            rows.append((compose.log_time(when), 0x8F26, word, scan_trigger(why)))
         return "get", compose.channel_log(rows), 0, None
     if uc == "DBCH03":
         cfg = hub.get_config()
@@ -134,7 +125,7 @@ def _alert_payload(code: int, fields: Any, hub: AgentClient, eui: str) -> bytes 
         return compose.octet_string(compose.eui_octets(eui))
     if code == 0x8F26 and "page" in f:
         word = plan.operating_word(f["page"], f["channel"])
-        return compose.channel_changed(word, TRIGGERS.get(f.get("reason"), "SMHANFormation"))
+        return compose.channel_changed(word, scan_trigger(f.get("reason")))
     if code == 0x8F28:  # the agent reports a scan that ran: the request was accepted
         return compose.scan_assessment("ScanRequestAccepted", "RemotePartyCommand")
     if code == 0x8F2A:

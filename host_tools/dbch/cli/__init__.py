@@ -113,6 +113,16 @@ COMMANDS: dict[str, Command] = {
     "monitor": Command(
         "check:do_monitor", a.add_monitor_args, "live status line and alerts from one agent"
     ),
+    "record": Command(
+        "kit:do_record",
+        a.add_record_args,
+        "field kit: record boards' status and events into an SQLite database, unattended",
+    ),
+    "report": Command(
+        "kit:do_report",
+        a.add_report_args,
+        "field kit: the recorded timeline and whether the hub conformed throughout",
+    ),
     "serve-port": Command(
         "device:do_serve_port",
         a.add_serve_port_args,
@@ -179,7 +189,7 @@ COMMANDS: dict[str, Command] = {
 
 
 # Streams a user ends with Ctrl-C: that is success (exit 0), not an interruption (130).
-STOPPED_BY_CTRL_C = frozenset({"console", "monitor", "events", "witness"})
+STOPPED_BY_CTRL_C = frozenset({"console", "monitor", "events", "witness", "record"})
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

@@ -46,6 +46,24 @@ def at_least(lo: int, hi: int | None = None) -> Callable[[str], int]:
     return parse
 
 
+_UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(text: str) -> float:
+    """Seconds from '10s', '5m', '2h', '30d' or a bare number of seconds."""
+    t = text.strip().lower()
+    scale = _UNITS_S.get(t[-1:])
+    try:
+        value = float(t[:-1] if scale else t) * (scale or 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration (say 10s, 5m, 2h or 30d)"
+        ) from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a duration must be above zero")
+    return value
+
+
 def frequency(text: str) -> int:
     """A carrier in Hz from '868.45MHz', '868450 kHz', '868450000' or a bare '868.45'."""
     from dbch.gbcs.channel_plan import ChannelPlanError, parse_frequency
@@ -333,6 +351,57 @@ def add_monitor_args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="one JSON object per line: {'status': ...} or {'event': ...}",
     )
+
+
+def add_record_args(p: argparse.ArgumentParser) -> None:
+    port = p.add_argument(
+        "-p",
+        "--port",
+        action="append",
+        required=True,
+        help="a board's port (as for every command); give --port once per board",
+    )
+    _complete(port, completion.ports)
+    p.add_argument("--db", type=Path, required=True, help="the kit's SQLite database (created)")
+    p.add_argument(
+        "--interval",
+        type=duration,
+        default=10.0,
+        metavar="T",
+        help="time between polls of each board: 10s, 1m ... (default 10s)",
+    )
+    p.add_argument(
+        "--keep",
+        type=duration,
+        metavar="T",
+        help="delete what is older than T (30d ...); the report marks it pruned (default: keep)",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="progress and problems on stderr as JSON Lines, each with its UTC time",
+    )
+
+
+def add_report_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", type=Path, required=True, help="the kit's SQLite database")
+    p.add_argument(
+        "--since",
+        type=duration,
+        metavar="T",
+        help="only the last T of the record (7d, 12h ...; default: all of it)",
+    )
+    add_table_arg(p, required=False)
+    p.add_argument(
+        "--region",
+        choices=REGIONS,
+        help="the region the kit must conform to (default: the one the recorded "
+        "configuration names); with --table",
+    )
+    p.add_argument("--html", type=Path, metavar="FILE", help="write the timeline as HTML")
+    p.add_argument("--pdf", type=Path, metavar="FILE", help="and print it to PDF (Chromium)")
+    add_paper_arg(p)
+    p.add_argument("--json", action="store_true", help="print the timeline and verdict as JSON")
 
 
 KEY_ACTIONS = ("show", "provision", "rotate")

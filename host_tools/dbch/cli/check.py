@@ -4,9 +4,11 @@ boards at once) and `dbch monitor` (live status and alerts)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -248,11 +250,32 @@ def _monitor_line(as_json: bool, key: str, value: dict[str, Any], text: str) -> 
     print(f"{dt.datetime.now().strftime('%H:%M:%S')}  {text}", flush=True)
 
 
+@contextlib.contextmanager
+def _served(server_class: Any, hub: AgentClient, url: str) -> Iterator[None]:
+    """The held port served to this user's other commands (link/share.py), if it can be."""
+    try:
+        server = server_class(hub.link, url)
+    except DbchError as e:
+        progress(f"{url}: other dbch commands cannot use it meanwhile ({e})")
+        server = None
+    try:
+        yield
+    finally:
+        if server is not None:
+            server.close()
+
+
 def do_monitor(args: argparse.Namespace) -> int:
+    from dbch.link.share import PortServer
+
     deadline = None if args.seconds is None else time.monotonic() + args.seconds
-    with AgentClient(resolve_port(args.port), on_console=None) as hub:
+    url = resolve_port(args.port)
+    with AgentClient(url, on_console=None) as hub, _served(PortServer, hub, url):
         if not args.json:
-            progress("live status and alerts (Ctrl-C to stop)")
+            progress(
+                "live status and alerts (Ctrl-C to stop; other dbch commands of this "
+                "user reach the board through this one meanwhile)"
+            )
         next_status = 0.0
         while deadline is None or time.monotonic() < deadline:
             now = time.monotonic()

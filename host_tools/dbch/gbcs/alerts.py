@@ -21,6 +21,21 @@ ALERTS: dict[int, str] = {
 }
 
 
+# The agent's reasons for a channel change, as DUIS ScanTriggers. Its log does not say
+# whether a scan came from a DBCH05 request or its own noisier-channel check: both are
+# given as RemotePartyCommand (approximate, said in docs/tables.md).
+TRIGGERS = {
+    "initial": "SMHANFormation",
+    "config": "RemotePartyCommand",
+    "scan": "RemotePartyCommand",
+}
+
+
+def scan_trigger(reason: object) -> str:
+    """The DUIS ScanTrigger for the agent's reason of a channel change."""
+    return TRIGGERS.get(str(reason), "SMHANFormation")
+
+
 def alert_name(code: int) -> str:
     return ALERTS.get(code, f"unknown alert 0x{code:04X}")
 

@@ -13,7 +13,14 @@ from typing import Any, NamedTuple
 
 import cbor2
 
-from dbch.errors import AtReplError, AuthError, DeviceError, ProtocolError, TransportError
+from dbch.errors import (
+    AtReplError,
+    AuthError,
+    DeviceError,
+    PortBusyError,
+    ProtocolError,
+    TransportError,
+)
 from dbch.link import auth as keys
 from dbch.link.auth import KeyStore
 from dbch.link.frames import Link, default_console
@@ -111,9 +118,23 @@ class AgentClient:
         self.port = port
         self.timeout = timeout
         self.retries = retries
-        self.transport = Transport(port, exclusive=exclusive)
-        self.transport.discard_input()
-        self.link = Link(self.transport, on_console=on_console)
+        self.transport: Any
+        self.link: Any
+        try:
+            self.transport = Transport(port, exclusive=exclusive)
+        except PortBusyError:
+            # Held by a `dbch record` or `monitor` of this user, which serves the port's
+            # other commands through itself (link/share.py); anything else is busy.
+            from dbch.link import share
+
+            path = share.socket_path(port)
+            if not path.exists():
+                raise
+            self.link = share.RelayLink(port, path)
+            self.transport = self.link.transport
+        else:
+            self.transport.discard_input()
+            self.link = Link(self.transport, on_console=on_console)
         self.keys: KeyStore | None = None  # chosen by the board's platform (auth.keys_dir)
         # How long commands that write flash and set up the radio may take (spec); a lost
         # reply costs this much before the retry (benches with bad links lower it).

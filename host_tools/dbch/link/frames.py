@@ -11,6 +11,7 @@ import base64
 import binascii
 import contextlib
 import os
+import threading
 import time
 import zlib
 from collections import deque
@@ -31,6 +32,7 @@ KIND_ERROR = 2
 KIND_EVENT = 3
 MAX_REQUEST_FRAME = 1024  # bytes before base64, at most; hello says what a board takes
 REPL_CONTROL = frozenset(range(0x01, 0x06))  # Ctrl-A..Ctrl-E: never inside a frame
+_TURN_S = 0.05  # wait_event reads the port this long at a time (see Link.lock)
 
 
 # NamedTuple, not a dataclass: `dataclasses` (with `inspect`) is 4 ms of every query's
@@ -112,6 +114,10 @@ class Link:
         self.transport = transport
         self.on_console = on_console
         self.events: deque[dict[str, Any]] = deque(maxlen=1000)
+        # A holder serving this link to other commands (link/share.py): one request at a
+        # time on the wire, and each guest's own copy of the events the board pushes.
+        self.lock = threading.RLock()
+        self.listeners: list[deque[dict[str, Any]]] = []
         self._seq = seq if seq is not None else 1 + int.from_bytes(os.urandom(2)) % 0xFFFE
         self.stats = {
             "sent": 0,
@@ -137,15 +143,16 @@ class Link:
         timeout: float = 2.0,
         retries: int = 2,
     ) -> Any:
-        seq = self.next_seq()
-        line = encode_request(seq, command, args)
-        logsetup.debug("dbch.link", "-> %s (request %d, %d B)", command, seq, len(line))
-        start = time.monotonic()
-        try:
-            reply = self.exchange(line, seq, timeout, retries)
-        except DbchError as e:
-            logsetup.debug("dbch.link", "<- %s (request %d): %s", command, seq, e)
-            raise
+        with self.lock:
+            seq = self.next_seq()
+            line = encode_request(seq, command, args)
+            logsetup.debug("dbch.link", "-> %s (request %d, %d B)", command, seq, len(line))
+            start = time.monotonic()
+            try:
+                reply = self.exchange(line, seq, timeout, retries)
+            except DbchError as e:
+                logsetup.debug("dbch.link", "<- %s (request %d): %s", command, seq, e)
+                raise
         logsetup.debug(
             "dbch.link",
             "<- %s (request %d) in %.1f ms",
@@ -165,14 +172,15 @@ class Link:
         one round trip instead of one each (on a network port each costs milliseconds).
         The agent answers them one after the other. Only for small requests: together they
         must fit the board's receive buffer (a few hundred bytes on the smallest)."""
-        lines = {}
-        for command, args in calls:
-            seq = self.next_seq()
-            lines[seq] = encode_request(seq, command, args)
-        names = ", ".join(c for c, _ in calls)
-        logsetup.debug("dbch.link", "-> %s (requests %s)", names, ", ".join(map(str, lines)))
-        replies = self._exchange(lines, timeout, retries)
-        return [replies[seq] for seq in lines]
+        with self.lock:
+            lines = {}
+            for command, args in calls:
+                seq = self.next_seq()
+                lines[seq] = encode_request(seq, command, args)
+            names = ", ".join(c for c, _ in calls)
+            logsetup.debug("dbch.link", "-> %s (requests %s)", names, ", ".join(map(str, lines)))
+            replies = self._exchange(lines, timeout, retries)
+            return [replies[seq] for seq in lines]
 
     def exchange(self, line: bytes, seq: int, timeout: float, retries: int) -> Any:
         return self._exchange({seq: line}, timeout, retries)[seq]
@@ -272,6 +280,8 @@ class Link:
                 body = frame.decode_body()
                 if isinstance(body, dict):
                     self.events.append(body)
+                    for queue in self.listeners:
+                        queue.append(body)
         return frame
 
     def _at_repl(self, console: bytes) -> bool:
@@ -282,15 +292,24 @@ class Link:
             or console.endswith(b"raw REPL; CTRL-B to exit")
         )
 
-    def wait_event(self, name: str | None = None, timeout: float = 5.0) -> dict[str, Any] | None:
-        """The next queued or arriving event (named `name` if given), or None."""
+    def wait_event(
+        self,
+        name: str | None = None,
+        timeout: float = 5.0,
+        queue: deque[dict[str, Any]] | None = None,
+    ) -> dict[str, Any] | None:
+        """The next queued or arriving event (named `name` if given), or None. `queue`: a
+        guest's own (listeners), else the link's. The port is read in short turns, so that
+        a holder's guests get their requests in while it waits."""
+        events = self.events if queue is None else queue
         deadline = time.monotonic() + timeout
         while True:
-            while self.events:
-                ev = self.events.popleft()
+            while events:
+                ev = events.popleft()
                 if name is None or ev.get("ev") == name:
                     return ev
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            self.read_frame(remaining)
+            with self.lock:
+                self.read_frame(min(remaining, _TURN_S))

@@ -18,14 +18,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import stat
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dbch.errors import SimError
+from dbch import paths
 
 
 @dataclass(frozen=True)
@@ -81,28 +79,7 @@ class BoardFolder:
         if len(str(p)) < 100:
             return p
         digest = hashlib.sha1(str(self.root).encode()).hexdigest()[:16]
-        return private_socket_dir() / f"{digest}.sock"
-
-
-def private_socket_dir() -> Path:
-    """A folder only this user can enter, for sockets whose own path would be too long:
-    $XDG_RUNTIME_DIR/dbch, else /tmp/dbch-<uid>. Made 0700; one that exists and is not a
-    directory of this user's with mode 0700 (someone made it first) is an error, never
-    used: whoever reaches a bridge socket drives the board's radio model."""
-    base = os.environ.get("XDG_RUNTIME_DIR")
-    d = Path(base) / "dbch" if base else Path(tempfile.gettempdir()) / f"dbch-{os.getuid()}"
-    try:
-        d.mkdir(mode=0o700)
-        d.chmod(0o700)  # whatever the umask took away or left
-    except FileExistsError:
-        pass
-    st = os.lstat(d)
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
-        raise SimError(
-            f"{d}: not a private folder of this user (mode {stat.S_IMODE(st.st_mode):o}, "
-            f"owner {st.st_uid}): remove it, or set XDG_RUNTIME_DIR to a private folder"
-        )
-    return d
+        return paths.private_socket_dir() / f"{digest}.sock"
 
 
 @dataclass(frozen=True)

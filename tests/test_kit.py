@@ -1,0 +1,419 @@
+"""Field kits: `dbch record` unattended and `dbch report`'s timeline and verdict, on a
+simulated board whose bench clock runs 500x (a day in under three minutes), and the
+database's own failures (damaged, newer, not ours) without a board."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dbch.kit.db import seconds
+from dbch.kit.timeline import COVER_INTERVALS, LATENCY_S
+from dbch.link.client import AgentClient
+from dbch.sim.bench import Bench, SimBoard
+from dbch.sim.layout import read_json, write_json
+from helpers import HUB_BOARD, apply, table_variant
+
+DBCH = str(Path(sys.executable).parent / "dbch")
+SCALE = 500  # the bench clock: a day in 173 s
+INTERVAL_S = 30  # bench seconds between polls: 60 ms of real time
+# `make test` records 3 bench hours (every action of the day happens in them); `make soak`
+# the whole day (DBCH_KIT_HOURS=24).
+HOURS = float(os.environ.get("DBCH_KIT_HOURS", "3"))
+# How far (bench seconds) a recorded time may be from the action that caused it: a poll
+# comes every 60 ms of real time, later on a loaded machine, and a failed poll waits its
+# timeouts (2 s of real time, twice: 2,000 bench seconds).
+NEAR_S = 600
+FAILED_POLL_S = 2 * 2.0 * SCALE + NEAR_S
+# A poll vouches for the board's state this long at most (kit/timeline.py): an unseen
+# stretch begins up to this long after the last poll before it.
+REACH_S = COVER_INTERVALS * INTERVAL_S + LATENCY_S * SCALE
+DUTY = {
+    "normal_limited_threshold": "normal_limited_threshold = 150",  # 54 s an hour
+    "limited_critical_threshold": "limited_critical_threshold = 160",  # 57.6 s an hour
+}
+
+
+class Recording:
+    """`dbch record` as a process, its JSON Lines read as they come."""
+
+    def __init__(self, board: SimBoard, db: Path, *extra: str):
+        env = {**os.environ, "DBCH_SIM_HOME": str(board.bench.home)}
+        self.proc = subprocess.Popen(
+            [
+                DBCH,
+                "record",
+                "--port",
+                board.port,
+                "--db",
+                str(db),
+                "--interval",
+                f"{INTERVAL_S}s",
+                "--json",
+                *extra,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.records: list[dict[str, Any]] = []
+        self.text: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            try:
+                self.records.append(json.loads(line))
+            except ValueError:
+                self.text.append(line)  # never expected: the test says so below
+
+    def count(self, event: str) -> int:
+        return sum(r["event"] == event for r in list(self.records))
+
+    def wait_for(self, event: str, n: int = 1, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while self.count(event) < n:
+            assert self.proc.poll() is None, (self.proc.returncode, self.text[-5:])
+            assert time.monotonic() < deadline, f"no {event} in {timeout} s: {self.records[-5:]}"
+            time.sleep(0.02)
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(30)
+
+
+@pytest.fixture
+def kit_board(tmp_path_factory) -> Iterator[SimBoard]:
+    from dbch.boards.deploy import deploy
+
+    bench = Bench(tmp_path_factory.mktemp("kit"))
+    (b,) = bench.start(board=HUB_BOARD, erase=True, clock_scale=SCALE)
+    deploy(b.port, HUB_BOARD)
+    yield b
+    bench.stop()
+
+
+def until(bench: Bench, t: float) -> None:
+    """Wait for the bench clock to reach `t`."""
+    while bench.now() < t:
+        time.sleep(min(0.2, max(0.01, (t - bench.now()) / SCALE)))
+
+
+def hub_via(port: str, rec: Recording) -> AgentClient:
+    """A client of the board while the recorder holds its port: served through it."""
+    from dbch.link.share import RelayLink
+
+    rec.wait_for("poll")
+    hub = AgentClient(port, on_console=None, timeout=4.0)
+    assert isinstance(hub.link, RelayLink)  # the port is the recorder's: asked through it
+    return hub
+
+
+def cross_limited_and_critical(hub: AgentClient) -> None:
+    # Client traffic up to Limited (where the hub suspends it), then the hub's own frames
+    # to Critical, within the hour the usage counts. If the hour rolls first (a loaded
+    # machine), the usage falls back and the burst is tried again.
+    freq = hub.get_channel()["freq_hz"]
+    for _ in range(6):
+        hub.traffic(6000, 125, 0)
+        assert hub.wait_event("traffic_done", 120) is not None
+        state = hub.status()["duty"]["state"]
+        while state == "limited":
+            hub.test_tx(freq, 125)
+            state = hub.status()["duty"]["state"]
+        if state in ("critical", "regulated"):
+            return
+    pytest.fail("Critical not reached in six bursts")
+
+
+@pytest.mark.unix_twin
+@pytest.mark.slow
+def test_a_recorded_day_gives_the_timeline_and_verdict_of_what_happened(
+    kit_board: SimBoard, tmp_path: Path
+) -> None:
+    bench, b = kit_board.bench, kit_board
+    table = table_variant(tmp_path, "kit", **DUTY)
+    other = table_variant(
+        tmp_path, "kit-other", max_channel_changes_per_week="max_channel_changes_per_week = 3"
+    )
+    with AgentClient(b.port, on_console=None) as hub:
+        apply(hub, table)
+    db = tmp_path / "kit.sqlite"
+    start = bench.now()
+    rec = Recording(b, db)
+    did: dict[str, float] = {}
+    with hub_via(b.port, rec) as hub:
+        cross_limited_and_critical(hub)
+        did["critical"] = bench.now()
+        # a channel change: the operating channel jammed, a scan moves away from it
+        cfg_path = bench.folder.config
+        cfg = read_json(cfg_path)
+        jam = {"freq_hz": hub.get_channel()["freq_hz"], "power_dbm": -60}
+        write_json(cfg_path, {**cfg, "interferers": [jam]})
+        try:
+            assert hub.scan()["outcome"] == "changed"
+        finally:
+            write_json(cfg_path, cfg)
+        did["scan"] = bench.now()
+        # an hour under another configuration: not conform to the table
+        apply(hub, other)
+        did["other"] = bench.now()
+        until(bench, did["other"] + 3600)
+        apply(hub, table)
+        did["back"] = bench.now()
+        rec.wait_for("poll", rec.count("poll") + 2)  # seen back before the reset
+    b.reset()
+    did["reset"] = bench.now()
+    rec.wait_for("poll", rec.count("poll") + 2)
+    b.power_off()
+    did["power_off"] = bench.now()
+    until(bench, did["power_off"] + 1200)  # 20 minutes without power
+    b.power_on()
+    did["power_on"] = bench.now()
+    polls = rec.count("poll")
+    rec.wait_for("poll", polls + 3)
+    rec.proc.kill()  # kill -9: mid-poll, as likely as not
+    rec.proc.wait()
+    did["killed"] = bench.now()
+    until(bench, did["killed"] + 1800)  # half an hour unrecorded
+    rec = Recording(b, db)
+    rec.wait_for("poll")
+    did["restarted"] = bench.now()
+    with hub_via(b.port, rec) as hub:
+        hub.scan()  # events after the restart: recorded once, with the rest
+        until(bench, start + HOURS * 3600)
+    polls = rec.count("poll")
+    rec.wait_for("poll", polls + 2)
+    assert rec.stop() == 0  # SIGTERM: a clean stop
+    assert rec.text == [] and rec.records[-1]["event"] == "stopped"
+    assert rec.count("not_shared") == 0  # the killed run's socket was taken over
+
+    out = subprocess.run(
+        [
+            DBCH,
+            "report",
+            "--db",
+            str(db),
+            "--json",
+            "--table",
+            str(tmp_path / "kit.toml"),
+            "--region",
+            "north",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 1, out.stderr  # not conform: the hour under `other`
+    (tl,) = json.loads(out.stdout)["boards"]
+    assert tl["verdict"] == "not conform"
+    when = {k: v - start for k, v in did.items()}  # bench seconds into the record
+
+    def at(text: str) -> float:
+        return seconds(text) - start
+
+    def near(t: float, lo: float, hi: float) -> bool:
+        return lo - NEAR_S <= t <= hi + NEAR_S
+
+    # The hour under the other configuration, and nothing else, does not conform
+    bad = [i for i in tl["intervals"] if i["what"] == "not conform"]
+    assert len(bad) == 1, bad
+    assert near(at(bad[0]["start"]), when["other"], when["other"])
+    assert near(at(bad[0]["end"]), when["back"], when["back"])
+    assert "kit-other" in bad[0]["why"] and "not kit north" in bad[0]["why"]
+    # Time not seen: the half hour the recorder was killed, said so; the power cut (and
+    # perhaps the reset) as outages; nothing anywhere else
+    unseen = [i for i in tl["intervals"] if i["what"] == "not observed"]
+    killed = [i for i in unseen if "recorder was not running" in i["why"]]
+    assert len(killed) == 1
+    assert near(at(killed[0]["start"]), when["killed"] - REACH_S, when["killed"] + REACH_S)
+    assert near(at(killed[0]["end"]), when["restarted"], when["restarted"])
+    windows = [
+        (when["killed"], when["restarted"]),
+        (when["reset"], when["reset"] + FAILED_POLL_S),
+        (when["power_off"], when["power_on"] + FAILED_POLL_S),
+    ]
+    for i in unseen:
+        assert any(
+            near(at(i["start"]), lo, hi + REACH_S) and near(at(i["end"]), lo, hi + REACH_S)
+            for lo, hi in windows
+        ), (i, when)
+    assert any(near(at(i["start"]), when["power_off"], when["power_on"] + REACH_S) for i in unseen)
+    # Resets and power cuts, with their causes, where they happened
+    resets = tl["resets"]
+    assert any(
+        r["cause"] == "hard" and near(at(r["time"]), when["reset"], when["reset"]) for r in resets
+    ), resets
+    assert any(
+        r["power_cut"] and near(at(r["time"]), when["power_off"], when["power_on"]) for r in resets
+    ), resets
+    # The channel change with its DUIS ScanTrigger; Limited and Critical entered
+    scans = [c for c in tl["channel_changes"] if c["reason"] == "scan"]
+    assert scans and all(c["ScanTrigger"] == "RemotePartyCommand" for c in scans)
+    assert any(near(at(c["time"]), when["critical"], when["scan"]) for c in scans)
+    codes = {a["code"] for a in tl["alerts"]}
+    assert {"0x8F20", "0x8F22", "0x8F26"} <= codes
+    peak = max(tl["hours"], key=lambda h: h["peak_ms"])
+    assert peak["state"] in ("critical", "regulated") and peak["peak_ms"] >= 57_600
+    assert len(tl["hours"]) >= HOURS
+    # Every event the board logged is in the database exactly once; no gap, one log
+    with AgentClient(b.port, on_console=None) as hub:
+        logged = [e[0] for e in hub.all_events()]
+    with sqlite3.connect(db) as conn:
+        stored = [r[0] for r in conn.execute("SELECT seq FROM events ORDER BY seq")]
+        gens = {r[0] for r in conn.execute("SELECT gen FROM events")}
+    assert stored == logged and gens == {1}
+    assert tl["gaps"] == [] and tl["events"] == len(logged)
+
+    # The same timeline for people: HTML with its chart (matplotlib's SVG) and the banner
+    page = tmp_path / "kit.html"
+    out = subprocess.run(
+        [
+            DBCH,
+            "report",
+            "--db",
+            str(db),
+            "--html",
+            str(page),
+            "--table",
+            str(tmp_path / "kit.toml"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 1, out.stderr
+    text = page.read_text()
+    assert "SIMULATED" in text and "<svg" in text and "Matplotlib" in text
+    assert "not conform" in text and "recorder was not running" in text
+
+
+# --- the database's own failures: one line, exit 2, the file left as it was ------------------
+def dbch(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([DBCH, *args], capture_output=True, text=True, timeout=60)
+
+
+def one_line_exit_2(out: subprocess.CompletedProcess[str], says: str) -> None:
+    assert out.returncode == 2, out
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and says in lines[0] and "Traceback" not in out.stderr, lines
+
+
+@pytest.mark.parametrize(
+    "make, says",
+    [
+        (lambda p: p.write_bytes(b"SQLite format 3\x00" + b"\xff\x01" * 2000), "not a usable"),
+        (lambda p: p.write_bytes(b"\x00" * 100 + b"not a database" * 50), "not a usable"),
+        (
+            lambda p: sqlite3.connect(p).execute("PRAGMA user_version = 99").connection.commit(),
+            "schema version 99, newer",
+        ),
+        (
+            lambda p: sqlite3.connect(p).execute("CREATE TABLE x (a)").connection.commit(),
+            "not a kit database",
+        ),
+    ],
+    ids=["damaged", "not-sqlite", "newer", "foreign"],
+)
+def test_a_database_that_cannot_be_used_is_one_line_and_exit_2(
+    tmp_path: Path, make: Callable[[Path], object], says: str
+) -> None:
+    db = tmp_path / "kit.sqlite"
+    make(db)
+    before = db.read_bytes()
+    one_line_exit_2(dbch("report", "--db", str(db)), says)
+    one_line_exit_2(dbch("record", "--port", "/dev/null", "--db", str(db)), says)
+    assert db.read_bytes() == before
+
+
+def test_report_on_a_missing_database_says_so() -> None:
+    one_line_exit_2(dbch("report", "--db", "/nonexistent/kit.sqlite"), "no such database")
+
+
+def test_an_old_schema_is_migrated_and_a_new_one_is_current(tmp_path: Path) -> None:
+    from dbch.kit.db import SCHEMA_VERSION, KitDb
+
+    db = tmp_path / "kit.sqlite"
+    db.touch()  # version 0: an empty file
+    KitDb(db).close()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    assert {"polls", "events", "gaps", "resets", "outages", "cursors"} <= tables
+
+
+def test_a_recorder_without_its_board_records_the_outage_and_stops_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    # A pulled cable from the start: the recorder keeps trying, says so as JSON Lines with
+    # their UTC time, and exits 0 on SIGTERM; the report shows the time as not observed.
+    db = tmp_path / "kit.sqlite"
+    proc = subprocess.Popen(
+        [
+            DBCH,
+            "record",
+            "--port",
+            str(tmp_path / "ttyGONE"),
+            "--db",
+            str(db),
+            "--interval",
+            "0.2s",
+            "--json",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    lines = [json.loads(proc.stderr.readline()) for _ in range(2)]
+    assert [r["event"] for r in lines] == ["recording", "outage_start"]
+    assert all(r["time"].endswith("+00:00") for r in lines)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    assert json.loads(proc.stderr.read().splitlines()[-1])["event"] == "stopped"
+    with sqlite3.connect(db) as conn:
+        ((who, reason, end),) = conn.execute("SELECT who, reason, end FROM outages").fetchall()
+    assert who.startswith("port:") and "ttyGONE" in reason and end is not None
+
+
+def test_pruned_time_is_marked_pruned(tmp_path: Path) -> None:
+    from dbch.kit.db import KitDb, iso
+    from dbch.kit.timeline import timeline
+
+    db = KitDb(tmp_path / "kit.sqlite")
+    t0 = 1_800_000_000.0
+    run = db.start_run(t0, 60, "host", "test")  # scale 1: a poll vouches for 182 s
+    with db.transaction() as c:
+        c.execute("INSERT INTO boards VALUES ('ab', 'B', 1, 1970, NULL, 'p', ?)", (iso(t0),))
+        for k in range(120):  # two hours of polls, a minute apart
+            c.execute(
+                "INSERT INTO polls (uid, t, run, uptime_ms, usage_ms, config_hash) "
+                "VALUES ('ab', ?, ?, ?, 0, NULL)",
+                (iso(t0 + 60 * k), run, 60_000 * k),
+            )
+    assert db.prune(t0 + 3600) == 60
+    (tl,) = timeline(db, since_s=3 * 3600, now=t0 + 7200)
+    pruned = [i for i in tl.intervals if i.what == "pruned"]
+    assert pruned and pruned[0].end == pytest.approx(t0 + 3600)
+    assert tl.polls == 60 and tl.verdict == "not conform"  # no configuration at all
+
+
+def test_the_kit_systemd_unit_verifies(tmp_path: Path) -> None:
+    # docs/kit.md's unit, with this checkout's dbch: systemd's own checker finds nothing
+    unit = (Path(__file__).parents[1] / "docs" / "kit" / "dbch-record.service").read_text()
+    here = tmp_path / "dbch-record.service"
+    here.write_text(unit.replace("/opt/dbch/.venv/bin/dbch", DBCH))
+    out = subprocess.run(
+        ["systemd-analyze", "verify", str(here)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0 and out.stderr.strip() == "", out.stderr
