@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from dbch.checks.views import run_check
-from dbch.errors import PortBusyError, TransportError
+from dbch.errors import TransportError
 from dbch.gbcs import channel_plan as plan
 from dbch.gbcs.subghz_config import SubGhzConfig, agent_record, content_hash
 from dbch.gbcs.tables import get_table
@@ -316,10 +316,16 @@ def test_monitor_prints_status_and_alerts(good_board: SimBoard) -> None:
         stdout=subprocess.PIPE,
         text=True,
     )
-    time.sleep(1.0)
-    with pytest.raises(PortBusyError):  # the monitor holds the port; traffic via it: no
-        AgentClient(good_board.port, on_console=None)
-    out, _ = proc.communicate(timeout=30)
+    assert proc.stdout is not None
+    first = proc.stdout.readline()  # it holds the port now
+    # Another command meanwhile goes through the monitor (before: refused, port in use)
+    from dbch.link.share import RelayLink
+
+    with AgentClient(good_board.port, on_console=None) as hub:
+        assert isinstance(hub.link, RelayLink)
+        assert hub.status()["config"]["table"] == TABLE.id
+    rest, _ = proc.communicate(timeout=30)
+    out = first + rest
     lines = [json.loads(ln) for ln in out.splitlines()]
     statuses = [ln["status"] for ln in lines if "status" in ln]
     assert len(statuses) >= 2

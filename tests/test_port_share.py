@@ -166,3 +166,25 @@ def test_a_dead_holders_socket_is_taken_over_and_a_live_one_is_not(
     finally:
         first.close()
     assert not path.exists()
+
+
+@pytest.mark.unix_twin
+def test_a_guest_whose_holder_stops_opens_the_port_itself(hub_board: SimBoard) -> None:
+    # `dbch report`-time reality: the recording is stopped while a command is using it.
+    from dbch.link.client import AgentClient
+    from dbch.link.share import RelayLink
+
+    mon = subprocess.Popen(
+        [DBCH, "monitor", "--port", hub_board.port, "--json", "--interval", "0.5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert mon.stdout is not None and '"status"' in mon.stdout.readline()
+    with AgentClient(hub_board.port, on_console=None) as hub:
+        assert isinstance(hub.link, RelayLink)
+        before = hub.status()["uptime_ms"]
+        mon.send_signal(signal.SIGINT)
+        assert mon.wait(30) == 0
+        assert hub.status()["uptime_ms"] >= before  # asked of the board directly now
+        assert hub.link.direct is not None

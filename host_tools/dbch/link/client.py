@@ -130,7 +130,7 @@ class AgentClient:
             path = share.socket_path(port)
             if not path.exists():
                 raise
-            self.link = share.RelayLink(port, path)
+            self.link = share.RelayLink(port, path, on_console)
             self.transport = self.link.transport
         else:
             self.transport.discard_input()
@@ -144,7 +144,7 @@ class AgentClient:
         self._ctr: int | None = None
 
     def close(self) -> None:
-        self.transport.close()
+        self.link.transport.close()  # (a relayed link may have opened the port itself since)
 
     def __enter__(self) -> AgentClient:
         return self

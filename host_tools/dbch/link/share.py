@@ -200,9 +200,11 @@ class _RelayTransport:
 
 
 class RelayLink:
-    """A guest's link: the frames.Link requests and event waits, asked of the holder."""
+    """A guest's link: the frames.Link requests and event waits, asked of the holder. If
+    the holder goes away (its recording stopped), the port is free: the guest opens it
+    itself and carries on (the request in hand is sent again, as for a lost reply)."""
 
-    def __init__(self, url: str, path: Path):
+    def __init__(self, url: str, path: Path, on_console: Any = None):
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             conn.connect(str(path))
@@ -211,7 +213,9 @@ class RelayLink:
             raise TransportError(
                 f"{url}: held by another process, which does not answer: {e}"
             ) from None
-        self.transport = _RelayTransport(url, conn)
+        self.transport: Any = _RelayTransport(url, conn)
+        self.on_console = on_console
+        self.direct: Any = None  # a frames.Link of our own, once the holder is gone
         self.events: deque[dict[str, Any]] = deque()
         self.stats: dict[str, int] = {}
         self.at_repl = False
@@ -219,21 +223,42 @@ class RelayLink:
         self.lock = threading.RLock()
 
     def _ask(self, msg: dict[str, Any]) -> Any:
-        conn = self.transport.conn
+        if self.direct is None:
+            conn = self.transport.conn
+            try:
+                _send(conn, msg)
+                answer = _recv(conn)
+            except OSError:
+                answer = None
+            if answer is None:
+                self._go_direct()
+            elif "ok" in answer:
+                return answer["ok"]
+            elif answer.get("error") == "DeviceError":
+                raise DeviceError(answer["code"], answer.get("field"), answer.get("msg"))
+            else:
+                raise _ERRORS.get(answer.get("error"), DbchError)(answer.get("text", "shared"))
+        op = msg["op"]
+        if op == "request":
+            return self.direct.request(msg["command"], msg["args"], msg["timeout"], msg["retries"])
+        if op == "request_many":
+            calls = [(c, a) for c, a in msg["calls"]]
+            return self.direct.request_many(calls, msg["timeout"], msg["retries"])
+        return self.direct.wait_event(msg["name"], msg["timeout"])
+
+    def _go_direct(self) -> None:
+        from dbch.link.frames import Link
+        from dbch.link.transport import Transport
+
+        url = self.transport.url
+        self.transport.close()
         try:
-            _send(conn, msg)
-            answer = _recv(conn)
-        except OSError as e:
-            raise TransportError(
-                f"{self.transport.url}: the port's holder went away ({e})"
-            ) from None
-        if answer is None:
-            raise TransportError(f"{self.transport.url}: the port's holder went away")
-        if "ok" in answer:
-            return answer["ok"]
-        if answer.get("error") == "DeviceError":
-            raise DeviceError(answer["code"], answer.get("field"), answer.get("msg"))
-        raise _ERRORS.get(answer.get("error"), DbchError)(answer.get("text", "shared port"))
+            transport = Transport(url)
+        except TransportError as e:
+            raise TransportError(f"{url}: the port's holder went away, and then: {e}") from None
+        transport.discard_input()
+        self.transport = transport
+        self.direct = Link(transport, on_console=self.on_console)
 
     def request(
         self,
