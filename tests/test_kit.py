@@ -417,3 +417,69 @@ def test_the_kit_systemd_unit_verifies(tmp_path: Path) -> None:
         ["systemd-analyze", "verify", str(here)], capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 0 and out.stderr.strip() == "", out.stderr
+
+
+# --- the event log's generations and gaps ------------------------------------------------
+ERASE_LOGS = (  # what a fresh filesystem gives: no event or audit log at all
+    "import os\n"
+    "for f in os.listdir('data'):\n"
+    "    if f.split('.')[0] in ('events', 'audit'): os.remove('data/' + f)\n"
+)
+
+
+def record_a_little(b: SimBoard, db: Path) -> list[dict[str, Any]]:
+    """`dbch record` until it has polled twice; its JSON Lines."""
+    rec = Recording(b, db, "--interval", "0.2s")
+    rec.wait_for("poll", 2)
+    assert rec.stop() == 0
+    return rec.records
+
+
+@pytest.mark.unix_twin
+def test_a_cleared_log_leaves_a_gap_and_an_erased_one_starts_a_generation(
+    bench: Bench, tmp_path: Path
+) -> None:
+    from dbch.gbcs.tables import get_table
+    from helpers import mpremote, start_deployed
+
+    b = start_deployed(bench)
+    db = tmp_path / "kit.sqlite"
+    try:
+        with AgentClient(b.port, on_console=None) as hub:
+            hub.wait_ready()
+            apply(hub, get_table("sec-2018-03-r1"))
+        record_a_little(b, db)
+        # Events the recorder never saw, then a clear (the sequence goes on): a gap
+        with AgentClient(b.port, on_console=None) as hub:
+            hub.scan()
+            hub.scan()
+            unseen = [e[0] for e in hub.all_events()]
+            hub.events_clear()
+            after_clear = [e[0] for e in hub.all_events()]
+        records = record_a_little(b, db)
+        assert any(r["event"] == "gap" for r in records)
+        with sqlite3.connect(db) as conn:
+            gaps = conn.execute("SELECT gen, first_seq, last_seq FROM gaps").fetchall()
+            stored = {r[0] for r in conn.execute("SELECT seq FROM events WHERE gen = 1")}
+        assert len(gaps) == 1 and gaps[0][0] == 1
+        lost = set(range(gaps[0][1], gaps[0][2] + 1))
+        assert lost and lost.isdisjoint(stored) and lost <= set(unseen) - set(after_clear)
+        assert set(after_clear) <= stored  # what the board still had is kept
+        # The logs erased (a fresh filesystem): the sequence starts again, a new generation
+        mpremote(b.port, "exec", ERASE_LOGS, resume=False)
+        b.reset()
+        with AgentClient(b.port, on_console=None) as hub:
+            hub.wait_ready()
+            hub.scan()
+            fresh = [e[0] for e in hub.all_events()]
+        assert min(fresh) == 1
+        records = record_a_little(b, db)
+        assert [r["generation"] for r in records if r["event"] == "new_log"] == [2]
+        with sqlite3.connect(db) as conn:
+            gen2 = [
+                r[0] for r in conn.execute("SELECT seq FROM events WHERE gen = 2 ORDER BY seq")
+            ]
+            gen1 = conn.execute("SELECT count(*) FROM events WHERE gen = 1").fetchone()[0]
+        assert gen2 == fresh and gen1 == len(stored)  # nothing old overwritten or doubled
+    finally:
+        b.stop()
