@@ -17,6 +17,7 @@ SOAK_DEPLOY_CUTS ?= 40
 SOAK_BOOT_WINDOW_TRIALS ?= 84
 SOAK_TRUTH_CUTS ?= 30
 SOAK_KIT_HOURS ?= 24
+SOAK_KIT_SCALE ?= 500
 FAULT_TESTS := tests/test_power_cuts.py tests/test_fuzz.py tests/test_link_faults.py \
 	tests/test_security.py tests/test_radio_faults.py tests/test_resources.py tests/test_lock.py \
 	tests/test_deploy.py tests/test_boot_window.py tests/test_truthful_retries.py \
@@ -106,6 +107,7 @@ soak: $(STAMP) system
 	DBCH_FUZZ_BURST=$(SOAK_FUZZ_BURST) DBCH_FLOOD_SECONDS=$(SOAK_FLOOD_SECONDS) \
 	DBCH_DEPLOY_CUTS=$(SOAK_DEPLOY_CUTS) DBCH_BOOT_WINDOW_TRIALS=$(SOAK_BOOT_WINDOW_TRIALS) \
 	DBCH_TRUTH_CUTS=$(SOAK_TRUTH_CUTS) DBCH_KIT_HOURS=$(SOAK_KIT_HOURS) \
+	DBCH_KIT_SCALE=$(SOAK_KIT_SCALE) \
 	$(BIN)/pytest -p no:cacheprovider --timeout 3600 $(FAULT_TESTS)
 
 clean:

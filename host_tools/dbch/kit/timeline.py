@@ -26,6 +26,8 @@ COVER_INTERVALS = 3  # a poll vouches for this many intervals at most
 LATENCY_S = 2.0  # and a poll's own time on a slow link or a busy host (real seconds)
 HOUR = 3600.0
 CHANNEL_CHANGED = 0x8F26
+_ENTERED = {0x8F20: "limited", 0x8F22: "critical", 0x8F24: "regulated"}  # GBCS alerts
+_ORDER = ("unknown", "normal", "limited", "critical", "regulated")  # duty states, rising
 
 
 @dataclass
@@ -171,6 +173,7 @@ def board_timeline(
         )
     tl.hours = _hours(polls, times)
     _events(db, tl, uid, lo)
+    _states_from_alerts(tl)
     tl.resets = [
         {"time": r["t"], "cause": r["cause"], "power_cut": r["cause"] == "power_on"}
         for r in resets
@@ -211,8 +214,8 @@ def _unobserved(
 
 
 def _hours(polls: list[Any], times: list[float]) -> list[dict[str, Any]]:
-    """The duty cycle's peak in each clock hour (its usage is over the last hour), with the
-    thresholds in force."""
+    """The duty cycle's peak in each clock hour as polled (its usage is over the last
+    hour), the highest state polled, and the thresholds in force."""
     hours: dict[float, dict[str, Any]] = {}
     for p, t in zip(polls, times, strict=True):
         if p["usage_ms"] is None:
@@ -226,11 +229,24 @@ def _hours(polls: list[Any], times: list[float]) -> list[dict[str, Any]]:
             critical_ms=p["critical_ms"],
             regulated_ms=p["regulated_ms"],
         )
-        order = ("unknown", "normal", "limited", "critical", "regulated")
-        state = p["duty_state"] if p["duty_state"] in order else "unknown"
-        if order.index(state) > order.index(cur["state"]):
+        state = p["duty_state"] if p["duty_state"] in _ORDER else "unknown"
+        if _ORDER.index(state) > _ORDER.index(cur["state"]):
             cur["state"] = state
     return [hours[h] for h in sorted(hours)]
+
+
+def _states_from_alerts(tl: BoardTimeline) -> None:
+    # A poll samples the duty cycle; the board's alerts say every state it entered. An
+    # hour's state is the highest either shows (a short Critical between two polls too).
+    by_hour = {h["hour"]: h for h in tl.hours}
+    for a in tl.alerts:
+        state = _ENTERED.get(int(a["code"], 16))
+        if state is None:
+            continue
+        hour = iso(math.floor(seconds(a["time"]) / HOUR) * HOUR)
+        h = by_hour.get(hour)
+        if h is not None and _ORDER.index(state) > _ORDER.index(h["state"]):
+            h["state"] = state
 
 
 def _events(db: KitDb, tl: BoardTimeline, uid: str, lo: str) -> None:
