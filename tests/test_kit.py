@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -316,6 +317,21 @@ def test_a_recorded_day_gives_the_timeline_and_verdict_of_what_happened(
     text = page.read_text()
     assert "SIMULATED" in text and "<svg" in text and "Matplotlib" in text
     assert "not conform" in text and "recorder was not running" in text
+    # and printed: A4, the banner and "page N of M" on every page
+    pdf = tmp_path / "kit.pdf"
+    out = dbch("report", "--db", str(db), "--pdf", str(pdf), "--table", str(tmp_path / "kit.toml"))
+    assert out.returncode == 1, out.stderr
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True)
+    pages = int(re.search(r"Pages:\s+(\d+)", info.stdout)[1])  # type: ignore[index]
+    assert "(A4)" in info.stdout
+    for n in range(1, pages + 1):
+        one = subprocess.run(
+            ["pdftotext", "-f", str(n), "-l", str(n), str(pdf), "-"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert "SIMULATED" in one and f"page {n} of {pages}" in one, (n, one[:300])
 
 
 # --- the database's own failures: one line, exit 2, the file left as it was ------------------

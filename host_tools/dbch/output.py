@@ -38,3 +38,14 @@ def key_values(pairs: Iterable[tuple[str, Any]]) -> str:
 
 # The paper a printed report comes on (the first is the default: the UK prints A4).
 PAPER_SIZES = ("A4", "letter")
+# Every printed report's pages: the paper, the bench banner at the top of each page (a
+# SIMULATED report must not pass for hardware evidence on any page) and "page N of M".
+_PAGE_CSS = """@page{{size:{size};margin:16mm 12mm 14mm;
+@top-center{{content:"{banner}";font:bold 10px system-ui,sans-serif;color:{colour}}}
+@bottom-right{{content:"page " counter(page) " of " counter(pages);
+font:10px system-ui,sans-serif;color:#555}}}}"""
+
+
+def print_page_css(size: str, banner: str, colour: str) -> str:
+    """The @page rule of a printed report (see _PAGE_CSS)."""
+    return _PAGE_CSS.format(size=size, banner=banner, colour=colour)

@@ -15,7 +15,7 @@ from typing import Any
 from dbch.checks.fleet import Outcome
 from dbch.checks.views import CheckReport, shown
 from dbch.gbcs import channel_plan as plan
-from dbch.output import PAPER_SIZES
+from dbch.output import PAPER_SIZES, print_page_css
 
 MODE_TEXT = {
     "conform": "every field equals the table's value for the region",
@@ -105,11 +105,6 @@ h2{break-after:avoid}tr{break-inside:avoid}}
 """
 # Printed (write_pdf): A4 unless told, the bench banner and "page N of M" on every page,
 # in the page's margin boxes (CSS Paged Media, which Chromium prints).
-_PAGE_CSS = """@page{{size:{size};margin:16mm 12mm 14mm;
-@top-center{{content:"{banner}";font:bold 10px system-ui,sans-serif;color:{colour}}}
-@bottom-right{{content:"page " counter(page) " of " counter(pages);
-font:10px system-ui,sans-serif;color:#555}}}}"""
-
 _BANDS = (
     (863_000_000, 876_000_000, "Lower band: pages 28-30"),
     (914_000_000, 922_000_000, "Upper band: page 31 (915-921 MHz masked)"),
@@ -218,7 +213,7 @@ def render_html(reports: list[CheckReport], run_s: float | None = None, started:
         if "SIMULATED" in kinds
         else ""
     )
-    page_css = _PAGE_CSS.format(
+    page_css = print_page_css(
         size=PAPER_SIZES[0],
         banner=f"{banner}{' (simulated twins)' if 'SIMULATED' in kinds else ''}",
         colour="#c5221f" if "SIMULATED" in kinds else "#137333",

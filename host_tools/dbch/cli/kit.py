@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dbch.cli.printing import print_json, print_json_line, progress, utc_now
-from dbch.kit.db import KitDb
+from dbch.kit.db import KitDb, KitDbError
 from dbch.kit.db import shown_time as _t
 from dbch.link.ports import resolve_port
 
@@ -74,6 +75,8 @@ def do_record(args: argparse.Namespace) -> int:
 
     try:
         Recorder(ports, db, args.interval, clock, args.keep, say).record(stop)
+    except sqlite3.Error as e:  # the disk filled, the file was taken away: one line, exit 2
+        raise KitDbError(f"{args.db}: {e}") from None
     finally:
         db.close()
     return 0

@@ -12,6 +12,7 @@ from typing import Any
 from dbch.kit.db import seconds
 from dbch.kit.db import shown_time as _t
 from dbch.kit.timeline import HOUR, BoardTimeline
+from dbch.output import print_page_css
 
 COLOURS = {
     "conform": "#34a853",
@@ -117,11 +118,6 @@ text-align:left;vertical-align:top;overflow-wrap:normal;word-break:normal}
 .conform{color:#137333;font-weight:bold}.notconform,.notshown{color:#c5221f;font-weight:bold}
 #bench{font-weight:bold;font-size:13px}svg{max-width:100%;height:auto}
 """
-_PAGE_CSS = """
-@page{{size:{size};margin:16mm 12mm 16mm 12mm;
-@top-center{{content:"{banner}";color:{colour};font:bold 10px sans-serif}}
-@bottom-right{{content:"page " counter(page) " of " counter(pages);font:9px sans-serif}}}}
-"""
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
@@ -140,7 +136,7 @@ def render_html(boards: list[BoardTimeline], kit_verdict: str, db_name: str, pap
     kinds = {bench_kind(b.simulated) for b in boards} or {"UNKNOWN BENCH"}
     banner = " and ".join(sorted(kinds))
     simulated = "SIMULATED" in kinds
-    page_css = _PAGE_CSS.format(
+    page_css = print_page_css(
         size=paper,
         banner=banner + (" (simulated twins)" if simulated else ""),
         colour="#c5221f" if simulated else "#137333",
