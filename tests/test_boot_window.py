@@ -119,8 +119,10 @@ def test_a_ctrl_c_flood_through_resets_and_power_cuts_reaches_no_repl(
     soak_counts.add(**{"repls_reached_stock" if stock else "repls_reached_wl55": repls})
     if repls:  # a stock board's remaining window: leave it booted into the agent again
         locked.reset()
-    # the WL55's image has no window; a stock port's is one statement (1 in 20 at most)
-    assert repls <= (TRIALS // 20 if stock else 0), outcomes
+    # The WL55's image has no window: none, ever. A stock port's is one statement, which a
+    # flood hits about 1 time in 20 at most: in a few trials (make test's 4) one hit is
+    # that rate's luck (seen in CI, on a loaded machine), two would say the window grew.
+    assert repls <= (max(1, TRIALS // 20) if stock else 0), outcomes
 
 
 STEPS_CLOSED = ["booted", "start", "crashed"]
