@@ -520,3 +520,56 @@ def test_a_cleared_log_leaves_a_gap_and_an_erased_one_starts_a_generation(
         assert gen2 == fresh and gen1 == len(stored)  # nothing old overwritten or doubled
     finally:
         b.stop()
+
+
+def test_each_way_of_not_conforming_is_an_interval_with_its_reason(tmp_path: Path) -> None:
+    # Fabricated polls, a minute apart, each state for ten minutes: the report names each
+    # stretch, and the time between two runs of the recorder as not observed.
+    from dbch.checks.configure import prepare_table
+    from dbch.kit.db import KitDb, iso
+    from dbch.kit.timeline import timeline, verdict
+
+    good = prepare_table("sec-2018-03-r1", "north").hash
+    db = KitDb(tmp_path / "kit.sqlite")
+    t0 = 1_800_000_000.0
+    run = db.start_run(t0, 60, "host", "test")
+    states = [  # (config hash, channel enabled, usage ms, cap ms)
+        (good, 1, 1000, 100_000),
+        (None, None, 0, None),
+        (good, 0, 1000, 100_000),
+        (good, 1, 120_000, 100_000),
+        ("ab" * 32, 1, 1000, 100_000),
+        (good, 1, 1000, 100_000),
+    ]
+    with db.transaction() as c:
+        c.execute("INSERT INTO boards VALUES ('ab', 'B', 0, 1970, NULL, 'p', ?)", (iso(t0),))
+        k = 0
+        for i, (h, allowed, used, cap) in enumerate(states):
+            for _ in range(10):
+                t = t0 + 60 * k + (3600 if i == len(states) - 1 else 0)  # a gap before the last
+                c.execute(
+                    "INSERT INTO polls (uid, t, run, uptime_ms, usage_ms, regulated_ms, "
+                    "config_hash, config_table, config_region, page, channel, "
+                    "channel_allowed) VALUES ('ab', ?, ?, ?, ?, ?, ?, ?, 'north', 28, 3, ?)",
+                    (
+                        iso(t),
+                        run,
+                        60_000 * k,
+                        used,
+                        cap,
+                        h,
+                        "sec-2018-03-r1" if h else None,
+                        allowed,
+                    ),
+                )
+                k += 1
+    (tl,) = timeline(db)
+    whys = [(i.what, i.why) for i in tl.intervals]
+    assert whys[0] == ("not conform", "no configuration in force")
+    assert whys[1] == ("not conform", "operating channel page 28 channel 3 not enabled")
+    assert whys[2] == ("not conform", "duty cycle 120000 ms above the regulated cap 100000 ms")
+    assert whys[3][0] == "not conform" and whys[3][1].startswith("configuration abababababab")
+    assert whys[4] == ("not observed", "no poll covers this time")
+    assert len(whys) == 5 and tl.verdict == "not conform" and verdict([tl]) == "not conform"
+    assert tl.intervals[0].start == pytest.approx(t0 + 600)  # where the state changed
+    assert tl.intervals[0].end == pytest.approx(t0 + 1200)
