@@ -8,6 +8,7 @@ Bounded here (DBCH_POWER_CUTS, default 150 trials); `make soak` runs thousands."
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import statistics
@@ -15,6 +16,7 @@ import time
 
 import cbor2
 import pytest
+from dbch.errors import DbchError
 from dbch.gbcs.subghz_config import content_hash
 from dbch.link import auth as keys
 from dbch.link.auth import KeyStore
@@ -216,3 +218,39 @@ def test_an_apply_cut_by_a_power_cut_runs_once_and_the_host_retries_at_once(
     assert len(seen) == trials  # every apply ran, exactly once
     assert 0 < repeats < trials  # cuts fell after the change was stored, and before
     assert max(took) < SLOW_TIMEOUT_S / 2, "a retry waited out a whole reply timeout"
+
+
+# Each radio transaction of a transmission (the soak: the first 30), or two of them here
+CUT_AFTER = range(30) if TRIALS > 150 else (0, 8)
+
+
+@pytest.mark.parametrize("twin", ["unix", "qemu"])
+@pytest.mark.parametrize("kind", ["reset", "power"])
+def test_a_cut_inside_a_radio_transaction_leaves_the_radio_ready(
+    bench: Bench, kind: str, twin: str
+) -> None:
+    # The soak once saw the WL55 twin's radio come back `locked` after a power cut (1 in
+    # 1,000). Suspected: a cut with the radio's chip select low, leaving the chip model a
+    # half-done transaction for the next boot. A reset or power cut is injected inside a
+    # chosen transaction (the supervisor's `cut_in_spi`), deterministically: the radio
+    # must come back ready. (It does, on both twins: the suspicion did not hold; the cause
+    # is still not found.)
+    board = start_deployed(bench, SMALL_BOARD, twin=twin)
+    try:
+        with AgentClient(board.port, on_console=None) as hub:
+            hub.wait_ready()
+            hub.apply_config(RECORDS[0])
+            freq = hub.get_channel()["freq_hz"]
+            for after in CUT_AFTER:
+                assert hub.status()["radio"]["state"] == "ready"
+                old_vm = board.vm_pid
+                board.set_faults(cut_in_spi={"kind": kind, "after": after})
+                with contextlib.suppress(DbchError):  # its reply is lost with the cut
+                    hub.test_tx(freq, 16)
+                board.wait_for_vm(old_vm)
+                board.set_faults()
+                hub.wait_ready()
+                radio = hub.status()["radio"]
+                assert radio["state"] == "ready", (after, radio)
+    finally:
+        board.stop()

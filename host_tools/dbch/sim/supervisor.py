@@ -97,6 +97,9 @@ class Supervisor:
         self.debugging = bool(os.environ.get("DBCH_SIM_DEBUG"))
         self.link = LinkFaults()  # a bad cable between host and board, when a test asks
         self.interrupt_at = ""  # a boot step for a test's Ctrl-C (_load_faults)
+        # a test's reset or power cut inside a radio transaction: (kind, transfers to let
+        # pass first), fired once (_load_faults; tests/test_power_cuts.py)
+        self.cut_in_spi: tuple[str, int] | None = None
         self.booted_vm: int | None = None  # the last VM whose ROM said it had booted
         self.steps_interrupted = 0  # Ctrl-Cs the ROM asked for at a named boot step
         wire = self.board.console.bytes_per_s
@@ -323,6 +326,8 @@ class Supervisor:
         self.link.configure(faults)
         # a boot step at which the ROM asks for a Ctrl-C (tests/test_boot_window.py)
         self.interrupt_at = str(faults.get("interrupt_at", ""))
+        cut = faults.get("cut_in_spi")
+        self.cut_in_spi = (str(cut["kind"]), int(cut.get("after", 0))) if cut else None
         self._write_link_stats()
         self.log(f"faults: {faults or 'none'}")
 
@@ -331,7 +336,21 @@ class Supervisor:
 
     # --- Board interface for the bridge ---
     def spi_transfer(self, bus: str, mosi: bytes) -> bytes:
-        return self.bus.spi_transfer(bus, mosi)
+        miso = self.bus.spi_transfer(bus, mosi)
+        if self.cut_in_spi is not None:
+            kind, after = self.cut_in_spi
+            if after > 0:
+                self.cut_in_spi = (kind, after - 1)
+            else:  # now, with chip select still low: the VM never finishes this one
+                self.cut_in_spi = None
+                self.log(f"fault: {kind} inside a radio transaction")
+                if kind == "power":
+                    assert self.vm is not None
+                    self.vm.kill()
+                    self._vm_exited()
+                else:
+                    self._reset("hard")
+        return miso
 
     def pin_set(self, name: str, level: int) -> None:
         self.bus.pin_set(name, level)
