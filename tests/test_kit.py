@@ -201,6 +201,15 @@ def test_a_recorded_day_gives_the_timeline_and_verdict_of_what_happened(
     until(bench, did["power_off"] + 1200)  # 20 minutes without power
     b.power_on()
     did["power_on"] = bench.now()
+    rec.wait_for("poll", rec.count("poll") + 3)
+    # the cable pulled for half an hour: the board runs on, the recorder sees nothing
+    b.set_faults(link_down=True)
+    did["unplugged"] = bench.now()
+    rec.wait_for("outage_start")
+    until(bench, did["unplugged"] + 1800)
+    b.set_faults()
+    did["plugged"] = bench.now()
+    rec.wait_for("outage_end")
     polls = rec.count("poll")
     rec.wait_for("poll", polls + 3)
     rec.proc.kill()  # kill -9: mid-poll, as likely as not
@@ -260,6 +269,7 @@ def test_a_recorded_day_gives_the_timeline_and_verdict_of_what_happened(
     assert near(at(killed[0]["end"]), when["restarted"], when["restarted"])
     windows = [
         (when["killed"], when["restarted"]),
+        (when["unplugged"], when["plugged"] + FAILED_POLL_S),
         (when["reset"], when["reset"] + FAILED_POLL_S),
         (when["power_off"], when["power_on"] + FAILED_POLL_S),
     ]
@@ -267,8 +277,16 @@ def test_a_recorded_day_gives_the_timeline_and_verdict_of_what_happened(
         assert any(
             near(at(i["start"]), lo, hi + REACH_S) and near(at(i["end"]), lo, hi + REACH_S)
             for lo, hi in windows
-        ), (i, when)
+        ), (at(i["start"]), at(i["end"]), i["why"], when)
     assert any(near(at(i["start"]), when["power_off"], when["power_on"] + REACH_S) for i in unseen)
+    pulled = [  # the outage, with its own error
+        i
+        for i in unseen
+        if "no reply" in i["why"] and near(at(i["start"]), when["unplugged"], when["plugged"])
+    ]
+    assert pulled, (unseen, when)
+    assert near(at(pulled[-1]["end"]), when["plugged"], when["plugged"] + FAILED_POLL_S)
+    assert any(o["reason"] and "no reply" in o["reason"] for o in tl["outages"])
     # Resets and power cuts, with their causes, where they happened
     resets = tl["resets"]
     assert any(

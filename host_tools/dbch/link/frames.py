@@ -33,6 +33,7 @@ KIND_EVENT = 3
 MAX_REQUEST_FRAME = 1024  # bytes before base64, at most; hello says what a board takes
 REPL_CONTROL = frozenset(range(0x01, 0x06))  # Ctrl-A..Ctrl-E: never inside a frame
 _TURN_S = 0.05  # wait_event reads the port this long at a time (see Link.lock)
+_YIELD_S = 0.002  # then, on a shared link, gives the lock's other waiters their turn
 
 
 # NamedTuple, not a dataclass: `dataclasses` (with `inspect`) is 4 ms of every query's
@@ -313,3 +314,5 @@ class Link:
                 return None
             with self.lock:
                 self.read_frame(min(remaining, _TURN_S))
+            if self.listeners:  # a holder's: let the others in (a lock is not a queue)
+                time.sleep(_YIELD_S)
