@@ -108,7 +108,7 @@ soak: $(STAMP) system
 	DBCH_DEPLOY_CUTS=$(SOAK_DEPLOY_CUTS) DBCH_BOOT_WINDOW_TRIALS=$(SOAK_BOOT_WINDOW_TRIALS) \
 	DBCH_TRUTH_CUTS=$(SOAK_TRUTH_CUTS) DBCH_KIT_HOURS=$(SOAK_KIT_HOURS) \
 	DBCH_KIT_SCALE=$(SOAK_KIT_SCALE) \
-	$(BIN)/pytest -p no:cacheprovider --timeout 3600 --durations=25 $(FAULT_TESTS)
+	$(BIN)/pytest $(PARALLEL) -p no:cacheprovider --timeout 3600 --durations=25 $(FAULT_TESTS)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache

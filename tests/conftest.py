@@ -120,6 +120,20 @@ def soak_counts() -> SoakCounts:
     return _SOAK
 
 
+# Under pytest-xdist each worker counts its own share and hands it to the controller in
+# its workeroutput (xdist's channel for this), which adds them up: a soak on every core.
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session) -> None:  # type: ignore[no-untyped-def]
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["soak_counts"] = dict(_SOAK.counts)
+
+
+def pytest_testnodedown(node, error) -> None:  # type: ignore[no-untyped-def]
+    counts = getattr(node, "workeroutput", {}).get("soak_counts")
+    if counts:
+        _SOAK.add(**counts)
+
+
 def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
     if not any(_SOAK.counts.values()):
         return
