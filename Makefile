@@ -20,8 +20,7 @@ SOAK_KIT_HOURS ?= 24
 SOAK_KIT_SCALE ?= 500
 FAULT_TESTS := tests/test_power_cuts.py tests/test_fuzz.py tests/test_link_faults.py \
 	tests/test_security.py tests/test_radio_faults.py tests/test_resources.py tests/test_lock.py \
-	tests/test_deploy.py tests/test_boot_window.py tests/test_truthful_retries.py \
-	tests/test_kit.py
+	tests/test_deploy.py tests/test_boot_window.py tests/test_truthful_retries.py
 
 .PHONY: all bytecode demo test check test-boards lint bench soak clean system firmware micropython mutants
 
@@ -106,9 +105,12 @@ soak: $(STAMP) system
 	DBCH_LINK_OPS=$(SOAK_LINK_OPS) DBCH_REPLAYS=$(SOAK_REPLAYS) \
 	DBCH_FUZZ_BURST=$(SOAK_FUZZ_BURST) DBCH_FLOOD_SECONDS=$(SOAK_FLOOD_SECONDS) \
 	DBCH_DEPLOY_CUTS=$(SOAK_DEPLOY_CUTS) DBCH_BOOT_WINDOW_TRIALS=$(SOAK_BOOT_WINDOW_TRIALS) \
-	DBCH_TRUTH_CUTS=$(SOAK_TRUTH_CUTS) DBCH_KIT_HOURS=$(SOAK_KIT_HOURS) \
-	DBCH_KIT_SCALE=$(SOAK_KIT_SCALE) \
+	DBCH_TRUTH_CUTS=$(SOAK_TRUTH_CUTS) \
 	$(BIN)/pytest $(PARALLEL) -p no:cacheprovider --timeout 3600 --durations=25 $(FAULT_TESTS)
+	# A field kit's whole day at 500x, alone: the board's CPU must fit 57.6 s of airtime into
+	# 7.2 s to cross Critical, which a machine busy with the runs above does not give it.
+	DBCH_KIT_HOURS=$(SOAK_KIT_HOURS) DBCH_KIT_SCALE=$(SOAK_KIT_SCALE) \
+	$(BIN)/pytest -p no:cacheprovider --timeout 3600 tests/test_kit.py -k recorded_day
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache
