@@ -76,7 +76,6 @@ def test_the_socket_is_in_a_private_folder_and_refuses_other_users(tmp_path: Pat
     from dbch.link import share
 
     class Link:  # what a holder serves; never reached here
-        lock = None
         listeners: ClassVar[list[object]] = []
 
     import tempfile
@@ -130,7 +129,7 @@ def test_the_socket_is_in_a_private_folder_and_refuses_other_users(tmp_path: Pat
         shutil.rmtree(run)
 
 
-def test_a_squatted_folder_stops_the_sharing_not_the_holder(tmp_path: Path, monkeypatch) -> None:
+def test_a_squatted_socket_folder_is_refused_not_used(tmp_path: Path, monkeypatch) -> None:
     from dbch.errors import DbchError
     from dbch.link import share
 
@@ -152,7 +151,6 @@ def test_a_dead_holders_socket_is_taken_over_and_a_live_one_is_not(
     tmp_path.chmod(0o700)
 
     class Link:
-        lock = None
         listeners: ClassVar[list[object]] = []
 
     path = share.socket_path("/dev/ttyTEST")

@@ -339,6 +339,8 @@ def _safe_name(name: str) -> str:
 
 
 def fleet_summary(
+    action: str,
+    table_id: str,
     outcomes: list[Outcome],
     wall: float,
     work: float | None = None,
@@ -346,13 +348,16 @@ def fleet_summary(
     started: int = 0,
     interrupted_of: int | None = None,
 ) -> dict[str, Any]:
-    """`wall_s`: the whole run (with starting and deploying the `started` simulated boards
-    it started); `work_s`: applying or checking them. `interrupted_of`: Ctrl-C stopped the
-    run, and `outcomes` are the boards done of that many."""
+    """A fleet run, as summary.json and `fleet --json` give it. `wall_s`: the whole run
+    (with starting and deploying the `started` simulated boards it started); `work_s`:
+    applying or checking them. `interrupted_of`: Ctrl-C stopped the run, and `outcomes`
+    are the boards done of that many."""
     counts: dict[str, int] = {}
     for o in outcomes:
         counts[o.result] = counts.get(o.result, 0) + 1
     return {
+        "action": action,
+        "table": table_id,
         "wall_s": round(wall, 3),
         "work_s": round(wall if work is None else work, 3),
         "region": region,
@@ -360,6 +365,7 @@ def fleet_summary(
         "started_boards": started,
         "interrupted": interrupted_of is not None,
         "boards_in_run": len(outcomes) if interrupted_of is None else interrupted_of,
+        "boards": [outcome_dict(o, region) for o in outcomes],
     }
 
 
@@ -375,17 +381,7 @@ def outcome_dict(o: Outcome, region: str | None = None) -> dict[str, Any]:
     }
 
 
-def write_fleet(
-    out: Path,
-    action: str,
-    table_id: str,
-    outcomes: list[Outcome],
-    wall: float,
-    work: float | None = None,
-    region: str | None = None,
-    started: int = 0,
-    interrupted_of: int | None = None,
-) -> None:
+def write_fleet(out: Path, summary: dict[str, Any], outcomes: list[Outcome]) -> None:
     """Per board: NAME.json (the evidence records, or the apply reply); for all: summary.json
     (fleet_summary), and for checks junit.xml and report.html."""
     reports = [o.data for o in outcomes if isinstance(o.data, CheckReport)]
@@ -394,23 +390,12 @@ def write_fleet(
         if isinstance(o.data, CheckReport):
             body: Any = records([o.data])
         else:
-            body = {**outcome_dict(o, region), "reply": o.data}
+            body = {**outcome_dict(o, summary["region"]), "reply": o.data}
         path.write_text(json.dumps(body, indent=1, default=jsonable) + "\n")
-    (out / "summary.json").write_text(
-        json.dumps(
-            {
-                "action": action,
-                "table": table_id,
-                **fleet_summary(outcomes, wall, work, region, started, interrupted_of),
-                "boards": [outcome_dict(o, region) for o in outcomes],
-            },
-            indent=1,
-        )
-        + "\n"
-    )
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     if reports:
         write_junit(out / "junit.xml", reports)
-        write_html(out / "report.html", reports, wall, started)
+        write_html(out / "report.html", reports, summary["wall_s"], summary["started_boards"])
 
 
 def jsonable(v: Any) -> Any:

@@ -399,7 +399,12 @@ def add_report_args(p: argparse.ArgumentParser) -> None:
         "configuration names); with --table",
     )
     p.add_argument("--html", type=Path, metavar="FILE", help="write the timeline as HTML")
-    p.add_argument("--pdf", type=Path, metavar="FILE", help="and print it to PDF (Chromium)")
+    p.add_argument(
+        "--pdf",
+        type=Path,
+        metavar="FILE",
+        help="print the timeline to PDF (Chromium; its HTML beside it unless --html)",
+    )
     add_paper_arg(p)
     p.add_argument("--json", action="store_true", help="print the timeline and verdict as JSON")
 

@@ -178,23 +178,15 @@ def do_fleet(args: argparse.Namespace) -> int:
     work = time.monotonic() - started
     wall = time.monotonic() - began
     total = None if interrupted is None else interrupted.total
-    evidence.write_fleet(
-        out, args.action, table.id, outcomes, wall, work, args.region, started_boards, total
+    summary = evidence.fleet_summary(
+        args.action, table.id, outcomes, wall, work, args.region, started_boards, total
     )
+    evidence.write_fleet(out, summary, outcomes)
     if args.pdf and (out / "report.html").exists():
         evidence.write_pdf(out / "report.html", out / "report.pdf", args.paper)
         progress(f"wrote {out / 'report.pdf'}")
-    summary = evidence.fleet_summary(outcomes, wall, work, args.region, started_boards, total)
     if args.json:
-        print_json(
-            {
-                "action": args.action,
-                "table": table.id,
-                "evidence": str(out),
-                **summary,
-                "boards": [evidence.outcome_dict(o, args.region) for o in outcomes],
-            }
-        )
+        print_json({"evidence": str(out), **summary})
     else:
         print_table(
             ["BOARD", "PORT", "REGION", "RESULT", "SECONDS", "DETAIL"],

@@ -24,6 +24,7 @@ from dbch.kit.timeline import LATENCY_S  # a poll's own time, real seconds
 from dbch.link.client import AgentClient, Hello
 from dbch.link.share import PortServer
 from dbch.link.spec import CLOCK_SET_FROM_YEAR, board_time_utc
+from dbch.output import to_jsonable
 
 Progress = Callable[[dict[str, Any]], None]  # one record: {"event": ..., ...}
 PRUNE_EVERY_S = 3600.0  # on the recorder's clock
@@ -67,6 +68,9 @@ class BoardRecorder:
         self.hello: Hello | None = None
         self.uid: str | None = None
         self.checked_run = False  # the time before this run was accounted for
+        # the record at the cursor compared with the board's (once a connection: a log is
+        # erased only by a reflash, which needs the port)
+        self.checked_log = False
 
     @property
     def who(self) -> str:
@@ -94,6 +98,7 @@ class BoardRecorder:
             hub.close()
             raise
         self.hub, self.hello = hub, hello
+        self.checked_log = False
         self._share(hub)
         uid = hello.uid.hex()
         if self.uid is not None and uid != self.uid:
@@ -169,8 +174,9 @@ class BoardRecorder:
         self, status: dict[str, Any]
     ) -> tuple[tuple[int, int], int | None, list[list[Any]]]:
         """(generation, last sequence read before), where a gap begins (if one), the new
-        entries. A log whose sequence went back, or whose last read record is another
-        record now, was erased: a new generation, read from its start."""
+        entries. A log whose sequence went back, or (checked after each connection) whose
+        last read record is another record now, was erased: a new generation, read from
+        its start."""
         assert self.hub is not None and self.uid is not None
         cur = self.db.cursor(self.uid)
         board_last = int((status.get("events") or {}).get("last_seq") or 0)
@@ -178,9 +184,13 @@ class BoardRecorder:
             gen, after, first_read = 1, 0, True
         else:
             gen, after, first_read = cur["gen"], cur["last_seq"], False
-            if board_last < after or not self._same_record(after, cur):
+            erased = board_last < after or (
+                not self.checked_log and not self._same_record(after, cur)
+            )
+            if erased:
                 gen, after = gen + 1, 0
                 self.say({"event": "new_log", "board": self.uid, "generation": gen})
+        self.checked_log = True
         entries = self.hub.all_events(after) if board_last > after else []
         gap = None
         if entries and not first_read and entries[0][0] > after + 1:
@@ -266,7 +276,7 @@ class BoardRecorder:
                         t,
                         kind_text(kind),
                         kind if isinstance(kind, int) else None,
-                        json.dumps(fields, default=_jsonable, sort_keys=True),
+                        json.dumps(to_jsonable(fields), sort_keys=True),
                     ),
                 )
             if entries:
@@ -320,10 +330,6 @@ class BoardRecorder:
 def kind_text(kind: Any) -> str:
     """An event's kind as stored: an alert's GBCS code in hex (0x8F26), else its name."""
     return f"0x{kind:04X}" if isinstance(kind, int) else str(kind)
-
-
-def _jsonable(v: Any) -> Any:
-    return v.hex() if isinstance(v, bytes | bytearray) else str(v)
 
 
 class Recorder:

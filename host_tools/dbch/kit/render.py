@@ -71,23 +71,17 @@ def chart_svg(tl: BoardTimeline) -> str:
     duty.legend(loc="upper left", fontsize=7, ncols=4)
     duty.set_title(f"{tl.board or 'board'} {tl.uid}: duty cycle per hour", loc="left")
 
-    lane_names = ["verdict", "configuration", "events"]
-    spans = [(tl.start, tl.end, "conform")] + [(i.start, i.end, i.what) for i in tl.intervals]
-    for t0, t1, what in spans:
-        lanes.broken_barh(
-            [(mdates.date2num(when(t0)), max((t1 - t0) / 86400, 1e-6))],
-            (2.6, 0.8),
-            color=COLOURS.get(what, "#9aa0a6"),
-        )
+    def span(t0: float, t1: float, y: float, colour: str) -> None:
+        days = max((t1 - t0) / 86400, 1e-6)  # matplotlib's date axis counts days
+        lanes.broken_barh([(mdates.date2num(when(t0)), days)], (y - 0.4, 0.8), color=colour)
+
+    span(tl.start, tl.end, 3.0, COLOURS["conform"])  # beneath the exceptions
+    for i in tl.intervals:
+        span(i.start, i.end, 3.0, COLOURS.get(i.what, "#9aa0a6"))
     palette = ["#1a73e8", "#a142f4", "#12b5cb", "#f538a0", "#5f6368"]
     names: dict[str, str] = {}
-    for c in tl.configurations:
-        colour = names.setdefault(c.what, palette[len(names) % len(palette)])
-        lanes.broken_barh(
-            [(mdates.date2num(when(c.start)), max((c.end - c.start) / 86400, 1e-6))],
-            (1.6, 0.8),
-            color=colour,
-        )
+    for c in tl.configurations:  # one colour per configuration
+        span(c.start, c.end, 2.0, names.setdefault(c.what, palette[len(names) % len(palette)]))
     marks = [
         ([when(c["time"]) for c in tl.channel_changes], "^", "#1a73e8", "channel change"),
         ([when(a["time"]) for a in tl.alerts], "|", "#f29900", "alert"),
@@ -99,7 +93,6 @@ def chart_svg(tl: BoardTimeline) -> str:
             lanes.scatter(xs, [1.0] * len(xs), marker=marker, color=colour, label=label, s=36)
     lanes.set_yticks([1.0, 2.0, 3.0], ["events", "configuration", "verdict"])
     lanes.set_ylim(0.4, 3.6)
-    del lane_names
     if any(xs for xs, *_ in marks):
         lanes.legend(loc="lower right", fontsize=7, ncols=4)
     lanes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(lanes.xaxis.get_major_locator()))

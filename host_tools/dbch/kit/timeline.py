@@ -142,7 +142,8 @@ def board_timeline(
     pruned = db.meta("pruned_before")
     resets = db.rows("SELECT * FROM resets WHERE uid = ? AND t >= ? ORDER BY t", uid, lo)
     times = [seconds(p["t"]) for p in polls]
-    start = since if since is not None else min(times + [seconds(o["start"]) for o in outages])
+    first = min(times + [seconds(o["start"]) for o in outages], default=seconds(b["first_seen"]))
+    start = since if since is not None else first
     end = max(times + [seconds(o["end"]) for o in outages if o["end"]] + [start])
     want = expected_of(table, region, polls)
     tl = BoardTimeline(uid, b["board"], bool(b["simulated"]), start, end, want, polls=len(polls))

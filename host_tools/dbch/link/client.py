@@ -118,10 +118,9 @@ class AgentClient:
         self.port = port
         self.timeout = timeout
         self.retries = retries
-        self.transport: Any
         self.link: Any
         try:
-            self.transport = Transport(port, exclusive=exclusive)
+            transport = Transport(port, exclusive=exclusive)
         except PortBusyError:
             # Held by a `dbch record` or `monitor` of this user, which serves the port's
             # other commands through itself (link/share.py); anything else is busy.
@@ -131,10 +130,9 @@ class AgentClient:
             if not path.exists():
                 raise
             self.link = share.RelayLink(port, path, on_console)
-            self.transport = self.link.transport
         else:
-            self.transport.discard_input()
-            self.link = Link(self.transport, on_console=on_console)
+            transport.discard_input()
+            self.link = Link(transport, on_console=on_console)
         self.keys: KeyStore | None = None  # chosen by the board's platform (auth.keys_dir)
         # How long commands that write flash and set up the radio may take (spec); a lost
         # reply costs this much before the retry (benches with bad links lower it).
@@ -143,8 +141,13 @@ class AgentClient:
         self._key: bytes | None = None
         self._ctr: int | None = None
 
+    @property
+    def transport(self) -> Any:
+        """The link's (a relayed link may have opened the port itself since)."""
+        return self.link.transport
+
     def close(self) -> None:
-        self.link.transport.close()  # (a relayed link may have opened the port itself since)
+        self.transport.close()
 
     def __enter__(self) -> AgentClient:
         return self

@@ -80,6 +80,20 @@ def _exactly(conn: socket.socket, n: int) -> bytes | None:
     return buf
 
 
+def _run(link: Any, msg: Any, events: deque[dict[str, Any]] | None = None) -> Any:
+    """One message on a frames.Link: the holder's for a guest, or a guest's own once its
+    holder has gone. `events`: the guest's copy of what the board pushes."""
+    op = msg.get("op") if isinstance(msg, dict) else None
+    if op == "request":
+        return link.request(msg["command"], msg.get("args"), msg["timeout"], msg["retries"])
+    if op == "request_many":
+        calls = [(c, a) for c, a in msg["calls"]]
+        return link.request_many(calls, msg["timeout"], msg["retries"])
+    if op == "wait_event":
+        return link.wait_event(msg.get("name"), msg["timeout"], queue=events)
+    raise DbchError(f"shared port: not a request: {msg!r}"[:200])
+
+
 def peer_uid(conn: socket.socket) -> int:
     _pid, uid, _gid = struct.unpack(
         "3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
@@ -95,7 +109,6 @@ class PortServer:
         self.link = link
         self.path = socket_path(url)
         self.on_refused = on_refused
-        self.served = 0
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._claim()
         self._listener.listen(8)
@@ -162,21 +175,7 @@ class PortServer:
 
     def _answer(self, msg: Any, events: deque[dict[str, Any]]) -> dict[str, Any]:
         try:
-            op = msg.get("op") if isinstance(msg, dict) else None
-            timeout = float(msg.get("timeout", 2.0)) if op else 0.0
-            if op == "request":
-                retries = int(msg.get("retries", 2))
-                reply = self.link.request(msg["command"], msg.get("args"), timeout, retries)
-            elif op == "request_many":
-                retries = int(msg.get("retries", 2))
-                calls = [(c, a) for c, a in msg["calls"]]
-                reply = self.link.request_many(calls, timeout, retries)
-            elif op == "wait_event":
-                reply = self.link.wait_event(msg.get("name"), timeout, queue=events)
-            else:
-                raise DbchError(f"shared port: not a request: {msg!r}"[:200])
-            self.served += 1
-            return {"ok": reply}
+            return {"ok": _run(self.link, msg, events)}
         except DeviceError as e:
             return {"error": "DeviceError", "code": e.code, "field": e.field, "msg": e.msg}
         except DbchError as e:
@@ -194,9 +193,6 @@ class _RelayTransport:
 
     def close(self) -> None:
         self.conn.close()
-
-    def discard_input(self) -> None:
-        pass
 
 
 class RelayLink:
@@ -216,11 +212,6 @@ class RelayLink:
         self.transport: Any = _RelayTransport(url, conn)
         self.on_console = on_console
         self.direct: Any = None  # a frames.Link of our own, once the holder is gone
-        self.events: deque[dict[str, Any]] = deque()
-        self.stats: dict[str, int] = {}
-        self.at_repl = False
-        self.last_reply_line = b""
-        self.lock = threading.RLock()
 
     def _ask(self, msg: dict[str, Any]) -> Any:
         if self.direct is None:
@@ -238,13 +229,7 @@ class RelayLink:
                 raise DeviceError(answer["code"], answer.get("field"), answer.get("msg"))
             else:
                 raise _ERRORS.get(answer.get("error"), DbchError)(answer.get("text", "shared"))
-        op = msg["op"]
-        if op == "request":
-            return self.direct.request(msg["command"], msg["args"], msg["timeout"], msg["retries"])
-        if op == "request_many":
-            calls = [(c, a) for c, a in msg["calls"]]
-            return self.direct.request_many(calls, msg["timeout"], msg["retries"])
-        return self.direct.wait_event(msg["name"], msg["timeout"])
+        return _run(self.direct, msg)
 
     def _go_direct(self) -> None:
         from dbch.link.frames import Link
