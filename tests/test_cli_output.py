@@ -63,6 +63,27 @@ def test_a_board_at_the_repl_is_named_at_once(bench) -> None:
     assert "NameError" not in out.stderr + out.stdout  # its echo of our frame is not shown
 
 
+def test_a_board_that_fell_to_the_repl_says_what_it_printed(bench) -> None:
+    # A deploy that waited for the agent said only "at the MicroPython REPL" (CI, a loaded
+    # machine): why the agent stopped was on the console and nobody saw it.
+    from dbch.errors import AtReplError
+    from mpremote.transport_serial import SerialTransport
+
+    (board,) = bench.start(erase=True)
+    try:
+        t = SerialTransport(board.port)
+        t.enter_raw_repl(soft_reset=False)
+        t.fs_writefile("main.py", b"raise ValueError('no agent here')\n")
+        t.exit_raw_repl()
+        t.close()
+        with AgentClient(board.port, on_console=None) as hub:
+            board.reset()
+            with pytest.raises(AtReplError, match="it printed 'ValueError: no agent here'"):
+                hub.wait_ready(10.0, give_up_at_repl=True)
+    finally:
+        board.stop()
+
+
 def test_streams_are_json_lines_with_utc_and_records_carry_names(hub_board) -> None:
     ensure_agent(hub_board)
     port = f"sim:{hub_board.id}"

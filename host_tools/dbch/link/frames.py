@@ -11,6 +11,7 @@ import base64
 import binascii
 import contextlib
 import os
+import re
 import threading
 import time
 import zlib
@@ -34,6 +35,7 @@ MAX_REQUEST_FRAME = 1024  # bytes before base64, at most; hello says what a boar
 REPL_CONTROL = frozenset(range(0x01, 0x06))  # Ctrl-A..Ctrl-E: never inside a frame
 _TURN_S = 0.05  # wait_event reads the port this long at a time (see Link.lock)
 _YIELD_S = 0.002  # then, on a shared link, gives the lock's other waiters their turn
+CONSOLE_TAIL = 12  # console lines kept for an error's "last words" (a traceback's end)
 
 
 # NamedTuple, not a dataclass: `dataclasses` (with `inspect`) is 4 ms of every query's
@@ -48,6 +50,16 @@ class Frame(NamedTuple):
             return cbor2.loads(self.body)
         except Exception as e:
             raise ProtocolError(f"frame body is not valid CBOR: {e}") from None
+
+
+def last_words(console: deque[bytes]) -> str:
+    """What a board printed last before it stopped answering, for an error message: the
+    exception that ended a traceback, else nothing."""
+    for line in reversed(console):
+        text = line.decode("utf-8", "replace").strip()
+        if re.match(r"[A-Za-z_.]*(Error|Exception|Interrupt|Exit)\b", text):
+            return f" (it printed {text[:200]!r})"
+    return ""
 
 
 def encode_frame(kind: int, seq: int, body: bytes) -> bytes:
@@ -132,6 +144,8 @@ class Link:
         self.at_repl = False  # a REPL prompt came back: our frames are being typed at it
         self._sent_text = b""  # the request in flight, as a REPL would echo it
         self._last_line = b""
+        # The board's last console lines: why it left the agent for the REPL, if it said
+        self.console_tail: deque[bytes] = deque(maxlen=CONSOLE_TAIL)
 
     def next_seq(self) -> int:
         self._seq = self._seq % 0xFFFF + 1  # 1..65535; 0 is "unknown" in error replies
@@ -221,8 +235,8 @@ class Link:
             if self.at_repl:
                 raise AtReplError(
                     f"{self.transport.url}: the board is at the MicroPython REPL, not running "
-                    "the agent: reset it (`dbch sim reset ID` for a simulated board, or the "
-                    "reset button) or run `dbch deploy`"
+                    f"the agent{last_words(self.console_tail)}: reset it (`dbch sim reset ID` "
+                    "for a simulated board, or the reset button) or run `dbch deploy`"
                 )
             # otherwise lost, or the board restarted (its ready event): send again now
         missing = next(seq for seq in lines if seq not in done)
@@ -267,8 +281,10 @@ class Link:
         if self._at_repl(console):
             self.at_repl = True  # our request came back echoed by the REPL: not shown
             return None
-        if console and self.on_console:
-            self.on_console(console)
+        if console:
+            self.console_tail.append(console)
+            if self.on_console:
+                self.on_console(console)
         if text is None:
             return None
         try:
