@@ -75,6 +75,7 @@ def test_a_board_that_fell_to_the_repl_says_what_it_printed(bench) -> None:
         t.enter_raw_repl(soft_reset=False)
         t.fs_writefile("main.py", b"raise ValueError('no agent here')\n")
         t.exit_raw_repl()
+        t.read_until(1, b">>> ")  # its prompt, read here: not a stale line the client sees
         t.close()
         with AgentClient(board.port, on_console=None) as hub:
             board.reset()
