@@ -64,16 +64,20 @@ DUTY = {
 RUNNING: list[subprocess.Popen[str]] = []
 
 
-@pytest.fixture(autouse=True)
-def _no_recorder_outlives_its_test() -> Iterator[None]:
+def stop_recorders() -> None:
     # A recorder left running keeps reopening its port's path, and a pty path is reused:
-    # it would hold another test's board.
-    yield
+    # it would hold another test's board (another worker's, as soon as this board stops).
     while RUNNING:
         proc = RUNNING.pop()
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(autouse=True)
+def _no_recorder_outlives_its_test() -> Iterator[None]:
+    yield
+    stop_recorders()
 
 
 class Recording:
@@ -135,6 +139,7 @@ def kit_board(tmp_path_factory) -> Iterator[SimBoard]:
     (b,) = bench.start(board=HUB_BOARD, erase=True, clock_scale=SCALE)
     deploy(b.port, HUB_BOARD)
     yield b
+    stop_recorders()  # before the board's port goes (an autouse fixture ends after this)
     bench.stop()
 
 
