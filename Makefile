@@ -6,9 +6,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # `make test` runs the fault tests bounded (hundreds of power cuts, a few hundred fuzzed
 # frames); `make soak` runs them long, with these counts.
-SOAK_POWER_CUTS ?= 3000
+SOAK_POWER_CUTS ?= 2000
+SOAK_WL55_POWER_CUTS ?= 1000
 SOAK_FUZZ_EXAMPLES ?= 3000
-SOAK_LINK_OPS ?= 1500
+SOAK_LINK_OPS ?= 500
 SOAK_REPLAYS ?= 1000
 SOAK_FUZZ_BURST ?= 100000
 SOAK_FLOOD_SECONDS ?= 60
@@ -64,6 +65,9 @@ lint: $(STAMP)
 # processes). A module's tests stay on one worker (loadscope): they share its boards.
 TEST_JOBS ?= 3
 PARALLEL := -n $(TEST_JOBS) --dist loadscope
+# The soak's modules are few and long (the power cuts alone are half an hour): its tests go
+# to whichever worker is free (worksteal), a module's boards set up on each worker using them.
+SOAK_PARALLEL := -n $(TEST_JOBS) --dist worksteal
 
 test: lint system
 	DBCH_REQUIRE_SYSTEM=1 $(BIN)/pytest $(PARALLEL)
@@ -101,12 +105,13 @@ bench: $(STAMP) bytecode
 	$(BIN)/dbch bench
 
 soak: $(STAMP) system
-	DBCH_POWER_CUTS=$(SOAK_POWER_CUTS) DBCH_FUZZ_EXAMPLES=$(SOAK_FUZZ_EXAMPLES) \
+	DBCH_POWER_CUTS=$(SOAK_POWER_CUTS) DBCH_WL55_POWER_CUTS=$(SOAK_WL55_POWER_CUTS) \
+	DBCH_FUZZ_EXAMPLES=$(SOAK_FUZZ_EXAMPLES) \
 	DBCH_LINK_OPS=$(SOAK_LINK_OPS) DBCH_REPLAYS=$(SOAK_REPLAYS) \
 	DBCH_FUZZ_BURST=$(SOAK_FUZZ_BURST) DBCH_FLOOD_SECONDS=$(SOAK_FLOOD_SECONDS) \
 	DBCH_DEPLOY_CUTS=$(SOAK_DEPLOY_CUTS) DBCH_BOOT_WINDOW_TRIALS=$(SOAK_BOOT_WINDOW_TRIALS) \
 	DBCH_TRUTH_CUTS=$(SOAK_TRUTH_CUTS) \
-	$(BIN)/pytest $(PARALLEL) -p no:cacheprovider --timeout 3600 --durations=25 $(FAULT_TESTS)
+	$(BIN)/pytest $(SOAK_PARALLEL) -p no:cacheprovider --timeout 3600 --durations=25 $(FAULT_TESTS)
 	# A field kit's whole day at 150x (9.6 minutes), alone: crossing Critical fits 57.6 s of
 	# airtime into a bench hour, 24 s of real time, which wants the board's CPU to itself.
 	DBCH_KIT_HOURS=$(SOAK_KIT_HOURS) DBCH_KIT_SCALE=$(SOAK_KIT_SCALE) \

@@ -4,7 +4,8 @@ change (the counter, the configuration, the event log, in that order) or a refus
 one or the new one (hash-verified, never damaged), a readable event log, and a counter that
 never went backwards.
 
-Bounded here (DBCH_POWER_CUTS, default 150 trials); `make soak` runs thousands."""
+Bounded here (DBCH_POWER_CUTS, default 150 trials on the unix twin, and DBCH_WL55_POWER_CUTS,
+50 on the WL55's); `make soak` runs 2,000 and 1,000."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from dbch.sim.bench import Bench, SimBoard
 from helpers import SMALL_BOARD, start_deployed, two_records
 
 TRIALS = int(os.environ.get("DBCH_POWER_CUTS", "150"))
+WL55_TRIALS = int(os.environ.get("DBCH_WL55_POWER_CUTS", "50"))  # on its QEMU twin
 RECORDS = two_records()
 CONFIG_CHANGED = 0x8F2A
 
@@ -65,10 +67,9 @@ def test_power_cuts_on_the_wl55s_32_bit_twin(bench: Bench, soak_counts) -> None:
     """The same on the NUCLEO-WL55's QEMU twin: the agent frozen, the board's heap, its own
     24 KB filesystem of 2 KB blocks (flash by semihosting, kept across QEMU being killed)."""
     board = start_deployed(bench, SMALL_BOARD, twin="qemu")
-    trials = max(50, TRIALS // 3)
     try:
-        cut_trials(board, trials, random.Random(55))
-        soak_counts.add(power_cuts_survived=trials)
+        cut_trials(board, WL55_TRIALS, random.Random(55))
+        soak_counts.add(power_cuts_survived=WL55_TRIALS)
     finally:
         board.stop()
 
