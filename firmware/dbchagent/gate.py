@@ -8,7 +8,7 @@ from micropython import const
 import binascii
 import machine
 import random
-import time
+from time import sleep_ms, sleep_us, ticks_diff, ticks_ms  # a lookup less a call
 from dbchagent import channel_mask
 from subghz import core
 
@@ -98,9 +98,9 @@ class Gate:
             self._assess(cfg, freq, self.agent.uptime.now_ms(), air_ms)
         if self.last_end is not None:
             # (after days idle ticks_diff wraps negative: wait is then above the off-time)
-            wait = _OFF_TIME_MS - time.ticks_diff(time.ticks_ms(), self.last_end)
+            wait = _OFF_TIME_MS - ticks_diff(ticks_ms(), self.last_end)
             if 0 < wait <= _OFF_TIME_MS:
-                time.sleep_ms(wait)
+                sleep_ms(wait)
         if not self._clear(radio, cfg.lbt_ddbm):
             self.refuse("channel_busy", "LBT: channel not free")
         if d.current + air_ms > d.stored and not d.reserve(air_ms, self.agent.uptime.now_ms()):
@@ -141,14 +141,14 @@ class Gate:
         # Listen before talk: free for 5 ms below the threshold; random back-off; retries.
         for attempt in range(_LBT_RETRIES + 1):
             if attempt:
-                time.sleep_us(500 * (random.getrandbits(4) % (_BACKOFF_STEPS + 1)))
-            t0 = time.ticks_ms()
+                sleep_us(500 * (random.getrandbits(4) % (_BACKOFF_STEPS + 1)))
+            t0 = ticks_ms()
             busy = False
             while True:
                 if radio.rssi() >= threshold:
                     busy = True
                     break
-                if time.ticks_diff(time.ticks_ms(), t0) >= _LBT_FREE_MS:
+                if ticks_diff(ticks_ms(), t0) >= _LBT_FREE_MS:
                     break
             if not busy:
                 return True
@@ -157,13 +157,15 @@ class Gate:
     def last(self, freq_hz, verified, airtime_us, _masked=core.masked):
         # (the band check bound at load, as in subghz/core.py: rebinding core.masked at a
         # REPL does not reach it)
-        if _masked(freq_hz):
-            self.refuse("masked_band", "carrier %d Hz" % freq_hz)
+        # A carrier is checked when it or the configuration changes: out of the masked band
+        # (a fixed band) and an enabled channel (a configuration never changes once made).
+        # Only a carrier that passed both is kept, so a masked one is refused every time.
         cfg = self.agent.config
-        if cfg is None:
-            self.refuse("unconfigured")
-        # (a configuration never changes once made: the carrier's answer is kept with it)
-        if cfg is not self._on_cfg or freq_hz != self._on_freq:
+        if cfg is None or cfg is not self._on_cfg or freq_hz != self._on_freq:
+            if _masked(freq_hz):
+                self.refuse("masked_band", "carrier %d Hz" % freq_hz)
+            if cfg is None:
+                self.refuse("unconfigured")
             if not cfg.enables(freq_hz, core.FREQ_TOL):
                 self.refuse("channel_not_allowed", "carrier %d Hz is no enabled channel" % freq_hz)
             self._on_cfg = cfg
@@ -173,7 +175,7 @@ class Gate:
 
     def sent(self, airtime_us):
         self.duty.add(airtime_us)
-        self.last_end = time.ticks_ms()
+        self.last_end = ticks_ms()
         self.agent.count("tx")
         self.agent.count("tx_airtime_us", airtime_us)
 

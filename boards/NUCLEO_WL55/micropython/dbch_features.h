@@ -16,6 +16,10 @@
 #define MICROPY_PY_ONEWIRE                  (0)
 #define MICROPY_PY_HEAPQ                    (0)
 
+// The stm32 port's VM dispatch (its mpconfigport.h: a jump table of labels, not a switch),
+// which the qemu port leaves off: the twin's VM then runs the instructions the board's does.
+#define MICROPY_OPT_COMPUTED_GOTO           (1)
+
 // Modules the agent, mpremote and dbch deploy never import. (deflate stays: binascii.crc32,
 // which checks every frame of the link, is built only with it.)
 #define MICROPY_PY_JSON                     (0)

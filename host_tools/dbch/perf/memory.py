@@ -42,6 +42,25 @@ def works_with_heap(bench: Bench, board_id: str, heap_kb: int, twin: str = "unix
         b.stop()
 
 
+def least_heap_kb(
+    bench: Bench, board_id: str, lo: int, hi: int, step: int, twin: str = "unix", confirm: int = 3
+) -> int:
+    """The least heap (KB, within `step`) that boots, applies, scans and answers: `lo` is
+    taken to fail and `hi` to work. Near the limit a heap works or fails with where the
+    garbage collector happens to run, so one success at a size proves little (the figure
+    moved 31-36 KB between runs): the size found by bisection must then work `confirm`
+    times in a row, and the search steps up by `step` until one does."""
+    while hi - lo > step:
+        mid = (lo + hi) // 2
+        if works_with_heap(bench, board_id, mid, twin):
+            hi = mid
+        else:
+            lo = mid
+    while not all(works_with_heap(bench, board_id, hi, twin) for _ in range(confirm)):
+        hi += step
+    return hi
+
+
 def bench_memory(bench: Bench, res: Results, boot_n: int) -> None:
     peak: dict[str, int] = {}
     boot: dict[str, float] = {}
@@ -68,14 +87,7 @@ def bench_memory(bench: Bench, res: Results, boot_n: int) -> None:
             boot[form] = _median_ms(times)
         finally:
             b.stop()
-        lo, hi = 24, 256  # lo fails (assumed), hi works
-        while hi - lo > 4:
-            mid = (lo + hi) // 2
-            if works_with_heap(bench, board_id, mid):
-                hi = mid
-            else:
-                lo = mid
-        least[form] = hi
+        least[form] = least_heap_kb(bench, board_id, 24, 256, 4)
     res.samples.update({"boot_mpy": boot["mpy"], "boot_py": boot["py"]})
     for form in ("mpy", "py"):
         res.add(
@@ -94,7 +106,8 @@ def bench_memory(bench: Bench, res: Results, boot_n: int) -> None:
                 f"agent_min_heap_{form}_kb",
                 least[form],
                 "KB",
-                f"least heap that boots, applies, scans, answers (.{form}, within 4 KB)",
+                f"least heap that boots, applies, scans, answers 3 times in a row (.{form}, "
+                "within 4 KB)",
                 f"<= {BUDGET_KB}",
                 least[form] <= BUDGET_KB,
             )
