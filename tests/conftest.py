@@ -101,6 +101,8 @@ class SoakCounts:
         "boot_window_trials",
         "repls_reached_wl55",
         "repls_reached_stock",
+        "host_reports_checked",
+        "host_reports_differing",
     )
 
     def __init__(self) -> None:

@@ -98,6 +98,30 @@ def test_a_usb_board_is_flow_controlled_and_not_paced(bench: Bench) -> None:
         b.stop()
 
 
+@pytest.mark.parametrize("noise", [100, 3000])  # within one read pass, and across two
+def test_a_reply_counts_the_noise_that_came_before_its_request(bench: Bench, noise: int) -> None:
+    # The agent added a read pass's dropped bytes to its counters only when the pass ended,
+    # so a request read in the same pass as noise before it was answered without them
+    # (make test once saw 4,026 of 4,096: the count asked for came in that pass).
+    from dbch.link.frames import decode_frame
+
+    b = start_deployed(bench, HUB_BOARD)
+    try:
+        with AgentClient(b.port, on_console=None) as hub:
+            hub.wait_ready()
+            before = hub.status()["counters"].get("input_dropped", 0)
+        req = encode_frame(KIND_REQUEST, 7, cbor2.dumps(["status", {}]))
+        with serial.serial_for_url(b.port, timeout=10) as s:
+            s.reset_input_buffer()
+            s.write(b"x" * noise + req)  # one write: the agent reads it in one pass
+            line = s.read_until(b"\n")
+        assert line.startswith(b"\x1e"), line[:80]
+        counters = decode_frame(line[1:].rstrip(b"\r\n")).decode_body()["counters"]
+        assert counters.get("input_dropped", 0) - before == noise
+    finally:
+        b.stop()
+
+
 def test_what_arrives_while_the_mcu_reads_nothing_beyond_its_ring_is_lost(bench: Bench) -> None:
     # At the REPL, a program that sleeps reads nothing: 1,000 bytes arrive in 87 ms, the
     # ring keeps 260 of them, and the rest is lost, as on the board (no flow control). The

@@ -51,10 +51,11 @@ class Console:
             return True
         return False
 
-    def read(self, on_frame, on_oversize):
+    def read(self, on_frame, on_oversize, on_dropped):
         # Consumes what has arrived, at most _READ_BUDGET bytes. on_frame(memoryview) for
         # each complete frame line; on_oversize(first_chars) for a line longer than the
-        # board takes. Returns how many bytes it dropped (outside frames, past the limit).
+        # board takes; on_dropped(n) for bytes dropped (outside frames, past the limit),
+        # before the next frame is handled, so that frame's reply counts them.
         inp = self._in
         b1 = self._b1
         line = self._line
@@ -79,6 +80,9 @@ class Console:
                 self._over = False
             elif c == _NL:
                 if n >= 0:
+                    if dropped:
+                        on_dropped(dropped)
+                        dropped = 0
                     if self._over:
                         on_oversize(bytes(self._mv[:4]))
                     else:
@@ -97,7 +101,8 @@ class Console:
             for _ in ipoll(0):
                 ready = True
         self._n = n
-        return dropped
+        if dropped:
+            on_dropped(dropped)
 
     def send(self, frame):
         # One frame as one line, base64-encoded in slices (256 or 1024 characters): a small
@@ -175,6 +180,9 @@ class Agent:
         if fn is not None:
             self.after_reply = None
             fn()
+
+    def on_dropped(self, n):
+        self.count("input_dropped", n)
 
     def on_oversize(self, first_chars):
         self.count("too_large")
@@ -260,9 +268,7 @@ class Agent:
             try:
                 busy = self.wants_service(self.uptime.now_ms())
                 if con.wait(0 if busy else _TICK_MS):
-                    dropped = con.read(self.on_frame, self.on_oversize)
-                    if dropped:
-                        self.count("input_dropped", dropped)
+                    con.read(self.on_frame, self.on_oversize, self.on_dropped)
                 self.tick()
             except MemoryError:
                 # Outside any handler (a reply that found no room): that frame is dropped
