@@ -11,7 +11,6 @@ import base64
 import binascii
 import contextlib
 import os
-import re
 import threading
 import time
 import zlib
@@ -57,7 +56,7 @@ def last_words(console: deque[bytes]) -> str:
     exception that ended a traceback, else nothing."""
     for line in reversed(console):
         text = line.decode("utf-8", "replace").strip()
-        if re.match(r"[A-Za-z_.]*(Error|Exception|Interrupt|Exit)\b", text):
+        if text.split(":", 1)[0].endswith(("Error", "Exception", "Interrupt", "Exit")):
             return f" (it printed {text[:200]!r})"
     return ""
 
