@@ -136,7 +136,8 @@ def cut_trials(board: SimBoard, trials: int, rng: random.Random) -> None:
             st = hub.status()
         assert cfg["configured"] and cfg["hash"] in candidates, f"trial {trial}: {cfg}"
         assert st["config_problem"] is None and st["radio"]["state"] == "ready", (
-            f"trial {trial} ({kind}): {st['config_problem']}, radio {st['radio']}"
+            f"trial {trial} ({kind}): {st['config_problem']}, radio {st['radio']}; "
+            f"the board's log:\n{board.log_tail()}"
         )
         assert info["ctr"] >= ctr, f"trial {trial}: counter went back {ctr} -> {info}"
         assert info["ctr"] <= ctr + 1

@@ -310,6 +310,52 @@ def test_spi_while_busy_is_ignored_like_the_chip_does(tmp_path: Path) -> None:
     assert model.busy_violations == 1 and model.packet_type == 0
 
 
+@pytest.mark.parametrize("chip", sorted(CHIPS))
+def test_a_power_cut_releases_chip_select_so_a_cut_transaction_is_never_run(
+    tmp_path: Path, chip: str
+) -> None:
+    # The MCU goes down with the radio: the transaction it was clocking ends unexecuted, and
+    # the next one after power-up is a transaction of its own (a model that kept NSS low ran
+    # the cut bytes and the next command as one)
+    clock = [1000.0]
+    model = model_for(chip, board_id="m", bench=BenchFolder(tmp_path), clock=lambda: clock[0])
+    clock[0] += 0.01
+    model.set_pin("nss", 0)
+    model.transfer(b"\x8a")  # the first byte of a transaction, then the power goes
+    model.power_cut()
+    assert model.nss == 1
+
+
+def test_after_a_cut_mid_transaction_the_sx126x_runs_the_next_command_alone(
+    tmp_path: Path,
+) -> None:
+    clock = [1000.0]
+    model = SX126xModel(board_id="m", bench=BenchFolder(tmp_path), clock=lambda: clock[0])
+    clock[0] += 0.01
+    model.set_pin("nss", 0)
+    model.transfer(b"\x8a")  # SetPacketType, cut before its parameter
+    model.power_cut()
+    _drive(model, [b"\x8a\x00"], clock)  # SetPacketType GFSK, whole
+    assert model.protocol_errors == [] and model.packet_type == 0x00
+    _drive(model, [b"\x8a\x01"], clock)  # LoRa
+    assert model.protocol_errors == [] and model.packet_type == 0x01
+
+
+def test_a_busy_line_held_long_is_logged_with_the_model_state(tmp_path: Path) -> None:
+    clock = [1000.0]
+    said: list[str] = []
+    model = SX126xModel(
+        board_id="m", bench=BenchFolder(tmp_path), clock=lambda: clock[0], log=said.append
+    )
+    model.faults = {"stuck_busy": True}
+    for _ in range(10):
+        clock[0] += 0.005
+        assert model.get_pin("busy") == 1
+    assert len(said) == 1 and "BUSY read high for" in said[0] and "stuck_busy" in said[0]
+    model.faults = {}
+    assert model.get_pin("busy") == 0
+
+
 def test_rssi_hears_other_boards_and_interferers(tmp_path: Path) -> None:
     folder = BenchFolder(tmp_path)
     write_json(folder.config, {"interferers": [{"freq_hz": 868_450_000, "power_dbm": -70}]})

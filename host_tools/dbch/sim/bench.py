@@ -83,6 +83,13 @@ class SimBoard:
         ident = read_json(self.folder.identity) or {}
         return bytes.fromhex(ident["uid"]) if ident.get("uid") else None
 
+    def log_tail(self, lines: int = 12) -> str:
+        """The last lines of the board's supervisor log (what a failed test should show)."""
+        try:
+            return "\n".join(self.folder.log.read_text().splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
     def info(self) -> dict[str, Any]:
         rt = self.runtime()
         return {

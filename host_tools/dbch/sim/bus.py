@@ -75,5 +75,5 @@ class RadioBus:
         if hasattr(self.chip, "faults"):
             self.chip.faults = faults
 
-    def power_cycle(self) -> None:
-        self.chip.power_cycle()
+    def power_cut(self) -> None:
+        self.chip.power_cut()

@@ -79,6 +79,7 @@ class Supervisor:
             board_id=board_id,
             bench=self.bench,
             clock=self.sim_time,
+            log=self.log,
         )
         self.sel = selectors.DefaultSelector()
         self.vm: subprocess.Popen[bytes] | None = None
@@ -278,7 +279,7 @@ class Supervisor:
             cause, self.pending_cause = self.pending_cause, None
         elif rc == -signal.SIGKILL:
             cause = "power_on"  # killed from outside: a power cut, power comes back
-            self.bus.power_cycle()
+            self.bus.power_cut()
         elif self.twin.exit_cause(rc) is not None:
             cause = self.twin.exit_cause(rc)  # type: ignore[assignment]
         else:
@@ -450,7 +451,7 @@ class Supervisor:
                 self.log("power off")
                 self.powered = False
                 self.pending_cause = "power_on"
-                self.bus.power_cycle()
+                self.bus.power_cut()
                 if self.vm is not None:
                     self.vm.kill()
                     self._vm_exited()

@@ -25,15 +25,29 @@ class ChipBase:
         board_id: str = "model",
         bench: BenchFolder | None = None,
         clock: Callable[[], float] | None = None,
+        log: Callable[[str], None] | None = None,
     ):
         self.board_id = board_id
         self.air = Air(bench, board_id) if bench is not None else None
         self.clock = clock or time.time
+        self.log = log or (lambda msg: None)  # the supervisor's log: what a model noticed
+        self.nss = 1  # chip select, as the MCU drives it (1: released)
         # Faults a test can inject (SimBoard.set_faults): stuck_busy, gone, wrong_id,
         # skew_readback, freq_offset_hz
         self.faults: dict[str, Any] = {}
         self.violations: list[dict[str, Any]] = []
         self.emissions: list[dict[str, Any]] = []
+
+    def power_cycle(self) -> None:
+        raise NotImplementedError
+
+    def power_cut(self) -> None:
+        """The board's power goes and comes back. The chip restarts, and chip select, which
+        the MCU drove, is released with it: a transaction the cut interrupted ends there and
+        is never executed (the STM32WL's internal NSS resets high; a separate chip's line
+        is pulled up while the MCU restarts)."""
+        self.nss = 1
+        self.power_cycle()
 
     @property
     def gone(self) -> bool:

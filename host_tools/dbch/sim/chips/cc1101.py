@@ -60,7 +60,6 @@ class CC1101Model(ChipBase):
 
     def __init__(self, **context: Any):
         super().__init__(**context)
-        self.nss = 1
         self.power_cycle()
 
     def power_cycle(self) -> None:

@@ -62,6 +62,7 @@ READS = {0x11, 0x12, 0x17, 0x15, 0xC0, 0x13, 0x14}
 BUSY_DEFAULT = 0.000_08
 BUSY_LONG = {0x89: 0.003_5, 0x98: 0.003_5, 0x84: 0.000_5}
 BOOT_BUSY = 0.003_5
+BUSY_STRETCH_S = 0.020  # BUSY read high this long in a row is logged (the model's limit: 3.5 ms)
 # (paDutyCycle, hpMax) -> dBm at the SetTxParams power field 22 (table 13-21)
 PA_AT_22 = {(0x02, 0x02): 14, (0x02, 0x03): 17, (0x03, 0x05): 20, (0x04, 0x07): 22}
 IRQ_TX_DONE = 0x0001
@@ -74,11 +75,12 @@ class SX126xModel(ChipBase):
 
     def __init__(self, **context: Any):
         super().__init__(**context)
-        self.nss = 1
         self.power_cycle()
 
     # --- power and reset ---
     def power_cycle(self) -> None:
+        self.last_op: int | None = None
+        self.busy_seen: float | None = None  # when BUSY was first read high in a row
         self.mode = STBY_RC
         self.cmd_status = CMD_OK
         self.busy_until = self.clock() + BOOT_BUSY
@@ -126,6 +128,21 @@ class SX126xModel(ChipBase):
                 self._execute(bytes(self.txn), now)
             self.nss = level
 
+    def _watch_busy(self, now: float, busy: bool) -> None:
+        # A driver waits at most 50 ms for BUSY (a calibration's worst case); the model
+        # holds it 3.5 ms at most. Read high for 20 ms in a row: say why, once a stretch.
+        if not busy:
+            self.busy_seen = None
+        elif self.busy_seen is None:
+            self.busy_seen = now
+        elif now - self.busy_seen > BUSY_STRETCH_S:
+            self.log(
+                f"radio model: BUSY read high for {(now - self.busy_seen) * 1e3:.1f} ms: "
+                f"busy_until {(self.busy_until - now) * 1e3:+.1f} ms from now, mode {self.mode}, "
+                f"last command 0x{self.last_op or 0:02X}, faults {self.faults or 'none'}"
+            )
+            self.busy_seen = float("inf")  # (said: quiet until it falls)
+
     def busy(self, now: float) -> bool:
         return self.faults.get("stuck_busy") or now < self.busy_until or self.gone
 
@@ -133,7 +150,9 @@ class SX126xModel(ChipBase):
         now = self.clock()
         self._update(now)
         if role == "busy":
-            return 1 if self.busy(now) else 0
+            busy = self.busy(now)
+            self._watch_busy(now, busy)
+            return 1 if busy else 0
         if role == "dio1":
             return 1 if self.irq & self.dio1_mask else 0
         return 0
@@ -253,6 +272,7 @@ class SX126xModel(ChipBase):
         if self.gone:
             return
         op, params = txn[0], txn[1:]
+        self.last_op = op
         spec = COMMANDS.get(op)
         self.busy_until = now + BUSY_LONG.get(op, BUSY_DEFAULT)
         if spec is None:

@@ -52,7 +52,6 @@ class SX127xModel(ChipBase):
 
     def __init__(self, **context: Any):
         super().__init__(**context)
-        self.nss = 1
         self.power_cycle()
 
     def power_cycle(self) -> None:
