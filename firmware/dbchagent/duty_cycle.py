@@ -19,8 +19,8 @@ _NAME = "duty.bin"
 class DutyCycle:
     def __init__(self):
         self.closed = [0] * _BUCKETS  # oldest first, ms of airtime
-        self.total = 0  # sum(closed), kept as buckets close: the gate asks for every frame
         self.current = 0
+        self.usage = 0  # sum(closed) + current, kept as both change: the gate asks every frame
         self.bucket_start = 0  # uptime ms at which the current bucket began
         self.stored = 0  # the current bucket's figure on flash (real + reserve)
         self.unknown_until = None  # uptime ms before which usage cannot be trusted
@@ -43,8 +43,8 @@ class DutyCycle:
             self._distrust(now_ms, "stored duty cycle unreadable")
             return
         self.closed = closed
-        self.total = sum(closed)
         self.current = self.stored = current
+        self.usage = sum(closed) + current
         self.bucket_start = now_ms - into
         now_wall = wall_s(True)
         if wall is not None and now_wall is not None and now_wall >= wall:
@@ -63,7 +63,7 @@ class DutyCycle:
         # Close the buckets that have ended.
         n = 0
         while now_ms - self.bucket_start >= _BUCKET_MS and n <= _BUCKETS:
-            self.total += self.current - self.closed.pop(0)
+            self.usage -= self.closed.pop(0)  # the oldest bucket leaves the hour
             self.closed.append(self.current)
             self.current = self.stored = 0
             self.bucket_start += _BUCKET_MS
@@ -74,7 +74,7 @@ class DutyCycle:
             self.save(now_ms)
 
     def usage_ms(self):
-        return self.total + self.current
+        return self.usage
 
     def state(self, now_ms, limited_ms, critical_ms, cap_ms):
         if self.unknown_until is not None:
@@ -99,7 +99,9 @@ class DutyCycle:
         return True
 
     def add(self, airtime_us):
-        self.current += (airtime_us + 999) // 1000
+        ms = (airtime_us + 999) // 1000
+        self.current += ms
+        self.usage += ms
 
     def save(self, now_ms, extra=0):
         stored = self.current + extra

@@ -8,9 +8,13 @@ from micropython import const
 import binascii
 import machine
 import random
-from time import sleep_ms, sleep_us, ticks_diff, ticks_ms  # a lookup less a call
+from time import sleep_ms, sleep_us, ticks_add, ticks_diff, ticks_ms  # a lookup less a call
 from dbchagent import channel_mask
 from subghz import core
+
+# The band check, bound at load as in subghz/core.py: rebinding core.masked at a REPL does
+# not reach it. (A module global, not a default argument: 6 us less a frame at 31 MIPS.)
+_masked = core.masked
 
 _LBT_FREE_MS = const(5)  # the channel must be free this long (aLBTMinFree)
 _LBT_RETRIES = const(3)
@@ -39,7 +43,9 @@ class Gate:
         self.duty = duty
         self.log = log
         self.duty_state = 0
-        self.last_end = None  # ticks_ms when our last transmission ended (a C call a frame)
+        # ticks_ms when our last transmission ended: none yet reads as an off-time long past
+        self.last_end = ticks_add(ticks_ms(), -_OFF_TIME_MS)
+        self._channels = agent.channels  # (one attribute lookup a frame less)
         self._room = -1  # before() assesses the duty cycle again when a frame passes this
         self._cfg = self._freq = self._op = None
         self._on_cfg = self._on_freq = None  # last(): the carrier last found enabled
@@ -81,10 +87,6 @@ class Gate:
 
     def before(self, radio, airtime_us):
         cfg = self.agent.config
-        if cfg is None:
-            self.refuse("unconfigured", "no configuration in force")
-        if self.ctl.state != "ready":
-            self.refuse("radio_locked", self.ctl.reason or "")
         air_ms = (airtime_us + 999) // 1000
         d = self.duty
         freq = radio.freq_hz
@@ -92,15 +94,20 @@ class Gate:
         # could reach the next threshold with this frame (usage only grows between frames;
         # tick() follows it down as the hour rolls), or the configuration, the operating
         # channel, the carrier or the usage's trust changed: 0.5 ms a frame at 31 MIPS.
-        if (d.total + d.current + air_ms > self._room or cfg is not self._cfg
-                or freq != self._freq or self.agent.channels.operating is not self._op
+        # (No configuration is a change: only _assess() sets _cfg, and until it has, _room
+        # is -1.)
+        if (cfg is not self._cfg or d.usage + air_ms > self._room
+                or freq != self._freq or self._channels.operating is not self._op
                 or d.unknown_until is not None):
+            if cfg is None:
+                self.refuse("unconfigured", "no configuration in force")
             self._assess(cfg, freq, self.agent.uptime.now_ms(), air_ms)
-        if self.last_end is not None:
-            # (after days idle ticks_diff wraps negative: wait is then above the off-time)
-            wait = _OFF_TIME_MS - ticks_diff(ticks_ms(), self.last_end)
-            if 0 < wait <= _OFF_TIME_MS:
-                sleep_ms(wait)
+        if self.ctl.state != "ready":
+            self.refuse("radio_locked", self.ctl.reason or "")
+        # (after days idle ticks_diff wraps negative: wait is then above the off-time)
+        wait = _OFF_TIME_MS - ticks_diff(ticks_ms(), self.last_end)
+        if wait > 0 and wait <= _OFF_TIME_MS:
+            sleep_ms(wait)
         if not self._clear(radio, cfg.lbt_ddbm):
             self.refuse("channel_busy", "LBT: channel not free")
         if d.current + air_ms > d.stored and not d.reserve(air_ms, self.agent.uptime.now_ms()):
@@ -154,9 +161,7 @@ class Gate:
                 return True
         return False
 
-    def last(self, freq_hz, verified, airtime_us, _masked=core.masked):
-        # (the band check bound at load, as in subghz/core.py: rebinding core.masked at a
-        # REPL does not reach it)
+    def last(self, freq_hz, verified, airtime_us):
         # A carrier is checked when it or the configuration changes: out of the masked band
         # (a fixed band) and an enabled channel (a configuration never changes once made).
         # Only a carrier that passed both is kept, so a masked one is refused every time.
