@@ -39,9 +39,9 @@ def _depth(v: object) -> int:
     return 0
 
 
-# cbor_rt_cached encodes with map keys cached, as roomy boards do (cbor.cache_keys), and
-# twice, so the second encode reads keys from the cache.
-@pytest.mark.parametrize("op", ["cbor_rt", "cbor_rt_cached"])
+# cbor_rt_reused encodes into a buffer that held another frame, twice, as the agent builds
+# every reply in one buffer.
+@pytest.mark.parametrize("op", ["cbor_rt", "cbor_rt_reused"])
 @settings_vm
 @given(value=values)
 def test_round_trip_both_directions(mp: MicroPython, op: str, value: object) -> None:
@@ -88,9 +88,16 @@ def test_unsupported_items_are_refused(mp: MicroPython) -> None:
         assert status == "err" and out.startswith("CBORError"), (name, out)
 
 
-def test_key_cache_full_still_encodes_every_key(mp: MicroPython) -> None:
-    # More distinct keys than the cache holds (64): the rest are encoded as they come.
-    value = {f"k{i}": i for i in range(100)}
-    status, out = mp.ask("cbor_rt_cached " + cbor2.dumps(value).hex())
-    assert status == "ok", out
-    assert cbor2.loads(bytes.fromhex(out)) == value
+def test_text_around_each_head_size_is_encoded_exactly(mp: MicroPython) -> None:
+    # The agent writes text straight from the str and patches a one-byte head in when it
+    # is short: the byte count decides, not the characters (23 characters can be 24 bytes).
+    texts = [
+        "a" * n + tail for n in (0, 21, 22, 23, 24, 254, 255, 256) for tail in ("", "é", "€")
+    ]
+    value = {t: t for t in texts}
+    for op in ("cbor_rt", "cbor_rt_reused"):
+        status, out = mp.ask(f"{op} " + cbor2.dumps(value).hex())
+        assert status == "ok", out
+        assert cbor2.loads(bytes.fromhex(out)) == value
+        for t in texts:  # each text's own encoding (shortest head) is in the output
+            assert cbor2.dumps(t) in bytes.fromhex(out), t

@@ -21,6 +21,7 @@ _CR = const(13)
 # Input taken per loop pass: more than the longest frame line, little enough that the
 # duties (duty-cycle roll-over, radio re-check, the watchdog) run under any input flood.
 _READ_BUDGET = const(2048)
+_REPLY_ROOM = const(1024)  # a status reply is 0.9 KB
 # A full filesystem: ENOSPC (28), or ENAMETOOLONG (36), which is what littlefs answers when
 # the entry of a new file finds no room (lfs2_file_opencfg turns NOSPC into NAMETOOLONG;
 # the agent's file names are all short). Every store writes a new file, then renames.
@@ -129,6 +130,9 @@ class Agent:
         self.tickers = []  # callables(agent, now_ms), run every loop pass
         self.after_reply = None  # run once the current reply is on the wire (reset)
         self._last = None  # (seq, crc, reply frame): a retried request is answered from here
+        # Replies are built here (events and errors in frames of their own): its room is
+        # taken at start, before the heap fragments, so no reply needs a large new block
+        self._reply = bytearray(_REPLY_ROOM)
         self._event_seq = 0
         self.wdt = None  # machine.WDT when the deploy asked for the watchdog
         self._tick_failures = 0  # loop passes in a row on which a duty failed
@@ -202,7 +206,8 @@ class Agent:
             args = req[1] if len(req) == 2 else {}
             if type(args) is not dict:
                 raise AgentError("bad_argument", "args", "must be a map")
-            return link.frame(link.KIND_REPLY, seq, None, self.dispatch(req[0], args, False))
+            reply = self.dispatch(req[0], args, False)
+            return link.frame(link.KIND_REPLY, seq, None, reply, self._reply)
         except AgentError as e:
             return self._error(seq, e.code, e.field, e.msg)
         except MemoryError:

@@ -11,18 +11,6 @@ class CBORError(ValueError):
     pass
 
 
-_KEYS_MAX = const(64)
-# Map keys encoded (text -> bytes), kept on boards with heap to spare: replies reuse a few
-# dozen keys, and a cached key is one extend instead of an encode. None (off) until the
-# agent turns it on (app.main, from the board's KEEP_MODULES).
-_keys = None
-
-
-def cache_keys(on):
-    global _keys
-    _keys = {} if on else None
-
-
 def _head(out, major, n):
     # Appends the head byte by byte: struct.pack would allocate for every wide number.
     m = major << 5
@@ -51,15 +39,22 @@ def _head(out, major, n):
 def _enc(out, obj, depth):
     # Type tests run most-frequent first (status maps are mostly short text keys and
     # small ints), with map keys written inline: a status reply encodes a third quicker.
+    # Text is written straight from the str (MicroPython's str lends its UTF-8 bytes), its
+    # head patched in when it is short: no bytes object per string, so a reply allocates
+    # nothing but its buffer's growth (a garbage collection every few replies otherwise).
     t = type(obj)
     if t is str:
-        b = obj.encode()
-        n = len(b)
+        p = len(out)
+        out.append(0x60)
+        out.extend(obj)
+        n = len(out) - p - 1
         if n < 24:
-            out.append(0x60 | n)
-        else:
-            _head(out, 3, n)
-        out.extend(b)
+            out[p] = 0x60 | n
+        else:  # a longer head: written again behind it
+            out[p:] = b""
+            b = obj.encode()
+            _head(out, 3, len(b))
+            out.extend(b)
     elif t is int:
         if 0 <= obj < 24:
             out.append(obj)
@@ -73,21 +68,16 @@ def _enc(out, obj, depth):
         _head(out, 5, len(obj))
         depth += 1
         for k, v in obj.items():
-            # Keys are nearly always short text: written here, saving a call per key.
-            if type(k) is str:
-                b = None if _keys is None else _keys.get(k)
-                if b is not None:
-                    out.extend(b)
+            if type(k) is str:  # nearly always short text: written here, a call less a key
+                p = len(out)
+                out.append(0x60)
+                out.extend(k)
+                n = len(out) - p - 1
+                if n < 24:
+                    out[p] = 0x60 | n
                 else:
-                    b = k.encode()
-                    n = len(b)
-                    if n < 24:
-                        if _keys is not None and len(_keys) < _KEYS_MAX:
-                            _keys[k] = bytes((0x60 | n,)) + b
-                        out.append(0x60 | n)
-                        out.extend(b)
-                    else:
-                        _enc(out, k, depth)
+                    out[p:] = b""
+                    _enc(out, k, depth)
             else:
                 _enc(out, k, depth)
             _enc(out, v, depth)

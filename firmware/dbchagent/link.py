@@ -38,10 +38,15 @@ class FrameError(ValueError):
         self.seq = seq
 
 
-def frame(kind, seq, body, obj=None):
+def frame(kind, seq, body, obj=None, f=None):
     # The binary frame; the console writes it as a line (MARK, base64, newline). With
     # obj, the CBOR of obj is encoded straight behind the header (one buffer, no copy).
-    f = bytearray(_HEADER)
+    # f: a buffer to build it in, whatever it held (its room is kept: MicroPython's
+    # bytearray grows 8 bytes an append, each a new block of the heap when the next is taken)
+    if f is None:
+        f = bytearray(_HEADER)
+    else:
+        f[:] = b"\0\0\0"
     f[0] = (VERSION << 4) | kind
     f[1] = (seq >> 8) & 0xFF
     f[2] = seq & 0xFF

@@ -7,12 +7,10 @@ def main():
     import gc
     import sys
     import dbch_board
-    from dbchagent import cbor, cmd_system, runtime
+    from dbchagent import cmd_system, runtime
     from dbchagent.runtime import release
 
     runtime.KEEP_MODULES = getattr(dbch_board, "KEEP_MODULES", False)
-    if runtime.KEEP_MODULES:
-        cbor.cache_keys(True)  # the same policy: heap to spare buys speed
     from dbchagent.hub import Hub
 
     hub = Hub(dbch_board)
