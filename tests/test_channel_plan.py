@@ -119,3 +119,32 @@ def test_the_agents_carrier_lookup_finds_every_channel_of_the_host_plan() -> Non
     for (page, ch, _), found in zip(cases, got, strict=True):
         index = 64 + ch if page == 31 else ch
         assert found == [index, index, index, -1, -1], (page, ch, found)
+
+
+def test_the_agents_allowed_channels_are_exactly_the_masks_channels() -> None:
+    # Config.allows (the agent, in the real MicroPython VM) answers from the flags the
+    # transmit gate reads: for masks enabling a few channels of each page, every (page,
+    # channel) asked, in range or not, is allowed exactly when the host's plan says its
+    # page's mask enables it.
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    enabled = {28: [0, 5, 26], 29: [27, 34, 62], 30: [35, 40, 61], 31: [0, 3]}
+    words = [plan.mask_word(p, enabled[p]) for p in (28, 29, 30, 31)]
+    code = (
+        f"import sys, json\nsys.path.insert(0, {str(root / 'firmware')!r})\n"
+        "from dbchagent.config import Config\n"
+        f"cfg = Config(b'', {words!r} + [0] * 11, [0, 0, 0, 0, 0, 0])\n"
+        "print(json.dumps([[p, c] for p in range(27, 33) for c in range(-2, 96)"
+        " if cfg.allows(p, c)]))\n"
+    )
+    micropython = str(Path(sys.executable).parent / "micropython")
+    got = json.loads(
+        subprocess.run(
+            [micropython, "-c", code], capture_output=True, text=True, check=True, timeout=30
+        ).stdout
+    )
+    assert sorted(map(tuple, got)) == sorted((p, c) for p, cs in enabled.items() for c in cs)

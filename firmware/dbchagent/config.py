@@ -33,14 +33,11 @@ class Config:
         self.req = 0  # the counter of the authorised request that set it (auth.py)
         self.hash = binascii.hexlify(hashlib.sha256(record).digest()).decode()
         # The enabled channels, worked out once from the mask words (long ints on a 32-bit
-        # MCU: every shift of one allocates): as small ints page << 6 | channel, and as
-        # flags by channel_mask.nearest's index, which the transmit gate reads per frame.
-        chans = []
+        # MCU: every shift of one allocates), as flags by channel_mask.nearest's index,
+        # which the transmit gate reads per frame: one block, however many are enabled.
         self._on = bytearray(91)
         for page, ch in self.allowed():
-            chans.append(page << 6 | ch)
             self._on[64 + ch if page == 31 else ch] = 1
-        self._chans = tuple(chans)
 
     def field(self, name):
         return self.values[NAMES.index(name)]
@@ -55,7 +52,9 @@ class Config:
                     yield page, ch
 
     def allows(self, page, ch):
-        return (page << 6 | ch) in self._chans
+        # (an index names its page: a channel of another page, or none, is not allowed)
+        i = 64 + ch if page == 31 else ch
+        return 0 <= i < 91 and channel_mask.page_of(i) == page and self._on[i] == 1
 
     def enables(self, freq_hz, tolerance_hz):
         # whether an enabled channel's centre is within tolerance of freq_hz (no heap)
