@@ -131,8 +131,9 @@ class Agent:
         self.after_reply = None  # run once the current reply is on the wire (reset)
         self._last = None  # (seq, crc, reply frame): a retried request is answered from here
         # Replies are built here (events and errors in frames of their own): its room is
-        # taken at start, before the heap fragments, so no reply needs a large new block
-        self._reply = bytearray(_REPLY_ROOM)
+        # taken at start, before the heap fragments, so no reply needs a large new block.
+        # A command may use it meanwhile: its reply is built only after it returns.
+        self.reply_buf = bytearray(_REPLY_ROOM)
         self._event_seq = 0
         self.wdt = None  # machine.WDT when the deploy asked for the watchdog
         self._tick_failures = 0  # loop passes in a row on which a duty failed
@@ -207,7 +208,7 @@ class Agent:
             if type(args) is not dict:
                 raise AgentError("bad_argument", "args", "must be a map")
             reply = self.dispatch(req[0], args, False)
-            return link.frame(link.KIND_REPLY, seq, None, reply, self._reply)
+            return link.frame(link.KIND_REPLY, seq, None, reply, self.reply_buf)
         except AgentError as e:
             return self._error(seq, e.code, e.field, e.msg)
         except MemoryError:

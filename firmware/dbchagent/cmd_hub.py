@@ -30,7 +30,7 @@ def set_config(agent, args):
     cfg = config_check.parse(record, _text(args, "table"), _text(args, "region"))
     cfg.req = req
     # Valid: from here on the new configuration replaces the old one.
-    config_check.save(cfg)
+    config_check.save(cfg, agent.reply_buf)
     del config_check
     release("dbchagent.config_check")
     agent.use_config(cfg)

@@ -88,10 +88,13 @@ def parse(record, table=None, region=None):
 _NAME = "config.bin"
 
 
-def save(cfg):
+def save(cfg, buf=None):
     # with the counter of the authorised request that set it (auth.py: a repeat of that
-    # request is answered from here, not run again)
-    store.write(_NAME, cbor.encode([cfg.record, cfg.table, cfg.region, cfg.req]))
+    # request is answered from here, not run again). buf: encoded there (the agent's reply
+    # buffer, free while a command runs), not in a new block of a fragmented heap
+    if buf is not None:
+        buf[:] = b""
+    store.write(_NAME, cbor.encode([cfg.record, cfg.table, cfg.region, cfg.req], buf))
 
 
 def load():
