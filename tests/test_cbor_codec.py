@@ -91,9 +91,7 @@ def test_unsupported_items_are_refused(mp: MicroPython) -> None:
 def test_text_around_each_head_size_is_encoded_exactly(mp: MicroPython) -> None:
     # The agent writes text straight from the str and patches a one-byte head in when it
     # is short: the byte count decides, not the characters (23 characters can be 24 bytes).
-    texts = [
-        "a" * n + tail for n in (0, 21, 22, 23, 24, 254, 255, 256) for tail in ("", "é", "€")
-    ]
+    texts = ["a" * n + tail for n in (0, 21, 22, 23, 24, 254, 255, 256) for tail in ("", "é", "€")]
     value = {t: t for t in texts}
     for op in ("cbor_rt", "cbor_rt_reused"):
         status, out = mp.ask(f"{op} " + cbor2.dumps(value).hex())
