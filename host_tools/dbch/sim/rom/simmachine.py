@@ -67,7 +67,11 @@ def setup(bridge, cause, uid, buses, twin_of=None):
 
 
 def pin_set(name, v):
+    # Answered (empty) before the VM goes on, as a board's GPIO write is done when the CPU
+    # moves to its next instruction: without it the VM ran ahead of the board, and a chip
+    # command that chip select's rising edge executes began later than the driver timed it.
     _send(0x50, b"\x01" if v else b"\x00", name)  # 'P'
+    _reply(_io, 0)
 
 
 def pin_get(name):
@@ -154,7 +158,8 @@ class SPI:
         self._bus = bytes((len(name),)) + name  # bridge payload prefix: length, name
 
     def write(self, buf):
-        _send(0x57, self._bus, buf)  # 'W': MISO discarded, no answer
+        _send(0x57, self._bus, buf)  # 'W': MISO discarded, an empty answer (as pin_set)
+        _reply(_io, 0)
 
     def write_readinto(self, wbuf, rbuf):
         _send(0x53, self._bus, wbuf)  # 'S': MOSI out, MISO back
