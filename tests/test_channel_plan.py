@@ -2,8 +2,26 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
 import pytest
 from dbch.gbcs import channel_plan as plan
+
+FIRMWARE = Path(__file__).resolve().parents[1] / "firmware"
+
+
+def in_micropython(code: str) -> Any:
+    """Run `code` in the real MicroPython VM with firmware/ on its path; the JSON it prints."""
+    micropython = str(Path(sys.executable).parent / "micropython")
+    head = f"import sys, json\nsys.path.insert(0, {str(FIRMWARE)!r})\n"
+    done = subprocess.run(
+        [micropython, "-c", head + code], capture_output=True, text=True, check=True, timeout=30
+    )
+    return json.loads(done.stdout)
 
 
 def test_every_channel_frequency_follows_the_formulas() -> None:
@@ -93,28 +111,15 @@ def test_the_agents_carrier_lookup_finds_every_channel_of_the_host_plan() -> Non
     # The transmit gate finds a carrier's channel by arithmetic (channel_mask.nearest, in
     # the real MicroPython VM): for every channel of the host's plan, at the centre and at
     # the tolerance's edges, and nothing just outside it.
-    import json
-    import subprocess
-    import sys
-    from pathlib import Path
-
     from dbch.checks.views import FREQ_TOL_HZ
 
-    root = Path(__file__).resolve().parents[1]
     cases = [(c.page, c.number, c.freq_hz) for c in plan.all_channels()]
-    code = (
-        f"import sys, json\nsys.path.insert(0, {str(root / 'firmware')!r})\n"
+    got = in_micropython(
         "from dbchagent.channel_mask import nearest\n"
         f"tol = {FREQ_TOL_HZ}\nout = []\n"
         f"for page, ch, f in {cases!r}:\n"
         "    out.append([nearest(f + d, tol) for d in (-tol, 0, tol, -tol - 1, tol + 1)])\n"
         "print(json.dumps(out))\n"
-    )
-    micropython = str(Path(sys.executable).parent / "micropython")
-    got = json.loads(
-        subprocess.run(
-            [micropython, "-c", code], capture_output=True, text=True, check=True, timeout=30
-        ).stdout
     )
     for (page, ch, _), found in zip(cases, got, strict=True):
         index = 64 + ch if page == 31 else ch
@@ -126,25 +131,12 @@ def test_the_agents_allowed_channels_are_exactly_the_masks_channels() -> None:
     # transmit gate reads: for masks enabling a few channels of each page, every (page,
     # channel) asked, in range or not, is allowed exactly when the host's plan says its
     # page's mask enables it.
-    import json
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
     enabled = {28: [0, 5, 26], 29: [27, 34, 62], 30: [35, 40, 61], 31: [0, 3]}
     words = [plan.mask_word(p, enabled[p]) for p in (28, 29, 30, 31)]
-    code = (
-        f"import sys, json\nsys.path.insert(0, {str(root / 'firmware')!r})\n"
+    got = in_micropython(
         "from dbchagent.config import Config\n"
         f"cfg = Config(b'', {words!r} + [0] * 11, [0, 0, 0, 0, 0, 0])\n"
         "print(json.dumps([[p, c] for p in range(27, 33) for c in range(-2, 96)"
         " if cfg.allows(p, c)]))\n"
-    )
-    micropython = str(Path(sys.executable).parent / "micropython")
-    got = json.loads(
-        subprocess.run(
-            [micropython, "-c", code], capture_output=True, text=True, check=True, timeout=30
-        ).stdout
     )
     assert sorted(map(tuple, got)) == sorted((p, c) for p, cs in enabled.items() for c in cs)

@@ -314,9 +314,9 @@ def test_spi_while_busy_is_ignored_like_the_chip_does(tmp_path: Path) -> None:
 def test_a_power_cut_releases_chip_select_so_a_cut_transaction_is_never_run(
     tmp_path: Path, chip: str
 ) -> None:
-    # The MCU goes down with the radio: the transaction it was clocking ends unexecuted, and
-    # the next one after power-up is a transaction of its own (a model that kept NSS low ran
-    # the cut bytes and the next command as one)
+    # The MCU goes down with the radio: chip select is released with it, as on a board (the
+    # models had kept it low; their power cycle cleared the cut transaction, so nothing ran
+    # from it, but the pin was not the board's)
     clock = [1000.0]
     model = model_for(chip, board_id="m", bench=BenchFolder(tmp_path), clock=lambda: clock[0])
     clock[0] += 0.01

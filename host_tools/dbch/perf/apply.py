@@ -162,13 +162,9 @@ def gate_parts_us(parts: dict[str, Any]) -> tuple[float, float, float]:
     return (before - loop) / n, (last - loop) / n, loop / n
 
 
-def gate_cost_us(parts: dict[str, Any]) -> float:
+def gate_figures(parts: dict[str, Any], res: Results) -> None:
     before, last, _loop = gate_parts_us(parts)
-    return before + last
-
-
-def gate_figures(parts: dict[str, float], res: Results) -> None:
-    compute = gate_cost_us(parts)
+    compute = before + last
     air = parts["airtime"]
     res.samples.update({"gate_us": compute, "gate_lbt_us": parts["gate_lbt"], "airtime_us": air})
     res.add(
