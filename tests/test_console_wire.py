@@ -14,7 +14,7 @@ from dbch.boards.definitions import all_boards, get_board
 from dbch.link.client import AgentClient
 from dbch.link.frames import KIND_REQUEST, encode_frame
 from dbch.sim.bench import Bench
-from dbch.sim.console import Wire
+from dbch.sim.wire import Wire
 from helpers import HUB_BOARD, SMALL_BOARD, start_deployed
 
 

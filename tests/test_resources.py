@@ -97,7 +97,7 @@ def test_the_watchdog_is_fed_only_by_the_running_agent(bench: Bench) -> None:
             hub.wait_ready()
             pid = board.vm_pid
             time.sleep(3.0)  # twice the timeout: the main loop feeds it
-            assert board.vm_pid == pid
+            assert board.vm_pid == pid, board.log_tail(30)
             assert hub.status()["reset_cause"] != "watchdog"
         # Stop the agent (as mpremote's Ctrl-C does): nothing feeds the watchdog any more.
         with serial.serial_for_url(board.port, timeout=0.5) as s:
@@ -105,7 +105,7 @@ def test_the_watchdog_is_fed_only_by_the_running_agent(bench: Bench) -> None:
         board.wait_for_vm(pid, timeout=10)
         with AgentClient(board.port, on_console=None) as hub:
             hub.wait_ready()
-            assert hub.status()["reset_cause"] == "watchdog"
+            assert hub.status()["reset_cause"] == "watchdog", board.log_tail(30)
         deploy(board.port, board.board)  # a plain deploy turns it off again
         with AgentClient(board.port, on_console=None) as hub:
             pid = board.vm_pid
@@ -113,7 +113,7 @@ def test_the_watchdog_is_fed_only_by_the_running_agent(bench: Bench) -> None:
         with serial.serial_for_url(board.port, timeout=0.5) as s:
             s.write(b"\r\x03\x03")
         time.sleep(3.0)
-        assert board.vm_pid == pid  # at the REPL, no reset
+        assert board.vm_pid == pid, board.log_tail(30)  # at the REPL, no reset
     finally:
         board.stop()
 

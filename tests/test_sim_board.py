@@ -12,8 +12,10 @@ import serial
 from dbch.gbcs.tables import get_table
 from dbch.link.client import AgentClient
 from dbch.sim.bench import Bench, simulated_boards
+from dbch.sim.console import INTERRUPT_HOLDOFF_S
 from dbch.sim.layout import pid_alive
 from helpers import HUB_BOARD, MPREMOTE, apply, ensure_agent, mpremote, start_deployed
+from mpremote.transport import TransportError
 from mpremote.transport_serial import SerialTransport
 
 
@@ -24,6 +26,39 @@ def test_mpremote_resume_exec_reaches_the_vm(hub_board) -> None:
     )
     assert out.startswith("micropython ")
     assert "main.py" in out and "lib" in out  # the littlefs root, not the host filesystem
+    ensure_agent(hub_board)
+
+
+def test_a_ctrl_c_stops_running_code_where_a_board_would_take_it(hub_board) -> None:
+    # On a board a Ctrl-C marks a KeyboardInterrupt pending, raised at the VM's next check.
+    # The unix port raises it from its SIGINT handler wherever the signal lands: landing in
+    # the garbage collector left the heap locked and the VM exited ("heap is locked",
+    # "FATAL: uncaught NLR"), a reset no board does (a soak's watchdog test saw it). The
+    # relay now sends it only while the VM waits (sim/vm_interrupt.py). This code collects
+    # most of the time: before, most of these Ctrl-Cs landed in the collector.
+    pid = hub_board.vm_pid
+    t = SerialTransport(hub_board.port)
+    t.serial.timeout = 10  # a VM left broken fails here instead of hanging the test
+    try:
+        t.enter_raw_repl(soft_reset=False)
+        t.exec("import gc, micropython, time\nkeep = [(i,) for i in range(2500)]")
+        for i in range(20):
+            try:
+                t.exec_raw_no_follow(
+                    "micropython.kbd_intr(3)\nprint('go')\n"  # Ctrl-C on, as main.py has it
+                    "while 1:\n for _ in range(100): gc.collect()\n time.sleep_ms(2)"
+                )
+                t.read_until(1, b"go", timeout=10)
+                time.sleep(2 * INTERRUPT_HOLDOFF_S)  # not part of the last one's burst
+                t.serial.write(b"\x03")
+                _, err = t.follow(timeout=10)
+            except TransportError as e:
+                log = hub_board.log_tail(30)
+                pytest.fail(f"after Ctrl-C {i} the VM no longer answers ({e})\n{log}")
+            assert b"KeyboardInterrupt" in err, f"Ctrl-C {i}: {err!r}\n{hub_board.log_tail(30)}"
+            assert hub_board.vm_pid == pid, f"Ctrl-C {i} reset the VM:\n{hub_board.log_tail(30)}"
+    finally:
+        t.close()
     ensure_agent(hub_board)
 
 
@@ -277,3 +312,20 @@ def test_the_simulated_flash_driver_cannot_be_interrupted_inside_littlefs() -> N
     for fn in (n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name != "__init__"):
         found = [type(n).__name__ for n in ast.walk(fn) if isinstance(n, jumps)]
         assert not found, f"FlashBlocks.{fn.name} jumps ({found}): a Ctrl-C can land inside"
+
+
+def test_a_vm_is_interrupted_only_while_it_waits() -> None:
+    # /proc/PID/syscall of a stopped VM (sim/vm_interrupt.py): a wait for time or for its
+    # console is where a board takes a Ctrl-C; running code, or a read of a file or of the
+    # radio bridge, is not.
+    from dbch.sim.vm_interrupt import waiting
+
+    assert waiting("7 0x7ffd 0x1 0x3e8 0x0 0x0 0x0 0x7ffd 0x7f3d", "x86_64")  # poll
+    assert waiting("230 0x0 0x0 0x7ffe 0x7ffe 0x0 0x0 0x7ffe 0x7f3d", "x86_64")  # sleep
+    assert waiting("219 0x0 0x0 0x0 0x0 0x0 0x0 0x7ffe 0x7f3d", "x86_64")  # one resumed
+    assert waiting("0 0x0 0x7ffd 0x1 0x0 0x0 0x0 0x7ffd 0x7f3d", "x86_64")  # its console
+    assert not waiting("0 0x5 0x7ffd 0x200 0x0 0x0 0x0 0x7ffd 0x7f3d", "x86_64")  # flash
+    assert not waiting("-1 0x7ffe0b72bbb0 0x55971295acd4", "x86_64")  # running code
+    assert not waiting("running", "x86_64")
+    assert waiting("73 0x0 0x0 0x0 0x0 0x0 0x0 0x0 0x0", "aarch64")  # ppoll
+    assert waiting("7 0x0", "riscv64") is None  # unknown numbers: the port's own behaviour

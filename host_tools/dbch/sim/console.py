@@ -24,7 +24,6 @@ import fcntl
 import os
 import pty
 import selectors
-import signal
 import struct
 import termios
 import time
@@ -32,7 +31,9 @@ import tty
 from collections.abc import Callable
 from pathlib import Path
 
+from dbch.sim import vm_interrupt
 from dbch.sim.link_faults import INBOUND, OUTBOUND, LinkFaults
+from dbch.sim.wire import Wire
 
 TO_VM_LIMIT = 65536  # bytes queued for the VM before the host's writes are held back
 # What a USB host keeps of a CDC device's output that nobody has read yet (the cdc-acm
@@ -46,43 +47,6 @@ UART_BRIDGE_BUFFER = 1024
 # Board output waiting for the wire before the VM's writes block (a UART's TX FIFO and a
 # little of the port's buffer).
 UART_TX_HOLD = 64
-# Bytes moved across a paced wire per wake-up: the relay wakes about every 1.4 ms at
-# 115200 baud instead of every byte.
-WIRE_BATCH = 16
-WIRE_BURST = 2 * WIRE_BATCH  # the most a late wake-up delivers at once
-
-
-class Wire:
-    """One direction of a UART: bytes take 10 bits each at the baud rate. `rate` None: not
-    paced (USB). The line is busy until `self.t`; bytes queued on an idle line start now."""
-
-    def __init__(self, bytes_per_s: float | None):
-        self.rate = bytes_per_s
-        self.t = 0.0
-
-    def queued(self, now: float) -> None:
-        """Bytes were queued: an idle line starts sending them now."""
-        if self.t < now:
-            self.t = now
-
-    def allowed(self, now: float) -> int:
-        """How many queued bytes have crossed by `now`. A relay that wakes late (a loaded
-        host) must not land a burst the MCU would have read byte by byte meanwhile: the
-        line is taken to have paused instead, and at most WIRE_BURST bytes arrive at once."""
-        if self.rate is None:
-            return 1 << 30
-        self.t = max(self.t, now - WIRE_BURST / self.rate)
-        return max(0, int((now - self.t) * self.rate + 1e-6))  # (float rounding)
-
-    def sent(self, n: int) -> None:
-        if self.rate is not None:
-            self.t += n / self.rate
-
-    def due(self, pending: int) -> float | None:
-        """When the next batch of `pending` bytes will have crossed."""
-        if self.rate is None or not pending:
-            return None
-        return self.t + min(pending, WIRE_BATCH) / self.rate
 
 
 def unread_bytes(fd: int) -> int:
@@ -94,19 +58,11 @@ def unread_bytes(fd: int) -> int:
 # One KeyboardInterrupt per burst of Ctrl-C: a second SIGINT while the first is still
 # pending makes the unix port exit, where a board would just raise again.
 INTERRUPT_HOLDOFF_S = 0.05
-
-
-def catches_sigint(pid: int) -> bool:
-    """Whether MicroPython has its SIGINT handler installed: it does while running code with
-    the interrupt character enabled (micropython.kbd_intr), not while reading a REPL line."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("SigCgt:"):
-                    return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
-    except OSError:
-        pass
-    return False
+# How long a Ctrl-C waits for the unix twin's VM to reach a point where a board takes it
+# (sim/vm_interrupt.py) before it is sent wherever the VM is: code that never waits (a
+# loop of pure computation) has no better moment. The agent waits within milliseconds.
+INTERRUPT_WAIT_S = 2.0
+INTERRUPT_RETRY_S = 0.001
 
 
 class ConsoleRelay:
@@ -143,6 +99,10 @@ class ConsoleRelay:
         self.raw_repl = False  # the console is in the raw REPL (mpremote's mode)
         self.dropped_to_host = 0
         self.last_interrupt = 0.0
+        self.interrupt_since: float | None = None  # a Ctrl-C the VM has not taken yet
+        self.interrupt_tries = 0
+        self.interrupt_at_once = False
+        self.held = bytearray()  # host input after it: it follows the interrupt
         self.tail = bytearray()  # last output, logged if the VM dies unexpectedly
 
     def open(self, link_path: Path) -> str:
@@ -182,6 +142,8 @@ class ConsoleRelay:
         self.raw_repl = False
         self.vm_ready = False
         self.last_interrupt = 0.0
+        self.interrupt_since = None
+        self.held.clear()
 
     def detach(self) -> None:
         if self.vm_fd is not None:
@@ -193,6 +155,8 @@ class ConsoleRelay:
         # reset while the host sends: pace() must not deliver it to no VM).
         self.vm_ready = False
         self.to_vm.clear()
+        self.interrupt_since = None
+        self.held.clear()
 
     def _drain_vm(self) -> None:
         # What the VM wrote before it stopped (a reset right after a reply): on a board the
@@ -328,7 +292,10 @@ class ConsoleRelay:
         self._hold_host()
 
     def next_due(self) -> float | None:
-        """When pace() has bytes to move next (None: nothing waits for a wire)."""
+        """When pace() has bytes to move next, or a Ctrl-C is tried again (None: nothing
+        waits)."""
+        if self.interrupt_since is not None:
+            return time.monotonic() + INTERRUPT_RETRY_S
         if not self.paced:
             return None
         dues = [
@@ -386,14 +353,24 @@ class ConsoleRelay:
             return
         self.deliver_to_vm(self.link.pass_bytes(INBOUND, data, time.monotonic()), powered)
 
-    def deliver_to_vm(self, data: bytes, powered: bool) -> None:
+    def deliver_to_vm(self, data: bytes, powered: bool, at_once: bool = False) -> None:
+        """`at_once`: a Ctrl-C in `data` is sent wherever the VM is (a test's Ctrl-C at a
+        named boot step, which the VM takes in the bridge call that asked for it)."""
         if not data or self.vm_fd is None or not powered:
             return  # (while the VM restarts, input is lost, as on a board being reset)
         if self.input_lost and not self.vm_ready:
             self.debug(f"{len(data)} bytes lost: the board is starting")
             return
-        if CTRL_C in data and self.vm_ready:
-            data = self._interrupt_chars(data)
+        if self.interrupt_since is not None:
+            self.held += data  # after a Ctrl-C the VM has not taken yet: it waits its turn
+            return
+        if CTRL_C in data and self.vm_ready and self.interrupts_by_signal:
+            data = self._interrupt_chars(data, at_once)
+        self._queue_to_vm(data)
+
+    def _queue_to_vm(self, data: bytes) -> None:
+        if not data:
+            return
         if CTRL_B in data:
             self.raw_repl = False
         if not self.to_vm:
@@ -401,23 +378,49 @@ class ConsoleRelay:
         self.to_vm += data
         self.pump_to_vm()
 
-    def _interrupt_chars(self, data: bytes) -> bytes:
+    def _interrupt_chars(self, data: bytes, at_once: bool) -> bytes:
         # The board's USB CDC driver: while code runs, Ctrl-C is taken out of the stream
-        # and raises KeyboardInterrupt; at the REPL it is an ordinary character.
-        if not self.interrupts_by_signal or self.vm_pid is None:
-            return data  # a UART carries Ctrl-C as a byte, as a board's does
-        if not catches_sigint(self.vm_pid):
-            self.debug("Ctrl-C passed through (no handler)")
+        # and raises KeyboardInterrupt; at the REPL it is an ordinary character. (A UART
+        # twin carries Ctrl-C as a byte, as a board's does.)
+        if self.vm_pid is None:
             return data
-        self.debug("Ctrl-C -> SIGINT")
         now = time.monotonic()
-        if now - self.last_interrupt > INTERRUPT_HOLDOFF_S:
+        if now - self.last_interrupt <= INTERRUPT_HOLDOFF_S:
+            if vm_interrupt.catches_sigint(self.vm_pid):
+                return data.replace(bytes((CTRL_C,)), b"")  # the same burst
+            return data
+        # Bytes sent before the Ctrl-C reach the VM first, as they would on the wire; those
+        # after it wait until the VM has taken it (retry_interrupt).
+        at = data.index(CTRL_C)
+        self._queue_to_vm(data[:at])
+        self.interrupt_since, self.interrupt_tries = now, 0
+        self.interrupt_at_once = at_once
+        self.held = bytearray(data[at + 1 :])
+        self.retry_interrupt(now)
+        return b""
+
+    def retry_interrupt(self, now: float) -> None:
+        """Interrupt the VM if it is at a point where a board would take a Ctrl-C."""
+        if self.interrupt_since is None:
+            return
+        if self.vm_pid is None:
+            self.interrupt_since = None
+            return
+        how = vm_interrupt.interrupt(
+            self.vm_pid,
+            anywhere=self.interrupt_at_once or now - self.interrupt_since >= INTERRUPT_WAIT_S,
+        )
+        self.interrupt_tries += 1
+        if how == "later":
+            return
+        held, self.held = bytes(self.held), bytearray()
+        waited = f"{(now - self.interrupt_since) * 1000:.0f} ms, {self.interrupt_tries} looks"
+        self.interrupt_since = None
+        if how == "sent":
+            self.debug(f"Ctrl-C -> SIGINT ({waited})")
             self.last_interrupt = now
-            # Bytes sent before the Ctrl-C reach the VM first, as they would on the wire.
-            before = data[: data.index(CTRL_C)]
-            self.to_vm += before
-            self.pump_to_vm()
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.vm_pid, signal.SIGINT)
-            data = data[len(before) :]
-        return data.replace(bytes((CTRL_C,)), b"")
+            held = held.replace(bytes((CTRL_C,)), b"")  # the same burst: one interrupt
+        else:
+            self.debug("Ctrl-C passed through (no handler)")
+            held = bytes((CTRL_C,)) + held
+        self._queue_to_vm(held)

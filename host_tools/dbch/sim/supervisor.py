@@ -384,7 +384,7 @@ class Supervisor:
     def ctrl_c(self) -> None:
         # A Ctrl-C arriving on the console now (the ROM asks, at a boot step a test names):
         # the relay's own path, so it interrupts exactly when a real one would.
-        self.console.deliver_to_vm(b"\x03", True)
+        self.console.deliver_to_vm(b"\x03", True, at_once=True)
         self.steps_interrupted += 1  # (a test checks its step was reached)
         self._write_runtime()
 
@@ -510,6 +510,7 @@ class Supervisor:
                         os.read(wake_r, 512)
                 self._handle_signals()
                 now = time.monotonic()
+                self.console.retry_interrupt(now)
                 self.console.pace(now)
                 if self.console.dropped_to_vm != self.dropped_written:
                     self.dropped_written = self.console.dropped_to_vm
