@@ -85,6 +85,28 @@ def test_a_board_that_fell_to_the_repl_says_what_it_printed(bench) -> None:
         board.stop()
 
 
+def test_the_last_words_are_not_the_repls_answer_to_our_own_requests() -> None:
+    # A deploy's wait polls a board at its REPL with hellos, each answered with a NameError
+    # (the frame's base64 is a name the REPL does not know): the error quoted that, not the
+    # exception that stopped the agent (a soak's deploy failure said nothing more).
+    from collections import deque
+
+    from dbch.link.frames import last_words
+
+    tail = deque(
+        [
+            b"Traceback (most recent call last):",
+            b'  File "main.py", line 2, in <module>',
+            b"MemoryError: memory allocation failed",
+            b"NameError: name 'ENUtgmVoZWxsb6B2nG5O' isn't defined",
+            b"NameError: name 'ENUugmVoZWxsb6B2nG5P' isn't defined",
+        ]
+    )
+    assert last_words(tail) == " (it printed 'MemoryError: memory allocation failed')"
+    tail.append(b"NameError: name 'dbch_board' isn't defined")  # a real one is kept
+    assert "dbch_board" in last_words(tail)
+
+
 def test_streams_are_json_lines_with_utc_and_records_carry_names(hub_board) -> None:
     ensure_agent(hub_board)
     port = f"sim:{hub_board.id}"

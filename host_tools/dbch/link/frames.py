@@ -53,12 +53,23 @@ class Frame(NamedTuple):
 
 def last_words(console: deque[bytes]) -> str:
     """What a board printed last before it stopped answering, for an error message: the
-    exception that ended a traceback, else nothing."""
+    exception that ended a traceback, else nothing. Not the REPL's answer to our own
+    requests typed at it (a soak's deploy said only that, hiding why the agent stopped)."""
     for line in reversed(console):
         text = line.decode("utf-8", "replace").strip()
+        if _echo_of_a_frame(text):
+            continue
         if text.split(":", 1)[0].endswith(("Error", "Exception", "Interrupt", "Exit")):
             return f" (it printed {text[:200]!r})"
     return ""
+
+
+def _echo_of_a_frame(text: str) -> bool:
+    # A frame typed at the REPL is a name it does not know: the start of its base64 text.
+    if not text.startswith("NameError: name '"):
+        return False
+    name = text[17:].split("'", 1)[0]
+    return len(name) >= 12 and name.isalnum() and not name.islower() and not name.isupper()
 
 
 def encode_frame(kind: int, seq: int, body: bytes) -> bytes:
