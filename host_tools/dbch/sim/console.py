@@ -55,8 +55,8 @@ def unread_bytes(fd: int) -> int:
     return struct.unpack("i", buf)[0]
 
 
-# One KeyboardInterrupt per burst of Ctrl-C: a second SIGINT while the first is still
-# pending makes the unix port exit, where a board would just raise again.
+# One KeyboardInterrupt per burst of Ctrl-C, as a board's one pending interrupt: a second
+# SIGINT would raise again wherever the VM then is, inside the first one's handling.
 INTERRUPT_HOLDOFF_S = 0.05
 # How long a Ctrl-C waits for the unix twin's VM to reach a point where a board takes it
 # (sim/vm_interrupt.py) before it is sent wherever the VM is: code that never waits (a
@@ -380,8 +380,8 @@ class ConsoleRelay:
 
     def _interrupt_chars(self, data: bytes, at_once: bool) -> bytes:
         # The board's USB CDC driver: while code runs, Ctrl-C is taken out of the stream
-        # and raises KeyboardInterrupt; at the REPL it is an ordinary character. (A UART
-        # twin carries Ctrl-C as a byte, as a board's does.)
+        # and raises KeyboardInterrupt; at the REPL it is an ordinary character. (The QEMU
+        # twin takes Ctrl-C as a byte on its UART, as the board does: never here.)
         if self.vm_pid is None:
             return data
         now = time.monotonic()
