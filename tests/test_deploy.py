@@ -195,3 +195,35 @@ def test_waiting_for_an_agent_at_a_blank_boards_repl_leaves_room_to_deploy(bench
         assert report.hello is not None
     finally:
         b.stop()
+
+
+def test_a_deploy_survives_a_board_side_that_is_silent_for_a_second(
+    hub_board, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A loaded `make test` failed two deploys with mpremote's "unexpected read during raw
+    # paste: b''": its raw paste gives up at the first read that times out while it waits
+    # for the board's window acknowledgement, and deploy's reads waited 1 s. Here the
+    # board's side (its relay) stops for 1.5 s as the first long paste starts, so the
+    # acknowledgement is late: the deploy failed every time before; it must wait.
+    import signal
+    import threading
+
+    ensure_agent(hub_board)
+    paste = SerialTransport.raw_paste_write
+    stalls: list[threading.Timer] = []
+
+    def paste_with_a_stall(self: SerialTransport, command: bytes) -> None:
+        if len(command) > 512 and not stalls:  # more than the board's window: it must ack
+            os.kill(hub_board.pid, signal.SIGSTOP)
+            stalls.append(threading.Timer(1.5, os.kill, (hub_board.pid, signal.SIGCONT)))
+            stalls[0].start()
+        paste(self, command)
+
+    monkeypatch.setattr(SerialTransport, "raw_paste_write", paste_with_a_stall)
+    try:
+        report = deploy(hub_board.port, HUB_BOARD)
+    finally:
+        for t in stalls:
+            t.join()
+    assert stalls, "no paste was long enough to need an acknowledgement"
+    assert report.copied == [] and report.hello is not None

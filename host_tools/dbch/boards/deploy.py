@@ -245,6 +245,13 @@ FORGET_AGENT = (
 FEED_WATCHDOG = "import sys\n_w = sys.modules.get('dbch_wdt')\nif _w: _w.feed()\n"
 
 
+# One read's wait. mpremote's raw paste gives up at the first read that times out (while it
+# waits for the board's window acknowledgement): at 1 s, two deploys failed in a loaded
+# `make test` (a simulated board's side silent for a second; which part stalled is not
+# known). The deploy's own deadline per step (STEP_S) still ends a board that is gone.
+READ_S = 5.0
+
+
 def _probe(t: SerialTransport) -> dict:
     code = _PROBE % {
         "header": STORE_HEADER,
@@ -283,7 +290,7 @@ def _open_mpremote(port: str) -> SerialTransport:
             raise TransportError(f"{port}: cannot open: {e}") from None
         # mpremote reads a pty with no timeout: a board that never answers (a locked one)
         # would hold deploy for ever. With one, mpremote's own overall timeouts (10 s) apply.
-        t.serial.timeout = 1.0
+        t.serial.timeout = READ_S
         try:
             t.enter_raw_repl(soft_reset=False)
             return t

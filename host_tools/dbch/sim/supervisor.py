@@ -39,6 +39,9 @@ from dbch.sim.twins import TwinKind, twin_kind
 _PR_SET_PDEATHSIG = 1
 _CRASH_WINDOW_S = 5.0
 _CRASH_LIMIT = 5
+# A relay that wakes this much later than it asked for (or spends this long on one turn)
+# left the console still: logged, since a tool's timeout may have passed meanwhile.
+STALL_NOTE_S = 0.25
 
 
 def mount_point(board: BoardDef) -> str:
@@ -491,7 +494,12 @@ class Supervisor:
                 for due in (self.link.next_due(), self.console.next_due()):
                     if due is not None:
                         timeout = max(0.0, min(timeout, due - time.monotonic()))
-                for key, mask in self.sel.select(timeout):
+                asked = time.monotonic() + timeout
+                ready = self.sel.select(timeout)
+                late = time.monotonic() - asked
+                if late >= STALL_NOTE_S:  # the relay could not run: a loaded host
+                    self.log(f"relay woke {late * 1000:.0f} ms late (host busy)")
+                for key, mask in ready:
                     what = key.data
                     if what == "host":
                         if mask & selectors.EVENT_READ:
