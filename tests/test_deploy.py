@@ -227,3 +227,38 @@ def test_a_deploy_survives_a_board_side_that_is_silent_for_a_second(
             t.join()
     assert stalls, "no paste was long enough to need an acknowledgement"
     assert report.copied == [] and report.hello is not None
+
+
+def test_threads_parse_what_boards_print_one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    # CI failed a simulated lab's setup once with CPython 3.11's "SystemError: AST
+    # constructor recursion depth mismatch": the lab deploys its boards from threads, and
+    # the AST converter's depth is state those threads share (python/cpython#106905).
+    # Each parse of a board's answer must have the converter to itself (here a parse that
+    # yields mid-way, where the interpreter may switch threads, overlapped before).
+    import ast
+    import threading
+
+    from dbch.boards import deploy as deploy_module
+
+    inside, most = [0], [0]
+    literal_eval = ast.literal_eval
+
+    def slow_literal_eval(text: str) -> object:
+        inside[0] += 1
+        most[0] = max(most[0], inside[0])
+        time.sleep(0.005)  # a thread switch here is what the bug needs
+        inside[0] -= 1
+        return literal_eval(text)
+
+    monkeypatch.setattr(ast, "literal_eval", slow_literal_eval)
+    answers: list[object] = []
+    threads = [
+        threading.Thread(target=lambda: answers.append(deploy_module.board_literal("{'a': [1]}")))
+        for _ in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert answers == [{"a": [1]}] * 8
+    assert most[0] == 1, f"{most[0]} threads parsed at once"

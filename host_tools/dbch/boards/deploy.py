@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import mpremote.transport_serial
 import serial
@@ -252,6 +253,20 @@ FEED_WATCHDOG = "import sys\n_w = sys.modules.get('dbch_wdt')\nif _w: _w.feed()\
 READ_S = 5.0
 
 
+# CPython 3.11 keeps the AST converter's recursion depth in state its threads share: two
+# threads parsing at once can fail with "SystemError: AST constructor recursion depth
+# mismatch" (python/cpython#106905, seen in threaded programs). Deploys run in threads (a
+# simulated lab deploys its boards at once: its setup failed so once), so they take turns.
+_AST_TURN = threading.Lock()
+
+
+def board_literal(text: str) -> Any:
+    """A Python literal a board printed (its repr of a dict, a list), parsed one thread at
+    a time."""
+    with _AST_TURN:
+        return ast.literal_eval(text)
+
+
 def _probe(t: SerialTransport) -> dict:
     code = _PROBE % {
         "header": STORE_HEADER,
@@ -268,7 +283,7 @@ def _probe(t: SerialTransport) -> dict:
     }
     out = t.exec(code)
     try:
-        return ast.literal_eval(out.decode().strip())
+        return board_literal(out.decode().strip())
     except (ValueError, SyntaxError) as e:
         raise DeployError(f"unexpected answer from the board: {out[:200]!r} ({e})") from None
 
