@@ -329,3 +329,30 @@ def test_a_vm_is_interrupted_only_while_it_waits() -> None:
     assert not waiting("running", "x86_64")
     assert waiting("73 0x0 0x0 0x0 0x0 0x0 0x0 0x0 0x0", "aarch64")  # ppoll
     assert waiting("7 0x0", "riscv64") is None  # unknown numbers: the port's own behaviour
+
+
+def test_a_forced_ctrl_c_reaches_a_vm_that_is_slow_to_stop(monkeypatch: pytest.MonkeyPatch):
+    # After INTERRUPT_WAIT_S a Ctrl-C goes wherever the VM is. On a loaded host the VM may
+    # not be scheduled to stop within the relay's look (sim/vm_interrupt.py): the forced
+    # interrupt then answered "later" every time, and the input held behind it waited for
+    # ever (found reading the change). A process with a SIGINT handler stands in for it.
+    import sys
+
+    from dbch.sim import vm_interrupt
+
+    code = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGINT, lambda *a: (print('interrupted'), sys.exit(0)))\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+        monkeypatch.setattr(vm_interrupt, "_stopped", lambda pid: False)
+        assert vm_interrupt.interrupt(p.pid) == "later"  # not forced: it waits its turn
+        assert vm_interrupt.interrupt(p.pid, anywhere=True) == "sent"
+        assert p.stdout.readline().strip() == "interrupted"
+    finally:
+        p.kill()
+        p.wait()

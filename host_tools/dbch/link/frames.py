@@ -64,11 +64,14 @@ def last_words(console: deque[bytes]) -> str:
     return ""
 
 
+_UNKNOWN_NAME = "NameError: name '"
+
+
 def _echo_of_a_frame(text: str) -> bool:
     # A frame typed at the REPL is a name it does not know: the start of its base64 text.
-    if not text.startswith("NameError: name '"):
+    if not text.startswith(_UNKNOWN_NAME):
         return False
-    name = text[17:].split("'", 1)[0]
+    name = text[len(_UNKNOWN_NAME) :].split("'", 1)[0]
     return len(name) >= 12 and name.isalnum() and not name.islower() and not name.isupper()
 
 

@@ -39,8 +39,8 @@ from dbch.sim.twins import TwinKind, twin_kind
 _PR_SET_PDEATHSIG = 1
 _CRASH_WINDOW_S = 5.0
 _CRASH_LIMIT = 5
-# A relay that wakes this much later than it asked for (or spends this long on one turn)
-# left the console still: logged, since a tool's timeout may have passed meanwhile.
+# A relay that wakes this much later than it asked for left the console still: logged,
+# since a tool's timeout may have passed meanwhile.
 STALL_NOTE_S = 0.25
 
 

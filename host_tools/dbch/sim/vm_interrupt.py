@@ -89,8 +89,8 @@ def interrupt(pid: int, anywhere: bool = False) -> str:
     except ProcessLookupError:
         return "char"
     try:
-        if not _stopped(pid):
-            return "later"
+        if not _stopped(pid) and not anywhere:
+            return "later"  # (a loaded host: not scheduled to stop yet; forced, it goes)
         if not catches_sigint(pid):
             return "char"  # it just went back to its REPL
         try:
