@@ -42,6 +42,7 @@ TO_HOST_LIMIT = 65536
 CTRL_C = 0x03
 CTRL_B = 0x02
 RAW_BANNER = b"raw REPL; CTRL-B to exit"
+REPL_PROMPT = b"\n>>> "
 # A USB-serial bridge's buffer toward the board (what the host may write ahead of the wire).
 UART_BRIDGE_BUFFER = 1024
 # Board output waiting for the wire before the VM's writes block (a UART's TX FIFO and a
@@ -72,6 +73,7 @@ class ConsoleRelay:
         link: LinkFaults,
         interrupts_by_signal: bool,
         debug: Callable[[str], None],
+        note: Callable[[str], None],
         bytes_per_s: float | None = None,
         rx_buffer: int = 0,
     ):
@@ -79,6 +81,7 @@ class ConsoleRelay:
         self.link = link
         self.interrupts_by_signal = interrupts_by_signal
         self.debug = debug
+        self.note = note  # always logged
         # a uart console: paced both ways, the MCU's receive ring of rx_buffer bytes
         self.paced = bytes_per_s is not None
         self.wire_in = Wire(bytes_per_s)
@@ -97,6 +100,7 @@ class ConsoleRelay:
         self.vm_ready = False  # set when the ROM has booted; host input waits or is lost
         self.input_lost = False  # till then (attach)
         self.raw_repl = False  # the console is in the raw REPL (mpremote's mode)
+        self.prompted = False  # this boot has reached the REPL's prompt
         self.dropped_to_host = 0
         self.last_interrupt = 0.0
         self.interrupt_since: float | None = None  # a Ctrl-C the VM has not taken yet
@@ -140,6 +144,8 @@ class ConsoleRelay:
             # raw REPL (mpremote waits for its banner). Ctrl-A, delivered once booted.
             self.to_vm += b"\x01"
         self.raw_repl = False
+        self.prompted = False
+        self.tail.clear()
         self.vm_ready = False
         self.last_interrupt = 0.0
         self.interrupt_since = None
@@ -206,6 +212,11 @@ class ConsoleRelay:
             del self.tail[:-2048]
             if RAW_BANNER in self.tail[-len(data) - len(RAW_BANNER) :]:
                 self.raw_repl = True
+            if not self.prompted and REPL_PROMPT in self.tail[-len(data) - len(REPL_PROMPT) :]:
+                # Why a boot ended at the REPL (a traceback a tool may have discarded)
+                self.prompted = True
+                said = self.tail[-600:].decode("utf-8", "replace")
+                self.note(f"at the REPL; the board printed before it:\n{said}")
         return True
 
     def _onto_wire(self, out: bytes, now: float) -> None:

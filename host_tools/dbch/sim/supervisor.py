@@ -112,6 +112,7 @@ class Supervisor:
             self.link,
             self.twin.interrupts_by_signal,
             self.debug,
+            self.log,
             bytes_per_s=wire * self.clock_scale if wire else None,  # a faster bench clock
             rx_buffer=self.board.console.rx_buffer,
         )
