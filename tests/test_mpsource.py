@@ -161,6 +161,9 @@ def test_the_manifest_lists_the_files_the_builds_read_in_sha256sums_format() -> 
 def test_without_a_source_the_commands_exit_2_with_the_advice(no_source: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "MICROPYTHON_DIR"}
     env["XDG_CACHE_HOME"] = str(no_source)
+    # No toolchain on the PATH either (a fresh machine before `make system`): the source
+    # is what is missing for good, so its advice comes first (failed before: "not found")
+    env["PATH"] = str(Path(DBCH).parent)
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([DBCH, *args], capture_output=True, text=True, env=env, timeout=60)

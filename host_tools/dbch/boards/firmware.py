@@ -302,8 +302,9 @@ def build_board_image(
     """The board's MicroPython image (stm32 port) with the agent frozen in: built, or taken
     from the cache when nothing it is made of changed. Fails if it does not fit."""
     say = progress or (lambda _m: None)
-    check_toolchain()
+    # The source first: CI never has it, while `make` installs the toolchain
     src, src_key = micropython_source(say)
+    check_toolchain()
     folder = board_folder(board_id)
     frozen = manifest.read_text() if manifest else board_manifest(board_id)
     h = hashlib.sha256(src_key.encode())

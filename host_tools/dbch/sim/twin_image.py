@@ -57,9 +57,9 @@ def build_qemu_twin(
     from dbch.boards.definitions import get_board
 
     say = progress or (lambda _m: None)
-    check_toolchain()
     board = get_board(board_id)
     src, src_key = micropython_source(say)
+    check_toolchain()  # after the source, whose absence is the advice that matters
     try:
         folder: Path | None = board_folder(board_id)
     except FirmwareError:
