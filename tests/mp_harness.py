@@ -38,8 +38,7 @@ def op_crc(arg):
 
 def op_frame(arg):
     kind, seq, body = arg.split(" ")
-    f = link.frame(int(kind), int(seq), u(body))
-    return h(b"\x1e" + binascii.b2a_base64(f, newline=False) + b"\n").decode()
+    return h(link.frame(int(kind), int(seq), u(body))).decode()
 
 
 def op_unframe(arg):

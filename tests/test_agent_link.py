@@ -8,7 +8,15 @@ import pytest
 from dbch.errors import DeviceError
 from dbch.link import frames as protocol
 from dbch.link.client import AgentClient
-from dbch.link.frames import KIND_ERROR, KIND_REPLY, Link, encode_frame, encode_request
+from dbch.link.frames import (
+    KIND_ERROR,
+    KIND_REPLY,
+    VERSION,
+    Link,
+    encode_agent_frame,
+    encode_frame,
+    encode_request,
+)
 from dbch.link.transport import Transport
 from helpers import HUB_BOARD
 
@@ -35,7 +43,7 @@ def test_hello_identifies_agent_board_and_firmware(hub) -> None:
     from dbch.boards.deploy import firmware_hash
 
     h = hub.hello()
-    assert h.proto == 1 and h.board == HUB_BOARD and h.radio == "sx1262"
+    assert h.proto == VERSION and h.board == HUB_BOARD and h.radio == "sx1262"
     assert h.fw_hash == firmware_hash()
     assert len(h.uid) == 8
 
@@ -58,13 +66,13 @@ def test_an_argument_named_command_reaches_the_board(hub) -> None:
 
 def test_garbage_between_frames_is_ignored(raw: Link) -> None:
     raw.transport.write(b"\x00\xff\x80garbage with no mark\r\n" + bytes(range(6, 256)) + b"\n")
-    assert raw.request("hello")["proto"] == 1
+    assert raw.request("hello")["proto"] == VERSION
 
 
 def test_truncated_frame_is_dropped_when_the_next_frame_starts(raw: Link) -> None:
     line = encode_request(raw.next_seq(), "hello")
     raw.transport.write(line[: len(line) // 2])  # cut short, no newline
-    assert raw.request("hello")["proto"] == 1  # the next frame's mark resynchronises
+    assert raw.request("hello")["proto"] == VERSION  # the next frame's mark resynchronises
 
 
 def test_wrong_crc_gets_a_typed_error(raw: Link) -> None:
@@ -79,7 +87,7 @@ def test_oversized_frame_gets_too_large(raw: Link) -> None:
     seq = raw.next_seq()
     raw.transport.write(encode_request(seq, "echo", {"data": b"x" * 2000}))
     assert error_code(reply(raw, seq)) == "too_large"
-    assert raw.request("hello")["proto"] == 1
+    assert raw.request("hello")["proto"] == VERSION
 
 
 def test_largest_frame_the_board_takes_is_accepted(raw: Link) -> None:
@@ -115,7 +123,7 @@ def test_bad_requests_get_typed_errors(raw: Link, body: bytes, code: str) -> Non
     seq = raw.next_seq()
     raw.transport.write(encode_frame(0, seq, body))
     assert error_code(reply(raw, seq)) == code
-    assert raw.request("hello")["proto"] == 1
+    assert raw.request("hello")["proto"] == VERSION
 
 
 def test_bad_argument_names_the_field(hub: AgentClient) -> None:
@@ -151,7 +159,9 @@ def test_console_output_between_frames_reaches_the_user(hub_board) -> None:
         link.request("hello")
         t.write(b"not a frame, echoed by nobody\n")
         # the device's own output: the agent's reply plus text before the mark on one line
-        line = b"Traceback (most recent call last):" + encode_frame(3, 1, cbor2.dumps({"ev": "x"}))
+        line = b"Traceback (most recent call last):" + encode_agent_frame(
+            3, 1, cbor2.dumps({"ev": "x"})
+        )
         link.transport._buf += line
         assert link.wait_event("x", timeout=1) == {"ev": "x"}
     assert seen == [b"Traceback (most recent call last):"]

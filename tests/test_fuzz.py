@@ -20,7 +20,7 @@ from dbch.gbcs import channel_plan as plan
 from dbch.gbcs.tables import get_table
 from dbch.link import spec
 from dbch.link.client import AgentClient
-from dbch.link.frames import KIND_REQUEST, decode_frame, encode_frame
+from dbch.link.frames import KIND_REQUEST, VERSION, decode_frame, encode_frame
 from dbch.sim.air import read_air_log
 from dbch.sim.bench import SimBoard
 from helpers import apply, ensure_agent, start_deployed
@@ -116,7 +116,7 @@ def fuzzed(request: pytest.FixtureRequest, soak_counts) -> Iterator[Fuzzed]:
 
 def after_each(f: Fuzzed) -> None:
     hello = f.hub.link.request("hello", timeout=5.0, retries=1)  # alive, answering
-    assert hello["proto"] == 1
+    assert hello["proto"] == VERSION
     assert f.hub.link.request("get_config", timeout=5.0, retries=1)["hash"] == f.hash
 
 

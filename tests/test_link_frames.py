@@ -20,7 +20,14 @@ def test_agent_and_host_frames_agree(mp: MicroPython, kind: int, seq: int, body:
     status, out = mp.ask(f"frame {kind} {seq} {body.hex() or '00'[:0]}")
     assert status == "ok", out
     line = bytes.fromhex(out)
-    assert line == protocol.encode_frame(kind, seq, body)
+    assert line == protocol.encode_agent_frame(kind, seq, body)
+    # one line: the mark, no newline, carriage return, mark or 0xFF inside (the escape
+    # byte only before what it stands for), the newline
+    inside = line[1:-1]
+    assert line[0] == 0x1E and line.endswith(b"\n")
+    assert not (protocol.ESCAPED - {protocol.ESCAPE}).intersection(inside)
+    pairs = inside.split(bytes([protocol.ESCAPE]))[1:]
+    assert all(p and p[0] ^ 0x20 in protocol.ESCAPED for p in pairs)
     frame = protocol.decode_frame(line[1:-1])
     assert (frame.kind, frame.seq, frame.body) == (kind, seq, body)
     # and the other way: host frame decoded by the agent
@@ -60,10 +67,18 @@ def test_protocol_doc_example_is_what_the_host_sends() -> None:
 
     doc = (Path(__file__).parents[1] / "docs" / "protocol.md").read_text()
     line = protocol.encode_request(1, "hello")
-    assert line == b"\x1eEAABgmVoZWxsb6CrYVv0\n"
-    assert (
-        '"EAABgmVoZWxsb6CrYVv0"' in doc and "10 00 01 82 65 68 65 6C 6C 6F A0 AB 61 5B F4" in doc
-    )
+    assert line == b"\x1eIAABgWVoZWxsb+YXRQw=\n"
+    assert '"IAABgWVoZWxsb+YXRQw="' in doc and "20 00 01 81 65 68 65 6C 6C 6F E6 17 45 0C" in doc
+    # the error reply the page shows, as the agent's line
+    body = bytes.fromhex("A3E66F756E6B6E6F776E5F636F6D6D616E64E867636F6D6D616E64E7657374617475")
+    reply = protocol.encode_agent_frame(protocol.KIND_ERROR, 1, body)
+    assert reply.hex(" ").upper() == "1E 22 00 01 " + body.hex(" ").upper() + " 38 6D 72 A6 0A"
+    assert "38 6D 72 A6 0A" in doc
+    assert protocol.decode_frame(reply[1:-1]).decode_body() == {
+        "code": "unknown_command",
+        "field": "command",
+        "msg": "statu",
+    }
 
 
 def test_protocol_doc_client_talks_to_a_board(hub_board) -> None:
@@ -79,4 +94,4 @@ def test_protocol_doc_client_talks_to_a_board(hub_board) -> None:
     printed: list[object] = []
     code = code.replace('"/dev/ttyACM0"', repr(hub_board.port))
     exec(code, {"print": printed.append})
-    assert printed and printed[0]["proto"] == 1
+    assert printed and printed[0]["proto"] == protocol.VERSION

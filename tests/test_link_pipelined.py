@@ -8,7 +8,14 @@ import cbor2
 import pytest
 from dbch.errors import DeviceError, TransportError
 from dbch.link.client import AgentClient
-from dbch.link.frames import KIND_ERROR, KIND_REPLY, Link, decode_frame, encode_frame, split_line
+from dbch.link.frames import (
+    KIND_ERROR,
+    KIND_REPLY,
+    Link,
+    decode_frame,
+    encode_agent_frame,
+    split_line,
+)
 from helpers import ensure_agent
 
 
@@ -28,16 +35,18 @@ class FakeAgent:
         for line in data.splitlines(keepends=True):
             _, text = split_line(line)
             frame = decode_frame(text)
-            command, _ = cbor2.loads(frame.body)
+            command = cbor2.loads(frame.body)[0]
             asked.append(command)
             if command in self.lose:
                 self.lose.discard(command)
                 continue
             if command in self.refuse:
                 body = cbor2.dumps({"code": "bad_argument", "field": "x"})
-                self.out.append(encode_frame(KIND_ERROR, frame.seq, body))
+                self.out.append(encode_agent_frame(KIND_ERROR, frame.seq, body))
             else:
-                self.out.append(encode_frame(KIND_REPLY, frame.seq, cbor2.dumps({"c": command})))
+                self.out.append(
+                    encode_agent_frame(KIND_REPLY, frame.seq, cbor2.dumps({"c": command}))
+                )
         self.writes.append(asked)
 
     def read_line(self, timeout: float) -> bytes | None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import cbor2
 import pytest
-from dbch.link.frames import KIND_ERROR, KIND_REPLY, decode_frame, encode_frame
+from dbch.link.frames import KIND_ERROR, KIND_REPLY, decode_frame, encode_agent_frame
 
 DBCH = str(Path(sys.executable).parent / "dbch")
 
@@ -67,7 +67,7 @@ class FakeAgent:
                         reply = self.replies.get(command, {})
                         kind = KIND_ERROR if isinstance(reply, Refusal) else KIND_REPLY
                         body = cbor2.dumps(dict(reply) if kind == KIND_ERROR else reply)
-                        conn.sendall(encode_frame(kind, frame.seq, body))
+                        conn.sendall(encode_agent_frame(kind, frame.seq, body))
 
 
 @pytest.fixture

@@ -25,8 +25,9 @@ MICROPYTHON = str(Path(sys.executable).parent / "micropython")
 FIRMWARE_FACTS = """
 import sys, json
 sys.path.insert(0, '{fw}')
-from dbchagent import cmd_system, config_check, errors
+from dbchagent import cmd_system, config_check, errors, link
 from dbchagent.config import NAMES
+from dbchagent.words import WORDS
 from subghz import core
 print(json.dumps({{
     'commands': [[n, p, list(a)] for n, _, p, a in cmd_system.TABLE],
@@ -37,6 +38,9 @@ print(json.dumps({{
             core.SYNC_WORD],
     'fields': list(NAMES),
     'ranges': list(config_check._RANGES),
+    'words': list(WORDS),
+    'version': link.VERSION,
+    'escaped': [s[0] for s in link._SPECIAL],
 }}))
 """
 
@@ -115,6 +119,20 @@ def test_every_code_the_firmware_raises_is_in_its_list(firmware: dict) -> None:
                     if isinstance(first, ast.Constant) and isinstance(first.value, str):
                         raised.add(first.value)
     assert raised and raised <= set(firmware["codes"]), raised - set(firmware["codes"])
+
+
+def test_the_link_words_and_frame_form_agree(firmware: dict) -> None:
+    from dbch.link import frames, words
+
+    assert firmware["words"] == list(words.WORDS)
+    assert len(set(words.WORDS)) == len(words.WORDS) <= 244  # simple values 0-19, 32-255
+    assert firmware["version"] == frames.VERSION
+    assert set(firmware["escaped"]) == frames.ESCAPED
+    # and the page lists them in the same order
+    doc = (ROOT / "docs" / "protocol.md").read_text()
+    listed = re.findall(r"\b(\d+) ([a-z_]+)[,\n]", doc.split("The words, in order", 1)[1])
+    assert [w for _, w in listed[: len(words.WORDS)]] == list(words.WORDS)
+    assert [int(i) for i, _ in listed[: len(words.WORDS)]] == list(range(len(words.WORDS)))
 
 
 def test_the_masked_band_is_the_same_on_both_sides(firmware: dict) -> None:

@@ -4,7 +4,6 @@
 # mpremote sends) and SystemExit leave the loop, so the REPL stays reachable, unless the
 # board is locked (lock.py: then Ctrl-C is ignored and main.py resets on any exit).
 from micropython import const
-import binascii
 import gc
 import select
 import sys
@@ -21,7 +20,7 @@ _CR = const(13)
 # Input taken per loop pass: more than the longest frame line, little enough that the
 # duties (duty-cycle roll-over, radio re-check, the watchdog) run under any input flood.
 _READ_BUDGET = const(2048)
-_REPLY_ROOM = const(1024)  # a status reply is 0.9 KB
+_REPLY_ROOM = const(1024)  # a status reply line is under 0.5 KB
 # A full filesystem: ENOSPC (28), or ENAMETOOLONG (36), which is what littlefs answers when
 # the entry of a new file finds no room (lfs2_file_opencfg turns NOSPC into NAMETOOLONG;
 # the agent's file names are all short). Every store writes a new file, then renames.
@@ -105,19 +104,10 @@ class Console:
         if dropped:
             on_dropped(dropped)
 
-    def send(self, frame):
-        # One frame as one line, base64-encoded in slices (256 or 1024 characters): a small
-        # board's fragmented heap seldom has room for a whole reply twice over. The mark
-        # rides on the first slice and the newline on the last, as each write is a system
-        # call on the unix port and a USB packet on a board.
-        w = self._out.write
-        mv = memoryview(frame)
-        n = len(frame)
-        # 192 bytes on small boards, 768 on the rest (a status reply in a single write)
-        step = 768 if self.max_request >= 1024 else 192
-        for i in range(0, n, step):
-            chunk = binascii.b2a_base64(mv[i : i + step], newline=i + step >= n)
-            w(b"\x1e" + chunk if i == 0 else chunk)
+    def send(self, line):
+        # One frame line (link.frame: mark, escaped frame, newline) in one write, so
+        # nothing the agent prints lands inside it
+        self._out.write(line)
 
 
 class Agent:

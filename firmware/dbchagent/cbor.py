@@ -2,7 +2,10 @@
 # Supports what both ends agree on (docs/protocol.md): unsigned and negative ints up to
 # 64 bits, byte and text strings, arrays, maps, false/true/null. Definite lengths only;
 # floats, tags and indefinite items are refused with CBORError, never half-decoded.
+# Replies and events are encoded with the link's words (simple values) and hex digests
+# behind tag 23, which only the host decodes; what the agent stores never has them.
 from micropython import const
+import binascii
 
 _MAX_DEPTH = const(8)
 
@@ -36,14 +39,31 @@ def _head(out, major, n):
         raise CBORError("int out of range")
 
 
-def _enc(out, obj, depth):
+def _word(out, code):
+    # A word of the link's list (words.py) as the simple value that stands for it
+    if code < 24:
+        out.append(0xE0 | code)
+    else:
+        out.append(0xF8)
+        out.append(code)
+
+
+def _enc(out, obj, depth, w):
     # Type tests run most-frequent first (status maps are mostly short text keys and
     # small ints), with map keys written inline: a status reply encodes a third quicker.
     # Text is written straight from the str (MicroPython's str lends its UTF-8 bytes), its
     # head patched in when it is short: no bytes object per string, so a reply allocates
     # nothing but its buffer's growth (a garbage collection every few replies otherwise).
+    # w: the link's words (text -> simple value) for replies and events, else None.
     t = type(obj)
     if t is str:
+        if w is not None:
+            c = w.get(obj)
+            if c is not None:
+                _word(out, c)
+                return
+            if len(obj) == 64 and _digest(out, obj):
+                return
         p = len(out)
         out.append(0x60)
         out.extend(obj)
@@ -68,7 +88,10 @@ def _enc(out, obj, depth):
         _head(out, 5, len(obj))
         depth += 1
         for k, v in obj.items():
-            if type(k) is str:  # nearly always short text: written here, a call less a key
+            c = None if w is None else w.get(k)
+            if c is not None:
+                _word(out, c)
+            elif type(k) is str:  # nearly always short text: written here, a call less a key
                 p = len(out)
                 out.append(0x60)
                 out.extend(k)
@@ -77,10 +100,10 @@ def _enc(out, obj, depth):
                     out[p] = 0x60 | n
                 else:
                     out[p:] = b""
-                    _enc(out, k, depth)
+                    _enc(out, k, depth, w)
             else:
-                _enc(out, k, depth)
-            _enc(out, v, depth)
+                _enc(out, k, depth, w)
+            _enc(out, v, depth, w)
     elif obj is None:
         out.append(0xF6)
     elif obj is True:
@@ -96,7 +119,7 @@ def _enc(out, obj, depth):
             if type(x) is int and 0 <= x < 24:
                 out.append(x)  # small counts and flags: no call
             else:
-                _enc(out, x, depth)
+                _enc(out, x, depth, w)
     elif t is bytes or t is bytearray or t is memoryview:
         _head(out, 2, len(obj))
         out.extend(obj)
@@ -104,11 +127,29 @@ def _enc(out, obj, depth):
         raise CBORError("cannot encode " + t.__name__)
 
 
-def encode(obj, out=None):
+def _digest(out, s):
+    # A SHA-256 in lowercase hex (the configuration's and the firmware's hash) as its 32
+    # bytes behind tag 23, "expected conversion to base16" (RFC 8949 3.4.5.2): the host
+    # reads back the same text. Anything else of 64 characters stays text.
+    try:
+        b = binascii.unhexlify(s)
+    except ValueError:
+        return False
+    if s != s.lower():
+        return False
+    out.append(0xD7)
+    out.append(0x58)
+    out.append(32)
+    out.extend(b)
+    return True
+
+
+def encode(obj, out=None, words=None):
     # Appends to `out` (a bytearray) when given, so a frame header can be written first.
+    # words: the link's (link.WORDS) for a reply or an event; stored records never use them.
     if out is None:
         out = bytearray()
-    _enc(out, obj, 0)
+    _enc(out, obj, 0, words)
     return out
 
 

@@ -3,7 +3,8 @@
 import machine
 import sys
 import time
-from dbchagent.cmd_system import PROTOCOL, firmware, heap, sample_heap
+from dbchagent.cmd_system import firmware, heap, sample_heap
+from dbchagent.link import VERSION
 from dbchagent.errors import arg
 
 
@@ -15,7 +16,7 @@ def identity(agent):
     except ImportError:
         board = radio = None
     return {
-        "proto": PROTOCOL,
+        "proto": VERSION,  # the link's frame version
         "fw": firmware(),
         "board": board,
         "radio": radio,

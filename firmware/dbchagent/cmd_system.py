@@ -37,7 +37,6 @@ TABLE = (
 
 # Firmware version; the content hash is computed at build time (dbch_build.FW_HASH).
 VERSION = "0.1.0"
-PROTOCOL = 1
 _CAUSES = (
     ("PWRON_RESET", "power_on"),
     ("HARD_RESET", "hard"),

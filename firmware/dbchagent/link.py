@@ -1,10 +1,15 @@
 # Frame codec for the agent link (docs/protocol.md).
-# A frame on the wire is one line: 0x1E, base64(header + CBOR body + CRC-32), "\n".
-# Base64 keeps every byte printable, so no frame ever carries Ctrl-A..Ctrl-E and the
+# A request (host to agent) is one line: 0x1E, base64(header + CBOR body + CRC-32), "\n".
+# Base64 keeps every byte printable, so no request ever carries Ctrl-A..Ctrl-E and the
 # MicroPython REPL (mpremote) can always interrupt the agent over the same cable.
+# A reply, error or event (agent to host) is one line too, in binary: 0x1E, the frame's
+# bytes with 0x0A, 0x0D, 0x1E, 0x7D and 0xFF escaped (0x7D, then the byte xor 0x20), "\n".
+# Console output never reaches the REPL, so only the line's own bytes are escaped: a
+# status takes 3/4 of base64's bytes on a 115200-baud console, and its words one each.
 from micropython import const
 import binascii
 from dbchagent import cbor
+from dbchagent.words import WORDS
 
 try:
     from binascii import crc32
@@ -12,7 +17,7 @@ except ImportError:  # ports built without MICROPY_PY_BINASCII_CRC32
     from dbchagent.crc32 import crc32
 
 MARK = const(0x1E)
-VERSION = const(1)
+VERSION = const(2)
 KIND_REQUEST = const(0)
 KIND_REPLY = const(1)
 KIND_ERROR = const(2)
@@ -26,8 +31,16 @@ def max_request():
     import gc
 
     return 1024 if gc.mem_free() + gc.mem_alloc() >= 131072 else 512
+
+
 _HEADER = const(3)
 _TRAILER = const(4)
+# Each word's simple value: its index below 20 (one byte), index + 12 above (two bytes)
+_CODES = {w: i if i < 20 else i + 12 for i, w in enumerate(WORDS)}
+# The bytes a reply line escapes, the escape itself first (the pairs written for the
+# others start with it), and what each becomes
+_SPECIAL = (b"\x7d", b"\n", b"\r", b"\x1e", b"\xff")
+_ESCAPED = (b"\x7d\x5d", b"\x7d\x2a", b"\x7d\x2d", b"\x7d\x3e", b"\x7d\xdf")
 
 
 class FrameError(ValueError):
@@ -39,22 +52,31 @@ class FrameError(ValueError):
 
 
 def frame(kind, seq, body, obj=None, f=None):
-    # The binary frame; the console writes it as a line (MARK, base64, newline). With
+    # The line a reply, error or event goes out as (MARK, escaped frame, newline). With
     # obj, the CBOR of obj is encoded straight behind the header (one buffer, no copy).
     # f: a buffer to build it in, whatever it held (its room is kept: MicroPython's
     # bytearray grows 8 bytes an append, each a new block of the heap when the next is taken)
     if f is None:
-        f = bytearray(_HEADER)
+        f = bytearray(_HEADER + 1)
     else:
-        f[:] = b"\0\0\0"
-    f[0] = (VERSION << 4) | kind
-    f[1] = (seq >> 8) & 0xFF
-    f[2] = seq & 0xFF
+        f[:] = b"\0\0\0\0"
+    f[0] = MARK
+    f[1] = (VERSION << 4) | kind
+    f[2] = (seq >> 8) & 0xFF
+    f[3] = seq & 0xFF
     if obj is None:
         f.extend(body)
     else:
-        cbor.encode(obj, f)
-    f.extend(crc32(f).to_bytes(4, "big"))
+        cbor.encode(obj, f, _CODES)
+    f.extend(crc32(memoryview(f)[1:]).to_bytes(4, "big"))
+    # Escapes are few (a status has three or four): each is found by the C search
+    for k in range(5):
+        s = _SPECIAL[k]
+        i = f.find(s, 1)
+        while i >= 0:
+            f[i : i + 1] = _ESCAPED[k]
+            i = f.find(s, i + 2)
+    f.append(10)
     return f
 
 
@@ -69,9 +91,9 @@ def peek_seq(line):
 
 
 def decode(line, limit):
-    # line: the characters between MARK and newline; limit: the longest frame the board
-    # takes (bytes). Returns (kind, seq, body, crc); the CRC identifies a retried request
-    # (same seq, same bytes).
+    # line: the characters between MARK and newline of a request; limit: the longest frame
+    # the board takes (bytes). Returns (kind, seq, body, crc); the CRC identifies a retried
+    # request (same seq, same bytes).
     try:
         frame = binascii.a2b_base64(line)
     except ValueError:

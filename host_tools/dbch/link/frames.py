@@ -1,8 +1,12 @@
 """The agent link protocol (docs/protocol.md): frames, CBOR bodies, sequence numbers.
 
-A frame is one line: 0x1E, base64(header + CBOR body + CRC-32), newline. Header: version
-and kind in one byte, then a 16-bit sequence number. Lines without the 0x1E mark are
-console output (prints, tracebacks) and are handed to the caller, not treated as errors.
+A frame is one line: 0x1E, the frame, newline; a frame is header + CBOR body + CRC-32, the
+header version and kind in one byte, then a 16-bit sequence number. Requests (host to
+agent) go as base64, so no byte of theirs can reach the REPL as a control key; replies,
+errors and events (agent to host) as the frame's own bytes with five escaped, their common
+words as one byte each and SHA-256 digests as bytes: a third of the bytes on a slow console.
+Lines without the 0x1E mark are console output (prints, tracebacks) and are handed to the
+caller, not treated as errors.
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ import cbor2
 from dbch import logsetup
 from dbch.errors import AtReplError, DbchError, DeviceError, ProtocolError, TransportError
 from dbch.link.transport import Transport
+from dbch.link.words import BY_CODE
 
 MARK = b"\x1e"
-VERSION = 1
+VERSION = 2
 KIND_REQUEST = 0
 KIND_REPLY = 1
 KIND_ERROR = 2
@@ -46,9 +51,41 @@ class Frame(NamedTuple):
 
     def decode_body(self) -> Any:
         try:
-            return cbor2.loads(self.body)
+            return _words(cbor2.loads(self.body, tag_hook=_base16))
+        except ProtocolError:
+            raise
         except Exception as e:
             raise ProtocolError(f"frame body is not valid CBOR: {e}") from None
+
+
+class VersionError(ProtocolError):
+    """A whole frame of another protocol version: the agent's firmware is older or newer."""
+
+
+def _base16(tag: cbor2.CBORTag, _immutable: bool) -> str:
+    # Tag 23 ("expected conversion to base16", RFC 8949 3.4.5.2) over a digest's bytes: the
+    # agent sends its SHA-256 hashes so, and they read back as the hex text they are
+    if tag.tag == 23 and isinstance(tag.value, bytes):
+        return tag.value.hex()
+    raise ProtocolError(f"frame body has CBOR tag {tag.tag}, which the link does not use")
+
+
+def _words(obj: Any) -> Any:
+    """The body with each word (a simple value, words.py) back as its text."""
+    t = type(obj)
+    if t is cbor2.CBORSimpleValue:
+        try:
+            return BY_CODE[obj.value]
+        except KeyError:
+            raise ProtocolError(
+                f"frame body has word {obj.value}, which this dbch does not know (an agent "
+                "newer than dbch? update dbch)"
+            ) from None
+    if t is dict:
+        return {_words(k): _words(v) for k, v in obj.items()}
+    if t is list:
+        return [_words(x) for x in obj]
+    return obj
 
 
 def last_words(console: deque[bytes]) -> str:
@@ -75,29 +112,72 @@ def _echo_of_a_frame(text: str) -> bool:
     return len(name) >= 12 and name.isalnum() and not name.islower() and not name.isupper()
 
 
-def encode_frame(kind: int, seq: int, body: bytes) -> bytes:
+def _frame(kind: int, seq: int, body: bytes) -> bytes:
     frame = bytes(((VERSION << 4) | kind, (seq >> 8) & 0xFF, seq & 0xFF)) + body
-    frame += zlib.crc32(frame).to_bytes(4, "big")
-    return MARK + base64.b64encode(frame) + b"\n"
+    return frame + zlib.crc32(frame).to_bytes(4, "big")
+
+
+def encode_frame(kind: int, seq: int, body: bytes) -> bytes:
+    """A frame as the host sends it (base64; requests, and test frames of any kind)."""
+    return MARK + base64.b64encode(_frame(kind, seq, body)) + b"\n"
+
+
+# The bytes an agent's line escapes: ESCAPE, then the byte xor 0x20 (docs/protocol.md)
+ESCAPE = 0x7D
+ESCAPED = frozenset(b"\n\r\x1e\x7d\xff")
+
+
+def encode_agent_frame(kind: int, seq: int, body: bytes) -> bytes:
+    """A frame as the agent sends it (escaped binary; for stand-in agents in tests)."""
+    out = bytearray(MARK)
+    for b in _frame(kind, seq, body):
+        out += bytes((ESCAPE, b ^ 0x20)) if b in ESCAPED else bytes((b,))
+    return bytes(out) + b"\n"
+
+
+_BASE64 = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
 
 
 def decode_frame(text: bytes) -> Frame:
-    """`text`: the characters after the mark, without the newline."""
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise ProtocolError("frame is not valid base64") from None
+    """`text`: the characters after the mark, without the newline: a request's base64, or
+    an agent's escaped frame, told apart by the first character (a reply's header byte,
+    0x21-0x23, is not a base64 character)."""
+    if text[:1] and text[0] in _BASE64:
+        try:
+            raw = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise ProtocolError("frame is not valid base64") from None
+    else:
+        raw = _unescape(text)
     if len(raw) < 7:
         raise ProtocolError("frame too short")
     if zlib.crc32(raw[:-4]) != int.from_bytes(raw[-4:], "big"):
         raise ProtocolError("frame CRC mismatch")
     if raw[0] >> 4 != VERSION:
-        raise ProtocolError(f"unsupported protocol version {raw[0] >> 4}")
+        raise VersionError(
+            f"the agent speaks link protocol {raw[0] >> 4}, this dbch {VERSION}: put this "
+            "dbch's agent on the board (dbch deploy; make firmware for a board with the agent "
+            "frozen in its image)"
+        )
     return Frame(raw[0] & 0x0F, (raw[1] << 8) | raw[2], raw[3:-4])
 
 
+def _unescape(text: bytes) -> bytes:
+    if ESCAPE not in text:
+        return text
+    parts = text.split(b"\x7d")
+    out = bytearray(parts[0])
+    for part in parts[1:]:
+        if not part:
+            raise ProtocolError("frame has an escape with nothing after it")
+        out.append(part[0] ^ 0x20)
+        out += part[1:]
+    return bytes(out)
+
+
 def encode_request(seq: int, command: str, args: dict[str, Any] | None = None) -> bytes:
-    body = cbor2.dumps([command, args or {}])
+    # [command] alone when there are no arguments: a status request is 22 bytes on the wire
+    body = cbor2.dumps([command, args] if args else [command])
     return encode_frame(KIND_REQUEST, seq, body)
 
 
@@ -302,6 +382,8 @@ class Link:
             return None
         try:
             frame = decode_frame(text)
+        except VersionError as e:
+            raise ProtocolError(f"{self.transport.url}: {e}") from None
         except ProtocolError:
             self.stats["bad_lines"] += 1
             return None
