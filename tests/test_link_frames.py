@@ -70,10 +70,12 @@ def test_protocol_doc_example_is_what_the_host_sends() -> None:
     assert line == b"\x1eIAABgWVoZWxsb+YXRQw=\n"
     assert '"IAABgWVoZWxsb+YXRQw="' in doc and "20 00 01 81 65 68 65 6C 6C 6F E6 17 45 0C" in doc
     # the error reply the page shows, as the agent's line
-    body = bytes.fromhex("A3E66F756E6B6E6F776E5F636F6D6D616E64E867636F6D6D616E64E7657374617475")
+    body = bytes.fromhex(
+        "A3F8476F756E6B6E6F776E5F636F6D6D616E64F84867636F6D6D616E64F849657374617475"
+    )
     reply = protocol.encode_agent_frame(protocol.KIND_ERROR, 1, body)
-    assert reply.hex(" ").upper() == "1E 22 00 01 " + body.hex(" ").upper() + " 38 6D 72 A6 0A"
-    assert "38 6D 72 A6 0A" in doc
+    assert reply.hex(" ").upper() == "1E 22 00 01 " + body.hex(" ").upper() + " E1 7D 2A 88 B6 0A"
+    assert "E1 7D 2A 88 B6 0A" in doc
     assert protocol.decode_frame(reply[1:-1]).decode_body() == {
         "code": "unknown_command",
         "field": "command",

@@ -20,7 +20,7 @@ _CR = const(13)
 # Input taken per loop pass: more than the longest frame line, little enough that the
 # duties (duty-cycle roll-over, radio re-check, the watchdog) run under any input flood.
 _READ_BUDGET = const(2048)
-_REPLY_ROOM = const(1024)  # a status reply line is under 0.5 KB
+_REPLY_ROOM = const(512)  # a status reply line is 0.35 KB; a longer reply makes it grow
 # A full filesystem: ENOSPC (28), or ENAMETOOLONG (36), which is what littlefs answers when
 # the entry of a new file finds no room (lfs2_file_opencfg turns NOSPC into NAMETOOLONG;
 # the agent's file names are all short). Every store writes a new file, then renames.

@@ -39,15 +39,6 @@ def _head(out, major, n):
         raise CBORError("int out of range")
 
 
-def _word(out, code):
-    # A word of the link's list (words.py) as the simple value that stands for it
-    if code < 24:
-        out.append(0xE0 | code)
-    else:
-        out.append(0xF8)
-        out.append(code)
-
-
 def _enc(out, obj, depth, w):
     # Type tests run most-frequent first (status maps are mostly short text keys and
     # small ints), with map keys written inline: a status reply encodes a third quicker.
@@ -59,8 +50,12 @@ def _enc(out, obj, depth, w):
     if t is str:
         if w is not None:
             c = w.get(obj)
-            if c is not None:
-                _word(out, c)
+            if c is not None:  # a word (words.py): the simple value that stands for it
+                if c < 24:
+                    out.append(0xE0 | c)
+                else:
+                    out.append(0xF8)
+                    out.append(c)
                 return
             if len(obj) == 64 and _digest(out, obj):
                 return
@@ -90,7 +85,11 @@ def _enc(out, obj, depth, w):
         for k, v in obj.items():
             c = None if w is None else w.get(k)
             if c is not None:
-                _word(out, c)
+                if c < 24:
+                    out.append(0xE0 | c)
+                else:
+                    out.append(0xF8)
+                    out.append(c)
             elif type(k) is str:  # nearly always short text: written here, a call less a key
                 p = len(out)
                 out.append(0x60)

@@ -49,6 +49,7 @@
 #define MICROPY_PY_BUILTINS_SLICE_ATTRS     (0)
 #define MICROPY_PY_BUILTINS_SLICE_INDICES   (0)
 #define MICROPY_PY_BUILTINS_FROZENSET       (0)
+#define MICROPY_PY_BUILTINS_SET             (0)  // nor set: the agent, mpremote, deploy use none
 #define MICROPY_PY_BUILTINS_ROUND_INT       (0)
 #define MICROPY_PY_BUILTINS_COMPILE         (0)
 #define MICROPY_PY_BUILTINS_EXECFILE        (0)
