@@ -17,7 +17,7 @@ import serial
 from dbch.boards.deploy import deploy
 from dbch.gbcs.tables import get_table
 from dbch.link.client import AgentClient
-from dbch.link.frames import KIND_ERROR, KIND_REPLY, encode_request
+from dbch.link.frames import KIND_ERROR, KIND_REPLY, decode_frame, encode_request
 from dbch.sim.bench import Bench, SimBoard
 from helpers import apply, ensure_agent, mpremote, start_deployed
 
@@ -219,9 +219,10 @@ def test_a_store_write_that_finds_no_room_is_storage_full(mp, errno: int, code: 
     # are a full filesystem; another OSError stays internal.
     status, out = mp.ask(f"handler_oserror {errno}")
     assert status == "ok", out
-    assert out.split(" ", 1)[0] == code
+    err = decode_frame(bytes.fromhex(out)[1:-1]).decode_body()
+    assert err["code"] == code
     if code == "storage_full":
-        assert "dbch logs --clear" in out
+        assert "dbch logs --clear" in err["msg"]
 
 
 @pytest.mark.micropython_source  # the WL55's own filesystem: 24 KB fills exactly
