@@ -115,6 +115,29 @@ def test_a_malformed_reply_is_one_line_and_exit_2(fake, command, replies, field)
     assert "malformed" in out.stderr and field in out.stderr, out.stderr
 
 
+@pytest.mark.parametrize(
+    ("reply", "says"),
+    [
+        # protocol 2's words and digests, misused: a word this dbch does not know, a tag
+        # other than 23, a tag 23 over text instead of bytes
+        ({"uptime_ms": cbor2.CBORSimpleValue(250)}, "word 250, which this dbch does not know"),
+        ({"uptime_ms": cbor2.CBORTag(99, 1)}, "CBOR tag 99, which the link does not use"),
+        ({"uptime_ms": cbor2.CBORTag(23, "ab")}, "CBOR tag 23, which the link does not use"),
+    ],
+)
+def test_a_reply_with_an_unknown_word_or_tag_is_one_line_and_exit_2(fake, reply, says) -> None:
+    agent = fake({"status": reply})
+    out = subprocess.run(
+        [DBCH, "status", "--port", f"socket://127.0.0.1:{agent.port}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode == 2, out
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert says in out.stderr, out.stderr
+
+
 def test_a_board_without_room_for_a_page_of_events_is_asked_for_fewer() -> None:
     # The soak: the WL55's twin answered a page of events "busy: out of memory" after a
     # power cut; the whole download failed. The client now halves the page and goes on.

@@ -55,6 +55,8 @@ class Frame(NamedTuple):
         except ProtocolError:
             raise
         except Exception as e:
+            if isinstance(e.__cause__, ProtocolError):  # ours, from inside cbor2's tag hook
+                raise e.__cause__ from None
             raise ProtocolError(f"frame body is not valid CBOR: {e}") from None
 
 
