@@ -73,21 +73,33 @@ def _base16(tag: cbor2.CBORTag, _immutable: bool) -> str:
 
 
 def _words(obj: Any) -> Any:
-    """The body with each word (a simple value, words.py) back as its text."""
+    """The body with each word (a simple value, words.py) back as its text. (Scalars are
+    not visited: a status is decoded in half the time.)"""
     t = type(obj)
-    if t is cbor2.CBORSimpleValue:
-        try:
-            return BY_CODE[obj.value]
-        except KeyError:
-            raise ProtocolError(
-                f"frame body has word {obj.value}, which this dbch does not know (an agent "
-                "newer than dbch? update dbch)"
-            ) from None
+    if t is _SIMPLE:
+        return _word(obj)
     if t is dict:
-        return {_words(k): _words(v) for k, v in obj.items()}
+        return {
+            (_word(k) if type(k) is _SIMPLE else k): (_words(v) if type(v) in _NESTED else v)
+            for k, v in obj.items()
+        }
     if t is list:
-        return [_words(x) for x in obj]
+        return [_words(x) if type(x) in _NESTED else x for x in obj]
     return obj
+
+
+_SIMPLE = cbor2.CBORSimpleValue
+_NESTED = frozenset({dict, list, _SIMPLE})
+
+
+def _word(value: cbor2.CBORSimpleValue) -> str:
+    try:
+        return BY_CODE[value.value]
+    except KeyError:
+        raise ProtocolError(
+            f"frame body has word {value.value}, which this dbch does not know (an agent "
+            "newer than dbch? update dbch)"
+        ) from None
 
 
 def last_words(console: deque[bytes]) -> str:
