@@ -338,7 +338,8 @@ def test_duty_cycle_states_alerts_and_the_actions_a_hub_takes(duty_board, tmp_pa
         assert done["sent"] >= 4400 and done["refused"].get("suspended", 0) > 100, done
         freq = hub.get_channel()["freq_hz"]
         while hub.status()["duty"]["state"] != "regulated":  # the hub's own frames still go
-            assert hub.test_tx(freq, 125)["sent"]
+            sent = hub.test_tx(freq, 125)
+            assert sent["sent"], (sent, hub.status()["duty"])
         assert hub.test_tx(freq, 125) == {"sent": False, "refused": "duty_regulated"}
         alerts = [(k, f) for _, _, k, f in hub.all_events() if isinstance(k, int)]
         duty = [(k, f) for k, f in alerts if 0x8F20 <= k <= 0x8F25]
