@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zlib
 
+import pytest
 from dbch.link import frames as protocol
 from helpers import MicroPython
 from hypothesis import HealthCheck, given, settings
@@ -60,6 +61,17 @@ def test_fallback_crc32_matches_zlib(mp: MicroPython, data: bytes) -> None:
     _, out = mp.ask("crc " + (data.hex() or ""))
     fallback, builtin = map(int, out.split())
     assert fallback == builtin == zlib.crc32(data)
+
+
+def test_an_agent_of_the_old_protocol_is_named_with_the_fix() -> None:
+    # A version 1 agent answers in base64: the host reads the frame and says what to do,
+    # instead of counting the line as noise and timing out
+    import base64
+
+    raw = bytes((0x11, 0, 5)) + b"\xa0"
+    v1 = base64.b64encode(raw + zlib.crc32(raw).to_bytes(4, "big"))
+    with pytest.raises(protocol.VersionError, match=r"protocol 1, this dbch 2.*dbch deploy"):
+        protocol.decode_frame(v1)
 
 
 def test_protocol_doc_example_is_what_the_host_sends() -> None:

@@ -39,6 +39,7 @@ print(json.dumps({{
     'fields': list(NAMES),
     'ranges': list(config_check._RANGES),
     'words': list(WORDS),
+    'word_codes': sorted([c, w] for w, c in link._CODES.items()),
     'version': link.VERSION,
     'escaped': [s[0] for s in link._SPECIAL],
 }}))
@@ -125,6 +126,8 @@ def test_the_link_words_and_frame_form_agree(firmware: dict) -> None:
     from dbch.link import frames, words
 
     assert firmware["words"] == list(words.WORDS)
+    # and each word's simple value, as the agent writes it and the host reads it
+    assert {c: w for c, w in firmware["word_codes"]} == words.BY_CODE
     assert len(set(words.WORDS)) == len(words.WORDS) <= 244  # simple values 0-19, 32-255
     assert firmware["version"] == frames.VERSION
     assert set(firmware["escaped"]) == frames.ESCAPED
