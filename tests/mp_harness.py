@@ -76,7 +76,8 @@ def op_handler_oserror(arg):
         raise OSError(int(arg))
 
     a = app.Agent(console=Null())
-    a.commands["fails"] = (fails, False, ())
+    a.table = (("fails", None, False, ()),)
+    a.resident["fails"] = fails
     # the error reply's line, as it goes on the wire (the host reads it: words, escapes)
     return h(a._handle(1, cbor.encode(["fails", {}]))).decode()
 

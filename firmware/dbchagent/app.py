@@ -115,7 +115,11 @@ class Agent:
         self.console = console or Console()
         self.uptime = Uptime()
         self.counters = {}
-        self.commands = {}  # name -> (handler or module name, protected, arguments)
+        # The commands served: rows of (name, module, protected, arguments), a tuple frozen
+        # in flash on a board (cmd_system.TABLE: no heap), and the few served by a function
+        # kept loaded (name -> function); every other row's module is loaded per request.
+        self.table = ()
+        self.resident = {}
         self.status_parts = []  # callables(agent, status_dict) adding their section
         self.tickers = []  # callables(agent, now_ms), run every loop pass
         self.after_reply = None  # run once the current reply is on the wire (reset)
@@ -218,24 +222,33 @@ class Agent:
             self.after_reply = None
             return self._error(seq, "internal", None, "%s: %s" % (type(e).__name__, e))
 
+    def command(self, name):
+        # The table's row for this command, or None. A scan, not a dict: about 20 rows,
+        # one per request, against a dict's 1 KB of heap for the whole run.
+        for row in self.table:
+            if row[0] == name:
+                return row
+        return None
+
     def dispatch(self, name, args, authorised):
         # Run one command. Protected ones (changing the board) only from auth.py, after
         # the request's MAC and counter were verified. cmd_system.TABLE lists each command's
         # arguments; anything else is refused here, before the handler runs.
-        entry = self.commands.get(name)
-        if entry is None:
+        row = self.command(name)
+        if row is None:
             raise AgentError("unknown_command", "command", name)
-        handler, protected, allowed = entry
-        if protected and not authorised:
+        if row[2] and not authorised:
             raise AgentError("unauthorised", "command", name + " needs an auth request")
-        no_extra(args, allowed)
-        if type(handler) is not str:
+        no_extra(args, row[3])
+        handler = self.resident.get(name)
+        if handler is not None:
             return handler(self, args)
         # A command kept on flash: its module is loaded for this request only.
+        module = row[1]
         try:
-            return getattr(__import__(handler, None, None, (name,)), name)(self, args)
+            return getattr(__import__(module, None, None, (name,)), name)(self, args)
         finally:
-            release(handler)
+            release(module)
 
     def tick(self):
         now = self.uptime.now_ms()

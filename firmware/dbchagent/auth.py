@@ -128,8 +128,8 @@ def auth(agent, args):
             or type(req[1]) is not dict:
         raise AgentError("bad_request", "req", "expected [command, {args}]")
     cmd = req[0]
-    entry = agent.commands.get(cmd)
-    if entry is None or not entry[1]:
+    row = agent.command(cmd)
+    if row is None or not row[2]:
         raise AgentError("bad_argument", "req", "%s needs no authorisation" % cmd)
     key = _load_key()
     if key is None:

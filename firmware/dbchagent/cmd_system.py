@@ -1,6 +1,6 @@
 # The resident system command: status (health), and the heap monitor behind it. It stays
 # loaded because scripts poll it; hello, echo, memtest and reset live in cmd_info.py.
-# It also holds the command table the dispatcher is built from.
+# It also holds the command table the dispatcher serves.
 import gc
 import machine
 
@@ -112,17 +112,17 @@ def status(agent, args):
     return st
 
 
-def install(agent, hub=False):
-    # Register the system commands, or (hub) the hub's: each as (the function or the
-    # module that serves it, protected, arguments). status and the lock's commands are
-    # resident (the lock's state must outlive a request); the rest are loaded per request.
+def install(agent):
+    # Serve the command table (its rows stay in flash) and the heap monitor. status and
+    # the lock's commands are resident (the lock's state must outlive a request); every
+    # other command's module is loaded per request.
     from dbchagent import lock
 
-    resident = {"status": status, "lock": lock.lock, "unlock": lock.unlock}
-    if not hub:
-        sample_heap()
-        agent.tickers.append(heap_tick)
-        agent.status_parts.append(lock.report)
-    for name, module, auth, args in TABLE:
-        if (module == "dbchagent.cmd_hub") == hub:
-            agent.commands[name] = (resident.get(name, module), auth, args)
+    agent.table = TABLE
+    r = agent.resident
+    r["status"] = status
+    r["lock"] = lock.lock
+    r["unlock"] = lock.unlock
+    sample_heap()
+    agent.tickers.append(heap_tick)
+    agent.status_parts.append(lock.report)

@@ -53,7 +53,6 @@ class Hub(Agent):
         auth.check_counter(self)
         del auth
         release("dbchagent.auth")
-        cmd_system.install(self, True)
 
     def use_config(self, cfg):
         # Put a validated configuration into force: radio set up, operating channel kept
