@@ -89,6 +89,7 @@ def fake() -> Iterator[type[FakeAgent]]:
     [
         ("hello", {"hello": {**GOOD_HELLO, "uid": 2**34}}, "uid is int, not bytes"),
         ("hello", {"hello": {**GOOD_HELLO, "fw": {"version": 3}}}, "fw.version is int"),
+        ("hello", {"hello": {**GOOD_HELLO, "ticks_ms": "5"}}, "ticks_ms is str, not int"),
         ("status", {"status": {"uptime_ms": "soon", "heap": {}}}, "uptime_ms is str"),
         ("status", {"status": {"uptime_ms": 5, "heap": {"used": [1]}}}, "heap.used is list"),
         ("status", {"status": ["not", "a", "map"]}, "is not a map"),

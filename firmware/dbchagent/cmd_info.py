@@ -27,6 +27,9 @@ def identity(agent):
         "max_request": agent.console.max_request,
         # a simulated board's ROM names the board it stands in for; hardware has no such name
         "twin": getattr(machine, "TWIN_OF", None),
+        # the board's own clock as it answers (ms from its reset on a board; it wraps): the
+        # first hello after a reset says how long the board took to start the agent
+        "ticks_ms": time.ticks_ms(),
     }
 
 

@@ -7,6 +7,7 @@
 # Unlocked, Ctrl-C (as mpremote sends) stops the agent and leaves the REPL; locked,
 # nothing does: any exception that leaves the agent resets the board.
 try:
+    import dbchagent.runtime  # noqa: F401 (first: it keeps the built-ins in sys.modules)
     import dbch_board
     from dbchagent import lock
 

@@ -61,6 +61,9 @@ class Hello(NamedTuple):  # not a dataclass: see Frame (dbch/link/frames.py)
     epoch_year: int
     max_request: int = 1024  # longest request frame the board takes (bytes)
     twin_of: str | None = None  # a simulated twin says which board it stands in for
+    # the board's millisecond clock as it answered (from its reset on a board; a unix
+    # twin's counts from its host's start); None from an agent before 2026-12-06
+    ticks_ms: int | None = None
 
     @property
     def simulated(self) -> bool:
@@ -83,6 +86,7 @@ class Hello(NamedTuple):  # not a dataclass: see Frame (dbch/link/frames.py)
                 epoch_year=int(d["epoch"]),
                 max_request=int(d.get("max_request", 1024)),
                 twin_of=d.get("twin"),
+                ticks_ms=None if d.get("ticks_ms") is None else int(d["ticks_ms"]),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise ProtocolError(f"malformed hello reply: {e!r}") from None

@@ -144,6 +144,7 @@ REPLIES: dict[str, dict[str, tuple[type, ...] | dict]] = {
         "radio": (str, _N),
         "max_request": (int,),
         "twin": (str, _N),  # the board a simulated twin stands in for; None on hardware
+        "ticks_ms": (int,),  # the board's clock as it answered
     },
     "status": {
         "uptime_ms": (int,),

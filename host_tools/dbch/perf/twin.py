@@ -7,6 +7,7 @@ transmit gate's cost per frame against the frame's airtime at a pinned instructi
 from __future__ import annotations
 
 import ast
+import statistics
 import time
 from typing import Any
 
@@ -44,15 +45,9 @@ def bench_twin(bench: Bench, res: Results, n: int = 20) -> None:
         st = _exercise(b.port)
         heap_total = st["heap"]["total"]
         peak = st["heap"]["used_max"]
-        records = _two_records()
-        with AgentClient(b.port, on_console=None) as hub:
-            apply_s = []
-            for i in range(n):
-                t0 = time.perf_counter()
-                hub.apply_config(records[i % 2])
-                apply_s.append(time.perf_counter() - t0)
     finally:
         b.stop()
+    records = _two_records()
     least = least_heap_kb(bench, "twin-least", 16, heap_total // 1024, 2, twin="qemu")
     # At a fixed instruction rate (QEMU -icount: a 31.25 MIPS CPU, ticks_us its clock) and
     # with the console at its own rate (LPUART1 at 115200 baud, sim/console.py): the status
@@ -64,10 +59,26 @@ def bench_twin(bench: Bench, res: Results, n: int = 20) -> None:
         with AgentClient(g.port, on_console=None, timeout=10.0) as hub:
             hub.apply_config(records[0])
             link_status = hub.status()
+            # On the board's clock (hello's ticks_ms before and after n applies): the wall
+            # clock of a CPU-bound apply moves with the host's speed (126 and 159 ms in two
+            # runs at -icount 5); the board's clock counts its instructions at 31.25 MIPS,
+            # and the wire and the host's turns as they pass.
+            apply_s = []
+            tick0 = hub.hello().ticks_ms
+            for i in range(n):
+                t0 = time.perf_counter()
+                hub.apply_config(records[(i + 1) % 2])
+                apply_s.append(time.perf_counter() - t0)
+            tick1 = hub.hello().ticks_ms
+            if tick0 is None or tick1 is None:
+                raise DbchError("the twin's agent reports no ticks_ms: make firmware")
+            apply_board_ms = ((tick1 - tick0) & 0x3FFFFFFF) / n  # ticks_ms wraps at 2**30
             link_s = _time(hub.status, n)
             link_bytes = len(encode_request(1, "status")) + len(hub.link.last_reply_line)
         raw_s, raw_bytes = _raw_repl_status(g.port, max(5, n // 4), link_status)
-        boot_s = [_boot_ready_s(g) for _ in range(5)]
+        boots = [_boot_ready(g) for _ in range(5)]
+        boot_s = [w for w, _ in boots]
+        boot_board_ms = statistics.median(ms for _, ms in boots)
         t = SerialTransport(g.port)
         try:
             t.enter_raw_repl(soft_reset=False)
@@ -104,6 +115,7 @@ def bench_twin(bench: Bench, res: Results, n: int = 20) -> None:
             "twin_heap_total": heap_total,
             "twin_rom_bytes": rom,
             "twin_apply_e2e": apply_ms,
+            "twin_boot_ready_wall": boot_ms,
             "twin_status_link_icount5": link_ms,
             "twin_status_raw_repl_icount5": raw_ms,
             "twin_status_link_wire_bytes": link_bytes,
@@ -139,7 +151,14 @@ def bench_twin(bench: Bench, res: Results, n: int = 20) -> None:
         )
     )
     res.add(
-        Figure("wl55_twin_apply_e2e_ms", apply_ms, "ms", "signed apply end to end, 32-bit twin")
+        Figure(
+            "wl55_twin_apply_e2e_ms",
+            apply_board_ms,
+            "ms",
+            f"a signed apply end to end on the board's clock (ticks_ms at 31.25 MIPS, "
+            f"-icount 5; the mean of {n}, the wire and the host's turns included); "
+            f"{apply_ms:.0f} ms in wall time (median)",
+        )
     )
     res.add(
         Figure(
@@ -172,12 +191,13 @@ def bench_twin(bench: Bench, res: Results, n: int = 20) -> None:
     res.add(
         Figure(
             "wl55_twin_boot_ready_ms",
-            boot_ms,
+            boot_board_ms,
             "ms",
-            "a power cut to the agent answering hello (median of 5), wall clock, twin at "
-            "-icount 5",
+            f"a power cut to the agent's ready event, on the board's clock (ticks_ms at 31.25 "
+            f"MIPS, -icount 5; median of 5); {boot_ms:.0f} ms in wall time to answering hello, "
+            "QEMU's start and the dbch process included",
             "< 500",
-            boot_ms < 500,
+            boot_board_ms < 500 and boot_ms < 500,
         )
     )
     res.add(
@@ -298,11 +318,19 @@ def _raw_repl_status(port: str, n: int, like: dict) -> tuple[list[float], int]:
         t.close()
 
 
-def _boot_ready_s(board: SimBoard) -> float:
-    """A power cut (off, on) to the agent answering hello."""
-    board.power_off()
-    t0 = time.perf_counter()
-    board.power_on()
+def _boot_ready(board: SimBoard) -> tuple[float, int]:
+    """A power cut (off, on) to the agent answering hello: (wall-clock seconds, the board's
+    own milliseconds from its reset to its `ready` event, ticks_ms on the twin's pinned
+    clock). The wall clock moves with the host's speed (QEMU's start, a CPU-bound boot run
+    as fast as the host lets it: 277 to 416 ms between two runs); the board's clock not."""
     with AgentClient(board.port, on_console=None, timeout=10.0) as hub:
+        board.power_off()
+        hub.link.events.clear()
+        t0 = time.perf_counter()
+        board.power_on()
         hub.wait_ready(timeout=10.0)
-    return time.perf_counter() - t0
+        wall = time.perf_counter() - t0
+        ready = [e for e in hub.link.events if e.get("ev") == "ready" and "ticks_ms" in e]
+        if not ready:
+            raise DbchError(f"{board.id}: no ready event after a power cut")
+        return wall, int(ready[-1]["ticks_ms"])
