@@ -179,7 +179,7 @@ def decode_frame(text: bytes) -> Frame:
 def _unescape(text: bytes) -> bytes:
     if ESCAPE not in text:
         return text
-    parts = text.split(b"\x7d")
+    parts = text.split(bytes((ESCAPE,)))
     out = bytearray(parts[0])
     for part in parts[1:]:
         if not part:
