@@ -15,7 +15,13 @@ from pathlib import Path
 
 import pytest
 from dbch.boards.definitions import get_board
-from dbch.boards.firmware import FirmwareError, ImageReport, build_board_image, run_step
+from dbch.boards.firmware import (
+    FirmwareError,
+    ImageReport,
+    build_board_image,
+    map_symbols,
+    run_step,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRMWARE = ROOT / "firmware"
@@ -44,6 +50,27 @@ def test_the_board_file_takes_its_heap_and_filesystem_from_the_build(wl55: Image
     board = get_board("NUCLEO_WL55")
     assert board.heap_kb == wl55.heap // 1024, f"the build's GC heap is {wl55.heap} B"
     assert board.fs_kb * 1024 == wl55.fs_bytes
+
+
+@pytest.mark.micropython_source
+def test_the_python_stack_holds_the_ports_own_array_and_is_the_twins_size(
+    wl55: ImageReport,
+) -> None:
+    # The linker script reserves the Python stack with the port's 384-word array (main.c)
+    # as its first part, so that array is not RAM left unused; the twin's is the same size.
+    features = (ROOT / "boards/NUCLEO_WL55/micropython/dbch_features.h").read_text()
+    words = re.search(r"#define DBCH_PYSTACK_WORDS\s+\((\d+)\)", features)
+    assert words and wl55.pystack == int(words[1]) * 4
+    map_text = Path(wl55.elf).with_name("firmware.map").read_text()
+    syms = map_symbols(map_text)
+    start, end = syms["_dbch_pystack_start"], syms["_dbch_pystack_end"]
+    port = re.search(
+        r"\.bss\.pystack\.\w+\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+\S+/main\.o", map_text
+    )
+    assert port, "the port's own Python stack array is not in the map"
+    at, size = int(port[1], 16), int(port[2], 16)
+    assert start <= at and at + size <= end, (hex(at), size, hex(start), hex(end))
+    assert wl55.heap_start >= end or wl55.heap_end <= start  # not inside the GC heap
 
 
 @pytest.mark.micropython_source

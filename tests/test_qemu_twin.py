@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import cbor2
 import pytest
 import serial
 from dbch.boards.definitions import get_board
@@ -101,6 +102,46 @@ def test_the_gate_refuses_the_masked_band_and_the_witness_sees_nothing_there(
     assert isinstance(target.witness, Witness) and target.simulated
     emissions = target.emissions(twin.bench.now() - t0 + 1) or []
     assert not [e for e in emissions if plan.in_masked_band(e["freq_hz"], 100_000)]
+
+
+def test_python_frames_have_their_own_stack_and_the_agents_deepest_requests_fit_it(
+    twin: SimBoard,
+) -> None:
+    # The board's frames are on a Python stack of its own (dbch_features.h), not the heap,
+    # where a call's frame cost what the heap's fragmentation made it (the gate's before()
+    # 178 or 383 us at 31.25 MIPS). What the agent's requests use of it, measured from the
+    # twin's start (modtwin.c marks the stack unused then): a quarter of it stays spare.
+    twin.reset()
+    with agent_on(twin) as hub:
+        apply(hub, TABLE)
+        hub.status()
+        hub.all_events()
+        hub.get_config()
+        hub.scan()
+        assert hub.test_tx(915_350_000)["refused"] == "masked_band"
+        hub.traffic(20, 60, 0)
+        assert hub.wait_event("traffic_done", 60) is not None
+        deep: object = "x"
+        for _ in range(12):
+            deep = [deep, {"k": 1}]
+        frame = encode_frame(KIND_REQUEST, 9, cbor2.dumps(["status", {"a": deep}]))
+        with pytest.raises(DeviceError, match="nested too deep"):
+            hub.link.exchange(frame, 9, 5.0, 0)
+        hub.status()
+    try:
+        out = mpremote(
+            twin.port,
+            "exec",
+            "import _twin, micropython\n"
+            "def f():\n    return micropython.pystack_use()\n"
+            "print(*_twin.pystack_peak(), f())",
+        ).split()
+    finally:
+        twin.reset()
+    peak, size, in_call = map(int, out)
+    assert size == build_board_image(SMALL_BOARD).pystack  # the board reserves the same
+    assert in_call > 0  # a call's frame is on it
+    assert 0 < peak <= size * 3 // 4, (peak, size)
 
 
 def test_mpremote_takes_over_and_a_reset_brings_the_agent_back(twin: SimBoard) -> None:

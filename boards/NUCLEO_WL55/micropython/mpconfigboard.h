@@ -15,3 +15,6 @@
 struct _boardctrl_state_t;
 int dbch_board_run_main_py(struct _boardctrl_state_t *state);
 #define MICROPY_BOARD_RUN_MAIN_PY dbch_board_run_main_py
+// The agent's own Python stack (main_py/dbch_main_py.c), in place of the port's before boot.py
+int dbch_board_run_boot_py(struct _boardctrl_state_t *state);
+#define MICROPY_BOARD_RUN_BOOT_PY dbch_board_run_boot_py

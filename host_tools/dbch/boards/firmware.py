@@ -145,6 +145,7 @@ class ImageReport:
     heap_end: int
     frozen: int  # bytes of frozen_content.o (the agent and its drivers, frozen)
     modules: dict[str, int] = field(default_factory=dict)  # frozen module -> .mpy bytes
+    pystack: int = 0  # the Python stack the board's linker script reserves (none: 0)
 
     @property
     def code(self) -> int:
@@ -199,6 +200,7 @@ class ImageReport:
             f"code flash, {self.spare:,} B spare; filesystem {self.fs_bytes // 1024} KB at "
             f"0x{self.fs_start:08X}; frozen agent {self.frozen:,} B; GC heap {self.heap:,} B "
             f"(0x{self.heap_start:08X}-0x{self.heap_end:08X})"
+            + (f"; Python stack {self.pystack:,} B" if self.pystack else "")
         )
 
 
@@ -249,6 +251,7 @@ def read_report(board: str, port: str, build: Path) -> ImageReport:
         heap_end=syms["_heap_end"],
         frozen=frozen,
         modules=frozen_modules(build),
+        pystack=syms.get("_dbch_pystack_end", 0) - syms.get("_dbch_pystack_start", 0),
     )
 
 

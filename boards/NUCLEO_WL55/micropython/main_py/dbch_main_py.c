@@ -39,8 +39,36 @@ int dbch_exec_main_py(void) {
     return ret;
 }
 
+#if MICROPY_ENABLE_PYSTACK
+// The agent's Python stack (dbch_features.h), set up before any Python runs after each
+// reset: on the board by its boot hook below, on its QEMU twin by the twin's start-up.
+#if defined(STM32WL)
+// The board's linker script reserves it (dbch_stm32wl55xc.ld), with the port's own 384
+// words (main.c's) as its first part.
+extern uint8_t _dbch_pystack_start, _dbch_pystack_end;
+
+void dbch_pystack_init(void) {
+    mp_pystack_init(&_dbch_pystack_start, &_dbch_pystack_end);
+}
+#else
+static mp_obj_t dbch_pystack[DBCH_PYSTACK_WORDS];
+
+void dbch_pystack_init(void) {
+    mp_pystack_init(dbch_pystack, &dbch_pystack[DBCH_PYSTACK_WORDS]);
+}
+#endif
+#endif
+
 #if defined(STM32WL)
 #include "boardctrl.h"
+
+// MICROPY_BOARD_RUN_BOOT_PY (mpconfigboard.h): the port's main.c gives Python frames a
+// 384-word stack, which the agent outgrows (`pystack exhausted` at its first apply,
+// measured on the twin); the board's own replaces it before boot.py, with nothing on it.
+int dbch_board_run_boot_py(boardctrl_state_t *state) {
+    dbch_pystack_init();
+    return boardctrl_run_boot_py(state);
+}
 
 // MICROPY_BOARD_RUN_MAIN_PY (mpconfigboard.h), in place of boardctrl_run_main_py: main.py
 // only (not pyb.main()'s choice), and only in the friendly REPL, as the stock hook.

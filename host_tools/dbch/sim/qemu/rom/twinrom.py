@@ -2,8 +2,9 @@
 # firmware does between reset and boot.py. Started by _twin_boot.py from the C start-up
 # hook (modtwin.c), as a module of its own so that nothing here lives in __main__'s
 # globals (which mpremote and dbch deploy clear). Wires
-# machine/stm/time to the board (the bridge on UART1), mounts the flash image over
-# semihosting as the root littlefs filesystem, then tells the supervisor the board is up.
+# machine/stm/time to the board (the bridge on UART1), mounts the flash image (a host file
+# over semihosting, _twin.Flash) as the root littlefs filesystem, then tells the
+# supervisor the board is up.
 import sys
 import _twin
 import simmachine
@@ -22,25 +23,6 @@ class _Bridge:
 
     def readinto(self, b, n=-1):
         _twin.bridge_readinto(b, n)
-
-
-class _Flash:
-    # The flash image, a host file reached by semihosting, as simmachine.FlashBlocks wants
-    # a file: seek, readinto, write.
-    def __init__(self, path):
-        self._fd = _twin.sh_open(path)
-        self._pos = 0
-
-    def seek(self, pos):
-        self._pos = pos
-
-    def readinto(self, buf):
-        _twin.sh_readinto(self._fd, self._pos, buf)
-        self._pos += len(buf)
-
-    def write(self, buf):
-        _twin.sh_write(self._fd, self._pos, buf)
-        self._pos += len(buf)
 
 
 def start():
@@ -62,8 +44,8 @@ def start():
         import simstm
 
         sys.modules["stm"] = simstm
-    flash = simmachine.FlashBlocks(_Flash(cfg["flash"]), int(cfg["block_size"]),
-                                   int(cfg["blocks"]))
+    # (in C, as a board's flash driver is: modtwin.c)
+    flash = _twin.Flash(cfg["flash"], int(cfg["block_size"]), int(cfg["blocks"]))
     simrom.mount(flash, cfg["mount"])
     simmachine.booted()
     del sys.modules["simrom"]

@@ -44,7 +44,6 @@ static mp_obj_t twin_sh_open(mp_obj_t path_in) {
     }
     return MP_OBJ_NEW_SMALL_INT(fd);
 }
-static MP_DEFINE_CONST_FUN_OBJ_1(twin_sh_open_obj, twin_sh_open);
 
 static void sh_seek(int fd, mp_int_t pos) {
     uint32_t args[2] = { fd, pos };
@@ -65,7 +64,6 @@ static mp_obj_t twin_sh_readinto(mp_obj_t fd_in, mp_obj_t pos_in, mp_obj_t buf_i
     }
     return mp_const_none;
 }
-static MP_DEFINE_CONST_FUN_OBJ_3(twin_sh_readinto_obj, twin_sh_readinto);
 
 // write(fd, offset, buf)
 static mp_obj_t twin_sh_write(mp_obj_t fd_in, mp_obj_t pos_in, mp_obj_t buf_in) {
@@ -79,7 +77,6 @@ static mp_obj_t twin_sh_write(mp_obj_t fd_in, mp_obj_t pos_in, mp_obj_t buf_in) 
     }
     return mp_const_none;
 }
-static MP_DEFINE_CONST_FUN_OBJ_3(twin_sh_write_obj, twin_sh_write);
 
 // erase(fd, offset, size): all ones, as erased NOR flash reads; no heap (a board's flash
 // driver takes none either)
@@ -100,7 +97,89 @@ static mp_obj_t twin_sh_erase(mp_obj_t fd_in, mp_obj_t pos_in, mp_obj_t size_in)
     }
     return mp_const_none;
 }
-static MP_DEFINE_CONST_FUN_OBJ_3(twin_sh_erase_obj, twin_sh_erase);
+
+// Flash(path, block_size, blocks): the board's flash as littlefs's block device, in C as a
+// board's flash driver is (the stm32 port's internal flash storage): a read or a write is
+// one semihosting call, not Python calls on the twin's CPU (the Python one the unix twin
+// uses, simmachine.FlashBlocks, took 75 ms of the board's clock to list a directory at
+// 31.25 MIPS), and a pending Ctrl-C waits until littlefs has finished, as on a board.
+typedef struct {
+    mp_obj_base_t base;
+    int fd;
+    mp_int_t block_size;
+    mp_int_t blocks;
+} twin_flash_obj_t;
+
+static const mp_obj_type_t twin_flash_type;
+
+static mp_obj_t twin_flash_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw,
+    const mp_obj_t *args) {
+    mp_arg_check_num(n_args, n_kw, 3, 3, false);
+    twin_flash_obj_t *self = mp_obj_malloc(twin_flash_obj_t, type);
+    self->fd = MP_OBJ_SMALL_INT_VALUE(twin_sh_open(args[0]));
+    self->block_size = mp_obj_get_int(args[1]);
+    self->blocks = mp_obj_get_int(args[2]);
+    return MP_OBJ_FROM_PTR(self);
+}
+
+static mp_int_t twin_flash_offset(size_t n_args, const mp_obj_t *args) {
+    twin_flash_obj_t *self = MP_OBJ_TO_PTR(args[0]);
+    mp_int_t off = n_args == 4 ? mp_obj_get_int(args[3]) : 0;
+    return mp_obj_get_int(args[1]) * self->block_size + off;
+}
+
+// readblocks(block, buf, offset=0) and writeblocks(block, buf, offset=0): littlefs's
+// extended interface (the offset always given)
+static mp_obj_t twin_flash_readblocks(size_t n_args, const mp_obj_t *args) {
+    twin_flash_obj_t *self = MP_OBJ_TO_PTR(args[0]);
+    twin_sh_readinto(MP_OBJ_NEW_SMALL_INT(self->fd),
+        MP_OBJ_NEW_SMALL_INT(twin_flash_offset(n_args, args)), args[2]);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(twin_flash_readblocks_obj, 3, 4, twin_flash_readblocks);
+
+static mp_obj_t twin_flash_writeblocks(size_t n_args, const mp_obj_t *args) {
+    twin_flash_obj_t *self = MP_OBJ_TO_PTR(args[0]);
+    twin_sh_write(MP_OBJ_NEW_SMALL_INT(self->fd),
+        MP_OBJ_NEW_SMALL_INT(twin_flash_offset(n_args, args)), args[2]);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(twin_flash_writeblocks_obj, 3, 4, twin_flash_writeblocks);
+
+// ioctl(op, arg): 4 block count, 5 block size, 6 erase block `arg`; the rest (init,
+// deinit, sync) have nothing to do
+static mp_obj_t twin_flash_ioctl(mp_obj_t self_in, mp_obj_t op_in, mp_obj_t arg_in) {
+    twin_flash_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    switch (mp_obj_get_int(op_in)) {
+        case 4:
+            return MP_OBJ_NEW_SMALL_INT(self->blocks);
+        case 5:
+            return MP_OBJ_NEW_SMALL_INT(self->block_size);
+        case 6:
+            twin_sh_erase(MP_OBJ_NEW_SMALL_INT(self->fd),
+                MP_OBJ_NEW_SMALL_INT(mp_obj_get_int(arg_in) * self->block_size),
+                MP_OBJ_NEW_SMALL_INT(self->block_size));
+            return MP_OBJ_NEW_SMALL_INT(0);
+        default:
+            return MP_OBJ_NEW_SMALL_INT(0);
+    }
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(twin_flash_ioctl_obj, twin_flash_ioctl);
+
+static const mp_rom_map_elem_t twin_flash_locals_table[] = {
+    { MP_ROM_QSTR(MP_QSTR_readblocks), MP_ROM_PTR(&twin_flash_readblocks_obj) },
+    { MP_ROM_QSTR(MP_QSTR_writeblocks), MP_ROM_PTR(&twin_flash_writeblocks_obj) },
+    { MP_ROM_QSTR(MP_QSTR_ioctl), MP_ROM_PTR(&twin_flash_ioctl_obj) },
+};
+static MP_DEFINE_CONST_DICT(twin_flash_locals, twin_flash_locals_table);
+
+static MP_DEFINE_CONST_OBJ_TYPE(
+    twin_flash_type,
+    MP_QSTR_Flash,
+    MP_TYPE_FLAG_NONE,
+    make_new, twin_flash_make_new,
+    locals_dict, &twin_flash_locals
+    );
 
 // The board's RTC: the host's wall clock (littlefs stamps files with it; time.time()).
 uint64_t mp_hal_time_ns(void) {
@@ -157,12 +236,40 @@ static mp_obj_t twin_bridge_readinto(mp_obj_t buf_in, mp_obj_t n_in) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(twin_bridge_readinto_obj, twin_bridge_readinto);
 
+#if MICROPY_ENABLE_PYSTACK
+// The Python stack's high-water mark: filled with a pattern when set up (dbch_twin_start),
+// pystack_peak() -> (bytes ever used, bytes in all). What the board's stack must hold,
+// measured on its twin (the bench reports it).
+#define PYSTACK_UNUSED (0xA5A5A5A5)
+
+static void twin_pystack_fill(void) {
+    for (uint32_t *p = (uint32_t *)MP_STATE_THREAD(pystack_start);
+         p < (uint32_t *)MP_STATE_THREAD(pystack_end); p++) {
+        *p = PYSTACK_UNUSED;
+    }
+}
+
+static mp_obj_t twin_pystack_peak(void) {
+    uint32_t *start = (uint32_t *)MP_STATE_THREAD(pystack_start);
+    uint32_t *p = (uint32_t *)MP_STATE_THREAD(pystack_end);
+    while (p > start && p[-1] == PYSTACK_UNUSED) {
+        p--;
+    }
+    mp_obj_t out[2] = {
+        MP_OBJ_NEW_SMALL_INT((p - start) * 4),
+        MP_OBJ_NEW_SMALL_INT(MP_STATE_THREAD(pystack_end) - MP_STATE_THREAD(pystack_start)),
+    };
+    return mp_obj_new_tuple(2, out);
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(twin_pystack_peak_obj, twin_pystack_peak);
+#endif
+
 static const mp_rom_map_elem_t twin_globals_table[] = {
+    #if MICROPY_ENABLE_PYSTACK
+    { MP_ROM_QSTR(MP_QSTR_pystack_peak), MP_ROM_PTR(&twin_pystack_peak_obj) },
+    #endif
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR__twin) },
-    { MP_ROM_QSTR(MP_QSTR_sh_open), MP_ROM_PTR(&twin_sh_open_obj) },
-    { MP_ROM_QSTR(MP_QSTR_sh_readinto), MP_ROM_PTR(&twin_sh_readinto_obj) },
-    { MP_ROM_QSTR(MP_QSTR_sh_write), MP_ROM_PTR(&twin_sh_write_obj) },
-    { MP_ROM_QSTR(MP_QSTR_sh_erase), MP_ROM_PTR(&twin_sh_erase_obj) },
+    { MP_ROM_QSTR(MP_QSTR_Flash), MP_ROM_PTR(&twin_flash_type) },
     { MP_ROM_QSTR(MP_QSTR_sh_time), MP_ROM_PTR(&twin_sh_time_obj) },
     { MP_ROM_QSTR(MP_QSTR_bridge_write), MP_ROM_PTR(&twin_bridge_write_obj) },
     { MP_ROM_QSTR(MP_QSTR_bridge_readinto), MP_ROM_PTR(&twin_bridge_readinto_obj) },
@@ -257,6 +364,12 @@ static void twin_console_wakes_on_rx(void) {
 
 // --- start-up -------------------------------------------------------------------------------
 void dbch_twin_start(void) {
+    #if MICROPY_ENABLE_PYSTACK
+    // The board image's Python stack (its main_py C module), as its boot hook sets it up:
+    // mp_init runs this before any Python, after every reset
+    dbch_pystack_init();
+    twin_pystack_fill();
+    #endif
     static bool woken = false;
     if (!woken) {  // once per power-up (the hook runs again after a soft reset)
         twin_console_wakes_on_rx();
