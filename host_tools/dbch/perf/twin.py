@@ -45,6 +45,7 @@ def bench_twin(bench: Bench, res: Results, n: int = 20) -> None:
         st = _exercise(b.port)
         heap_total = st["heap"]["total"]
         peak = st["heap"]["used_max"]
+        stack_peak, stack_size = _python_stack_peak(b.port)
     finally:
         b.stop()
     records = _two_records()
@@ -137,6 +138,17 @@ def bench_twin(bench: Bench, res: Results, n: int = 20) -> None:
             f"(heap {heap_total:,} B; {rom:,} B of it the twin's ROM, C on the board)",
             f"<= {PEAK_TARGET}",
             peak <= PEAK_TARGET,
+        )
+    )
+    res.add(
+        Figure(
+            "wl55_twin_python_stack_peak",
+            stack_peak,
+            "B",
+            f"the most of its Python stack ({stack_size:,} B, the board's linker script) the "
+            "agent used through boot, apply, scan, status on the 32-bit twin",
+            f"<= {stack_size * 3 // 4}",
+            stack_peak <= stack_size * 3 // 4,
         )
     )
     res.add(
@@ -316,6 +328,19 @@ def _raw_repl_status(port: str, n: int, like: dict) -> tuple[list[float], int]:
         return _time(once, n), wire
     finally:
         t.close()
+
+
+def _python_stack_peak(port: str) -> tuple[int, int]:
+    """(bytes of the Python stack ever used since the twin started, its size): the twin
+    marks the stack unused at its start (modtwin.c); read at the REPL, the agent stopped."""
+    t = SerialTransport(port)
+    try:
+        t.enter_raw_repl(soft_reset=False)
+        out = t.exec("import _twin\nprint(*_twin.pystack_peak())")
+    finally:
+        t.close()
+    used, size = (int(x) for x in out.split())
+    return used, size
 
 
 def _boot_ready(board: SimBoard) -> tuple[float, int]:
