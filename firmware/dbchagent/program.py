@@ -15,13 +15,9 @@ def main():
 
     hub = Hub(dbch_board)
     cmd_system.install(hub)
-    from dbchagent.cmd_info import identity
-
-    hub.event("ready", identity(hub))
-    del identity  # a function keeps its whole module alive
     # Load each module kept on flash once now, so the names they intern (which are never
     # freed) sit together at the start of the heap instead of in holes later on.
-    for name in ("cmd_info", "cmd_hub", "config_check", "channel_scan", "traffic", "auth"):
+    for name in ("cmd_hub", "config_check", "channel_scan", "traffic", "auth"):
         __import__("dbchagent." + name)
         release("dbchagent." + name)
     if getattr(dbch_board, "WATCHDOG_MS", 0):
@@ -30,4 +26,11 @@ def main():
         hub.wdt = machine.WDT(timeout=dbch_board.WATCHDOG_MS)
         sys.modules["dbch_wdt"] = hub.wdt  # for deploy to feed while the agent is stopped
     gc.collect()
+    # Ready: said as the loop that answers starts, so a host that waits for it is answered
+    # at once (and the boot's figure, power to ready, is power to answering).
+    from dbchagent.cmd_info import identity
+
+    hub.event("ready", identity(hub))
+    del identity  # a function keeps its whole module alive
+    release("dbchagent.cmd_info")
     hub.run()

@@ -37,8 +37,12 @@ def release(name):
         return
     sys.modules.pop(name, None)
     pkg, _, attr = name.rpartition(".")
-    if pkg in sys.modules and attr in dir(sys.modules[pkg]):
+    # (not `attr in dir(package)`: MicroPython's dir() tries every interned name on the
+    # object, 47 ms on the WL55 at its speed, paid by every request that loads a module)
+    try:
         delattr(sys.modules[pkg], attr)
+    except (KeyError, AttributeError):
+        pass
 
 
 def wall_s(verify=False):
