@@ -423,7 +423,8 @@ def test_witness_follow_streams_each_new_emission_until_ctrl_c(radio_boards) -> 
         text=True,
     )
     try:
-        time.sleep(0.5)  # (the stream is open before the emission it must show)
+        assert proc.stderr is not None  # the stream says when it is open: then the emission
+        assert "following" in proc.stderr.readline()
         vm(board, OPEN + "r.setup(14)\nr.tune(868500000)\nr.transmit(b'followed')")
         assert proc.stdout is not None
         rec = json.loads(proc.stdout.readline())  # blocks until the emission is streamed

@@ -9,7 +9,7 @@ import sys
 import time
 from typing import Any
 
-from dbch.cli.printing import print_json_line, print_table
+from dbch.cli.printing import print_json_line, print_table, progress
 from dbch.errors import SimError
 from dbch.gbcs import channel_plan as plan
 from dbch.sim.air import read_air_log_from
@@ -25,6 +25,8 @@ def do_witness(args: argparse.Namespace) -> int:
     if args.last is not None:
         records = records[-args.last :] if args.last else []
     _show(records, args.json, header=True)
+    if args.follow:  # (on stderr: from here on every new emission is shown)
+        progress("following the air (Ctrl-C to stop)")
     while args.follow:  # a stream: new emissions as the air log grows, until Ctrl-C
         time.sleep(FOLLOW_POLL_S)
         records, offset = read_air_log_from(bench.folder.air_log, offset, args.sim)
