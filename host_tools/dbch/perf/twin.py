@@ -79,7 +79,7 @@ def bench_twin(bench: Bench, res: Results, n: int = 20) -> None:
             link_bytes = len(encode_request(1, "status")) + len(hub.link.last_reply_line)
             # the same n statuses on the board's clock, less a hello's own round trip
             link_board_ms = _board_ms_each(lambda: hub.hello().ticks_ms, hub.status, n)
-        raw_s, raw_bytes, raw_board_ms = _raw_repl_status(g.port, max(5, n // 4), link_status)
+        raw_s, raw_bytes, raw_board_ms = _raw_repl_status(g.port, n, link_status)
         boots = [_boot_ready(g) for _ in range(5)]
         boot_s = [w for w, _ in boots]
         boot_board_ms = statistics.median(ms for _, ms in boots)
