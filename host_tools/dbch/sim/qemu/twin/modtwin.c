@@ -34,68 +34,34 @@ static int sh_call(int op, void *arg) {
     return r0;
 }
 
-static mp_obj_t twin_sh_open(mp_obj_t path_in) {
-    size_t len;
-    const char *path = mp_obj_str_get_data(path_in, &len);
+// The flash image's file, opened "r+b"
+static int sh_open(const char *path, size_t len) {
     uint32_t args[3] = { (uint32_t)path, 3 /* "r+b" */, len };
     int fd = sh_call(SYS_OPEN, args);
     if (fd < 0) {
         mp_raise_OSError(MP_EIO);
     }
-    return MP_OBJ_NEW_SMALL_INT(fd);
+    return fd;
 }
 
-static void sh_seek(int fd, mp_int_t pos) {
-    uint32_t args[2] = { fd, pos };
-    if (sh_call(SYS_SEEK, args) != 0) {
+// n bytes between buf and the file at pos: SYS_READ or SYS_WRITE (each returns the bytes
+// it did not move)
+static void sh_move(int op, int fd, mp_int_t pos, const void *buf, size_t n) {
+    uint32_t seek[2] = { fd, pos };
+    uint32_t args[3] = { fd, (uint32_t)buf, n };
+    if (sh_call(SYS_SEEK, seek) != 0 || sh_call(op, args) != 0) {
         mp_raise_OSError(MP_EIO);
     }
 }
 
-// readinto(fd, offset, buf): fill buf from the file at offset
-static mp_obj_t twin_sh_readinto(mp_obj_t fd_in, mp_obj_t pos_in, mp_obj_t buf_in) {
-    mp_buffer_info_t b;
-    mp_get_buffer_raise(buf_in, &b, MP_BUFFER_WRITE);
-    int fd = mp_obj_get_int(fd_in);
-    sh_seek(fd, mp_obj_get_int(pos_in));
-    uint32_t args[3] = { fd, (uint32_t)b.buf, b.len };
-    if (sh_call(SYS_READ, args) != 0) {  // the bytes not read
-        mp_raise_OSError(MP_EIO);
-    }
-    return mp_const_none;
-}
-
-// write(fd, offset, buf)
-static mp_obj_t twin_sh_write(mp_obj_t fd_in, mp_obj_t pos_in, mp_obj_t buf_in) {
-    mp_buffer_info_t b;
-    mp_get_buffer_raise(buf_in, &b, MP_BUFFER_READ);
-    int fd = mp_obj_get_int(fd_in);
-    sh_seek(fd, mp_obj_get_int(pos_in));
-    uint32_t args[3] = { fd, (uint32_t)b.buf, b.len };
-    if (sh_call(SYS_WRITE, args) != 0) {
-        mp_raise_OSError(MP_EIO);
-    }
-    return mp_const_none;
-}
-
-// erase(fd, offset, size): all ones, as erased NOR flash reads; no heap (a board's flash
+// size bytes at pos set to all ones, as erased NOR flash reads; no heap (a board's flash
 // driver takes none either)
-static mp_obj_t twin_sh_erase(mp_obj_t fd_in, mp_obj_t pos_in, mp_obj_t size_in) {
+static void sh_erase(int fd, mp_int_t pos, mp_int_t size) {
     static uint8_t ones[256];
     memset(ones, 0xff, sizeof(ones));
-    int fd = mp_obj_get_int(fd_in);
-    mp_int_t pos = mp_obj_get_int(pos_in);
-    mp_int_t size = mp_obj_get_int(size_in);
-    sh_seek(fd, pos);
-    while (size > 0) {
-        uint32_t n = size < (mp_int_t)sizeof(ones) ? (uint32_t)size : sizeof(ones);
-        uint32_t args[3] = { fd, (uint32_t)ones, n };
-        if (sh_call(SYS_WRITE, args) != 0) {
-            mp_raise_OSError(MP_EIO);
-        }
-        size -= n;
+    for (; size > 0; pos += sizeof(ones), size -= sizeof(ones)) {
+        sh_move(SYS_WRITE, fd, pos, ones, size < (mp_int_t)sizeof(ones) ? size : sizeof(ones));
     }
-    return mp_const_none;
 }
 
 // Flash(path, block_size, blocks): the board's flash as littlefs's block device, in C as a
@@ -115,34 +81,33 @@ static const mp_obj_type_t twin_flash_type;
 static mp_obj_t twin_flash_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw,
     const mp_obj_t *args) {
     mp_arg_check_num(n_args, n_kw, 3, 3, false);
+    size_t len;
+    const char *path = mp_obj_str_get_data(args[0], &len);
     twin_flash_obj_t *self = mp_obj_malloc(twin_flash_obj_t, type);
-    self->fd = MP_OBJ_SMALL_INT_VALUE(twin_sh_open(args[0]));
+    self->fd = sh_open(path, len);
     self->block_size = mp_obj_get_int(args[1]);
     self->blocks = mp_obj_get_int(args[2]);
     return MP_OBJ_FROM_PTR(self);
 }
 
-static mp_int_t twin_flash_offset(size_t n_args, const mp_obj_t *args) {
-    twin_flash_obj_t *self = MP_OBJ_TO_PTR(args[0]);
-    mp_int_t off = n_args == 4 ? mp_obj_get_int(args[3]) : 0;
-    return mp_obj_get_int(args[1]) * self->block_size + off;
-}
-
 // readblocks(block, buf, offset=0) and writeblocks(block, buf, offset=0): littlefs's
 // extended interface (the offset always given)
-static mp_obj_t twin_flash_readblocks(size_t n_args, const mp_obj_t *args) {
+static mp_obj_t twin_flash_move(int op, size_t n_args, const mp_obj_t *args) {
     twin_flash_obj_t *self = MP_OBJ_TO_PTR(args[0]);
-    twin_sh_readinto(MP_OBJ_NEW_SMALL_INT(self->fd),
-        MP_OBJ_NEW_SMALL_INT(twin_flash_offset(n_args, args)), args[2]);
+    mp_buffer_info_t b;
+    mp_get_buffer_raise(args[2], &b, op == SYS_READ ? MP_BUFFER_WRITE : MP_BUFFER_READ);
+    mp_int_t off = n_args == 4 ? mp_obj_get_int(args[3]) : 0;
+    sh_move(op, self->fd, mp_obj_get_int(args[1]) * self->block_size + off, b.buf, b.len);
     return mp_const_none;
+}
+
+static mp_obj_t twin_flash_readblocks(size_t n_args, const mp_obj_t *args) {
+    return twin_flash_move(SYS_READ, n_args, args);
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(twin_flash_readblocks_obj, 3, 4, twin_flash_readblocks);
 
 static mp_obj_t twin_flash_writeblocks(size_t n_args, const mp_obj_t *args) {
-    twin_flash_obj_t *self = MP_OBJ_TO_PTR(args[0]);
-    twin_sh_write(MP_OBJ_NEW_SMALL_INT(self->fd),
-        MP_OBJ_NEW_SMALL_INT(twin_flash_offset(n_args, args)), args[2]);
-    return mp_const_none;
+    return twin_flash_move(SYS_WRITE, n_args, args);
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(twin_flash_writeblocks_obj, 3, 4, twin_flash_writeblocks);
 
@@ -156,9 +121,7 @@ static mp_obj_t twin_flash_ioctl(mp_obj_t self_in, mp_obj_t op_in, mp_obj_t arg_
         case 5:
             return MP_OBJ_NEW_SMALL_INT(self->block_size);
         case 6:
-            twin_sh_erase(MP_OBJ_NEW_SMALL_INT(self->fd),
-                MP_OBJ_NEW_SMALL_INT(mp_obj_get_int(arg_in) * self->block_size),
-                MP_OBJ_NEW_SMALL_INT(self->block_size));
+            sh_erase(self->fd, mp_obj_get_int(arg_in) * self->block_size, self->block_size);
             return MP_OBJ_NEW_SMALL_INT(0);
         default:
             return MP_OBJ_NEW_SMALL_INT(0);
