@@ -65,20 +65,21 @@ def bench_twin(bench: Bench, res: Results, n: int = 20) -> None:
             # clock of a CPU-bound apply moves with the host's speed (126 and 159 ms in two
             # runs at -icount 5); the board's clock counts its instructions at 31.25 MIPS,
             # and the wire and the host's turns as they pass.
-            apply_s = []
-            tick0 = hub.hello().ticks_ms
-            for i in range(n):
+            apply_s: list[float] = []
+
+            def apply_once() -> None:
                 t0 = time.perf_counter()
-                hub.apply_config(records[(i + 1) % 2])
+                hub.apply_config(records[(len(apply_s) + 1) % 2])
                 apply_s.append(time.perf_counter() - t0)
-            tick1 = hub.hello().ticks_ms
-            if tick0 is None or tick1 is None:
-                raise DbchError("the twin's agent reports no ticks_ms: make firmware")
-            apply_board_ms = ((tick1 - tick0) & 0x3FFFFFFF) / n  # ticks_ms wraps at 2**30
+
+            def hello_ticks() -> int | None:
+                return hub.hello().ticks_ms
+
+            apply_board_ms = _board_ms_each(hello_ticks, apply_once, n)
             link_s = _time(hub.status, n)
             link_bytes = len(encode_request(1, "status")) + len(hub.link.last_reply_line)
-            # the same n statuses on the board's clock, less a hello's own round trip
-            link_board_ms = _board_ms_each(lambda: hub.hello().ticks_ms, hub.status, n)
+            # the same n statuses on the board's clock
+            link_board_ms = _board_ms_each(hello_ticks, hub.status, n)
         raw_s, raw_bytes, raw_board_ms = _raw_repl_status(g.port, n, link_status)
         boots = [_boot_ready(g) for _ in range(5)]
         boot_s = [w for w, _ in boots]
