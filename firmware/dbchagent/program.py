@@ -17,7 +17,7 @@ def main():
     cmd_system.install(hub)
     # Load each module kept on flash once now, so the names they intern (which are never
     # freed) sit together at the start of the heap instead of in holes later on.
-    for name in ("cmd_hub", "config_check", "channel_scan", "traffic", "auth"):
+    for name in ("cmd_info", "cmd_hub", "config_check", "channel_scan", "traffic", "auth"):
         __import__("dbchagent." + name)
         release("dbchagent." + name)
     if getattr(dbch_board, "WATCHDOG_MS", 0):
@@ -27,7 +27,8 @@ def main():
         sys.modules["dbch_wdt"] = hub.wdt  # for deploy to feed while the agent is stopped
     gc.collect()
     # Ready: said as the loop that answers starts, so a host that waits for it is answered
-    # at once (and the boot's figure, power to ready, is power to answering).
+    # at once (and the boot's figure, power to ready, is power to answering). (cmd_info
+    # loaded again, its names interned above.)
     from dbchagent.cmd_info import identity
 
     hub.event("ready", identity(hub))
