@@ -10,14 +10,19 @@ import micropython
 from dbchagent import store
 
 _FILE = "lock.bin"
-_S = [None, None]  # [in force (None: not worked out yet), what lifted it]
+# [in force (None: not worked out yet), what lifted it, the file there]: the last is read
+# at boot and again after each lock and unlock (nothing else writes it while the agent
+# runs), as every status reports it and a read of the flash costs 3 ms of a WL55's CPU.
+_S = [None, None, None]
 
 
 def stored():
     try:
-        return store.read(_FILE) is not None
+        s = store.read(_FILE) is not None
     except ValueError:
-        return True
+        s = True
+    _S[2] = s
+    return s
 
 
 def _button_held(board):
@@ -70,7 +75,8 @@ def crashed(exc):
 
 
 def report(agent=None, st=None):
-    r = {"stored": stored(), "in_force": in_force(), "lifted_by": _S[1]}
+    s = _S[2]
+    r = {"stored": stored() if s is None else s, "in_force": in_force(), "lifted_by": _S[1]}
     if st is not None:
         st["lock"] = r
     return r
@@ -78,6 +84,7 @@ def report(agent=None, st=None):
 
 def lock(agent, args):
     store.write(_FILE, b"locked")
+    stored()  # read back: the report says what is on flash
     _set(True, None)
     agent.log.record("locked", None, True)
     return report()
@@ -91,6 +98,7 @@ def unlock(agent, args):
         raise AgentError("bad_argument", "forget", "must be true or false")
     if forget:
         store.remove(_FILE)
+        stored()
     _set(False, "signed")
     agent.log.record("unlocked", {"forget": forget}, True)
     return report()
