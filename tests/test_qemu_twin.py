@@ -318,3 +318,60 @@ def test_the_twin_runs_its_own_copy_of_the_firmware(twin: SimBoard) -> None:
     kernel = Path(cmdline[cmdline.index(b"-kernel") + 1].decode())
     assert kernel.parent == twin.folder.root / "kernel" and kernel.is_file()
     assert (kernel.parent / "firmware.map").is_file()
+
+
+# Values for the C encoder against the Python one: every head width at both signs, text
+# around the short-head limit and as words and digests, every container and byte kind.
+CBOR_VALUES = """
+W = link._CODES
+hexd = '0123456789abcdef' * 4
+vals = [0, 1, 23, 24, 255, 256, 65535, 65536, 2**30 - 1, 2**30, 2**32 - 1, 2**32,
+        2**63, 2**64 - 1, -1, -24, -25, -256, -257, -2**30, -2**30 - 1, -2**32, -2**64,
+        '', 'a', 'x' * 23, 'x' * 24, 'x' * 300, 'é', '€' * 30, hexd, hexd.upper(),
+        hexd[:63], hexd + 'a', 'g' * 64, 'é' * 64, 'state', 'normal', 'freq_hz',
+        b'', bytes(range(30)), bytearray(b'abc'), memoryview(b'hello')[1:4],
+        None, True, False, [], (), [1, [2, [3, (4, 'ready')]]],
+        {'a': 1, 1: 'b', 'state': 'normal', 'x' * 30: hexd, hexd: [None], -5: b'k'},
+        [[[[[[[[1]]]]]]]], st]
+bad = [2**64, -2**64 - 1, [[[[[[[[[1]]]]]]]]], {'a': [[[[[[[{}]]]]]]]}, object(), len]
+same = 0
+for w in (W, None):
+    for v in vals:
+        a = bytearray()
+        cbor._enc(a, v, 0, w)
+        b = bytearray()
+        _cborenc.encode(b, v, w)
+        assert a == b, (v, w is None, bytes(a), bytes(b))
+        same += 1
+    for v in bad:
+        errs = []
+        for f in (lambda o: cbor._enc(o, v, 0, w), lambda o: _cborenc.encode(o, v, w)):
+            try:
+                f(bytearray())
+                errs.append(None)
+            except ValueError as e:
+                errs.append(e.args[0])
+        assert errs[0] is not None and errs[0] == errs[1], errs
+        same += 1
+try:
+    cbor.encode(2**64)
+except cbor.CBORError as e:
+    print(same, 'CBORError', e)
+"""
+
+
+def test_the_images_c_cbor_encoder_writes_the_python_encoders_bytes(twin: SimBoard) -> None:
+    # The WL55's image encodes replies in C (_cborenc, boards/NUCLEO_WL55/micropython):
+    # the same bytes as firmware/dbchagent/cbor.py's encoder, and the same errors, here on
+    # the board's 32-bit build (small ints end at 2**30), a whole status among the values
+    # (58 values, each with the link's words and without).
+    from dbch.perf.common import REPL_HUB
+
+    out = repl(
+        twin,
+        REPL_HUB
+        + "import _cborenc\nfrom dbchagent import cbor, link\n"
+        + "st = cmd_system.status(hub, {})\n"
+        + CBOR_VALUES,
+    )
+    assert out.splitlines()[-1] == "116 CBORError int out of range", out[-2000:]
