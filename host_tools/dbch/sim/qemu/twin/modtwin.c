@@ -312,17 +312,50 @@ int __wrap_uart_rx_any(void) {
     return twin_rx_in != twin_rx_out || __real_uart_rx_any();
 }
 
+// --- the console UART's transmit waits as a board's does ------------------------------------
+// A board's write to a full UART waits the wire's time, and its clock (ticks_us) counts that
+// time: 26 ms for a 300-byte status line at 115200 baud. The qemu port spins on the UART's
+// TXFULL flag, and under -icount the twin's clock then counts the spin's instructions, not
+// the wire's time: that line read 10-12 ms of the twin's clock, varying with this machine's
+// speed (measured). Here the CPU waits in WFI for the UART's transmit interrupt (raised as
+// TXFULL clears; IRQ 1 on the AN385), as it waits for input, so the twin's clock follows
+// the wire. Interrupts are masked around the test and the WFI (a pending one still wakes
+// it) so the interrupt cannot slip in between; each wake lets pending ones run.
+#define UART_STATE_TXFULL (1 << 0)
+#define UART_CTRL_TX_INTEN (1 << 2)
+#define UART_INT_TX (1 << 0)
+
+static void twin_uart0_tx_irq(void) {
+    UART0_INTCLEAR = UART_INT_TX;
+}
+
+void __wrap_uart_tx_strn(const char *buf, size_t len) {
+    for (size_t i = 0; i < len; ++i) {
+        if (UART0_STATE & UART_STATE_TXFULL) {
+            __asm__ volatile ("cpsid i" ::: "memory");
+            UART0_CTRL |= UART_CTRL_TX_INTEN;
+            while (UART0_STATE & UART_STATE_TXFULL) {
+                __asm__ volatile ("wfi\n cpsie i\n isb\n cpsid i" ::: "memory");
+            }
+            UART0_CTRL &= ~UART_CTRL_TX_INTEN;
+            __asm__ volatile ("cpsie i" ::: "memory");
+        }
+        UART0_DATA = (uint8_t)buf[i];
+    }
+}
+
 static void twin_console_wakes_on_rx(void) {
     const uint32_t *rom = (const uint32_t *)SCB_VTOR;
     for (int i = 0; i < TWIN_VECTORS; ++i) {
         twin_vectors[i] = i < 16 ? rom[i] : (uint32_t)twin_spurious_irq;
     }
     twin_vectors[16 + 0] = (uint32_t)twin_uart0_rx_irq;
+    twin_vectors[16 + 1] = (uint32_t)twin_uart0_tx_irq;
     __asm__ volatile ("dsb");
     SCB_VTOR = (uint32_t)twin_vectors;
     __asm__ volatile ("dsb\n isb");
     UART0_CTRL |= UART_CTRL_RX_INTEN;
-    NVIC_ISER0 = 1 << 0;
+    NVIC_ISER0 = (1 << 0) | (1 << 1);
 }
 
 // --- start-up -------------------------------------------------------------------------------
