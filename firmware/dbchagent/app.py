@@ -273,12 +273,20 @@ class Agent:
 
     def run(self):
         con = self.console
+        due = 0  # uptime when the duties run next
         while True:
             try:
-                busy = self.wants_service(self.uptime.now_ms())
+                now = self.uptime.now_ms()
+                busy = self.wants_service(now)
                 if con.wait(0 if busy else _TICK_MS):
                     con.read(self.on_frame, self.on_oversize, self.on_dropped)
-                self.tick()
+                    now = self.uptime.now_ms()
+                # The duties every _TICK_MS, or at once when one is due (traffic): not at
+                # every pass while a request trickles in (a pass a byte or two at 115200
+                # baud; the duties took 0.65 ms of a WL55's CPU each time)
+                if busy or now >= due:
+                    due = now + _TICK_MS
+                    self.tick()
             except MemoryError:
                 # Outside any handler (a reply that found no room): that frame is dropped
                 # and counted; the host's retry gets the reply from memory.
