@@ -329,7 +329,7 @@ vals = [0, 1, 23, 24, 255, 256, 65535, 65536, 2**30 - 1, 2**30, 2**32 - 1, 2**32
         2**63, 2**64 - 1, -1, -24, -25, -256, -257, -2**30, -2**30 - 1, -2**32, -2**64,
         '', 'a', 'x' * 23, 'x' * 24, 'x' * 300, 'é', '€' * 30, hexd, hexd.upper(),
         hexd[:63], hexd + 'a', 'g' * 64, 'é' * 64, 'state', 'normal', 'freq_hz',
-        b'', bytes(range(30)), bytearray(b'abc'), memoryview(b'hello')[1:4],
+        b'', bytes(range(256)), bytearray(b'abc'), memoryview(b'hello')[1:4],
         None, True, False, [], (), [1, [2, [3, (4, 'ready')]]],
         {'a': 1, 1: 'b', 'state': 'normal', 'x' * 30: hexd, hexd: [None], -5: b'k'},
         [[[[[[[[1]]]]]]]], st]
