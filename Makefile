@@ -17,6 +17,7 @@ SOAK_DEPLOY_CUTS ?= 40
 # per twin kind and flood kind (1 ms, 20 ms, 1 ms over serve-port): 6 x 84 = 504 boots
 SOAK_BOOT_WINDOW_TRIALS ?= 84
 SOAK_TRUTH_CUTS ?= 30
+SOAK_RESET_REPL_TRIALS ?= 1000
 SOAK_KIT_HOURS ?= 24
 SOAK_KIT_SCALE ?= 100
 FAULT_TESTS := tests/test_power_cuts.py tests/test_fuzz.py tests/test_link_faults.py \
@@ -112,7 +113,7 @@ soak: $(STAMP) system
 	DBCH_LINK_OPS=$(SOAK_LINK_OPS) DBCH_REPLAYS=$(SOAK_REPLAYS) \
 	DBCH_FUZZ_BURST=$(SOAK_FUZZ_BURST) DBCH_FLOOD_SECONDS=$(SOAK_FLOOD_SECONDS) \
 	DBCH_DEPLOY_CUTS=$(SOAK_DEPLOY_CUTS) DBCH_BOOT_WINDOW_TRIALS=$(SOAK_BOOT_WINDOW_TRIALS) \
-	DBCH_TRUTH_CUTS=$(SOAK_TRUTH_CUTS) \
+	DBCH_TRUTH_CUTS=$(SOAK_TRUTH_CUTS) DBCH_RESET_REPL_TRIALS=$(SOAK_RESET_REPL_TRIALS) \
 	$(BIN)/pytest $(SOAK_PARALLEL) -p no:cacheprovider --timeout 3600 --durations=25 $(FAULT_TESTS)
 	# A field kit's whole day at 100x (14.4 minutes), alone: crossing Critical fits 57.6 s of
 	# airtime into a bench hour, 36 s of real time (the crossing took 19 s alone, measured),

@@ -101,6 +101,7 @@ class SoakCounts:
         "boot_window_trials",
         "repls_reached_wl55",
         "repls_reached_stock",
+        "unlocked_repls_reached",
         "host_reports_checked",
         "host_reports_differing",
     )

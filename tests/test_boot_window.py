@@ -31,6 +31,8 @@ from dbch.sim.bench import Bench, SimBoard
 from helpers import HUB_BOARD, SMALL_BOARD, start_deployed
 
 TRIALS = int(os.environ.get("DBCH_BOOT_WINDOW_TRIALS", "4"))  # per kind and period
+# Resets of an unlocked WL55 twin, each followed at once by mpremote's way into the REPL
+RESET_REPL_TRIALS = int(os.environ.get("DBCH_RESET_REPL_TRIALS", "20"))
 
 
 @pytest.fixture(scope="module", params=["unix", "qemu"])
@@ -160,3 +162,38 @@ def test_a_ctrl_c_at_each_step_of_the_start(locked: SimBoard, step: str) -> None
     finally:
         locked.set_faults()
         locked.reset()
+
+
+# --- the other side: an unlocked board's Ctrl-C is never lost ------------------------------
+RAW_BANNER = b"raw REPL; CTRL-B to exit"
+
+
+def into_raw_repl_as_mpremote_does(port: str, timeout: float = 20.0) -> bytes:
+    """mpremote's way in (transport_serial.enter_raw_repl, no soft reset): Ctrl-C, then
+    Ctrl-A; what the board answered, up to the raw REPL's banner or `timeout`. mpremote
+    itself reads a pty without a timeout: a lost Ctrl-C holds it for ever."""
+    seen = bytearray()
+    with serial.serial_for_url(port, timeout=0.05) as s:
+        s.write(b"\r\x03")
+        s.write(b"\r\x01")
+        deadline = time.monotonic() + timeout
+        while RAW_BANNER not in seen and time.monotonic() < deadline:
+            seen += s.read(4096)
+        s.write(b"\r\x02")  # back to the friendly REPL, as mpremote leaves it
+    return bytes(seen)
+
+
+def test_mpremote_reaches_an_unlocked_boards_repl_the_moment_it_has_booted(
+    small_board: SimBoard, soak_counts
+) -> None:
+    """A Ctrl-C sent as the board's first input after a reset must stop an unlocked board
+    wherever its start is: deploy and mpremote rely on it. On the WL55's QEMU twin one in a
+    few hundred was lost under the full suite's load (mpremote then waits for ever): the
+    interrupt landed inside a message of the twin's ROM to the radio, OSError replaced it
+    and a driver's handler took that (tests/test_sim_board.py, "no Ctrl-C can land inside
+    a message"). `make soak` runs a thousand."""
+    for i in range(RESET_REPL_TRIALS):
+        small_board.reset()
+        seen = into_raw_repl_as_mpremote_does(small_board.port)
+        assert RAW_BANNER in seen, (i, seen[-300:])
+    soak_counts.add(unlocked_repls_reached=RESET_REPL_TRIALS)

@@ -314,6 +314,45 @@ def test_the_simulated_flash_driver_cannot_be_interrupted_inside_littlefs() -> N
         assert not found, f"FlashBlocks.{fn.name} jumps ({found}): a Ctrl-C can land inside"
 
 
+def test_no_ctrl_c_can_land_inside_a_message_to_the_board() -> None:
+    # A board's GPIO and SPI are C: a Ctrl-C waits until the transfer is done. The twin's
+    # ROM speaks to the board over its bridge in Python, where a pending KeyboardInterrupt
+    # is raised at the next jump, and the QEMU twin's UART interrupt makes one pending at
+    # any moment. Raised between a message's bytes, it left the bridge out of step: the
+    # next message read this one's answer, OSError replaced the KeyboardInterrupt, a
+    # driver's handler took it, the agent ran on and mpremote's Ctrl-C was lost (1 reset
+    # in a few hundred under load). So: no jump from a message's first byte to its
+    # reply's last, in _send, in _reply (its length check comes after its last byte) and
+    # between the two in every caller.
+    import ast
+
+    from dbch import sim
+
+    tree = ast.parse((Path(sim.__file__).parent / "rom" / "simmachine.py").read_text())
+    jumps = (ast.If, ast.For, ast.While, ast.IfExp, ast.BoolOp, ast.Try, ast.With)
+    jumps += (ast.comprehension, ast.Assert, ast.Return)
+
+    def jumping(nodes: list[ast.stmt]) -> list[str]:
+        return [type(n).__name__ for s in nodes for n in ast.walk(s) if isinstance(n, jumps)]
+
+    def calls(stmt: ast.stmt, name: str) -> bool:
+        return any(
+            isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == name
+            for n in ast.walk(stmt)
+        )
+
+    fns = {n.name: n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+    assert not jumping(fns["_send"].body), "_send"
+    assert not jumping(fns["_reply"].body[:-1]), "_reply before its length check"
+    senders = [f for f in fns.values() if any(calls(s, "_send") for s in f.body)]
+    assert len(senders) >= 8, [f.name for f in senders]  # pins, SPI, WDT, boot, reset...
+    for f in senders:
+        first = next(i for i, s in enumerate(f.body) if calls(s, "_send"))
+        replied = [i for i, s in enumerate(f.body) if calls(s, "_reply")]
+        last = replied[-1] if replied else first
+        assert not jumping(f.body[first : last + 1]), f"{f.name} jumps inside a message"
+
+
 def test_a_vm_is_interrupted_only_while_it_waits() -> None:
     # /proc/PID/syscall of a stopped VM (sim/vm_interrupt.py): a wait for time or for its
     # console is where a board takes a Ctrl-C; running code, or a read of a file or of the

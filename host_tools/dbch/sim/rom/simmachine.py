@@ -26,9 +26,17 @@ _buses = ()
 # Preallocated: a board's C firmware takes no heap to drive a pin or an SPI transfer, so
 # the twin's ROM must not either (the drivers' hot paths run under micropython.heap_lock
 # in the tests).
-_io = bytearray(3)  # a message's header out; a reply's length, a pin's level in
+_io = bytearray(3)  # a message's header out; a pin's level in
+_len = bytearray(2)  # a reply's length
 
 
+# No branch or loop from a message's first byte to its reply's last, in these two and in
+# every caller. A board's GPIO and SPI are C: a Ctrl-C waits until the transfer is done.
+# MicroPython raises a pending KeyboardInterrupt at the next jump in the bytecode, and the
+# QEMU twin's UART interrupt makes one pending at any moment: raised between a message's
+# bytes, it left the bridge out of step, the next message read this one's answer and
+# raised OSError in place of the KeyboardInterrupt, which a driver's handler took; the
+# agent ran on and mpremote's Ctrl-C was lost (tests/test_boot_window.py).
 def _send(op, a, b=b""):
     n = len(a) + len(b)
     h = _io
@@ -37,19 +45,16 @@ def _send(op, a, b=b""):
     h[2] = n & 0xFF
     _s.write(h)
     _s.write(a)
-    if b:
-        _s.write(b)
+    _s.write(b)  # (empty: nothing is sent)
 
 
-def _reply(buf, n=-1):
-    # the answer to the last message, n bytes (default: all of buf) into buf
-    if n < 0:
-        n = len(buf)
-    _s.readinto(_io, 2)
-    if (_io[0] << 8 | _io[1]) != n:
+def _reply(buf, n):
+    # the answer to the last message: n bytes into buf, its length checked once all of it
+    # is in (so that no jump comes before its last byte)
+    _s.readinto(_len, 2)
+    _s.readinto(buf, n)
+    if (_len[0] << 8 | _len[1]) != n:
         raise OSError(5)  # EIO: the board's wiring answered with the wrong length
-    if n:
-        _s.readinto(buf, n)
 
 
 # The board this twin stands in for: what a twin answers that a real board's machine
@@ -70,7 +75,8 @@ def pin_set(name, v):
     # Answered (empty) before the VM goes on, as a board's GPIO write is done when the CPU
     # moves to its next instruction: without it the VM ran ahead of the board, and a chip
     # command that chip select's rising edge executes began later than the driver timed it.
-    _send(0x50, b"\x01" if v else b"\x00", name)  # 'P'
+    level = b"\x01" if v else b"\x00"  # (before the message: see _send)
+    _send(0x50, level, name)  # 'P'
     _reply(_io, 0)
 
 
@@ -97,7 +103,7 @@ def booted():
 def ctrl_c():
     # tests: a Ctrl-C on the console, delivered before this returns (the boot window)
     _send(0x49, b"")
-    _reply(b"")
+    _reply(_io, 0)
 
 
 def reset_cause():
@@ -163,7 +169,7 @@ class SPI:
 
     def write_readinto(self, wbuf, rbuf):
         _send(0x53, self._bus, wbuf)  # 'S': MOSI out, MISO back
-        _reply(rbuf)
+        _reply(rbuf, len(rbuf))
 
     def readinto(self, buf, write=0):
         self.write_readinto(bytes((write,)) * len(buf), buf)
