@@ -220,17 +220,21 @@ class Supervisor:
 
         self.cause = cause
         self._press_unlock()
-        cmd = self.twin.command(self.bench.rom, self.heap_kb, self.folder.socket, raw_repl)
+        cmd = self.twin.command(
+            self.bench.rom, self.heap_kb, self.folder.socket, raw_repl, theirs.fileno()
+        )
         stderr = self.twin.stderr(self.folder.log)
+        on_stdio = self.twin.console_on_stdio
         self.vm = subprocess.Popen(
             cmd,
-            stdin=theirs,
-            stdout=theirs,
+            stdin=theirs if on_stdio else subprocess.DEVNULL,
+            stdout=theirs if on_stdio else stderr,
             stderr=stderr or theirs,
             env=env,
             cwd=str(self.bench.rom),
             preexec_fn=child_setup,
             close_fds=True,
+            pass_fds=() if on_stdio else (theirs.fileno(),),
         )
         if stderr is not None:
             stderr.close()  # the VM has its own copy

@@ -24,6 +24,9 @@ class TwinKind(Protocol):
     # Whether what the VM has not read of its console is what waits in its socket, so a
     # uart console's receive ring can be kept there (sim/console.py).
     unread_in_socket: bool
+    # True: the console socket is the VM's stdin and stdout; False: the VM is handed it as
+    # an open descriptor (command's `console_fd`) and its stdout goes to the log.
+    console_on_stdio: bool
 
     def heap(self, board: BoardDef, heap_kb: int | None) -> tuple[int, int]:
         """(the VM's heap in KB, bytes the ROM holds back to shrink it to `heap_kb`)."""
@@ -31,8 +34,10 @@ class TwinKind(Protocol):
     def flash_kb(self, board: BoardDef) -> int:
         """The flash image's size: what the board's filesystem holds on this twin."""
 
-    def command(self, rom: Path, heap_kb: int, bridge: Path, raw_repl: bool) -> list[str]:
-        """The VM's command line."""
+    def command(
+        self, rom: Path, heap_kb: int, bridge: Path, raw_repl: bool, console_fd: int
+    ) -> list[str]:
+        """The VM's command line (`console_fd`: the console socket's end the VM gets)."""
 
     def stderr(self, log: Path) -> IO[bytes] | None:
         """Where the VM's stderr goes (None: onto the console, with its stdout)."""
@@ -58,6 +63,7 @@ class UnixTwin:
     name = "unix"
     interrupts_by_signal = True
     unread_in_socket = True  # the VM reads its stdin socket itself
+    console_on_stdio = True
 
     def heap(self, board: BoardDef, heap_kb: int | None) -> tuple[int, int]:
         # the firmware's budget plus the ROM's reserve (boards.SIM_ROM_RESERVE_KB)
@@ -66,7 +72,9 @@ class UnixTwin:
     def flash_kb(self, board: BoardDef) -> int:
         return board.sim.fs_kb  # holds the agent's .mpy files too
 
-    def command(self, rom: Path, heap_kb: int, bridge: Path, raw_repl: bool) -> list[str]:
+    def command(
+        self, rom: Path, heap_kb: int, bridge: Path, raw_repl: bool, console_fd: int
+    ) -> list[str]:
         return [
             micropython_executable(),
             "-i",
@@ -106,6 +114,9 @@ class QemuTwin:
     # of its main loop (about the wire's own rate at 115200 baud): its backlog is the
     # emulator's, not the MCU's, so no receive ring is kept and no byte is lost.
     unread_in_socket = False
+    # QEMU writes its own messages to stdout (-icount align's lateness warnings): the
+    # console is a socket of its own (-chardev socket,fd=N), so they never reach the link.
+    console_on_stdio = False
 
     def __init__(self, kernel: Path, icount: int | None = None):
         self.kernel = kernel
@@ -121,10 +132,14 @@ class QemuTwin:
     def flash_kb(self, board: BoardDef) -> int:
         return board.fs_kb  # the board's own filesystem (its agent is frozen)
 
-    def command(self, rom: Path, heap_kb: int, bridge: Path, raw_repl: bool) -> list[str]:
-        """QEMU: console on stdin/stdout (the supervisor's relay), the bridge on the second
-        UART (QEMU connects to the supervisor's socket), flash by semihosting; `icount`: a
-        fixed instruction rate, 1000/2^N million per second, waiting like a board."""
+    def command(
+        self, rom: Path, heap_kb: int, bridge: Path, raw_repl: bool, console_fd: int
+    ) -> list[str]:
+        """QEMU: the console on the first UART (the supervisor's relay, a socket QEMU is
+        handed open), the bridge on the second (QEMU connects to the supervisor's socket),
+        flash by semihosting. `icount`: a fixed instruction rate, 1000/2^N million per
+        second, held to real time (align: QEMU sleeps while the CPU is ahead of the wall
+        clock), waiting like a board (sleep: time passes while the CPU waits)."""
         cmd = [
             shutil.which("qemu-system-arm") or "qemu-system-arm",
             "-machine",
@@ -133,8 +148,10 @@ class QemuTwin:
             "none",
             "-monitor",
             "none",
+            "-chardev",
+            f"socket,id=console,fd={console_fd}",
             "-serial",
-            "stdio",
+            "chardev:console",
             "-chardev",
             f"socket,id=bridge,path={bridge}",
             "-serial",
@@ -145,7 +162,7 @@ class QemuTwin:
             str(self.kernel),
         ]
         if self.icount is not None:
-            cmd += ["-icount", f"shift={self.icount},sleep=on"]
+            cmd += ["-icount", f"shift={self.icount},sleep=on,align=on"]
         return cmd
 
     def stderr(self, log: Path) -> IO[bytes] | None:
