@@ -252,6 +252,29 @@ def test_faulty_chips_fail_cleanly_and_emit_nothing(radio_boards, chip, fault, c
     assert radio_error(board, "r.setup(10)") == "no error"  # recovers once the fault is gone
 
 
+def test_a_chip_that_stops_answering_mid_transmit_is_no_chip_not_a_tx_timeout(
+    radio_boards,
+) -> None:
+    # The chip goes away between the last BUSY check and the IRQ status read: MISO floats
+    # high and every flag reads 1, which the driver took for the chip's TX timeout (seen
+    # under load: tests/test_radio_faults.py's gone chip, 1 run in several). A status of
+    # 0xFF is no chip's: the error says the chip stopped answering.
+    board = radio_boards["sx1262"]
+    script = (
+        "r.setup(10)\nr.tune(868300000)\n"
+        "def floating(wbuf, rbuf):\n    rbuf[:] = b'\\xff' * len(rbuf)\n"
+        "start = r._start_tx\n"
+        "def start_then_gone():\n"
+        "    start()\n"
+        "    r._spi.write_readinto = floating\n"
+        "    r._wait_busy = lambda *a: None\n"
+        "r._start_tx = start_then_gone\n"
+        "r.transmit(b'x')"
+    )
+    assert radio_error(board, script) == "no_chip"
+    assert radio_error(board, "r.setup(10)") == "no error"
+
+
 # --- models on their own -----------------------------------------------------------------
 def _sx126x_tx_sequence(freq: int) -> list[bytes]:
     """The commands a host script would send an SX1262 to transmit 3 octets at `freq`."""

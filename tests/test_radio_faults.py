@@ -32,7 +32,8 @@ def fast_bench(tmp_path: Path) -> Iterator[Bench]:
     ("board_type", "fault", "why"),
     [
         (HUB_BOARD, "stuck_busy", "busy_timeout"),
-        (HUB_BOARD, "gone", "busy_timeout"),
+        # gone between a BUSY check and a read, MISO reads 1s: the driver says no_chip
+        (HUB_BOARD, "gone", "busy_timeout|no_chip"),
         ("FEATHER_RP2040_RFM95", "skew_readback", "readback"),
         ("FEATHER_RP2040_RFM95", "gone", ""),
         ("PICO_CC1101", "gone", ""),
@@ -54,7 +55,7 @@ def test_a_radio_fault_mid_run_locks_the_gate_until_reset(fast_bench, board_type
             assert time.monotonic() < deadline, f"{fault}: the gate never locked: {st['radio']}"
             time.sleep(0.05)
         locked_at = len(read_air_log(air, board.id))
-        assert why in (st["radio"]["reason"] or ""), st["radio"]
+        assert any(w in (st["radio"]["reason"] or "") for w in why.split("|")), st["radio"]
         time.sleep(0.5)  # the traffic job keeps asking; the gate keeps refusing
         st = hub.status()
         assert st["counters"].get("refused_radio_locked", 0) > 0

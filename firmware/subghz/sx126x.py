@@ -208,6 +208,11 @@ class SX126x(Radio):
 
     def _tx_done(self):
         irq = self._cmd(_GET_IRQ_STATUS, read=3)
+        if irq[1] == 0xFF:
+            # Every bit high: MISO floats, no chip answers (a present chip's status never
+            # reads 0xFF: its chip mode 7 is undefined, §13.5.1). Its flags would read as a
+            # TX timeout.
+            raise RadioError("no_chip", "the chip stopped answering (status 0xFF)")
         flags = irq[2] << 8 | irq[3]
         if flags & _IRQ_TIMEOUT:
             raise RadioError("tx_timeout", "chip reported TX timeout")
