@@ -191,9 +191,17 @@ def test_mpremote_reaches_an_unlocked_boards_repl_the_moment_it_has_booted(
     few hundred was lost under the full suite's load (mpremote then waits for ever): the
     interrupt landed inside a message of the twin's ROM to the radio, OSError replaced it
     and a driver's handler took that (tests/test_sim_board.py, "no Ctrl-C can land inside
-    a message"). `make soak` runs a thousand."""
+    a message"). `make soak` runs a thousand.
+
+    One case is the board's own: a Ctrl-C that lands while boot.py runs (the stock port
+    runs it with Ctrl-C on) stops boot.py, which prints KeyboardInterrupt, and main.py
+    starts anyway, on a board as on the twin (seen once in 1,000 resets under load). The
+    Ctrl-C was taken, not lost: a second try, as deploy makes, must then reach the REPL."""
     for i in range(RESET_REPL_TRIALS):
         small_board.reset()
         seen = into_raw_repl_as_mpremote_does(small_board.port)
-        assert RAW_BANNER in seen, (i, seen[-300:])
+        if RAW_BANNER not in seen:
+            assert b"KeyboardInterrupt" in seen, ("lost", i, seen[-300:])
+            again = into_raw_repl_as_mpremote_does(small_board.port)
+            assert RAW_BANNER in again, ("taken by boot.py, then no REPL", i, again[-300:])
     soak_counts.add(unlocked_repls_reached=RESET_REPL_TRIALS)
