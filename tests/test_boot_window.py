@@ -28,6 +28,7 @@ from dbch.link.client import AgentClient
 from dbch.link.frames import KIND_EVENT, decode_frame, split_line
 from dbch.link.ser2net import Ser2net
 from dbch.sim.bench import Bench, SimBoard
+from dbch.sim.console import RAW_BANNER
 from helpers import HUB_BOARD, SMALL_BOARD, start_deployed
 
 TRIALS = int(os.environ.get("DBCH_BOOT_WINDOW_TRIALS", "4"))  # per kind and period
@@ -165,7 +166,6 @@ def test_a_ctrl_c_at_each_step_of_the_start(locked: SimBoard, step: str) -> None
 
 
 # --- the other side: an unlocked board's Ctrl-C is never lost ------------------------------
-RAW_BANNER = b"raw REPL; CTRL-B to exit"
 
 
 def into_raw_repl_as_mpremote_does(port: str, timeout: float = 20.0) -> bytes:
